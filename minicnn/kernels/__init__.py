@@ -1,0 +1,17 @@
+"""Pure kernel functions, one module per op family, three tiers each (see ``minicnn.backend``).
+
+Every front function checks its arguments, pads if asked, and dispatches to the tier given by
+``backend=`` (default: the current one). Kernels never change their inputs.
+"""
+from .activations import (relu, relu_backward, sigmoid, sigmoid_backward, softmax,
+                          softmax_backward)
+from .conv import conv2d_backward, conv2d_forward
+from .dense import dense_backward, dense_forward
+from .geometry import output_length, pad_amounts
+from .pool import maxpool2d_backward, maxpool2d_forward
+
+__all__ = [
+    "conv2d_forward", "conv2d_backward", "maxpool2d_forward", "maxpool2d_backward",
+    "dense_forward", "dense_backward", "relu", "relu_backward", "sigmoid", "sigmoid_backward",
+    "softmax", "softmax_backward", "output_length", "pad_amounts",
+]

@@ -1,0 +1,195 @@
+"""2-D convolution (as in every CNN library: cross-correlation, the kernel is not flipped).
+
+Shapes (channels-last, Keras layouts):
+    x (N, H, W, C_in), kernel (KH, KW, C_in, C_out), bias (C_out,) -> y (N, H_out, W_out, C_out)
+
+    y[n, i, j, f] = sum_{a, e, c} x_pad[n, i*sh + a, j*sw + e, c] * kernel[a, e, c, f] + bias[f]
+
+which is the thesis's activation value, eq. (1), z = sum_i w_i x_i + b, evaluated for every
+window position, and its 6x6 worked example (top-left output -5) for N = C_in = C_out = 1.
+
+Three tiers with one signature each work on the already padded input ``xp``:
+- naive: loops over images and output pixels, the window sum written out;
+- numpy: shift-and-add, one matrix multiply per kernel offset (KH * KW of them), so no
+  im2col copy KH * KW times the input's size is ever built;
+- numba: direct loops compiled by Numba, parallel over the batch.
+"""
+import numba
+import numpy as np
+
+from ..backend import resolve
+from ._checks import as_float_arrays, check_rank
+from .geometry import as_pair, check_padding, crop_hw, pad_hw, window_plan
+
+
+# ---------------------------------------------------------------------------------- naive
+def _forward_naive(xp, kernel, bias, sh, sw, ho, wo):
+    n, kh, kw = xp.shape[0], kernel.shape[0], kernel.shape[1]
+    y = np.empty((n, ho, wo, kernel.shape[3]), xp.dtype)
+    for b in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                window = xp[b, i * sh:i * sh + kh, j * sw:j * sw + kw, :]  # (KH, KW, C_in)
+                # eq. (1) for every filter f: sum of window * kernel[..., f], plus bias[f]
+                y[b, i, j, :] = np.tensordot(window, kernel, axes=3) + bias
+    return y
+
+
+def _backward_naive(xp, kernel, dy, sh, sw, need_dx):
+    n, ho, wo, _ = dy.shape
+    kh, kw = kernel.shape[:2]
+    dxp = np.zeros_like(xp) if need_dx else None
+    dkernel = np.zeros_like(kernel)
+    for b in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+                g = dy[b, i, j, :]                                   # (C_out,)
+                dkernel += xp[b, rows, cols, :, None] * g            # dy/dkernel = window
+                if need_dx:
+                    dxp[b, rows, cols, :] += kernel @ g              # dy/dwindow = kernel
+    return dxp, dkernel
+
+
+# ---------------------------------------------------------------------------------- numpy
+def _shifted(xp, a, e, sh, sw, ho, wo):
+    """The (N, H_out, W_out, C) view of ``xp`` that kernel offset (a, e) multiplies."""
+    return xp[:, a:a + sh * (ho - 1) + 1:sh, e:e + sw * (wo - 1) + 1:sw, :]
+
+
+def _matmul(a, b, out):
+    """a (M, K) @ b (K, F) into ``out``; for K = 1 (a gray first layer) an outer product,
+    which NumPy's broadcasting multiply does about ten times faster than its matmul."""
+    return np.multiply(a, b, out=out) if a.shape[1] == 1 else np.matmul(a, b, out=out)
+
+
+def _forward_numpy(xp, kernel, bias, sh, sw, ho, wo):
+    kh, kw, c, f = kernel.shape
+    y = np.empty((xp.shape[0] * ho * wo, f), xp.dtype)
+    y[:] = bias
+    product = np.empty_like(y)                  # reused: one (N*H_out*W_out, C_out) buffer
+    for a in range(kh):
+        for e in range(kw):
+            y += _matmul(_shifted(xp, a, e, sh, sw, ho, wo).reshape(-1, c), kernel[a, e],
+                         product)
+    return y.reshape(xp.shape[0], ho, wo, f)
+
+
+def _backward_numpy(xp, kernel, dy, sh, sw, need_dx):
+    n, ho, wo, f = dy.shape
+    kh, kw, c, _ = kernel.shape
+    dxp = np.zeros_like(xp) if need_dx else None
+    dkernel = np.empty_like(kernel)
+    g = dy.reshape(-1, f)
+    for a in range(kh):
+        for e in range(kw):
+            dkernel[a, e] = _shifted(xp, a, e, sh, sw, ho, wo).reshape(-1, c).T @ g
+            if need_dx:
+                _shifted(dxp, a, e, sh, sw, ho, wo)[...] += (g @ kernel[a, e].T).reshape(
+                    n, ho, wo, c)
+    return dxp, dkernel
+
+
+# ---------------------------------------------------------------------------------- numba
+@numba.njit(parallel=True, cache=True)
+def _forward_numba(xp, kernel, bias, sh, sw, ho, wo):
+    n, c = xp.shape[0], xp.shape[3]
+    kh, kw, _, f = kernel.shape
+    y = np.empty((n, ho, wo, f), xp.dtype)
+    for b in numba.prange(n):
+        acc = np.empty_like(bias)
+        for i in range(ho):
+            for j in range(wo):
+                acc[:] = bias
+                for a in range(kh):
+                    for e in range(kw):
+                        for ch in range(c):
+                            v = xp[b, i * sh + a, j * sw + e, ch]
+                            for k in range(f):
+                                acc[k] += v * kernel[a, e, ch, k]
+                y[b, i, j, :] = acc
+    return y
+
+
+@numba.njit(parallel=True, cache=True)
+def _backward_numba_chunks(xp, kernel_t, dy, sh, sw, need_dx, chunks):
+    # kernel_t is the kernel as (KH, KW, C_out, C_in), so both inner loops run over
+    # contiguous memory; each chunk of images adds into its own partial dkernel.
+    n, ho, wo, f = dy.shape
+    kh, kw, _, c = kernel_t.shape
+    dxp = np.zeros_like(xp) if need_dx else np.zeros((0, 0, 0, 0), xp.dtype)
+    partial = np.zeros((chunks, kh, kw, c, f), kernel_t.dtype)
+    per_chunk = (n + chunks - 1) // chunks
+    for t in numba.prange(chunks):
+        dk = partial[t]
+        for b in range(t * per_chunk, min(n, (t + 1) * per_chunk)):
+            for i in range(ho):
+                for j in range(wo):
+                    for a in range(kh):
+                        for e in range(kw):
+                            r, q = i * sh + a, j * sw + e
+                            for ch in range(c):
+                                v = xp[b, r, q, ch]
+                                for k in range(f):
+                                    dk[a, e, ch, k] += v * dy[b, i, j, k]
+                            if need_dx:
+                                for k in range(f):
+                                    g = dy[b, i, j, k]
+                                    for ch in range(c):
+                                        dxp[b, r, q, ch] += g * kernel_t[a, e, k, ch]
+    return dxp, partial.sum(axis=0)
+
+
+def _backward_numba(xp, kernel, dy, sh, sw, need_dx):
+    chunks = max(1, min(dy.shape[0], numba.get_num_threads()))
+    kernel_t = np.ascontiguousarray(kernel.transpose(0, 1, 3, 2))
+    dxp, dkernel = _backward_numba_chunks(xp, kernel_t, dy, sh, sw, need_dx, chunks)
+    return (dxp if need_dx else None), dkernel
+
+
+_FORWARD = {"naive": _forward_naive, "numpy": _forward_numpy, "numba": _forward_numba}
+_BACKWARD = {"naive": _backward_naive, "numpy": _backward_numpy, "numba": _backward_numba}
+
+
+# ------------------------------------------------------------------------------ front door
+def _plan(x, kernel, strides, padding):
+    """Check shapes and return ``(strides, pads, (H_out, W_out))``."""
+    check_rank(x, 4, "x", "(N, H, W, C_in)")
+    check_rank(kernel, 4, "kernel", "(KH, KW, C_in, C_out)")
+    if x.shape[3] != kernel.shape[2]:
+        raise ValueError(f"x has {x.shape[3]} channels (shape {x.shape}) but the kernel "
+                         f"expects {kernel.shape[2]} (kernel shape {kernel.shape})")
+    strides = as_pair(strides, "strides")
+    pads, out = window_plan(x.shape, kernel.shape[:2], strides, check_padding(padding))
+    return strides, pads, out
+
+
+def conv2d_forward(x, kernel, bias, strides=1, padding="valid", backend=None):
+    """Convolution layer forward pass (thesis eq. (1) at every window position).
+
+    x (N, H, W, C_in), kernel (KH, KW, C_in, C_out), bias (C_out,) -> (N, H_out, W_out, C_out),
+    with H_out = (H + pad_total - KH) // stride + 1; padding 'valid' or 'same' (Keras's).
+    """
+    x, kernel, bias = as_float_arrays(x, kernel, bias, names=("x", "kernel", "bias"))
+    (sh, sw), pads, (ho, wo) = _plan(x, kernel, strides, padding)
+    if bias.shape != kernel.shape[3:]:
+        raise ValueError(f"bias must have shape ({kernel.shape[3]},) to match the kernel "
+                         f"{kernel.shape}, got {bias.shape}")
+    xp = pad_hw(x, pads)
+    return _FORWARD[resolve(backend)](xp, kernel, bias, sh, sw, ho, wo)
+
+
+def conv2d_backward(x, kernel, dy, strides=1, padding="valid", need_dx=True, backend=None):
+    """Gradients of :func:`conv2d_forward` given dy = dL/dy (N, H_out, W_out, C_out).
+
+    Returns ``(dx, dkernel, dbias)`` shaped like x, kernel and (C_out,); ``dx`` is None when
+    ``need_dx`` is False (the first layer never needs it). ``dy`` is not changed.
+    """
+    x, kernel, dy = as_float_arrays(x, kernel, dy, names=("x", "kernel", "dy"))
+    (sh, sw), pads, (ho, wo) = _plan(x, kernel, strides, padding)
+    expected = (x.shape[0], ho, wo, kernel.shape[3])
+    if dy.shape != expected:
+        raise ValueError(f"dy must have the output's shape {expected}, got {dy.shape}")
+    dxp, dkernel = _BACKWARD[resolve(backend)](pad_hw(x, pads), kernel, dy, sh, sw, need_dx)
+    dx = crop_hw(dxp, pads) if need_dx else None
+    return dx, dkernel, dy.sum(axis=(0, 1, 2))

@@ -1,0 +1,133 @@
+"""2-D max-pooling: the largest value of each (PH, PW) window, per channel.
+
+Shapes: x (N, H, W, C) -> y (N, H_out, W_out, C), H_out = (H + pad_total - PH) // stride + 1.
+'same' padding pads with -inf, so padded cells never win (as Keras). The backward pass sends
+each output's gradient to the first maximum of its window in row-major order; overlapping
+windows (stride < pool size) add up.
+
+Tiers (all on the already padded input ``xp``): naive loops over windows; numpy compares one
+shifted view per window offset (no window copy); numba loops, parallel over the batch.
+"""
+import numba
+import numpy as np
+
+from ..backend import resolve
+from ._checks import as_float_arrays, check_rank
+from .geometry import as_pair, check_padding, crop_hw, pad_hw, window_plan
+
+
+# ---------------------------------------------------------------------------------- naive
+def _forward_naive(xp, ph, pw, sh, sw, ho, wo):
+    y = np.empty((xp.shape[0], ho, wo, xp.shape[3]), xp.dtype)
+    for b in range(xp.shape[0]):
+        for i in range(ho):
+            for j in range(wo):
+                window = xp[b, i * sh:i * sh + ph, j * sw:j * sw + pw, :]   # (PH, PW, C)
+                y[b, i, j, :] = window.max(axis=(0, 1))
+    return y
+
+
+def _backward_naive(xp, dy, ph, pw, sh, sw):
+    dxp = np.zeros_like(xp)
+    n, ho, wo, c = dy.shape
+    for b in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                for ch in range(c):
+                    window = xp[b, i * sh:i * sh + ph, j * sw:j * sw + pw, ch]
+                    a, e = np.unravel_index(np.argmax(window), window.shape)
+                    dxp[b, i * sh + a, j * sw + e, ch] += dy[b, i, j, ch]
+    return dxp
+
+
+# ---------------------------------------------------------------------------------- numpy
+def _shifted(xp, a, e, sh, sw, ho, wo):
+    """The (N, H_out, W_out, C) view of window offset (a, e)."""
+    return xp[:, a:a + sh * (ho - 1) + 1:sh, e:e + sw * (wo - 1) + 1:sw, :]
+
+
+def _forward_numpy(xp, ph, pw, sh, sw, ho, wo):
+    y = _shifted(xp, 0, 0, sh, sw, ho, wo).copy()
+    for a in range(ph):
+        for e in range(pw):
+            np.maximum(y, _shifted(xp, a, e, sh, sw, ho, wo), out=y)
+    return y
+
+
+def _backward_numpy(xp, dy, ph, pw, sh, sw):
+    _, ho, wo, _ = dy.shape
+    y = _forward_numpy(xp, ph, pw, sh, sw, ho, wo)
+    dxp = np.zeros_like(xp)
+    routed = np.zeros(y.shape, bool)            # windows whose maximum was already found
+    for a in range(ph):
+        for e in range(pw):
+            first = (_shifted(xp, a, e, sh, sw, ho, wo) == y) & ~routed
+            _shifted(dxp, a, e, sh, sw, ho, wo)[...] += np.where(first, dy, 0)
+            routed |= first
+    return dxp
+
+
+# ---------------------------------------------------------------------------------- numba
+@numba.njit(parallel=True, cache=True)
+def _forward_numba(xp, ph, pw, sh, sw, ho, wo):
+    n, c = xp.shape[0], xp.shape[3]
+    y = np.empty((n, ho, wo, c), xp.dtype)
+    for b in numba.prange(n):
+        for i in range(ho):
+            for j in range(wo):
+                for ch in range(c):
+                    best = xp[b, i * sh, j * sw, ch]
+                    for a in range(ph):
+                        for e in range(pw):
+                            best = max(best, xp[b, i * sh + a, j * sw + e, ch])
+                    y[b, i, j, ch] = best
+    return y
+
+
+@numba.njit(parallel=True, cache=True)
+def _backward_numba(xp, dy, ph, pw, sh, sw):
+    n, ho, wo, c = dy.shape
+    dxp = np.zeros_like(xp)
+    for b in numba.prange(n):
+        for i in range(ho):
+            for j in range(wo):
+                for ch in range(c):
+                    best, ba, be = xp[b, i * sh, j * sw, ch], 0, 0
+                    for a in range(ph):
+                        for e in range(pw):
+                            if xp[b, i * sh + a, j * sw + e, ch] > best:
+                                best, ba, be = xp[b, i * sh + a, j * sw + e, ch], a, e
+                    dxp[b, i * sh + ba, j * sw + be, ch] += dy[b, i, j, ch]
+    return dxp
+
+
+_FORWARD = {"naive": _forward_naive, "numpy": _forward_numpy, "numba": _forward_numba}
+_BACKWARD = {"naive": _backward_naive, "numpy": _backward_numpy, "numba": _backward_numba}
+
+
+# ------------------------------------------------------------------------------ front door
+def _plan(x, pool_size, strides, padding):
+    """Check arguments; return ``((PH, PW), (SH, SW), pads, (H_out, W_out))``."""
+    check_rank(x, 4, "x", "(N, H, W, C)")
+    pool = as_pair(pool_size, "pool_size")
+    strides = pool if strides is None else as_pair(strides, "strides")
+    pads, out = window_plan(x.shape, pool, strides, check_padding(padding))
+    return pool, strides, pads, out
+
+
+def maxpool2d_forward(x, pool_size=2, strides=None, padding="valid", backend=None):
+    """Max-pooling forward: x (N, H, W, C) -> (N, H_out, W_out, C); strides default to pool_size."""
+    (x,) = as_float_arrays(x, names=("x",))
+    (ph, pw), (sh, sw), pads, (ho, wo) = _plan(x, pool_size, strides, padding)
+    return _FORWARD[resolve(backend)](pad_hw(x, pads, -np.inf), ph, pw, sh, sw, ho, wo)
+
+
+def maxpool2d_backward(x, dy, pool_size=2, strides=None, padding="valid", backend=None):
+    """Max-pooling backward: dL/dx (N, H, W, C) from x and dy (N, H_out, W_out, C)."""
+    x, dy = as_float_arrays(x, dy, names=("x", "dy"))
+    (ph, pw), (sh, sw), pads, (ho, wo) = _plan(x, pool_size, strides, padding)
+    if dy.shape != (x.shape[0], ho, wo, x.shape[3]):
+        raise ValueError(f"dy must have the output's shape {(x.shape[0], ho, wo, x.shape[3])}, "
+                         f"got {dy.shape}")
+    dxp = _BACKWARD[resolve(backend)](pad_hw(x, pads, -np.inf), dy, ph, pw, sh, sw)
+    return crop_hw(dxp, pads)

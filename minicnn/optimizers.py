@@ -1,0 +1,117 @@
+"""Optimizers that update weights exactly as Keras does.
+
+``optimizer.apply_gradients(pairs)`` takes (gradient, weight) pairs, like Keras, and changes
+each weight array in place; the optimizer's state (momentum, Adam's m and v) is kept per
+position in that list, so pass the weights in the same order every step.
+"""
+import numpy as np
+
+
+class Optimizer:
+    name = "optimizer"
+
+    def __init__(self, learning_rate):
+        if not learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {learning_rate}")
+        self.learning_rate = float(learning_rate)
+        self.iterations = 0          # steps taken so far (Keras's optimizer.iterations)
+        self._slots = None
+
+    def apply_gradients(self, pairs):
+        """Update each weight in place from its gradient; returns None."""
+        pairs = list(pairs)
+        for g, w in pairs:
+            if np.shape(g) != w.shape:
+                raise ValueError(f"gradient of shape {np.shape(g)} for a weight of shape "
+                                 f"{w.shape}")
+        if self._slots is None:
+            self._slots = [self._new_slots(w) for _, w in pairs]
+        elif len(self._slots) != len(pairs):
+            raise ValueError(f"this optimizer was used on {len(self._slots)} weights, now given "
+                             f"{len(pairs)}; make a new optimizer for a new model")
+        self.iterations += 1
+        for (g, w), slots in zip(pairs, self._slots):
+            self._update(w, np.asarray(g, dtype=w.dtype), slots)
+
+    def _new_slots(self, w):
+        return ()
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate}
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with Keras's momentum form:
+    v = momentum * v - lr * g;  w += v   (momentum 0: w -= lr * g)."""
+
+    name = "sgd"
+
+    def __init__(self, learning_rate=0.01, momentum=0.0):
+        super().__init__(learning_rate)
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum}")
+        self.momentum = float(momentum)
+
+    def _new_slots(self, w):
+        return (np.zeros_like(w),) if self.momentum else ()
+
+    def _update(self, w, g, slots):
+        lr = w.dtype.type(self.learning_rate)
+        if not self.momentum:
+            w -= lr * g
+            return
+        (v,) = slots
+        v *= w.dtype.type(self.momentum)
+        v -= lr * g
+        w += v
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum}
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) in Keras's "epsilon hat" form, step t = 1, 2, ...:
+
+    alpha_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)
+    m += (g - m) * (1 - beta_1);  v += (g^2 - v) * (1 - beta_2)
+    w -= alpha_t * m / (sqrt(v) + epsilon)
+    """
+
+    name = "adam"
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+        super().__init__(learning_rate)
+        for name, b in (("beta_1", beta_1), ("beta_2", beta_2)):
+            if not 0 <= b < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {b}")
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+
+    def _new_slots(self, w):
+        return np.zeros_like(w), np.zeros_like(w)
+
+    def _update(self, w, g, slots):
+        m, v = slots
+        f = w.dtype.type                  # scalars in the weight's dtype, as Keras casts them
+        t = f(self.iterations)
+        alpha = (f(self.learning_rate) * np.sqrt(f(1) - f(self.beta_2) ** t)
+                 / (f(1) - f(self.beta_1) ** t))
+        m += (g - m) * f(1 - self.beta_1)
+        v += (g * g - v) * f(1 - self.beta_2)
+        w -= alpha * m / (np.sqrt(v) + f(self.epsilon))
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon}
+
+
+OPTIMIZERS = {cls.name: cls for cls in (SGD, Adam)}
+
+
+def get(optimizer):
+    """An Optimizer from an instance or Keras's string name ("adam", "sgd")."""
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    if isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS:
+        return OPTIMIZERS[optimizer.lower()]()
+    raise ValueError(f"unknown optimizer {optimizer!r}; use an Optimizer object or one of "
+                     f"{sorted(OPTIMIZERS)}")
