@@ -25,3 +25,22 @@ def resolve(name=None):
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose one of {BACKENDS}")
     return name
+
+
+class using:
+    """Context manager that switches the tier for a block and restores the previous one::
+
+        with minicnn.backend.using("naive"):
+            y = layer.forward(x)
+    """
+
+    def __init__(self, name):
+        self.name = resolve(name)
+
+    def __enter__(self):
+        self.previous = get_backend()
+        set_backend(self.name)
+        return self.name
+
+    def __exit__(self, *exc):
+        set_backend(self.previous)

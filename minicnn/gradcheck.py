@@ -10,8 +10,11 @@ import numpy as np
 
 
 def numerical_gradient(f, x, h=1e-5):
-    """Centred-difference gradient of the scalar function ``f`` at ``x`` (any shape).
+    """Centred-difference gradient of ``sum(f(x))`` at ``x`` (any shape).
 
+    ``f`` may return a scalar or an array of terms; for an array the two evaluations are
+    subtracted term by term before summing, so terms that x_i does not touch cancel exactly
+    instead of drowning the difference in the rounding error of a large sum.
     ``f`` is called on a perturbed copy of ``x``; ``x`` itself is never changed.
     """
     x = np.array(x, dtype=np.float64)          # the copy we perturb
@@ -23,7 +26,7 @@ def numerical_gradient(f, x, h=1e-5):
         x[i] = keep - h
         down = f(x)
         x[i] = keep
-        grad[i] = (up - down) / (2 * h)
+        grad[i] = np.sum(np.asarray(up, np.float64) - down) / (2 * h)
     return grad
 
 
@@ -49,8 +52,8 @@ def check_layer(layer, x, seed=0, h=1e-5):
     layer.params = {k: v.astype(np.float64) for k, v in layer.params.items()}
     g = np.random.default_rng(seed).normal(size=(len(x),) + layer.output_shape)
 
-    def loss_at(inputs):
-        return float(np.sum(g * layer.forward(inputs)))
+    def loss_at(inputs):                  # the terms of L = sum(g * y)
+        return g * layer.forward(inputs)
 
     layer.forward(x)
     dx = layer.backward(g)

@@ -1,0 +1,287 @@
+"""Load a folder of class sub-folders of images into arrays, preprocessed as in the thesis.
+
+Layout: ``root/<class folder>/**/<image>``. By default ``NORMAL`` is label 0 and
+``PNEUMONIA``, ``NEUMONIA`` or ``NEUMONÍA`` (any case, NFC or NFD) is label 1.
+
+Preprocessing of one image (thesis, section on data): decode, convert to 3-channel RGB,
+``skimage.transform.resize(img, (S, S), anti_aliasing=True)``, ``skimage.color.rgb2gray``
+(values in [0, 1]), reshape to (S, S, 1), float32.
+"""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from skimage.color import rgb2gray
+from skimage.transform import resize
+from tqdm.auto import tqdm
+
+from . import cache as _cache
+
+__all__ = ["ImageDataset", "load_image_folder", "decode_image", "preprocess_image",
+           "IMAGE_EXTENSIONS", "DEFAULT_CLASS_NAMES"]
+
+#: File extensions (lower case) treated as images; other files are ignored.
+IMAGE_EXTENSIONS = frozenset({".jpeg", ".jpg", ".jpe", ".png", ".bmp", ".gif", ".tif",
+                              ".tiff", ".webp", ".pgm", ".ppm", ".pbm"})
+
+#: Label order used when ``class_names`` is not given.
+DEFAULT_CLASS_NAMES = ["NORMAL", "PNEUMONIA"]
+
+# Folder names known without ``class_names`` (normalised with _norm) and their labels.
+_KNOWN_FOLDERS = {"normal": 0, "pneumonia": 1, "neumonia": 1, "neumonía": 1}
+
+
+def _norm(name: str) -> str:
+    """Folder name compared without case or Unicode normalisation differences."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+@dataclass
+class ImageDataset:
+    """Decoded image folder.
+
+    x: (N, S, S, 1) float32 in [0, 1]; y: (N,) int64 labels; paths: N file paths (str);
+    class_names: label -> name; skipped: (path, reason) of files that could not be decoded.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    paths: list[str]
+    class_names: list[str]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __repr__(self) -> str:
+        counts = np.bincount(self.y, minlength=len(self.class_names))
+        per_class = ", ".join(f"{n}={c}" for n, c in zip(self.class_names, counts))
+        return (f"ImageDataset(x={self.x.shape} {self.x.dtype}, {per_class}, "
+                f"skipped={len(self.skipped)})")
+
+
+def decode_image(path: str | os.PathLike) -> np.ndarray:
+    """Decode one image file to an (H, W, 3) RGB array.
+
+    8-bit images (gray, RGB, RGBA with alpha dropped, palette, CMYK, ...) give uint8;
+    16-bit gray images give uint16 (so ``resize`` scales them by 65535, not 255); float
+    images with values in [0, 1] give float32. Raises OSError/ValueError if the file cannot
+    be decoded.
+    """
+    with Image.open(path) as im:
+        im.load()
+        if im.mode.startswith("I;16"):
+            gray = np.asarray(im).astype(np.uint16)
+        elif im.mode == "I":  # 32-bit integer mode: Pillow's form of 16-bit PNG/TIFF data
+            gray = np.asarray(im)
+            if gray.size and (gray.min() < 0 or gray.max() > 65535):
+                raise ValueError("32-bit integer image with values outside 0..65535")
+            gray = gray.astype(np.uint16)
+        elif im.mode == "F":
+            gray = np.asarray(im, dtype=np.float32)
+            if not (np.isfinite(gray).all() and gray.min() >= 0 and gray.max() <= 1):
+                raise ValueError("floating-point image with values outside [0, 1]")
+        else:
+            return np.asarray(im.convert("RGB"))
+    return np.repeat(gray[:, :, None], 3, axis=2)
+
+
+def preprocess_image(rgb: np.ndarray, image_size: int = 150) -> np.ndarray:
+    """Thesis preprocessing of an (H, W, 3) RGB array to (S, S, 1) float32 gray in [0, 1].
+
+    ``resize`` to (S, S) with anti-aliasing (integer inputs are scaled by their dtype range),
+    then ``rgb2gray``.
+    """
+    small = resize(rgb, (image_size, image_size), anti_aliasing=True)
+    gray = rgb2gray(small)
+    return np.clip(gray, 0.0, 1.0).astype(np.float32).reshape(image_size, image_size, 1)
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _list_images(folder: Path) -> list[str]:
+    """Sorted image file paths under ``folder`` (recursive), hidden files and folders skipped."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+        for name in filenames:
+            if not _is_hidden(name) and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                found.append(os.path.join(dirpath, name))
+    return sorted(found)
+
+
+def _class_folders(root: Path, class_names: Sequence[str] | None) -> tuple[list[str], list[tuple[Path, int]]]:
+    """Label names and the (folder, label) pairs found in ``root``, in label order."""
+    if class_names is None:
+        names = list(DEFAULT_CLASS_NAMES)
+        lookup = dict(_KNOWN_FOLDERS)
+        known = "NORMAL, PNEUMONIA, NEUMONIA, NEUMONÍA"
+    else:
+        if isinstance(class_names, str) or not all(isinstance(c, str) for c in class_names):
+            raise TypeError(f"class_names must be a list of folder names (str), got {class_names!r}")
+        names = list(class_names)
+        lookup = {}
+        for label, name in enumerate(names):
+            if _norm(name) in lookup:
+                raise ValueError(f"class_names has {name!r} twice (case-insensitive): {names}")
+            lookup[_norm(name)] = label
+        if not names:
+            raise ValueError("class_names is empty; give at least one folder name")
+        known = ", ".join(names)
+
+    folders = []
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if _is_hidden(entry.name) or not entry.is_dir():
+            continue
+        label = lookup.get(_norm(entry.name))
+        if label is None:
+            hint = "" if class_names is not None else " (pass class_names to use other folders)"
+            raise ValueError(f"unknown class folder {entry.name!r} in {str(root)!r}; "
+                             f"expected one of: {known}{hint}")
+        folders.append((Path(entry.path), label))
+    if not folders:
+        raise ValueError(f"no class folders in {str(root)!r}; expected sub-folders named {known}")
+    missing = sorted(set(range(len(names))) - {label for _, label in folders})
+    if missing:
+        warnings.warn(f"no folder for class(es) {[names[i] for i in missing]} in {str(root)!r}",
+                      stacklevel=3)
+    folders.sort(key=lambda f: (f[1], f[0].name))
+    return names, folders
+
+
+def load_image_folder(root: str | os.PathLike, image_size: int = 150,
+                      class_names: Sequence[str] | None = None,
+                      cache_dir: str | os.PathLike | None = None, progress: bool = True,
+                      strict: bool = False, *, limit_per_class: int | None = None,
+                      use_cache: bool = True) -> ImageDataset:
+    """Load ``root/<class>/**/<image>`` into an :class:`ImageDataset` (x: (N, S, S, 1) float32).
+
+    root: folder of class folders (hidden files/folders ignored; only image extensions read).
+    image_size: S, side of the square output.
+    class_names: folder names in label order (matched ignoring case and Unicode
+        normalisation); default NORMAL -> 0, PNEUMONIA/NEUMONIA/NEUMONÍA -> 1. Any other
+        folder is a ValueError.
+    cache_dir: where decoded arrays are cached (default ``$MINICNN_CACHE`` or
+        ``~/.cache/minicnn``); ``use_cache=False`` turns the cache off.
+    progress: show a tqdm bar while decoding.
+    strict: raise ValueError on the first undecodable file instead of warning and skipping it.
+    limit_per_class: keep only the first (sorted by path) files of each class, for quick runs.
+
+    Rows are ordered by label, then path. Undecodable files are warned about and listed in
+    ``.skipped``; an empty class folder, or a class with no decodable image, is a ValueError.
+    """
+    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)):
+        raise TypeError(f"image_size must be an int, got {type(image_size).__name__}")
+    if image_size < 1:
+        raise ValueError(f"image_size must be >= 1, got {image_size}")
+    if limit_per_class is not None and (isinstance(limit_per_class, bool) or limit_per_class < 1):
+        raise ValueError(f"limit_per_class must be None or >= 1, got {limit_per_class!r}")
+    image_size = int(image_size)
+    root = Path(root).expanduser().absolute()
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {str(root)!r} does not exist or is not a folder")
+
+    names, folders = _class_folders(root, class_names)
+    files: list[tuple[str, int]] = []
+    for folder, label in folders:
+        found = _list_images(folder)
+        if not found:
+            raise ValueError(f"class folder {str(folder)!r} contains no image files "
+                             f"(extensions: {', '.join(sorted(IMAGE_EXTENSIONS))})")
+        files.extend((p, label) for p in found)
+    files.sort(key=lambda f: (f[1], f[0]))
+    if limit_per_class is not None:
+        per_class = [[f for f in files if f[1] == label] for label in range(len(names))]
+        files = [f for group in per_class for f in group[:limit_per_class]]
+
+    cache_path = None
+    if use_cache:
+        settings = {"image_size": image_size, "class_names": names}
+        key = _cache.cache_key(files, settings)
+        cache_path = _cache.cache_file(cache_dir or _cache.default_cache_dir(), root, key)
+        ds = _from_cache(cache_path, key, image_size)
+        if ds is not None:
+            for path, reason in ds.skipped:
+                if strict:
+                    raise ValueError(f"cannot decode image {path!r}: {reason}")
+                warnings.warn(f"skipped image {path!r}: {reason} (remembered in cache)",
+                              stacklevel=2)
+            return ds
+
+    ds = _decode_all(files, names, image_size, progress, strict)
+    if cache_path is not None:
+        try:
+            _cache.write_cache(cache_path, key, _to_arrays(ds))
+        except OSError as exc:
+            warnings.warn(f"could not write cache file {str(cache_path)!r}: {exc}", stacklevel=2)
+    return ds
+
+
+def _from_cache(path: Path, key: str, image_size: int) -> ImageDataset | None:
+    """Dataset stored in cache file ``path`` or None (missing, or unreadable: warned)."""
+    data = _cache.read_cache(path, key)
+    if data is None:
+        return None
+    try:
+        ds = _from_arrays(data)
+        expected = (len(ds.paths), image_size, image_size, 1)
+        if ds.x.shape != expected or ds.x.dtype != np.float32 or ds.y.shape != (len(ds.paths),):
+            raise ValueError(f"x has shape {ds.x.shape} {ds.x.dtype}, expected {expected} float32")
+    except (KeyError, ValueError, TypeError) as exc:
+        warnings.warn(f"minicnn cache file {str(path)!r} is invalid ({exc}); rebuilding it",
+                      RuntimeWarning, stacklevel=3)
+        return None
+    return ds
+
+
+def _decode_all(files, names, image_size, progress, strict) -> ImageDataset:
+    x = np.empty((len(files), image_size, image_size, 1), dtype=np.float32)
+    kept_labels, kept_paths, skipped = [], [], []
+    for path, label in tqdm(files, desc="decoding images", unit="img", disable=not progress):
+        try:
+            rgb = decode_image(path)
+        except Exception as exc:  # any decoding failure of a broken file: skip it
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            if os.path.getsize(path) == 0:
+                reason = "empty file (0 bytes)"
+            if strict:
+                raise ValueError(f"cannot decode image {path!r}: {reason}") from exc
+            warnings.warn(f"skipped image {path!r}: {reason}", stacklevel=3)
+            skipped.append((path, reason))
+            continue
+        x[len(kept_paths)] = preprocess_image(rgb, image_size)
+        kept_paths.append(path)
+        kept_labels.append(label)
+    y = np.asarray(kept_labels, dtype=np.int64)
+    counts = np.bincount(y, minlength=len(names))
+    for label in sorted({label for _, label in files}):
+        if counts[label] == 0:
+            raise ValueError(f"class {names[label]!r} has no decodable image "
+                             f"({len(skipped)} file(s) skipped)")
+    return ImageDataset(x=x[:len(kept_paths)].copy() if skipped else x, y=y, paths=kept_paths,
+                        class_names=list(names), skipped=skipped)
+
+
+def _to_arrays(ds: ImageDataset) -> dict[str, np.ndarray]:
+    return {"x": ds.x, "y": ds.y, "paths": np.array(ds.paths, dtype=str),
+            "class_names": np.array(ds.class_names, dtype=str),
+            "skipped_paths": np.array([p for p, _ in ds.skipped], dtype=str),
+            "skipped_reasons": np.array([r for _, r in ds.skipped], dtype=str)}
+
+
+def _from_arrays(data: dict[str, np.ndarray]) -> ImageDataset:
+    return ImageDataset(x=data["x"], y=data["y"].astype(np.int64),
+                        paths=[str(p) for p in data["paths"]],
+                        class_names=[str(c) for c in data["class_names"]],
+                        skipped=[(str(p), str(r)) for p, r in
+                                 zip(data["skipped_paths"], data["skipped_reasons"])])
