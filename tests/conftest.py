@@ -27,3 +27,12 @@ def assert_close(actual, expected, rtol, what="", scale=0.0):
 @pytest.fixture(params=TIERS)
 def tier(request):
     return request.param
+
+
+def real_data_dir():
+    """The real chest X-ray folder ($MINICNN_DATA or the default places), or None."""
+    from minicnn.data import find_data_dir
+    try:
+        return find_data_dir()
+    except FileNotFoundError:
+        return None

@@ -15,7 +15,9 @@ from skimage.transform import resize
 
 from minicnn.data import ImageDataset, load_image_folder
 
-REAL = Path("/work/shared/data/chest_xray")
+from conftest import real_data_dir
+
+REAL = Path(real_data_dir() or "missing-data").resolve()
 S = 16  # small output size keeps the tests fast
 
 

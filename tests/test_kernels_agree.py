@@ -126,3 +126,11 @@ def test_kernels_do_not_change_their_inputs():
         np.testing.assert_array_equal(dy, dy_copy)
         np.testing.assert_array_equal(args[0], x)
         np.testing.assert_array_equal(args[1], kernel)
+
+
+def test_nan_inputs_stay_visible_in_every_tier():
+    """A poisoned input must not be silently turned into numbers (the NaN guard relies on it)."""
+    x = np.array([[[[np.nan], [1.0]], [[-1.0], [2.0]]]])          # (1, 2, 2, 1)
+    for t in TIERS:
+        assert np.isnan(kernels.relu(x, backend=t)[0, 0, 0, 0])
+        assert np.isnan(kernels.maxpool2d_forward(x, 2, backend=t)).all()

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from sklearn.utils.class_weight import compute_class_weight
 
+from conftest import real_data_dir
 from minicnn.data import (class_weights_balanced, oversample, patient_id, stratified_sample,
                           train_val_split, undersample)
 
-REAL_TRAIN = Path("/work/shared/data/chest_xray/train")
+REAL_TRAIN = Path(real_data_dir() or "missing-data").resolve() / "train"
 
 
 @pytest.mark.parametrize("name, expected", [

@@ -22,7 +22,7 @@ from ._checks import as_float_arrays, check_same_shape
 def _relu_naive(x):
     y = np.empty_like(x)
     for i in range(x.size):
-        y.flat[i] = max(0.0, x.flat[i])
+        y.flat[i] = 0.0 if x.flat[i] < 0 else x.flat[i]     # max(0, x); NaN stays NaN
     return y
 
 
@@ -99,7 +99,7 @@ def _softmax_backward_numpy(p, dy):
 def _relu_flat_numba(x):
     y = np.empty_like(x)
     for i in numba.prange(x.size):
-        y[i] = x[i] if x[i] > 0 else 0
+        y[i] = 0 if x[i] < 0 else x[i]          # NaN stays NaN, as in NumPy
     return y
 
 

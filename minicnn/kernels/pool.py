@@ -79,7 +79,9 @@ def _forward_numba(xp, ph, pw, sh, sw, ho, wo):
                     best = xp[b, i * sh, j * sw, ch]
                     for a in range(ph):
                         for e in range(pw):
-                            best = max(best, xp[b, i * sh + a, j * sw + e, ch])
+                            v = xp[b, i * sh + a, j * sw + e, ch]
+                            if v > best or v != v:          # a NaN wins, as in NumPy
+                                best = v
                     y[b, i, j, ch] = best
     return y
 

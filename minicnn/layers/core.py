@@ -169,6 +169,11 @@ class Dropout(Layer):
         self._rng = np.random.default_rng(seed)
         self._scale = None
 
+    def _build(self, input_shape, rng):
+        if self.seed is None:           # inside a model: masks follow the model's seed
+            self._rng = np.random.default_rng(rng.integers(2**63))
+        return input_shape
+
     def _forward_linear(self, x, training):
         if not training or self.rate == 0:
             self._scale = None

@@ -1,0 +1,22 @@
+"""Ready-made architectures."""
+from .layers import Conv2D, Dense, Flatten, Input, MaxPooling2D
+from .model import Sequential
+
+
+def thesis_cnn(input_shape=(150, 150, 1), num_classes=2, seed=None):
+    """The thesis CNN (uncompiled): four Conv2D(64, 3x3, relu), max-pooling 2x2 after the
+    first three, Flatten, Dense(64, relu), Dense(num_classes, softmax).
+
+    For (150, 150, 1): 150 -> 148 -> 74 -> 72 -> 36 -> 34 -> 17 -> 15, flatten 14,400,
+    1,033,218 parameters (as Keras's summary prints for the thesis's model).
+    """
+    return Sequential([
+        Input(input_shape),
+        Conv2D(64, 3, activation="relu"), MaxPooling2D(2),
+        Conv2D(64, 3, activation="relu"), MaxPooling2D(2),
+        Conv2D(64, 3, activation="relu"), MaxPooling2D(2),
+        Conv2D(64, 3, activation="relu"),
+        Flatten(),
+        Dense(64, activation="relu"),
+        Dense(num_classes, activation="softmax"),
+    ], name="thesis_cnn", seed=seed)
