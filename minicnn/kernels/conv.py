@@ -19,7 +19,7 @@ import numpy as np
 
 from ..backend import resolve
 from ._checks import as_float_arrays, check_rank
-from .geometry import as_pair, check_padding, crop_hw, pad_hw, window_plan
+from .geometry import as_pair, check_padding, crop_hw, pad_hw, shifted_view, window_plan
 
 
 # ---------------------------------------------------------------------------------- naive
@@ -52,11 +52,6 @@ def _backward_naive(xp, kernel, dy, sh, sw, need_dx):
 
 
 # ---------------------------------------------------------------------------------- numpy
-def _shifted(xp, a, e, sh, sw, ho, wo):
-    """The (N, H_out, W_out, C) view of ``xp`` that kernel offset (a, e) multiplies."""
-    return xp[:, a:a + sh * (ho - 1) + 1:sh, e:e + sw * (wo - 1) + 1:sw, :]
-
-
 def _matmul(a, b, out):
     """a (M, K) @ b (K, F) into ``out``; for K = 1 (a gray first layer) an outer product,
     which NumPy's broadcasting multiply does about ten times faster than its matmul."""
@@ -70,7 +65,7 @@ def _forward_numpy(xp, kernel, bias, sh, sw, ho, wo):
     product = np.empty_like(y)                  # reused: one (N*H_out*W_out, C_out) buffer
     for a in range(kh):
         for e in range(kw):
-            y += _matmul(_shifted(xp, a, e, sh, sw, ho, wo).reshape(-1, c), kernel[a, e],
+            y += _matmul(shifted_view(xp, a, e, sh, sw, ho, wo).reshape(-1, c), kernel[a, e],
                          product)
     return y.reshape(xp.shape[0], ho, wo, f)
 
@@ -83,9 +78,9 @@ def _backward_numpy(xp, kernel, dy, sh, sw, need_dx):
     g = dy.reshape(-1, f)
     for a in range(kh):
         for e in range(kw):
-            dkernel[a, e] = _shifted(xp, a, e, sh, sw, ho, wo).reshape(-1, c).T @ g
+            dkernel[a, e] = shifted_view(xp, a, e, sh, sw, ho, wo).reshape(-1, c).T @ g
             if need_dx:
-                _shifted(dxp, a, e, sh, sw, ho, wo)[...] += (g @ kernel[a, e].T).reshape(
+                shifted_view(dxp, a, e, sh, sw, ho, wo)[...] += (g @ kernel[a, e].T).reshape(
                     n, ho, wo, c)
     return dxp, dkernel
 

@@ -78,3 +78,8 @@ def crop_hw(xp, pads):
     """Undo :func:`pad_hw`: the (N, H, W, C) interior of a padded array."""
     (top, bottom), (left, right) = pads
     return xp[:, top:xp.shape[1] - bottom, left:xp.shape[2] - right, :]
+
+
+def shifted_view(xp, a, e, sh, sw, ho, wo):
+    """The (N, H_out, W_out, C) view of padded ``xp`` that window offset (a, e) covers."""
+    return xp[:, a:a + sh * (ho - 1) + 1:sh, e:e + sw * (wo - 1) + 1:sw, :]

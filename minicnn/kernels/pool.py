@@ -13,7 +13,7 @@ import numpy as np
 
 from ..backend import resolve
 from ._checks import as_float_arrays, check_rank
-from .geometry import as_pair, check_padding, crop_hw, pad_hw, window_plan
+from .geometry import as_pair, check_padding, crop_hw, pad_hw, shifted_view, window_plan
 
 
 # ---------------------------------------------------------------------------------- naive
@@ -41,16 +41,11 @@ def _backward_naive(xp, dy, ph, pw, sh, sw):
 
 
 # ---------------------------------------------------------------------------------- numpy
-def _shifted(xp, a, e, sh, sw, ho, wo):
-    """The (N, H_out, W_out, C) view of window offset (a, e)."""
-    return xp[:, a:a + sh * (ho - 1) + 1:sh, e:e + sw * (wo - 1) + 1:sw, :]
-
-
 def _forward_numpy(xp, ph, pw, sh, sw, ho, wo):
-    y = _shifted(xp, 0, 0, sh, sw, ho, wo).copy()
+    y = shifted_view(xp, 0, 0, sh, sw, ho, wo).copy()
     for a in range(ph):
         for e in range(pw):
-            np.maximum(y, _shifted(xp, a, e, sh, sw, ho, wo), out=y)
+            np.maximum(y, shifted_view(xp, a, e, sh, sw, ho, wo), out=y)
     return y
 
 
@@ -61,8 +56,8 @@ def _backward_numpy(xp, dy, ph, pw, sh, sw):
     routed = np.zeros(y.shape, bool)            # windows whose maximum was already found
     for a in range(ph):
         for e in range(pw):
-            first = (_shifted(xp, a, e, sh, sw, ho, wo) == y) & ~routed
-            _shifted(dxp, a, e, sh, sw, ho, wo)[...] += np.where(first, dy, 0)
+            first = (shifted_view(xp, a, e, sh, sw, ho, wo) == y) & ~routed
+            shifted_view(dxp, a, e, sh, sw, ho, wo)[...] += np.where(first, dy, 0)
             routed |= first
     return dxp
 
