@@ -25,7 +25,7 @@ def _sample_weight(sample_weight, n):
     return w
 
 
-def _check_labels(y_true, n_classes, n):
+def check_labels(y_true, n_classes, n):
     """Integer labels (N,) in [0, n_classes) from (N,) or (N, 1)."""
     y = np.asarray(y_true)
     if y.ndim == 2 and y.shape[1] == 1:
@@ -82,7 +82,7 @@ class SparseCategoricalCrossentropy(Loss):
     def _split(self, y_true, y_pred):
         if y_pred.ndim != 2:
             raise ValueError(f"y_pred must have shape (N, classes), got {y_pred.shape}")
-        y = _check_labels(y_true, y_pred.shape[1], len(y_pred))
+        y = check_labels(y_true, y_pred.shape[1], len(y_pred))
         return y, np.eye(y_pred.shape[1])[y]
 
     def per_sample(self, y_true, y_pred):

@@ -183,7 +183,7 @@ class Sequential:
 
     def _check_labels(self, y, probs):
         if isinstance(self.loss, losses_module.SparseCategoricalCrossentropy):
-            losses_module._check_labels(y, probs.shape[1], len(probs))
+            losses_module.check_labels(y, probs.shape[1], len(probs))
 
     def _accuracy(self, y, probs):
         y = np.asarray(y)

@@ -6,7 +6,6 @@ from hypothesis import strategies as st
 
 from minicnn import backend, layers, losses
 from minicnn.gradcheck import check_layer, check_loss, numerical_gradient, relative_error
-from minicnn.kernels.geometry import output_length
 
 from conftest import TIERS
 from strategies import distinct_values, window_geometry
