@@ -218,12 +218,14 @@ class Sequential:
         loss, grad = self._loss_and_gradient(y, probs, sample_weight)
         if not math.isfinite(loss):
             raise _NonFiniteLoss(loss)
-        if self._fused:
-            dx = self.layers[-1].backward_from_logits(grad)
-            for layer in reversed(self.layers[:-1]):
-                dx = layer.backward(dx)
-        else:
-            self.backward(grad)
+        # Backpropagate down to the first layer with weights; nobody needs dL/dx there.
+        first = next((i for i, layer in enumerate(self.layers) if layer.params), 0)
+        for i in range(len(self.layers) - 1, first - 1, -1):
+            layer, need_dx = self.layers[i], i > first
+            if i == len(self.layers) - 1 and self._fused:
+                grad = layer.backward_from_logits(grad, need_dx)
+            else:
+                grad = layer.backward(grad, need_dx)
         return loss, probs
 
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None):

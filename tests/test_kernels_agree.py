@@ -41,6 +41,23 @@ def test_conv2d_tiers_agree(dtype, rtol, geometry, filters, seed):
              dtype, rtol)
 
 
+@pytest.mark.parametrize("chunk_rows", [1, 7, 40])
+@pytest.mark.parametrize("strides,padding", [(1, "valid"), (2, "same"), ((1, 3), "valid")])
+def test_conv2d_numba_chunks_agree_with_naive(monkeypatch, chunk_rows, strides, padding):
+    """The numba tier multiplies a few images at a time; any chunking gives the same numbers."""
+    from minicnn.kernels import conv
+    monkeypatch.setattr(conv, "_CHUNK_ROWS", chunk_rows)
+    rng = np.random.default_rng(chunk_rows)
+    x, kernel, bias = rng.normal(size=(5, 9, 8, 3)), rng.normal(size=(3, 2, 3, 4)), rng.normal(size=4)
+    y = kernels.conv2d_forward(x, kernel, bias, strides, padding, backend="naive")
+    dy = rng.normal(size=y.shape)
+    want = (y, *kernels.conv2d_backward(x, kernel, dy, strides, padding, backend="naive"))
+    got = (kernels.conv2d_forward(x, kernel, bias, strides, padding, backend="numba"),
+           *kernels.conv2d_backward(x, kernel, dy, strides, padding, backend="numba"))
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert_close(g, w, 1e-10, f"numba output {i} in chunks of {chunk_rows} windows")
+
+
 @pytest.mark.parametrize("dtype,rtol", DTYPES)
 @given(geometry=window_geometry(), seed=st.integers(0, 2**16))
 def test_maxpool_tiers_agree(dtype, rtol, geometry, seed):

@@ -174,6 +174,23 @@ def test_gradients_are_aligned_with_get_weights():
     assert loss == pytest.approx(model.evaluate(x, y)[0], rel=1e-6)
 
 
+def test_training_skips_the_first_layers_input_gradient_only(monkeypatch):
+    """Nobody needs dL/dx of the first layer; the weight gradients are the same without it."""
+    x, y = bright_side_data(8)
+    model = compiled(tiny_net())
+    real, asked = minicnn.kernels.conv2d_backward, []
+    monkeypatch.setattr(minicnn.kernels, "conv2d_backward",
+                        lambda *a: asked.append(a[5]) or real(*a))
+    _, skipped = model.gradients(x, y)
+    assert asked == [False]
+    monkeypatch.setattr(minicnn.kernels, "conv2d_backward", lambda *a: real(*a[:5], True))
+    _, full = model.gradients(x, y)
+    model.forward(x)                                  # the public backward still gives dx
+    assert model.backward(np.ones((8, 2), np.float32)).shape == x.shape
+    for a, b in zip(full, skipped):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_bad_inputs_are_clear_errors():
     x, y = bright_side_data(8)
     model = tiny_net()

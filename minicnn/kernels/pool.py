@@ -63,38 +63,54 @@ def _backward_numpy(xp, dy, ph, pw, sh, sw):
 
 
 # ---------------------------------------------------------------------------------- numba
+# Outputs are allocated by NumPy (huge pages: much cheaper to touch than Numba's empty()); the
+# innermost loops run over channels, contiguous in memory.
 @numba.njit(parallel=True, cache=True)
-def _forward_numba(xp, ph, pw, sh, sw, ho, wo):
-    n, c = xp.shape[0], xp.shape[3]
-    y = np.empty((n, ho, wo, c), xp.dtype)
-    for b in numba.prange(n):
+def _forward_numba_into(xp, ph, pw, sh, sw, y):
+    n, ho, wo, c = y.shape
+    for t in numba.prange(n * ho):
+        b, i = t // ho, t % ho
+        for j in range(wo):
+            best = y[b, i, j]
+            best[:] = xp[b, i * sh, j * sw]
+            for a in range(ph):
+                for e in range(pw):
+                    src = xp[b, i * sh + a, j * sw + e]
+                    for ch in range(c):
+                        v = src[ch]
+                        if v > best[ch] or v != v:      # a NaN wins, as in NumPy
+                            best[ch] = v
+
+
+@numba.njit(parallel=True, cache=True)
+def _backward_numba_into(xp, dy, ph, pw, sh, sw, dxp):
+    n, ho, wo, c = dy.shape
+    for b in numba.prange(n):                 # windows may overlap within an image only
+        best, first = np.empty(c, xp.dtype), np.empty(c, np.int64)
         for i in range(ho):
             for j in range(wo):
+                best[:] = xp[b, i * sh, j * sw]
+                first[:] = 0                    # window offset a * PW + e of the first max
+                for a in range(ph):
+                    for e in range(pw):
+                        src = xp[b, i * sh + a, j * sw + e]
+                        for ch in range(c):
+                            if src[ch] > best[ch]:
+                                best[ch], first[ch] = src[ch], a * pw + e
                 for ch in range(c):
-                    best = xp[b, i * sh, j * sw, ch]
-                    for a in range(ph):
-                        for e in range(pw):
-                            v = xp[b, i * sh + a, j * sw + e, ch]
-                            if v > best or v != v:          # a NaN wins, as in NumPy
-                                best = v
-                    y[b, i, j, ch] = best
+                    a, e = first[ch] // pw, first[ch] % pw
+                    dxp[b, i * sh + a, j * sw + e, ch] += dy[b, i, j, ch]
+
+
+def _forward_numba(xp, ph, pw, sh, sw, ho, wo):
+    y = np.empty((xp.shape[0], ho, wo, xp.shape[3]), xp.dtype)
+    _forward_numba_into(xp, ph, pw, sh, sw, y)
     return y
 
 
-@numba.njit(parallel=True, cache=True)
 def _backward_numba(xp, dy, ph, pw, sh, sw):
-    n, ho, wo, c = dy.shape
     dxp = np.zeros_like(xp)
-    for b in numba.prange(n):
-        for i in range(ho):
-            for j in range(wo):
-                for ch in range(c):
-                    best, ba, be = xp[b, i * sh, j * sw, ch], 0, 0
-                    for a in range(ph):
-                        for e in range(pw):
-                            if xp[b, i * sh + a, j * sw + e, ch] > best:
-                                best, ba, be = xp[b, i * sh + a, j * sw + e, ch], a, e
-                    dxp[b, i * sh + ba, j * sw + be, ch] += dy[b, i, j, ch]
+    _backward_numba_into(xp, dy, ph, pw, sh, sw, dxp)
     return dxp
 
 

@@ -75,8 +75,11 @@ class Layer:
         self._cache = (x, z, y)
         return y
 
-    def backward(self, dy):
-        """dL/dx from dy = dL/dy (N, *output_shape); fills ``grads``."""
+    def backward(self, dy, need_dx=True):
+        """dL/dx from dy = dL/dy (N, *output_shape); fills ``grads``.
+
+        ``need_dx=False`` (a model's first layer) may skip dL/dx and return None.
+        """
         if self._cache is None:
             raise RuntimeError(f"{self.name}: backward called before forward")
         x, z, y = self._cache
@@ -84,9 +87,9 @@ class Layer:
         if dy.shape != y.shape:
             raise ValueError(f"{self.name}: dy has shape {dy.shape}, expected the output "
                              f"shape {y.shape}")
-        return self._backward_linear(x, self.activation.backward(z, y, dy))
+        return self._backward_linear(x, self.activation.backward(z, y, dy), need_dx)
 
-    def backward_from_logits(self, dz):
+    def backward_from_logits(self, dz, need_dx=True):
         """dL/dx from dz = dL/dz, the gradient at the activation's input (the logits).
 
         Used when a softmax or sigmoid is followed by its own cross-entropy, whose gradient
@@ -94,7 +97,7 @@ class Layer:
         """
         if self._cache is None:
             raise RuntimeError(f"{self.name}: backward called before forward")
-        return self._backward_linear(self._cache[0], np.asarray(dz))
+        return self._backward_linear(self._cache[0], np.asarray(dz), need_dx)
 
     @property
     def logits(self):
@@ -104,7 +107,7 @@ class Layer:
     def _forward_linear(self, x, training):
         return x
 
-    def _backward_linear(self, x, dz):
+    def _backward_linear(self, x, dz, need_dx):
         return dz
 
     # -- helpers --------------------------------------------------------------------------

@@ -61,9 +61,9 @@ class Conv2D(Layer):
         p = self.params
         return kernels.conv2d_forward(x, p["kernel"], p["bias"], self.strides, self.padding)
 
-    def _backward_linear(self, x, dz):
+    def _backward_linear(self, x, dz, need_dx):
         dx, self.grads["kernel"], self.grads["bias"] = kernels.conv2d_backward(
-            x, self.params["kernel"], dz, self.strides, self.padding)
+            x, self.params["kernel"], dz, self.strides, self.padding, need_dx)
         return dx
 
     def get_config(self):
@@ -94,7 +94,7 @@ class MaxPooling2D(Layer):
     def _forward_linear(self, x, training):
         return kernels.maxpool2d_forward(x, self.pool_size, self.strides, self.padding)
 
-    def _backward_linear(self, x, dz):
+    def _backward_linear(self, x, dz, need_dx):
         return kernels.maxpool2d_backward(x, dz, self.pool_size, self.strides, self.padding)
 
     def get_config(self):
@@ -116,7 +116,7 @@ class Flatten(Layer):
     def _forward_linear(self, x, training):
         return x.reshape(x.shape[0], -1)
 
-    def _backward_linear(self, x, dz):
+    def _backward_linear(self, x, dz, need_dx):
         return dz.reshape(x.shape)
 
     def get_config(self):
@@ -146,7 +146,7 @@ class Dense(Layer):
     def _forward_linear(self, x, training):
         return kernels.dense_forward(x, self.params["kernel"], self.params["bias"])
 
-    def _backward_linear(self, x, dz):
+    def _backward_linear(self, x, dz, need_dx):
         dx, self.grads["kernel"], self.grads["bias"] = kernels.dense_backward(
             x, self.params["kernel"], dz)
         return dx
@@ -182,7 +182,7 @@ class Dropout(Layer):
         self._scale = keep.astype(x.dtype) / x.dtype.type(1 - self.rate)
         return x * self._scale
 
-    def _backward_linear(self, x, dz):
+    def _backward_linear(self, x, dz, need_dx):
         return dz if self._scale is None else dz * self._scale
 
     def get_config(self):
