@@ -1,0 +1,330 @@
+"""Side-by-side speed and memory of the thesis CNN in minicnn, Keras and PyTorch.
+
+    minicnn bench [--systems minicnn keras torch] [--batch-sizes 8 32 128]
+                  [--image-sizes 64 150 224] [--repeats 5] [--out benchmarks/results]
+
+Every measurement runs in a fresh process, one system after another, so each starts cold and
+peak memory is its own. In each process: build the model, one warm-up step (Numba's
+compilation or cache load, TensorFlow's tracing) timed and reported on its own, then
+``repeats`` timed ``train_on_batch`` calls on one random batch of the real size, then as many
+timed predictions. Reported: medians as images/s, peak resident memory, and the time from
+launching the process to its first finished training step. ``ratio`` is minicnn / Keras.
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SYSTEMS = ("minicnn", "keras", "torch")
+OPENBLAS_SETTINGS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+MARK_BEGIN, MARK_END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+# ---------------------------------------------------------------------------- the models
+def _minicnn_model(size, seed):
+    from .models import thesis_cnn
+    model = thesis_cnn((size, size, 1), 2, seed=seed)
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    return model, model.train_on_batch, model.predict
+
+
+def _keras_model(size, seed):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    keras.utils.set_random_seed(seed)
+    conv = [keras.layers.Conv2D(64, 3, activation="relu") for _ in range(4)]
+    model = keras.Sequential([
+        keras.Input((size, size, 1)),
+        conv[0], keras.layers.MaxPooling2D(2), conv[1], keras.layers.MaxPooling2D(2),
+        conv[2], keras.layers.MaxPooling2D(2), conv[3], keras.layers.Flatten(),
+        keras.layers.Dense(64, activation="relu"), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model, model.train_on_batch, model.predict_on_batch
+
+
+def _torch_model(size, seed):
+    import torch
+    torch.manual_seed(seed)
+    layers, side = [], size
+    for i in range(4):
+        layers += [torch.nn.Conv2d(1 if i == 0 else 64, 64, 3), torch.nn.ReLU()]
+        side -= 2
+        if i < 3:
+            layers.append(torch.nn.MaxPool2d(2))
+            side //= 2
+    model = torch.nn.Sequential(*layers, torch.nn.Flatten(), torch.nn.Linear(64 * side * side, 64),
+                                torch.nn.ReLU(), torch.nn.Linear(64, 2))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def as_tensor(x):                     # channels last -> PyTorch's (N, C, H, W)
+        return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
+
+    def train(x, y):
+        optimizer.zero_grad()
+        loss = loss_fn(model(as_tensor(x)), torch.from_numpy(y))
+        loss.backward()
+        optimizer.step()
+        return float(loss)
+
+    def predict(x):
+        with torch.no_grad():
+            return torch.softmax(model(as_tensor(x)), 1).numpy()
+    return model, train, predict
+
+
+def _minicnn_layer_times(model, x, y, repeats):
+    """Median forward and backward seconds per layer of a minicnn model, one batch."""
+    import numpy as np
+    rows = {layer.name: ([], []) for layer in model.layers}
+    for _ in range(repeats):
+        h = x
+        for layer in model.layers:
+            start = time.perf_counter()
+            h = layer.forward(h, training=True)
+            rows[layer.name][0].append(time.perf_counter() - start)
+        grad = np.full(h.shape, 1.0 / h.size, h.dtype)
+        for layer in reversed(model.layers):
+            start = time.perf_counter()
+            grad = layer.backward(grad, layer is not model.layers[0])
+            rows[layer.name][1].append(time.perf_counter() - start)
+    return {name: {"forward_ms": 1e3 * float(np.median(f)), "backward_ms": 1e3 * float(np.median(b))}
+            for name, (f, b) in rows.items()}
+
+
+# ---------------------------------------------------------------------------- one process
+def worker(system, batch, size, repeats, launched_at, layer_times=False, seed=0):
+    """Run inside the child process; returns the measurements as a dict."""
+    import resource
+    import numpy as np
+    build = {"minicnn": _minicnn_model, "keras": _keras_model, "torch": _torch_model}[system]
+    rng = np.random.default_rng(seed)
+    x = rng.random((batch, size, size, 1), dtype=np.float32)
+    y = rng.integers(0, 2, batch)
+    model, train, predict = build(size, seed)
+    start = time.perf_counter()
+    train(x, y)
+    warmup = time.perf_counter() - start
+    first_step = time.time() - launched_at
+    steps = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        train(x, y)
+        steps.append(time.perf_counter() - start)
+    predict(x)
+    predictions = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        predict(x)
+        predictions.append(time.perf_counter() - start)
+    result = {
+        "system": system, "batch": batch, "image_size": size, "repeats": repeats,
+        "train_images_per_s": batch / float(np.median(steps)),
+        "predict_images_per_s": batch / float(np.median(predictions)),
+        "train_step_s": [round(t, 4) for t in steps],
+        "warmup_step_s": warmup, "launch_to_first_step_s": first_step,
+        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "versions": _versions(system), "threads": _threads(system),
+    }
+    if layer_times and system == "minicnn":
+        result["layers"] = _minicnn_layer_times(model, x, y, repeats)
+    return result
+
+
+def _versions(system):
+    import numpy as np
+    out = {"python": platform.python_version(), "numpy": np.__version__}
+    if system == "minicnn":
+        import numba
+        from . import __version__
+        out.update(minicnn=__version__, numba=numba.__version__)
+    elif system == "keras":
+        import keras
+        import tensorflow as tf
+        out.update(keras=keras.__version__, tensorflow=tf.__version__)
+    else:
+        import torch
+        out.update(torch=torch.__version__)
+    return out
+
+
+def _threads(system):
+    if system == "minicnn":
+        import numba
+        from .backend import get_backend
+        return {"numba": numba.get_num_threads(), "backend": get_backend()}
+    if system == "keras":
+        import tensorflow as tf
+        return {"tf_intra_op": tf.config.threading.get_intra_op_parallelism_threads() or "auto",
+                "tf_inter_op": tf.config.threading.get_inter_op_parallelism_threads() or "auto"}
+    import torch
+    return {"torch": torch.get_num_threads()}
+
+
+def run_in_process(system, batch, size, repeats, env=None, layer_times=False,
+                   unset_openblas=False):
+    """One measurement in a fresh ``python -m minicnn.bench --worker`` process."""
+    env = {**os.environ, **(env or {})}
+    if unset_openblas:
+        for name in OPENBLAS_SETTINGS:
+            env.pop(name, None)
+    if system != "minicnn":
+        env["MINICNN_MALLOC"] = "system"    # the other systems run with the stock allocator
+    cmd = [sys.executable, "-m", "minicnn.bench", "--worker", system, str(batch), str(size),
+           str(repeats), repr(time.time())] + (["--layer-times"] if layer_times else [])
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{system} benchmark failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def installed(system):
+    """True when the system's package can be imported (checked in a child process)."""
+    if system == "minicnn":
+        return True
+    module = {"keras": "keras", "torch": "torch"}[system]
+    probe = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True)
+    return probe.returncode == 0
+
+
+# ---------------------------------------------------------------------------- the report
+def machine():
+    """Machine, CPU and environment facts printed beside every table."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+            "env": {k: os.environ.get(k) for k in (
+                "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
+                "NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MINICNN_MALLOC")}}
+
+
+def markdown(report):
+    """The results as Markdown tables (ratios are minicnn / Keras)."""
+    rows = report["runs"]
+    keras = {(r["batch"], r["image_size"]): r for r in rows if r["system"] == "keras"}
+    lines = ["| system | batch | image | train img/s | predict img/s | peak MB | warm-up s "
+             "| launch to 1st step s | train ratio | predict ratio |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        k = keras.get((r["batch"], r["image_size"]))
+        ratios = (f"{r['train_images_per_s'] / k['train_images_per_s']:.2f}x | "
+                  f"{r['predict_images_per_s'] / k['predict_images_per_s']:.2f}x"
+                  if k else "- | -")
+        lines.append(f"| {r['system']} | {r['batch']} | {r['image_size']} | "
+                     f"{r['train_images_per_s']:.1f} | {r['predict_images_per_s']:.1f} | "
+                     f"{r['peak_memory_mb']:.0f} | {r['warmup_step_s']:.2f} | "
+                     f"{r['launch_to_first_step_s']:.2f} | {ratios} |")
+    for label, r in report.get("start", {}).items():
+        lines.append(f"\nminicnn launch to first finished step, Numba cache {label}: "
+                     f"{r['launch_to_first_step_s']:.2f} s (warm-up step {r['warmup_step_s']:.2f} s)")
+    layered = next((r for r in rows if "layers" in r), None)
+    if layered:
+        lines += [f"\nminicnn per layer, batch {layered['batch']}, {layered['image_size']} px "
+                  "(median ms):\n", "| layer | forward ms | backward ms |", "|---|---|---|"]
+        lines += [f"| {name} | {t['forward_ms']:.1f} | {t['backward_ms']:.1f} |"
+                  for name, t in layered["layers"].items()]
+    return "\n".join(lines)
+
+
+def write_markdown_section(path, text, header):
+    """Replace the text between the bench markers in ``path`` (appended when absent)."""
+    path = Path(path)
+    block = f"{MARK_BEGIN}\n{header}\n\n{text}\n{MARK_END}"
+    old = path.read_text() if path.exists() else ""
+    if MARK_BEGIN in old and MARK_END in old:
+        new = old[:old.index(MARK_BEGIN)] + block + old[old.index(MARK_END) + len(MARK_END):]
+    else:
+        new = old + ("\n" if old else "") + block + "\n"
+    path.write_text(new)
+
+
+def run(systems, batch_sizes, image_sizes, repeats, out_dir, markdown_path=None,
+        unset_openblas=False, start_times=True, progress=print):
+    """The whole benchmark; returns the report dict and writes JSON (and Markdown)."""
+    for system in [s for s in systems if not installed(s)]:
+        progress(f"{system}: not installed, skipped")
+        systems = [s for s in systems if s != system]
+    configs = [(b, 150 if 150 in image_sizes else image_sizes[0]) for b in batch_sizes]
+    configs += [(32 if 32 in batch_sizes else batch_sizes[0], s) for s in image_sizes]
+    configs = list(dict.fromkeys(configs))
+    report = {"command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+              "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "runs": [],
+              "start": {}, "openblas_settings": "unset" if unset_openblas else "as set"}
+    if unset_openblas:
+        report["machine"]["env"].update(dict.fromkeys(OPENBLAS_SETTINGS, "(unset)"))
+    for batch, size in configs:
+        for system in systems:
+            layer_times = system == "minicnn" and (batch, size) == configs[0]
+            r = run_in_process(system, batch, size, repeats, layer_times=layer_times,
+                               unset_openblas=unset_openblas)
+            report["runs"].append(r)
+            progress(f"{system:>7} batch {batch:>3} {size:>3} px: train "
+                     f"{r['train_images_per_s']:7.1f} img/s, predict "
+                     f"{r['predict_images_per_s']:7.1f} img/s, peak {r['peak_memory_mb']:.0f} MB")
+    if start_times and "minicnn" in systems:   # cold: an empty Numba cache; warm: refilled
+        with tempfile.TemporaryDirectory() as cold_cache:
+            for label, env in (("cold", {"NUMBA_CACHE_DIR": cold_cache}),
+                               ("warm", {"NUMBA_CACHE_DIR": cold_cache})):
+                report["start"][label] = run_in_process("minicnn", *configs[0], 1, env=env,
+                                                        unset_openblas=unset_openblas)
+                progress(f"minicnn start, Numba cache {label}: first step after "
+                         f"{report['start'][label]['launch_to_first_step_s']:.2f} s")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "latest.json").write_text(json.dumps(report, indent=1))
+    table = markdown(report)
+    (out_dir / "latest.md").write_text(table + "\n")
+    if markdown_path:
+        m = report["machine"]
+        header = (f"Measured {report['date']} with `{report['command']}` on {m['cpu']}, "
+                  f"{m['cores']} cores; environment {json.dumps(m['env'])}.")
+        write_markdown_section(markdown_path, table, header)
+    return report
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="minicnn bench", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return run_from_args(args)
+
+
+def add_arguments(parser):
+    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[8, 32, 128])
+    parser.add_argument("--image-sizes", nargs="+", type=int, default=[64, 150, 224])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", default="benchmarks/results", help="folder for latest.json/.md")
+    parser.add_argument("--unset-openblas", action="store_true",
+                        help="run every process with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset")
+    parser.add_argument("--no-start-times", dest="start_times", action="store_false",
+                        help="skip the cold and warm Numba-cache start measurements")
+    parser.add_argument("--markdown", help="also write the tables into this Markdown file "
+                                           "(between the bench markers)")
+
+
+def run_from_args(args):
+    report = run(args.systems, args.batch_sizes, args.image_sizes, args.repeats, args.out,
+                 args.markdown, args.unset_openblas, args.start_times)
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        _, _, system, batch, size, repeats, launched = sys.argv[:7]
+        print(json.dumps(worker(system, int(batch), int(size), int(repeats), float(launched),
+                                "--layer-times" in sys.argv)))
+    else:
+        sys.exit(main())

@@ -1,0 +1,42 @@
+"""The benchmark runs end to end on tiny sizes (timings themselves are not tested here)."""
+import json
+
+import pytest
+
+from minicnn import bench
+
+
+def test_tiny_benchmark_writes_json_markdown_and_per_layer_times(tmp_path):
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(f"# Benchmarks\n\nprose kept\n\n{bench.MARK_BEGIN}\nold table\n{bench.MARK_END}\n"
+                   "\nafter\n")
+    report = bench.run(["minicnn"], [2], [40], 2, tmp_path / "out", doc, start_times=False,
+                       progress=lambda *a: None)
+    (run,) = report["runs"]
+    assert (run["system"], run["batch"], run["image_size"]) == ("minicnn", 2, 40)
+    assert run["train_images_per_s"] > 0 and run["predict_images_per_s"] > 0
+    assert run["peak_memory_mb"] > 10 and len(run["train_step_s"]) == 2
+    assert run["versions"]["numba"] and run["threads"]["backend"] == "numba"
+    assert len(run["layers"]) == 10                  # the thesis CNN's ten layers
+    assert all(t["forward_ms"] > 0 and t["backward_ms"] >= 0 for t in run["layers"].values())
+    saved = json.loads((tmp_path / "out" / "latest.json").read_text())
+    assert saved["runs"][0]["train_images_per_s"] == run["train_images_per_s"]
+    text = doc.read_text()
+    assert "prose kept" in text and "after" in text and "old table" not in text
+    assert text.count(bench.MARK_BEGIN) == 1 and "| minicnn | 2 | 40 |" in text
+    assert "| - | - |" in text                       # no Keras run, so no ratio
+
+
+def test_a_failing_worker_reports_its_error():
+    with pytest.raises(RuntimeError, match="minicnn benchmark failed"):
+        bench.run_in_process("minicnn", 2, 20, 1)     # 20 px is too small for the thesis CNN
+
+
+@pytest.mark.keras
+def test_keras_runs_beside_minicnn_and_gets_a_ratio(tmp_path):
+    report = bench.run(["minicnn", "keras"], [2], [40], 1, tmp_path, start_times=False,
+                       progress=lambda *a: None)
+    assert [r["system"] for r in report["runs"]] == ["minicnn", "keras"]
+    assert "tensorflow" in report["runs"][1]["versions"]
+    table = bench.markdown(report)
+    assert table.count("x |") >= 2 and "| keras | 2 | 40 |" in table
