@@ -148,8 +148,9 @@ def _forward_numba(xp, kernel, bias, sh, sw, ho, wo):
     for b0, b1 in chunks:
         part = cols[:(b1 - b0) * per_image]
         _im2col(xp[b0:b1], kh, kw, sh, sw, ho, wo, part)
-        np.matmul(part, kernel.reshape(-1, f), out=y[b0 * per_image:b1 * per_image])
-    y += bias
+        out = y[b0 * per_image:b1 * per_image]
+        np.matmul(part, kernel.reshape(-1, f), out=out)
+        out += bias                                      # while the chunk is still in cache
     return y.reshape(n, ho, wo, f)
 
 

@@ -83,10 +83,12 @@ def _forward_numba_into(xp, ph, pw, sh, sw, y):
 
 
 @numba.njit(parallel=True, cache=True)
-def _backward_numba_into(xp, dy, ph, pw, sh, sw, dxp):
+def _backward_numba_into(xp, dy, ph, pw, sh, sw, tiles, dxp):
+    # tiles: the windows tile the input (stride == pool), so every covered cell of dxp is
+    # written exactly once, its window's dy or 0; otherwise dxp starts at 0 and is added to.
     n, ho, wo, c = dy.shape
     for b in numba.prange(n):                 # windows may overlap within an image only
-        best, first = np.empty(c, xp.dtype), np.empty(c, np.int64)
+        best, first = np.empty(c, xp.dtype), np.empty(c, np.int32)
         for i in range(ho):
             for j in range(wo):
                 best[:] = xp[b, i * sh, j * sw]
@@ -97,9 +99,16 @@ def _backward_numba_into(xp, dy, ph, pw, sh, sw, dxp):
                         for ch in range(c):
                             if src[ch] > best[ch]:
                                 best[ch], first[ch] = src[ch], a * pw + e
-                for ch in range(c):
-                    a, e = first[ch] // pw, first[ch] % pw
-                    dxp[b, i * sh + a, j * sw + e, ch] += dy[b, i, j, ch]
+                g = dy[b, i, j]
+                for a in range(ph):
+                    for e in range(pw):
+                        dst = dxp[b, i * sh + a, j * sw + e]
+                        for ch in range(c):
+                            routed = g[ch] if first[ch] == a * pw + e else 0
+                            if tiles:
+                                dst[ch] = routed
+                            else:
+                                dst[ch] += routed
 
 
 def _forward_numba(xp, ph, pw, sh, sw, ho, wo):
@@ -109,8 +118,12 @@ def _forward_numba(xp, ph, pw, sh, sw, ho, wo):
 
 
 def _backward_numba(xp, dy, ph, pw, sh, sw):
-    dxp = np.zeros_like(xp)
-    _backward_numba_into(xp, dy, ph, pw, sh, sw, dxp)
+    tiles = (sh, sw) == (ph, pw)
+    dxp = np.empty_like(xp) if tiles else np.zeros_like(xp)
+    _backward_numba_into(xp, dy, ph, pw, sh, sw, tiles, dxp)
+    if tiles:                                   # rows and columns no window reaches
+        dxp[:, dy.shape[1] * sh:] = 0
+        dxp[:, :, dy.shape[2] * sw:] = 0
     return dxp
 
 
