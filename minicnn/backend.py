@@ -1,10 +1,12 @@
 """Which kernel tier the layers use: "naive" (loops to read), "numpy" (vectorised), "numba" (JIT).
 
 All three tiers compute the same numbers (tests hold them to 1e-10 in float64); they differ in
-speed and in how close the code stays to the equations of the thesis.
+speed and in how close the code stays to the equations of the thesis. The default is "numba",
+or the environment variable ``MINICNN_BACKEND`` when set.
 """
+import os
+
 BACKENDS = ("naive", "numpy", "numba")
-_current = "numba"
 
 
 def set_backend(name):
@@ -44,3 +46,6 @@ class using:
 
     def __exit__(self, *exc):
         set_backend(self.previous)
+
+
+_current = resolve(os.environ.get("MINICNN_BACKEND") or "numba")

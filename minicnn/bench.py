@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 SYSTEMS = ("minicnn", "keras", "torch")
+TIER_CONFIG = (4, 64)                    # batch, image size for the tier comparison
 OPENBLAS_SETTINGS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 MARK_BEGIN, MARK_END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
@@ -228,6 +229,13 @@ def markdown(report):
     for label, r in report.get("start", {}).items():
         lines.append(f"\nminicnn launch to first finished step, Numba cache {label}: "
                      f"{r['launch_to_first_step_s']:.2f} s (warm-up step {r['warmup_step_s']:.2f} s)")
+    if report.get("tiers"):
+        batch, size = TIER_CONFIG
+        lines += [f"\nminicnn kernel tiers, thesis CNN, batch {batch}, {size} px:\n",
+                  "| tier | train step s | predict s |", "|---|---|---|"]
+        lines += [f"| {tier} | {batch / r['train_images_per_s']:.3f} | "
+                  f"{batch / r['predict_images_per_s']:.3f} |"
+                  for tier, r in report["tiers"].items()]
     layered = next((r for r in rows if "layers" in r), None)
     if layered:
         lines += [f"\nminicnn per layer, batch {layered['batch']}, {layered['image_size']} px "
@@ -250,7 +258,7 @@ def write_markdown_section(path, text, header):
 
 
 def run(systems, batch_sizes, image_sizes, repeats, out_dir, markdown_path=None,
-        unset_openblas=False, start_times=True, progress=print):
+        unset_openblas=False, start_times=True, tiers=True, progress=print):
     """The whole benchmark; returns the report dict and writes JSON (and Markdown)."""
     for system in [s for s in systems if not installed(s)]:
         progress(f"{system}: not installed, skipped")
@@ -260,7 +268,7 @@ def run(systems, batch_sizes, image_sizes, repeats, out_dir, markdown_path=None,
     configs = list(dict.fromkeys(configs))
     report = {"command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
               "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "runs": [],
-              "start": {}, "openblas_settings": "unset" if unset_openblas else "as set"}
+              "start": {}, "tiers": {}, "openblas_settings": "unset" if unset_openblas else "as set"}
     if unset_openblas:
         report["machine"]["env"].update(dict.fromkeys(OPENBLAS_SETTINGS, "(unset)"))
     for batch, size in configs:
@@ -272,6 +280,13 @@ def run(systems, batch_sizes, image_sizes, repeats, out_dir, markdown_path=None,
             progress(f"{system:>7} batch {batch:>3} {size:>3} px: train "
                      f"{r['train_images_per_s']:7.1f} img/s, predict "
                      f"{r['predict_images_per_s']:7.1f} img/s, peak {r['peak_memory_mb']:.0f} MB")
+    if "minicnn" in systems and tiers:        # the three kernel tiers on one small batch
+        for tier in ("naive", "numpy", "numba"):
+            r = run_in_process("minicnn", *TIER_CONFIG, 1 if tier == "naive" else repeats,
+                               env={"MINICNN_BACKEND": tier}, unset_openblas=unset_openblas)
+            report["tiers"][tier] = r
+            step = TIER_CONFIG[0] / r["train_images_per_s"]
+            progress(f"minicnn tier {tier:>5}: train step {step:.3f} s")
     if start_times and "minicnn" in systems:   # cold: an empty Numba cache; warm: refilled
         with tempfile.TemporaryDirectory() as cold_cache:
             for label, env in (("cold", {"NUMBA_CACHE_DIR": cold_cache}),
@@ -308,6 +323,8 @@ def add_arguments(parser):
     parser.add_argument("--out", default="benchmarks/results", help="folder for latest.json/.md")
     parser.add_argument("--unset-openblas", action="store_true",
                         help="run every process with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset")
+    parser.add_argument("--no-tiers", dest="tiers", action="store_false",
+                        help="skip the naive / numpy / numba comparison")
     parser.add_argument("--no-start-times", dest="start_times", action="store_false",
                         help="skip the cold and warm Numba-cache start measurements")
     parser.add_argument("--markdown", help="also write the tables into this Markdown file "
@@ -316,7 +333,7 @@ def add_arguments(parser):
 
 def run_from_args(args):
     report = run(args.systems, args.batch_sizes, args.image_sizes, args.repeats, args.out,
-                 args.markdown, args.unset_openblas, args.start_times)
+                 args.markdown, args.unset_openblas, args.start_times, args.tiers)
     print(markdown(report))
     return 0
 

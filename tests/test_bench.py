@@ -11,7 +11,7 @@ def test_tiny_benchmark_writes_json_markdown_and_per_layer_times(tmp_path):
     doc.write_text(f"# Benchmarks\n\nprose kept\n\n{bench.MARK_BEGIN}\nold table\n{bench.MARK_END}\n"
                    "\nafter\n")
     report = bench.run(["minicnn"], [2], [40], 2, tmp_path / "out", doc, start_times=False,
-                       progress=lambda *a: None)
+                       tiers=False, progress=lambda *a: None)
     (run,) = report["runs"]
     assert (run["system"], run["batch"], run["image_size"]) == ("minicnn", 2, 40)
     assert run["train_images_per_s"] > 0 and run["predict_images_per_s"] > 0
@@ -27,6 +27,11 @@ def test_tiny_benchmark_writes_json_markdown_and_per_layer_times(tmp_path):
     assert "| - | - |" in text                       # no Keras run, so no ratio
 
 
+def test_a_worker_runs_the_tier_named_by_minicnn_backend():
+    r = bench.run_in_process("minicnn", 1, 40, 1, env={"MINICNN_BACKEND": "numpy"})
+    assert r["threads"]["backend"] == "numpy"
+
+
 def test_a_failing_worker_reports_its_error():
     with pytest.raises(RuntimeError, match="minicnn benchmark failed"):
         bench.run_in_process("minicnn", 2, 20, 1)     # 20 px is too small for the thesis CNN
@@ -35,7 +40,7 @@ def test_a_failing_worker_reports_its_error():
 @pytest.mark.keras
 def test_keras_runs_beside_minicnn_and_gets_a_ratio(tmp_path):
     report = bench.run(["minicnn", "keras"], [2], [40], 1, tmp_path, start_times=False,
-                       progress=lambda *a: None)
+                       tiers=False, progress=lambda *a: None)
     assert [r["system"] for r in report["runs"]] == ["minicnn", "keras"]
     assert "tensorflow" in report["runs"][1]["versions"]
     table = bench.markdown(report)
