@@ -48,7 +48,7 @@ def _train(args):
                             batch_size=args.batch_size, seed=args.seed, data=args.data,
                             out=args.out, augment=args.augment, class_weight=args.class_weight,
                             train_per_class=args.train_per_class, patience=args.patience)
-    train_run(settings)
+    train_run(settings, command=args.command_line)
 
 
 def _evaluate(args):
@@ -93,8 +93,9 @@ def _count(text):
 DATA_HELP = ("chest_xray folder (default: $MINICNN_DATA, ./data/chest_xray, "
              "../shared/data/chest_xray)")
 TRAIN_EPILOG = """presets (every flag overrides its preset's value):
-  quick   honest protocol at 64 px: at most 600 training images per class (seeded sample),
-          4 epochs, early stopping (patience 2), balanced class weights; a few minutes
+  quick   (default) honest protocol at 48 px: at most 300 training images per class
+          (seeded sample), 3 epochs, batch 32, best validation epoch kept (early stopping,
+          patience 2), balanced class weights, no augmentation; about 2 minutes on 2 cores
   thesis  the thesis: train 970 normal + 1,041 pneumonia, test 203 + 313 (seeded samples),
           150 px, batch 32, 20 epochs, Adam, validated on the test sample
           (OPTIMISTIC protocol, labelled so in the output)
@@ -150,7 +151,9 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=3, help="Adam steps (default 3)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=_demo)
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.command_line = " ".join(["minicnn", *argv])
     try:
         status = args.run(args)
     except (ValueError, FileNotFoundError) as exc:
