@@ -175,7 +175,7 @@ def run_in_process(system, batch, size, repeats, env=None, layer_times=False,
         for name in OPENBLAS_SETTINGS:
             env.pop(name, None)
     if system != "minicnn":
-        env["MINICNN_MALLOC"] = "system"    # the other systems run with the stock allocator
+        env["MINICNN_RUNTIME"] = "stock"    # the others run without minicnn's process settings
     cmd = [sys.executable, "-m", "minicnn.bench", "--worker", system, str(batch), str(size),
            str(repeats), repr(time.time())] + (["--layer-times"] if layer_times else [])
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -207,7 +207,7 @@ def machine():
     return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
             "env": {k: os.environ.get(k) for k in (
                 "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
-                "NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MINICNN_MALLOC")}}
+                "NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MINICNN_RUNTIME")}}
 
 
 def markdown(report):

@@ -41,12 +41,15 @@ def test_conv2d_tiers_agree(dtype, rtol, geometry, filters, seed):
              dtype, rtol)
 
 
-@pytest.mark.parametrize("chunk_rows", [1, 7, 40])
+@pytest.mark.parametrize("chunk_rows,direct_max_channels", [(1, 0), (7, 0), (40, 0), (7, 3)])
 @pytest.mark.parametrize("strides,padding", [(1, "valid"), (2, "same"), ((1, 3), "valid")])
-def test_conv2d_numba_chunks_agree_with_naive(monkeypatch, chunk_rows, strides, padding):
-    """The numba tier multiplies a few images at a time; any chunking gives the same numbers."""
+def test_conv2d_numba_paths_agree_with_naive(monkeypatch, chunk_rows, direct_max_channels,
+                                             strides, padding):
+    """The numba tier multiplies a few windows at a time, or loops directly when the input
+    has few channels; every chunking and both paths give the naive tier's numbers."""
     from minicnn.kernels import conv
     monkeypatch.setattr(conv, "_CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(conv, "_DIRECT_MAX_CHANNELS", direct_max_channels)
     rng = np.random.default_rng(chunk_rows)
     x, kernel, bias = rng.normal(size=(5, 9, 8, 3)), rng.normal(size=(3, 2, 3, 4)), rng.normal(size=4)
     y = kernels.conv2d_forward(x, kernel, bias, strides, padding, backend="naive")
