@@ -1,10 +1,9 @@
 """Fully connected layer: z = x . W + b, the thesis's activation value, eq. (1), per neuron.
 
 Shapes (Keras layout): x (N, in), kernel (in, out), bias (out,) -> z (N, out).
-Tiers: naive loops over samples and neurons (one eq. (1) sum each); numpy and numba use a
-matrix multiply (numba's np.dot calls the same BLAS; it is here so every op has all tiers).
+Tiers: naive loops over samples and neurons (one eq. (1) sum each); numpy and numba are the
+same NumPy matrix multiply (BLAS), see below.
 """
-import numba
 import numpy as np
 
 from ..backend import resolve
@@ -40,14 +39,10 @@ def _backward_numpy(x, kernel, dz):
 
 
 # ---------------------------------------------------------------------------------- numba
-@numba.njit(cache=True)
-def _forward_numba(x, kernel, bias):
-    return np.dot(x, kernel) + bias
-
-
-@numba.njit(cache=True)
-def _backward_numba(x, kernel, dz):
-    return np.dot(dz, np.ascontiguousarray(kernel.T)), np.dot(np.ascontiguousarray(x.T), dz)
+# A dense layer is one matrix product, which BLAS does best; Numba's own np.dot would call a
+# second BLAS library (SciPy's) with its own threads competing for the same cores. So the
+# numba tier is NumPy's BLAS, as the numpy tier.
+_forward_numba, _backward_numba = _forward_numpy, _backward_numpy
 
 
 _FORWARD = {"naive": _forward_naive, "numpy": _forward_numpy, "numba": _forward_numba}
