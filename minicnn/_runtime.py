@@ -18,6 +18,7 @@ import os
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _LIMIT = 1 << 30
+ENV_SET_HERE = []           # environment variables configure() set (so they can be undone)
 
 
 def retain_freed_memory():
@@ -35,5 +36,7 @@ def configure():
     parallel loop (which starts the OpenMP threads)."""
     if os.environ.get("MINICNN_RUNTIME", "").lower() == "stock":
         return
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        ENV_SET_HERE.append("OMP_WAIT_POLICY")
     retain_freed_memory()

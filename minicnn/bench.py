@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import _runtime
+
 SYSTEMS = ("minicnn", "keras", "torch")
 TIER_CONFIG = (4, 64)                    # batch, image size for the tier comparison
 OPENBLAS_SETTINGS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -174,8 +176,10 @@ def run_in_process(system, batch, size, repeats, env=None, layer_times=False,
     if unset_openblas:
         for name in OPENBLAS_SETTINGS:
             env.pop(name, None)
-    if system != "minicnn":
-        env["MINICNN_RUNTIME"] = "stock"    # the others run without minicnn's process settings
+    if system != "minicnn":                 # the others run without minicnn's process settings
+        env["MINICNN_RUNTIME"] = "stock"
+        for name in _runtime.ENV_SET_HERE:
+            env.pop(name, None)
     cmd = [sys.executable, "-m", "minicnn.bench", "--worker", system, str(batch), str(size),
            str(repeats), repr(time.time())] + (["--layer-times"] if layer_times else [])
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)

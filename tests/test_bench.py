@@ -45,3 +45,18 @@ def test_keras_runs_beside_minicnn_and_gets_a_ratio(tmp_path):
     assert "tensorflow" in report["runs"][1]["versions"]
     table = bench.markdown(report)
     assert table.count("x |") >= 2 and "| keras | 2 | 40 |" in table
+
+
+def test_other_systems_do_not_inherit_minicnn_process_settings(monkeypatch):
+    seen = {}
+
+    def launch(cmd, env, **kwargs):               # stands in for subprocess.run
+        seen.update(env)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench.subprocess, "run", launch)
+    monkeypatch.setattr(bench._runtime, "ENV_SET_HERE", ["OMP_WAIT_POLICY"])
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    with pytest.raises(KeyboardInterrupt):
+        bench.run_in_process("keras", 1, 40, 1)
+    assert seen["MINICNN_RUNTIME"] == "stock" and "OMP_WAIT_POLICY" not in seen
