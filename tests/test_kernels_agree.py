@@ -48,7 +48,7 @@ def test_conv2d_numba_paths_agree_with_naive(monkeypatch, chunk_rows, direct_max
     """The numba tier multiplies a few windows at a time, or loops directly when the input
     has few channels; every chunking and both paths give the naive tier's numbers."""
     from minicnn.kernels import conv
-    monkeypatch.setattr(conv, "_CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(conv, "_CHUNK_ROWS", {"forward": chunk_rows, "backward": chunk_rows + 3})
     monkeypatch.setattr(conv, "_DIRECT_MAX_CHANNELS", direct_max_channels)
     rng = np.random.default_rng(chunk_rows)
     x, kernel, bias = rng.normal(size=(5, 9, 8, 3)), rng.normal(size=(3, 2, 3, 4)), rng.normal(size=4)
