@@ -23,6 +23,7 @@ from pathlib import Path
 from . import _runtime
 
 SYSTEMS = ("minicnn", "keras", "torch")
+THESIS_CONFIG = (32, 150)                # the thesis's batch and image size
 TIER_CONFIG = (4, 64)                    # batch, image size for the tier comparison
 OPENBLAS_SETTINGS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 MARK_BEGIN, MARK_END = "<!-- bench:begin -->", "<!-- bench:end -->"
@@ -233,6 +234,12 @@ def markdown(report):
     for label, r in report.get("start", {}).items():
         lines.append(f"\nminicnn launch to first finished step, Numba cache {label}: "
                      f"{r['launch_to_first_step_s']:.2f} s (warm-up step {r['warmup_step_s']:.2f} s)")
+    if report.get("stock"):
+        r = report["stock"]
+        lines.append(f"\nminicnn with MINICNN_RUNTIME=stock (no retained memory, spinning OpenMP "
+                     f"threads), batch {r['batch']}, {r['image_size']} px: train "
+                     f"{r['train_images_per_s']:.1f} img/s, predict "
+                     f"{r['predict_images_per_s']:.1f} img/s, peak {r['peak_memory_mb']:.0f} MB")
     if report.get("tiers"):
         batch, size = TIER_CONFIG
         lines += [f"\nminicnn kernel tiers, thesis CNN, batch {batch}, {size} px:\n",
@@ -262,7 +269,7 @@ def write_markdown_section(path, text, header):
 
 
 def run(systems, batch_sizes, image_sizes, repeats, out_dir, markdown_path=None,
-        unset_openblas=False, start_times=True, tiers=True, progress=print):
+        unset_openblas=False, start_times=True, tiers=True, stock=True, progress=print):
     """The whole benchmark; returns the report dict and writes JSON (and Markdown)."""
     for system in [s for s in systems if not installed(s)]:
         progress(f"{system}: not installed, skipped")
@@ -270,6 +277,7 @@ def run(systems, batch_sizes, image_sizes, repeats, out_dir, markdown_path=None,
     configs = [(b, 150 if 150 in image_sizes else image_sizes[0]) for b in batch_sizes]
     configs += [(32 if 32 in batch_sizes else batch_sizes[0], s) for s in image_sizes]
     configs = list(dict.fromkeys(configs))
+    main = THESIS_CONFIG if THESIS_CONFIG in configs else configs[0]   # timed per layer too
     report = {"command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
               "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "runs": [],
               "start": {}, "tiers": {}, "openblas_settings": "unset" if unset_openblas else "as set"}
@@ -277,7 +285,7 @@ def run(systems, batch_sizes, image_sizes, repeats, out_dir, markdown_path=None,
         report["machine"]["env"].update(dict.fromkeys(OPENBLAS_SETTINGS, "(unset)"))
     for batch, size in configs:
         for system in systems:
-            layer_times = system == "minicnn" and (batch, size) == configs[0]
+            layer_times = system == "minicnn" and (batch, size) == main
             r = run_in_process(system, batch, size, repeats, layer_times=layer_times,
                                unset_openblas=unset_openblas)
             report["runs"].append(r)
@@ -295,10 +303,16 @@ def run(systems, batch_sizes, image_sizes, repeats, out_dir, markdown_path=None,
         with tempfile.TemporaryDirectory() as cold_cache:
             for label, env in (("cold", {"NUMBA_CACHE_DIR": cold_cache}),
                                ("warm", {"NUMBA_CACHE_DIR": cold_cache})):
-                report["start"][label] = run_in_process("minicnn", *configs[0], 1, env=env,
+                report["start"][label] = run_in_process("minicnn", *main, 1, env=env,
                                                         unset_openblas=unset_openblas)
                 progress(f"minicnn start, Numba cache {label}: first step after "
                          f"{report['start'][label]['launch_to_first_step_s']:.2f} s")
+    if stock and "minicnn" in systems:        # what minicnn's two process settings are worth
+        report["stock"] = run_in_process("minicnn", *main, repeats,
+                                         env={"MINICNN_RUNTIME": "stock"},
+                                         unset_openblas=unset_openblas)
+        progress(f"minicnn without its process settings: train "
+                 f"{report['stock']['train_images_per_s']:.1f} img/s")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "latest.json").write_text(json.dumps(report, indent=1))
@@ -329,6 +343,8 @@ def add_arguments(parser):
                         help="run every process with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset")
     parser.add_argument("--no-tiers", dest="tiers", action="store_false",
                         help="skip the naive / numpy / numba comparison")
+    parser.add_argument("--no-stock", dest="stock", action="store_false",
+                        help="skip the run without minicnn's process settings")
     parser.add_argument("--no-start-times", dest="start_times", action="store_false",
                         help="skip the cold and warm Numba-cache start measurements")
     parser.add_argument("--markdown", help="also write the tables into this Markdown file "
@@ -337,7 +353,7 @@ def add_arguments(parser):
 
 def run_from_args(args):
     report = run(args.systems, args.batch_sizes, args.image_sizes, args.repeats, args.out,
-                 args.markdown, args.unset_openblas, args.start_times, args.tiers)
+                 args.markdown, args.unset_openblas, args.start_times, args.tiers, args.stock)
     print(markdown(report))
     return 0
 

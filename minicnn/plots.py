@@ -1,4 +1,5 @@
-"""Figures of a training run: learning curves, confusion matrix, ROC curve.
+"""Figures of a training run (learning curves, confusion matrix, ROC curve) and of the data
+and the network (pixel histogram, class counts, image grids, feature maps, heat-map overlays).
 
 Every function builds a :class:`matplotlib.figure.Figure` with the non-interactive Agg canvas
 (no window, no pyplot state, safe on a server) and returns it; when ``path`` is given the
@@ -15,7 +16,8 @@ from matplotlib.ticker import MaxNLocator
 
 from . import metrics
 
-__all__ = ["plot_history", "plot_confusion_matrix", "plot_roc"]
+__all__ = ["plot_history", "plot_confusion_matrix", "plot_roc", "plot_intensity_histogram",
+           "plot_class_counts", "plot_image_grid", "plot_feature_maps", "plot_heatmap_overlay"]
 
 DPI = 110
 
@@ -118,4 +120,147 @@ def plot_roc(y_true, p, path=None, threshold=None, title=None):
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title(title or "ROC curve", fontsize=10)
+    return _finish(fig, path)
+
+
+# -- data and network figures -------------------------------------------------------------
+def _gray(image, what="image"):
+    """(H, W) float array from an (H, W) or (H, W, 1) image."""
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim != 2:
+        raise ValueError(f"{what} must have shape (H, W) or (H, W, 1), got {image.shape}")
+    return image
+
+
+def _gray_limits(image):
+    """vmin/vmax for imshow: [0, 1] for images in that range (so contrast is comparable
+    between images), the image's own range otherwise."""
+    if image.size and image.min() >= 0 and image.max() <= 1:
+        return {"vmin": 0.0, "vmax": 1.0}
+    return {}
+
+
+def _grid_shape(n):
+    cols = max(1, int(np.ceil(np.sqrt(n))))
+    return int(np.ceil(n / cols)), cols
+
+
+def plot_intensity_histogram(image, path=None, bins=64):
+    """Histogram of one image's pixel values (image (H, W) or (H, W, 1), values in [0, 1]).
+
+    The bars count pixels, so their heights add up to H * W; the mean is marked.
+    """
+    values = _gray(image).ravel()
+    if values.size == 0:
+        raise ValueError("the image has no pixels")
+    low, high = min(0.0, values.min()), max(1.0, values.max())
+    fig, ax = _new_figure(5.0, 3.4)
+    ax.hist(values, bins=bins, range=(low, high), color="slategray")
+    ax.axvline(values.mean(), color="crimson", linestyle="--", linewidth=1,
+               label=f"mean {values.mean():.3f}")
+    ax.set_xlabel("pixel value (0 = black, 1 = white)")
+    ax.set_ylabel("number of pixels")
+    ax.set_title(f"pixel values of one image ({values.size:,} pixels)", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _finish(fig, path)
+
+
+def plot_class_counts(counts, path=None):
+    """Bar chart of images per class; counts: ``{class name: count}``, bars in that order,
+    each labelled with its number."""
+    if not counts:
+        raise ValueError("counts is empty; expected {class name: count}")
+    names = [str(name) for name in counts]
+    values = [int(v) for v in counts.values()]
+    fig, ax = _new_figure(max(3.6, 1.3 * len(names) + 1.5), 3.4)
+    colors = [f"C{i}" for i in range(len(names))]
+    bars = ax.bar(names, values, color=colors)
+    ax.bar_label(bars, labels=[f"{v:,}" for v in values], padding=2, fontsize=9)
+    ax.set_ylabel("images")
+    ax.set_ylim(0, max(values + [1]) * 1.15)
+    ax.set_title(f"images per class (total {sum(values):,})", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    return _finish(fig, path)
+
+
+def plot_image_grid(images, titles=None, rows=5, cols=5, path=None):
+    """Gray images (N, H, W) or (N, H, W, 1) in a rows x cols grid, row by row.
+
+    The first rows * cols images are shown; cells without an image are hidden.
+    titles: optional list of one title per image.
+    """
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[3] == 1:
+        images = images[..., 0]
+    if images.ndim != 3:
+        raise ValueError(f"images must have shape (N, H, W) or (N, H, W, 1), got {images.shape}")
+    if rows < 1 or cols < 1:
+        raise ValueError(f"rows and cols must be >= 1, got {rows} and {cols}")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"got {len(titles)} titles for {len(images)} images")
+    fig = Figure(figsize=(1.9 * cols, 2.0 * rows), dpi=DPI)
+    FigureCanvasAgg(fig)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
+    for k, ax in enumerate(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if k >= len(images):
+            ax.set_visible(False)
+            continue
+        image = images[k].astype(np.float64)
+        ax.imshow(image, cmap="gray", **_gray_limits(image))
+        if titles is not None:
+            ax.set_title(str(titles[k]), fontsize=8)
+    return _finish(fig, path)
+
+
+def plot_feature_maps(maps, path=None, max_maps=16, title=None):
+    """The first ``max_maps`` channels of one sample's activations ``maps`` (H, W, C), each
+    in its own cell with its own colour scale (a square-ish grid; empty cells hidden)."""
+    maps = np.asarray(maps, dtype=np.float64)
+    if maps.ndim == 4 and maps.shape[0] == 1:
+        maps = maps[0]
+    if maps.ndim != 3:
+        raise ValueError(f"maps must have shape (H, W, C) for one sample, got {maps.shape}")
+    if max_maps < 1:
+        raise ValueError(f"max_maps must be >= 1, got {max_maps}")
+    n = min(maps.shape[2], max_maps)
+    rows, cols = _grid_shape(n)
+    fig = Figure(figsize=(1.7 * cols, 1.8 * rows + (0.4 if title else 0)), dpi=DPI)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for k, ax in enumerate(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if k >= n:
+            ax.set_visible(False)
+            continue
+        ax.imshow(maps[:, :, k], cmap="viridis")
+        ax.set_title(f"channel {k}", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _finish(fig, path)
+
+
+def plot_heatmap_overlay(image, heatmap, path=None, alpha=0.4, title=None):
+    """A gray image (H, W) or (H, W, 1) with a colour heat map (H, W), values in [0, 1]
+    (e.g. Grad-CAM or saliency from :mod:`minicnn.explain`), drawn over it with opacity
+    ``alpha``, and a colourbar for the heat map."""
+    image = _gray(image)
+    heatmap = _gray(heatmap, "heatmap")
+    if heatmap.shape != image.shape:
+        raise ValueError(f"heatmap has shape {heatmap.shape}, the image {image.shape}; "
+                         f"resize the heat map to the image first")
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    fig, ax = _new_figure(4.4, 3.9)
+    ax.imshow(image, cmap="gray", **_gray_limits(image))
+    layer = ax.imshow(heatmap, cmap="jet", alpha=alpha, vmin=0.0, vmax=1.0)
+    fig.colorbar(layer, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title or "heat map over the image", fontsize=10)
     return _finish(fig, path)

@@ -11,7 +11,7 @@ def test_tiny_benchmark_writes_json_markdown_and_per_layer_times(tmp_path):
     doc.write_text(f"# Benchmarks\n\nprose kept\n\n{bench.MARK_BEGIN}\nold table\n{bench.MARK_END}\n"
                    "\nafter\n")
     report = bench.run(["minicnn"], [2], [40], 2, tmp_path / "out", doc, start_times=False,
-                       tiers=False, progress=lambda *a: None)
+                       tiers=False, stock=False, progress=lambda *a: None)
     (run,) = report["runs"]
     assert (run["system"], run["batch"], run["image_size"]) == ("minicnn", 2, 40)
     assert run["train_images_per_s"] > 0 and run["predict_images_per_s"] > 0
@@ -40,7 +40,7 @@ def test_a_failing_worker_reports_its_error():
 @pytest.mark.keras
 def test_keras_runs_beside_minicnn_and_gets_a_ratio(tmp_path):
     report = bench.run(["minicnn", "keras"], [2], [40], 1, tmp_path, start_times=False,
-                       tiers=False, progress=lambda *a: None)
+                       tiers=False, stock=False, progress=lambda *a: None)
     assert [r["system"] for r in report["runs"]] == ["minicnn", "keras"]
     assert "tensorflow" in report["runs"][1]["versions"]
     table = bench.markdown(report)
