@@ -4,7 +4,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from minicnn import backend, layers, losses
+from minicnn import backend, kernels, layers, losses
 from minicnn.gradcheck import check_layer, check_loss, numerical_gradient, relative_error
 
 from conftest import TIERS
@@ -36,8 +36,8 @@ def test_conv2d_relu_gradients(tier, seed):
     x = np.random.default_rng(seed).normal(size=(1, 4, 3, 2))
     layer = layers.Conv2D(3, 2, padding="same", activation="relu")
     layer.build(x.shape[1:], rng=seed)
-    layer.forward(x)
-    assume(np.abs(layer.logits).min() > 1e-3)      # keep pre-activations off ReLU's kink
+    z = kernels.conv2d_forward(x, layer.params["kernel"], layer.params["bias"], 1, "same")
+    assume(np.abs(z).min() > 1e-3)                 # keep pre-activations off ReLU's kink
     with backend.using(tier):
         errors = check_layer(layer, x, seed=seed)
     assert _worst(errors) < KINKED, errors

@@ -37,8 +37,12 @@ def test_conv2d_tiers_agree(dtype, rtol, geometry, filters, seed):
                        output_length(shape[2], window[1], strides[1], padding), filters)
     dy = rng.normal(size=y.shape).astype(dtype)
     _compare(lambda t: (kernels.conv2d_forward(x, kernel, bias, strides, padding, backend=t),
+                        kernels.conv2d_forward(x, kernel, bias, strides, padding, backend=t,
+                                               relu=True),
                         *kernels.conv2d_backward(x, kernel, dy, strides, padding, backend=t)),
              dtype, rtol)
+    fused = kernels.conv2d_forward(x, kernel, bias, strides, padding, backend="naive", relu=True)
+    np.testing.assert_array_equal(fused, np.maximum(y, 0))
 
 
 @pytest.mark.parametrize("chunk_rows,direct_max_channels", [(1, 0), (7, 0), (40, 0), (7, 3)])
@@ -54,8 +58,10 @@ def test_conv2d_numba_paths_agree_with_naive(monkeypatch, chunk_rows, direct_max
     x, kernel, bias = rng.normal(size=(5, 9, 8, 3)), rng.normal(size=(3, 2, 3, 4)), rng.normal(size=4)
     y = kernels.conv2d_forward(x, kernel, bias, strides, padding, backend="naive")
     dy = rng.normal(size=y.shape)
-    want = (y, *kernels.conv2d_backward(x, kernel, dy, strides, padding, backend="naive"))
+    want = (y, np.maximum(y, 0),
+            *kernels.conv2d_backward(x, kernel, dy, strides, padding, backend="naive"))
     got = (kernels.conv2d_forward(x, kernel, bias, strides, padding, backend="numba"),
+           kernels.conv2d_forward(x, kernel, bias, strides, padding, backend="numba", relu=True),
            *kernels.conv2d_backward(x, kernel, dy, strides, padding, backend="numba"))
     for i, (g, w) in enumerate(zip(got, want)):
         assert_close(g, w, 1e-10, f"numba output {i} in chunks of {chunk_rows} windows")
@@ -154,3 +160,8 @@ def test_nan_inputs_stay_visible_in_every_tier():
     for t in TIERS:
         assert np.isnan(kernels.relu(x, backend=t)[0, 0, 0, 0])
         assert np.isnan(kernels.maxpool2d_forward(x, 2, backend=t)).all()
+        for channels in (1, 8):                 # numba: direct loops, then im2col + BLAS
+            y = kernels.conv2d_forward(np.repeat(x, channels, axis=3),
+                                       np.ones((1, 1, channels, 2)), np.zeros(2), relu=True,
+                                       backend=t)
+            assert np.isnan(y[0, 0, 0]).all() and (y[0, 1, 0] == 0).all(), (t, channels)

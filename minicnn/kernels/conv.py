@@ -24,7 +24,7 @@ from .geometry import as_pair, check_padding, crop_hw, pad_hw, shifted_view, win
 
 
 # ---------------------------------------------------------------------------------- naive
-def _forward_naive(xp, kernel, bias, sh, sw, ho, wo):
+def _forward_naive(xp, kernel, bias, sh, sw, ho, wo, relu):
     n, kh, kw = xp.shape[0], kernel.shape[0], kernel.shape[1]
     y = np.empty((n, ho, wo, kernel.shape[3]), xp.dtype)
     for b in range(n):
@@ -33,7 +33,7 @@ def _forward_naive(xp, kernel, bias, sh, sw, ho, wo):
                 window = xp[b, i * sh:i * sh + kh, j * sw:j * sw + kw, :]  # (KH, KW, C_in)
                 # eq. (1) for every filter f: sum of window * kernel[..., f], plus bias[f]
                 y[b, i, j, :] = np.tensordot(window, kernel, axes=3) + bias
-    return y
+    return np.maximum(y, 0, out=y) if relu else y
 
 
 def _backward_naive(xp, kernel, dy, sh, sw, need_dx):
@@ -59,7 +59,7 @@ def _matmul(a, b, out):
     return np.multiply(a, b, out=out) if a.shape[1] == 1 else np.matmul(a, b, out=out)
 
 
-def _forward_numpy(xp, kernel, bias, sh, sw, ho, wo):
+def _forward_numpy(xp, kernel, bias, sh, sw, ho, wo, relu):
     kh, kw, c, f = kernel.shape
     y = np.empty((xp.shape[0] * ho * wo, f), xp.dtype)
     y[:] = bias
@@ -68,6 +68,8 @@ def _forward_numpy(xp, kernel, bias, sh, sw, ho, wo):
         for e in range(kw):
             y += _matmul(shifted_view(xp, a, e, sh, sw, ho, wo).reshape(-1, c), kernel[a, e],
                          product)
+    if relu:
+        np.maximum(y, 0, out=y)
     return y.reshape(xp.shape[0], ho, wo, f)
 
 
@@ -138,7 +140,7 @@ def _col2im_add(dcols, t0, t1, kh, kw, sh, sw, ho, wo, dxp):
 
 
 @numba.njit(parallel=True, cache=True)
-def _direct_forward(xp, kernel, bias, sh, sw, y):
+def _direct_forward(xp, kernel, bias, sh, sw, relu, y):
     """Window sums written out, vectorised over the filters: for inputs with few channels
     (a gray or RGB image), where the window matrix would be too thin for BLAS to pay."""
     n, ho, wo, f = y.shape
@@ -155,6 +157,10 @@ def _direct_forward(xp, kernel, bias, sh, sw, y):
                         v, w = src[ch], kernel[a, e, ch]
                         for k in range(f):
                             acc[k] += v * w[k]
+            if relu:
+                for k in range(f):
+                    if acc[k] < 0:                      # NaN stays NaN
+                        acc[k] = 0
 
 
 def _chunks(n, ho, wo, rows):
@@ -163,12 +169,12 @@ def _chunks(n, ho, wo, rows):
     return [(t0, min(n * ho, t0 + step)) for t0 in range(0, n * ho, step)]
 
 
-def _forward_numba(xp, kernel, bias, sh, sw, ho, wo):
+def _forward_numba(xp, kernel, bias, sh, sw, ho, wo, relu):
     kh, kw, c, f = kernel.shape
     n = xp.shape[0]
     if c <= _DIRECT_MAX_CHANNELS:
         y = np.empty((n, ho, wo, f), xp.dtype)
-        _direct_forward(xp, kernel, bias, sh, sw, y)
+        _direct_forward(xp, kernel, bias, sh, sw, relu, y)
         return y
     y = np.empty((n * ho * wo, f), xp.dtype)
     chunks = _chunks(n, ho, wo, _CHUNK_ROWS["forward"])
@@ -178,6 +184,8 @@ def _forward_numba(xp, kernel, bias, sh, sw, ho, wo):
         _im2col(xp, t0, t1, kh, kw, sh, sw, ho, wo, part)
         np.matmul(part, kernel.reshape(-1, f), out=out)
         out += bias                                      # while the chunk is still in cache
+        if relu:
+            np.maximum(out, 0, out=out)
     return y.reshape(n, ho, wo, f)
 
 
@@ -217,19 +225,20 @@ def _plan(x, kernel, strides, padding):
     return strides, pads, out
 
 
-def conv2d_forward(x, kernel, bias, strides=1, padding="valid", backend=None):
+def conv2d_forward(x, kernel, bias, strides=1, padding="valid", backend=None, relu=False):
     """Convolution layer forward pass (thesis eq. (1) at every window position).
 
     x (N, H, W, C_in), kernel (KH, KW, C_in, C_out), bias (C_out,) -> (N, H_out, W_out, C_out),
     with H_out = (H + pad_total - KH) // stride + 1; padding 'valid' or 'same' (Keras's).
+    ``relu=True`` returns max(0, z) instead, computed in the same pass (the numba tier applies
+    it while each chunk is in cache): a Conv2D(..., activation="relu").
     """
     x, kernel, bias = as_float_arrays(x, kernel, bias, names=("x", "kernel", "bias"))
     (sh, sw), pads, (ho, wo) = _plan(x, kernel, strides, padding)
     if bias.shape != kernel.shape[3:]:
         raise ValueError(f"bias must have shape ({kernel.shape[3]},) to match the kernel "
                          f"{kernel.shape}, got {bias.shape}")
-    xp = pad_hw(x, pads)
-    return _FORWARD[resolve(backend)](xp, kernel, bias, sh, sw, ho, wo)
+    return _FORWARD[resolve(backend)](pad_hw(x, pads), kernel, bias, sh, sw, ho, wo, relu)
 
 
 def conv2d_backward(x, kernel, dy, strides=1, padding="valid", need_dx=True, backend=None):

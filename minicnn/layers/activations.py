@@ -5,10 +5,11 @@ ACTIVATIONS = (None, "relu", "sigmoid", "softmax")
 
 
 class Activation:
-    """An activation phi with ``forward(z) -> y`` and ``backward(z, y, dy) -> dz``.
+    """An activation phi with ``forward(z) -> y`` and ``backward(y, dy) -> dz``.
 
     phi is applied after the layer's linear part, y = phi(z) (thesis eq. (2)); any shape,
-    softmax over the last axis.
+    softmax over the last axis. Every backward needs only the output y (for ReLU, y > 0
+    exactly where z > 0), so a layer may compute y without keeping z.
     """
 
     def __init__(self, name=None):
@@ -21,11 +22,9 @@ class Activation:
             return z
         return getattr(kernels, self.name)(z)
 
-    def backward(self, z, y, dy):
+    def backward(self, y, dy):
         if self.name is None:
             return dy
-        if self.name == "relu":
-            return kernels.relu_backward(z, dy)
         return getattr(kernels, self.name + "_backward")(y, dy)
 
     def __repr__(self):

@@ -70,8 +70,7 @@ class Layer:
     def forward(self, x, training=False):
         """y = phi(linear(x)); x (N, *input_shape) -> y (N, *output_shape)."""
         x = self._check_input(x)
-        z = self._forward_linear(x, training)
-        y = self.activation.forward(z)
+        z, y = self._forward(x, training)
         self._cache = (x, z, y)
         return y
 
@@ -87,7 +86,7 @@ class Layer:
         if dy.shape != y.shape:
             raise ValueError(f"{self.name}: dy has shape {dy.shape}, expected the output "
                              f"shape {y.shape}")
-        return self._backward_linear(x, self.activation.backward(z, y, dy), need_dx)
+        return self._backward_linear(x, self.activation.backward(y, dy), need_dx)
 
     def backward_from_logits(self, dz, need_dx=True):
         """dL/dx from dz = dL/dz, the gradient at the activation's input (the logits).
@@ -101,8 +100,14 @@ class Layer:
 
     @property
     def logits(self):
-        """The last forward's activation input z (before phi)."""
+        """The last forward's activation input z (before phi); None when the layer fused its
+        activation into the linear part (Conv2D with ReLU) and never kept z."""
         return None if self._cache is None else self._cache[1]
+
+    def _forward(self, x, training):
+        """``(z, y)``: the linear part z and y = phi(z). Layers may fuse the two (z None)."""
+        z = self._forward_linear(x, training)
+        return z, self.activation.forward(z)
 
     def _forward_linear(self, x, training):
         return x

@@ -57,6 +57,13 @@ class Conv2D(Layer):
                        "bias": zeros((self.filters,), dtype=self.dtype)}
         return out + (self.filters,)
 
+    def _forward(self, x, training):
+        if self.activation.name != "relu":
+            return super()._forward(x, training)
+        p = self.params              # conv + bias + ReLU in one pass; z is not kept
+        return None, kernels.conv2d_forward(x, p["kernel"], p["bias"], self.strides,
+                                            self.padding, relu=True)
+
     def _forward_linear(self, x, training):
         p = self.params
         return kernels.conv2d_forward(x, p["kernel"], p["bias"], self.strides, self.padding)
