@@ -76,6 +76,12 @@ def _predict(args):
     return 0
 
 
+def _report(args):
+    from .report import write_report
+    path = write_report(args.run_dir, data_dir=args.data, n_images=args.images)
+    print(f"report written to {path}")
+
+
 def _positive_int(text):
     value = int(text)
     if value < 1:
@@ -141,6 +147,14 @@ def main(argv=None):
                    help="run folder (uses its threshold) or model file (threshold 0.5)")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.set_defaults(run=_predict)
+
+    p = sub.add_parser("report", help="write report.html (metrics, plots, test X-rays with "
+                                      "Grad-CAM) into a run folder")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="run folder written by minicnn train")
+    p.add_argument("--data", help=DATA_HELP + "; default: the run's own data folder")
+    p.add_argument("--images", type=_count, default=8, metavar="N",
+                   help="test X-rays to show with Grad-CAM (default 8, 0 = none)")
+    p.set_defaults(run=_report)
 
     p = sub.add_parser("summary", help="print the thesis CNN's layer table")
     p.add_argument("--image-size", type=int, default=150)

@@ -10,7 +10,8 @@ A run trains the thesis CNN on the chest X-ray folder and writes a *run folder*:
   specificity, precision, F1 with 95% intervals, threshold, confusion matrix), each also
   ``at_0.5``;
 - ``splits.csv``: which file went to which split;
-- ``learning_curves.png``, ``confusion_matrix.png``, ``roc.png``.
+- ``learning_curves.png``, ``confusion_matrix.png``, ``roc.png``;
+- ``report.html``: all of the above on one self-contained page (:mod:`minicnn.report`).
 
 Protocols (DESIGN.md, section 6):
 
@@ -301,7 +302,8 @@ def train_run(settings, command=None):
     command: the command line to record in config.json (default ``sys.argv``). Raises
     FileNotFoundError (listing the places tried) when no data folder is found, before anything
     is written, and ValueError for unusable settings or data. A run that fails after its
-    folder was made is marked ``"status": "failed: ..."`` in its config.json.
+    folder was made is marked ``"status": "failed: ..."`` in its config.json. A finished run
+    ends by writing report.html; if that fails, a RuntimeWarning says so and the run stands.
     """
     from . import get_backend
     from .data import default_cache_dir
@@ -331,7 +333,22 @@ def train_run(settings, command=None):
         config["status"] = f"failed: {type(exc).__name__}: {exc}"
         _write_json(run_dir / "config.json", config)
         raise
+    _write_report(run_dir, data_root)
     return run_dir
+
+
+def _write_report(run_dir, data_root):
+    """report.html for a finished run; a failure only warns (the run itself is complete)."""
+    try:
+        from .report import write_report
+        path = write_report(run_dir, data_dir=data_root)
+    except Exception as exc:  # the report is a convenience; never lose a finished run to it
+        warnings.warn(f"the run is complete, but its report.html could not be written "
+                      f"({type(exc).__name__}: {exc}); retry with: minicnn report {run_dir}",
+                      RuntimeWarning, stacklevel=2)
+        return None
+    _log(f"report: {path}")
+    return path
 
 
 def _train_and_evaluate(settings, data_root, run_dir, config, started):
