@@ -151,7 +151,9 @@ def main(argv=None):
     p = sub.add_parser("report", help="write report.html (metrics, plots, test X-rays with "
                                       "Grad-CAM) into a run folder")
     p.add_argument("run_dir", metavar="RUN_DIR", help="run folder written by minicnn train")
-    p.add_argument("--data", help=DATA_HELP + "; default: the run's own data folder")
+    p.add_argument("--data", help="chest_xray folder for the test images (default: the "
+                                  "run's own, then $MINICNN_DATA, ./data/chest_xray, "
+                                  "../shared/data/chest_xray)")
     p.add_argument("--images", type=_count, default=8, metavar="N",
                    help="test X-rays to show with Grad-CAM (default 8, 0 = none)")
     p.set_defaults(run=_report)

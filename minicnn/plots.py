@@ -203,7 +203,7 @@ def plot_image_grid(images, titles=None, rows=5, cols=5, path=None):
         raise ValueError(f"got {len(titles)} titles for {len(images)} images")
     fig = Figure(figsize=(1.9 * cols, 2.0 * rows), dpi=DPI)
     FigureCanvasAgg(fig)
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for k, ax in enumerate(axes):
         ax.set_xticks([])
         ax.set_yticks([])

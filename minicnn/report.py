@@ -1,0 +1,456 @@
+"""A run folder as one self-contained HTML page: ``report.html``.
+
+The page shows the protocol (the thesis preset's is labelled optimistic), the metrics with
+95% intervals (validation, test at the chosen threshold and at 0.5), the confusion matrix,
+learning curves and ROC curve, the per-epoch table, a few test X-rays with the predicted
+probability of pneumonia and a Grad-CAM overlay, the settings and the versions.
+
+Everything is inside the one file: CSS inline, figures as base64 PNG ``data:`` URIs, no
+scripts, fonts or links to load, so it can be mailed, archived or opened offline.
+``minicnn train`` writes it at the end of every run; ``minicnn report RUN_DIR`` rewrites it.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import datetime
+import html
+import io
+import json
+import math
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["write_report", "REPORT_NAME"]
+
+REPORT_NAME = "report.html"
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d232a;
+       margin: 0; background: #f5f6f8; line-height: 1.45; }
+main { max-width: 1120px; margin: 0 auto; padding: 24px 28px 48px; background: #fff; }
+h1 { font-size: 1.6em; margin: 0 0 4px; }
+h2 { font-size: 1.2em; margin: 32px 0 8px; border-bottom: 2px solid #e3e6ea;
+     padding-bottom: 4px; }
+.sub { color: #5b6672; margin: 0 0 12px; }
+.banner { padding: 10px 14px; border-radius: 6px; margin: 12px 0; }
+.honest { background: #e7f5ec; border-left: 6px solid #2e8b57; }
+.optimistic { background: #fff1e0; border-left: 6px solid #d9822b; }
+.failed { background: #fde8e8; border-left: 6px solid #c0392b; }
+.note { background: #eef2f7; border-left: 6px solid #7a8ca3; }
+table { border-collapse: collapse; margin: 8px 0; font-size: 0.92em; }
+th, td { border: 1px solid #d8dde3; padding: 4px 9px; text-align: right; }
+th { background: #f0f2f5; }
+td.key, th.key { text-align: left; }
+tr.kept td { background: #fff6cc; font-weight: 600; }
+.ci { color: #6b7580; font-size: 0.86em; white-space: nowrap; }
+.figures { display: flex; flex-wrap: wrap; gap: 14px; align-items: flex-start; }
+figure { margin: 0; }
+figure img { max-width: 100%; border: 1px solid #e3e6ea; }
+figcaption { font-size: 0.85em; color: #5b6672; max-width: 520px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr));
+         gap: 12px; }
+.card { border: 1px solid #d8dde3; border-radius: 6px; padding: 8px; font-size: 0.88em; }
+.card img { width: 100%; }
+.right { color: #2e8b57; font-weight: 600; }
+.wrong { color: #c0392b; font-weight: 600; }
+code { background: #f0f2f5; padding: 0 3px; border-radius: 3px; }
+"""
+
+
+# -- small helpers ------------------------------------------------------------------------
+def _esc(value):
+    return html.escape(str(value), quote=True)
+
+
+def _num(value, digits=3):
+    """A metric as text: 3 decimals, 'n/a' for None or NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+def _read_json(path):
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        warnings.warn(f"cannot read {path}: {exc}", stacklevel=3)
+        return None
+
+
+def _read_history(path):
+    """Rows of history.csv as dicts of floats (epoch as int), or None."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        return None
+    out = []
+    for row in rows:
+        entry = {}
+        for key, value in row.items():
+            try:
+                entry[key] = int(value) if key == "epoch" else float(value)
+            except (TypeError, ValueError):
+                entry[key] = None
+        out.append(entry)
+    return out
+
+
+def _png_uri(data):
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def _figure_uri(fig):
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return _png_uri(buffer.getvalue())
+
+
+def _img(uri, alt, width=None):
+    size = f' width="{int(width)}"' if width else ""
+    return f'<img src="{uri}" alt="{_esc(alt)}"{size}>'
+
+
+def _table(head, rows, key_columns=1, row_classes=None):
+    """HTML table; cells are already-escaped HTML strings; the first key_columns are
+    left-aligned; row_classes: optional CSS class per row ("" for none)."""
+    def cells(values, tag):
+        return "".join(f'<{tag} class="key">{v}</{tag}>' if i < key_columns
+                       else f"<{tag}>{v}</{tag}>" for i, v in enumerate(values))
+    classes = row_classes or [""] * len(rows)
+    body = "".join((f'<tr class="{c}">' if c else "<tr>") + cells(row, "td") + "</tr>"
+                   for row, c in zip(rows, classes))
+    return f"<table><thead><tr>{cells(head, 'th')}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _with_ci(report, key):
+    value = _num(report.get(key))
+    interval = report.get(f"{key}_ci")
+    if not interval or None in interval:
+        return value
+    lo, hi = interval
+    return f'{value} <span class="ci">[{_num(lo)}, {_num(hi)}]</span>'
+
+
+# -- sections -----------------------------------------------------------------------------
+def _header(run_dir, config, metrics):
+    settings = config.get("settings", {})
+    protocol = (metrics or {}).get("protocol") or config.get("protocol") or "unknown"
+    optimistic = settings.get("protocol") == "thesis" or (metrics or {}).get("honest") is False
+    parts = [f"<h1>minicnn run report: {_esc(run_dir.name)}</h1>",
+             f'<p class="sub">preset <b>{_esc(settings.get("preset", "?"))}</b>, '
+             f'{_esc(settings.get("image_size", "?"))} px, seed {_esc(config.get("seed", "?"))}'
+             f', started {_esc(config.get("started", "?"))}; folder <code>'
+             f'{_esc(run_dir.absolute())}</code></p>']
+    if optimistic:
+        parts.append(f'<div class="banner optimistic"><b>Protocol: {_esc(protocol)}.</b> '
+                     "OPTIMISTIC: as in the thesis, validation used the test images, so the "
+                     "threshold (and anything chosen by watching the validation curves) was "
+                     "tuned on the very images reported as test; these numbers overstate how "
+                     "the model would do on new patients.</div>")
+    else:
+        parts.append(f'<div class="banner honest"><b>Protocol: {_esc(protocol)}.</b> '
+                     "The epoch and the decision threshold were chosen on validation images "
+                     "only; the test images were scored once, at the end.</div>")
+    status = config.get("status", "unknown")
+    if status != "done":
+        parts.append(f'<div class="banner failed">This run did not finish: status '
+                     f"<code>{_esc(status)}</code>. Sections below show what it "
+                     f"wrote.</div>")
+    return "\n".join(parts)
+
+
+def _metrics_section(metrics):
+    if not metrics:
+        return "<h2>Metrics</h2><p>No metrics.json in the run folder.</p>"
+    rows = []
+    threshold = metrics.get("threshold")
+    test = metrics.get("test") or {}
+    # The loss does not depend on the threshold: the test row's loss holds for both rows.
+    for name, report, loss in (
+            ("validation", metrics.get("validation"), None),
+            ("test at the threshold", test or None, None),
+            ("test at 0.5", test.get("at_0.5"), test.get("loss"))):
+        if not report:
+            continue
+        rows.append([_esc(name), _num(report.get("threshold")), _esc(report.get("n", "?")),
+                     _with_ci(report, "auc"), _with_ci(report, "accuracy"),
+                     _with_ci(report, "sensitivity"), _with_ci(report, "specificity"),
+                     _with_ci(report, "precision"), _num(report.get("f1")),
+                     _num(report.get("loss", loss))])
+    head = ["set", "threshold", "n", "AUC", "accuracy", "sensitivity", "specificity",
+            "precision", "F1", "loss"]
+    text = ["<h2>Metrics</h2>",
+            "<p>95% intervals in brackets: Wilson for the proportions, DeLong for the AUC. "
+            "Sensitivity is the recall of pneumonia, specificity the recall of normal.</p>",
+            _table(head, rows)]
+    facts = []
+    if threshold is not None:
+        facts.append(f"decision threshold {_num(threshold)} "
+                     f"({_esc(metrics.get('threshold_rule', 'chosen on validation'))})")
+    if metrics.get("kept_epoch") is not None:
+        facts.append(f"kept epoch {_esc(metrics['kept_epoch'])} of "
+                     f"{_esc(metrics.get('epochs_run', '?'))} "
+                     f"({_esc(metrics.get('kept_epoch_rule', ''))})")
+    for key, label in (("best_val_accuracy", "best validation accuracy"),
+                       ("best_val_loss", "lowest validation loss")):
+        best = metrics.get(key)
+        if best:
+            facts.append(f"{label} {_num(best.get('value'), 4)} at epoch {_esc(best.get('epoch'))}")
+    if facts:
+        text.append("<ul>" + "".join(f"<li>{f}</li>" for f in facts) + "</ul>")
+    reported = metrics.get("thesis_reported")
+    if reported:
+        text.append(f'<div class="banner note">The thesis reported a best validation '
+                    f"accuracy of {_num(reported.get('best_val_accuracy'), 4)} at epoch "
+                    f"{_esc(reported.get('epoch'))} and a lowest validation loss of about "
+                    f"{_esc(reported.get('lowest_val_loss'))}.</div>")
+    if (metrics.get("test") or {}).get("note"):
+        text.append(f"<p>Note: {_esc(metrics['test']['note'])}.</p>")
+    return "\n".join(text)
+
+
+def _figures_section(run_dir, metrics, history):
+    from . import plots
+
+    metrics = metrics or {}
+    names = metrics.get("class_names", ["NORMAL", "PNEUMONIA"])
+    figures = []
+
+    def add(file_name, caption, regenerate):
+        path = run_dir / file_name
+        if path.is_file():
+            uri = _png_uri(path.read_bytes())
+        else:
+            try:
+                fig = regenerate()
+            except Exception as exc:  # a missing input: say so in the page
+                figures.append(f"<figure><figcaption>{_esc(caption)}: not available "
+                               f"({_esc(exc)})</figcaption></figure>")
+                return
+            uri = _figure_uri(fig)
+        figures.append(f"<figure>{_img(uri, caption)}<figcaption>{_esc(caption)}"
+                       f"</figcaption></figure>")
+
+    def confusion():
+        cm = (metrics.get("test") or {}).get("confusion_matrix")
+        if cm is None:
+            raise ValueError("no test confusion matrix in metrics.json")
+        return plots.plot_confusion_matrix(np.array(cm), names)
+
+    def curves():
+        if not history:
+            raise ValueError("no history.csv")
+        keys = [k for k in history[0] if k != "epoch"]
+        kept = metrics.get("kept_epoch")
+        return plots.plot_history({k: [row[k] for row in history] for k in keys},
+                                  best_epoch=None if kept is None else kept - 1)
+
+    def roc():
+        raise ValueError("roc.png is missing and the test scores are not stored")
+
+    add("confusion_matrix.png", "Test confusion matrix at the chosen threshold "
+        "(rows true class, columns predicted).", confusion)
+    add("roc.png", "Test ROC curve with the operating point of the chosen threshold.", roc)
+    add("learning_curves.png", "Loss and accuracy per epoch, training and validation; the "
+        "dotted line marks the kept epoch.", curves)
+    return "<h2>Figures</h2>\n<div class=\"figures\">" + "\n".join(figures) + "</div>"
+
+
+def _history_section(history, metrics):
+    if not history:
+        return "<h2>Epochs</h2><p>No history.csv in the run folder.</p>"
+    kept = (metrics or {}).get("kept_epoch")
+    keys = [k for k in history[0] if k != "epoch"]
+    rows, classes = [], []
+    for row in history:
+        epoch = (row.get("epoch") or 0) + 1
+        rows.append([str(epoch)] + [_num(row[k], 4) for k in keys])
+        classes.append("kept" if epoch == kept else "")
+    note = " The highlighted row is the kept epoch." if kept else ""
+    return ("<h2>Epochs</h2><p>One row per epoch (history.csv), numbered from 1." + note
+            + "</p>" + _table(["epoch"] + [_esc(k) for k in keys], rows, row_classes=classes))
+
+
+def _find_data(data_dir, config):
+    """(test folder or None, HTML message saying what was tried when None).
+
+    An explicit data_dir is used alone; otherwise the run's recorded data folder, then the
+    usual places (:func:`minicnn.data.find_data_dir`)."""
+    from .data import find_data_dir
+    hint = ("so no test images are shown. Run <code>minicnn report RUN_DIR --data DIR</code> "
+            "to add them.")
+    if data_dir is not None:
+        root = Path(data_dir)
+        if (root / "test").is_dir():
+            return root / "test", ""
+        return None, f"The X-ray folder {_esc(root)} has no test/ folder, {hint}"
+    recorded = config.get("data_dir")
+    if recorded and (Path(recorded) / "test").is_dir():
+        return Path(recorded) / "test", ""
+    try:
+        root = find_data_dir()
+    except FileNotFoundError:
+        root = None
+    if root is not None and (root / "test").is_dir():
+        return root / "test", ""
+    tried = f"{_esc(recorded)}, then " if recorded else ""
+    return None, (f"The X-ray folder was not found (tried {tried}$MINICNN_DATA, "
+                  f"./data/chest_xray and ../shared/data/chest_xray), {hint}")
+
+
+def _example_png(image, heatmap):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.0, 2.0), dpi=90)
+    FigureCanvasAgg(fig)
+    left, right = fig.subplots(1, 2)
+    left.imshow(image, cmap="gray", vmin=0, vmax=1)
+    right.imshow(image, cmap="gray", vmin=0, vmax=1)
+    right.imshow(heatmap, cmap="jet", alpha=0.4, vmin=0, vmax=1)
+    for ax in (left, right):
+        ax.set_axis_off()
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.98, wspace=0.04)
+    return _figure_uri(fig)
+
+
+def _examples_section(run_dir, config, data_dir, n_images):
+    title = "<h2>Test images</h2>"
+    if n_images <= 0:
+        return ""
+    from .explain import grad_cam
+    from .pipeline import load_run_model
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model, info = load_run_model(run_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        return f"{title}<p>No model to explain: {_esc(exc)}</p>"
+    test_dir, message = _find_data(data_dir, config)
+    if test_dir is None:
+        return f'{title}<div class="banner note">{message}</div>'
+    from .data import load_image_folder
+    per_class = max(1, math.ceil(n_images / 2))
+    try:
+        ds = load_image_folder(test_dir, info["image_size"], progress=False, use_cache=False,
+                               limit_per_class=per_class)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        return f'{title}<div class="banner note">Cannot read test images from ' \
+               f'{_esc(test_dir)}: {_esc(exc)}</div>'
+    # Alternate the classes so both appear even when n_images is small.
+    by_class = [np.flatnonzero(ds.y == c) for c in range(len(ds.class_names))]
+    order = [i for group in zip(*by_class) for i in group]
+    order += [i for i in range(len(ds)) if i not in order]
+    order = np.array(order[:n_images], dtype=np.int64)
+    x, y = ds.x[order], ds.y[order]
+    threshold, names = info["threshold"], info["class_names"]
+    p = model.predict(x)[:, 1].astype(np.float64)
+    predicted = (p >= threshold).astype(np.int64)
+    cams = grad_cam(model, x, class_index=1)          # evidence for pneumonia, every image
+    cards = []
+    for k in range(len(x)):
+        ok = predicted[k] == y[k]
+        verdict = ('<span class="right">correct</span>' if ok
+                   else '<span class="wrong">wrong</span>')
+        empty = "" if cams[k].max() > 0 else " (empty: no evidence for pneumonia)"
+        cards.append(
+            f'<div class="card"><div class="sub">X-ray | Grad-CAM{empty}</div>'
+            f'{_img(_example_png(x[k, :, :, 0], cams[k]), "test X-ray and its Grad-CAM")}'
+            f"<div><b>{_esc(os.path.basename(ds.paths[order[k]]))}</b></div>"
+            f"<div>true: {_esc(names[y[k]])}</div>"
+            f"<div>P(pneumonia) = <b>{_num(p[k])}</b></div>"
+            f"<div>predicted: {_esc(names[predicted[k]])} ({verdict})</div></div>")
+    return (f"{title}<p>The first test images of each class in {_esc(test_dir)}, at "
+            f"{info['image_size']} px. A case is called pneumonia when P(pneumonia) &ge; "
+            f"{_num(threshold)} (the run's threshold). The Grad-CAM overlay shows where the "
+            f"last convolution found evidence for pneumonia (red = strong, scaled per image); "
+            f"it is a coarse map of what the network used, not a diagnosis.</p>"
+            f'<div class="cards">{"".join(cards)}</div>')
+
+
+def _safe_examples(run_dir, config, data_dir, n_images):
+    """The test-image section, or a note saying why it could not be drawn."""
+    try:
+        return _examples_section(run_dir, config, data_dir, n_images)
+    except Exception as exc:  # the rest of the report is still worth writing
+        return (f'<h2>Test images</h2><div class="banner note">The test images could not be '
+                f"drawn: {_esc(type(exc).__name__)}: {_esc(exc)}</div>")
+
+
+def _settings_section(config):
+    settings = config.get("settings") or {}
+    rows = [[_esc(k), _esc(v if isinstance(v, str) else json.dumps(v))]
+            for k, v in settings.items()]
+    extra = [("command", config.get("command")), ("data folder", config.get("data_dir")),
+             ("backend", config.get("backend")), ("started", config.get("started")),
+             ("finished", config.get("finished")), ("wall seconds", config.get("wall_seconds")),
+             ("class weights", config.get("class_weight_values"))]
+    rows += [[_esc(k), _esc(v if isinstance(v, str) else json.dumps(v))]
+             for k, v in extra if v is not None]
+    text = ["<h2>Settings</h2><p>From config.json.</p>",
+            _table(["setting", "value"], rows, key_columns=2)]
+    counts = config.get("counts")
+    if counts:
+        classes = [k for k in next(iter(counts.values())) if k != "total"]
+        rows = [[_esc(split)] + [_esc(c.get(k, "")) for k in classes] + [_esc(c.get("total"))]
+                for split, c in counts.items()]
+        text += ["<p>Images per split:</p>",
+                 _table(["split"] + [_esc(k) for k in classes] + ["total"], rows)]
+    return "\n".join(text)
+
+
+def _versions_section(config):
+    versions = config.get("versions") or {}
+    rows = [[_esc(k), _esc(v)] for k, v in versions.items()]
+    for k, v in (config.get("machine") or {}).items():
+        rows.append([_esc(k), _esc(v)])
+    if not rows:
+        return ""
+    return "<h2>Versions and machine</h2>" + _table(["", "value"], rows, key_columns=2)
+
+
+# -- the page -----------------------------------------------------------------------------
+def write_report(run_dir, data_dir=None, n_images=8):
+    """Write ``report.html`` into a run folder and return its Path.
+
+    run_dir: a folder written by ``minicnn train`` (config.json, metrics.json, history.csv,
+    model.npz, PNG plots; missing parts are reported in the page, not fatal). data_dir: the
+    chest_xray folder for the test images (default: the run's recorded data folder, then the
+    usual places); if none is found the page says so. n_images: how many test X-rays to show
+    with P(pneumonia) and a Grad-CAM overlay (0: none). Raises FileNotFoundError when
+    run_dir is not a run folder.
+    """
+    from . import __version__
+    from .io import atomic_write
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"no run folder at {run_dir}")
+    config = _read_json(run_dir / "config.json")
+    metrics = _read_json(run_dir / "metrics.json")
+    if config is None and metrics is None:
+        raise FileNotFoundError(f"{run_dir} is not a run folder: it has neither config.json "
+                                f"nor metrics.json")
+    config = config or {}
+    history = _read_history(run_dir / "history.csv")
+    body = [_header(run_dir, config, metrics), _metrics_section(metrics),
+            _figures_section(run_dir, metrics, history), _history_section(history, metrics),
+            _safe_examples(run_dir, config, data_dir, int(n_images)),
+            _settings_section(config), _versions_section(config)]
+    stamp = datetime.datetime.now().isoformat(timespec="seconds")
+    page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            f"<title>minicnn report: {_esc(run_dir.name)}</title>\n<style>{CSS}</style>\n"
+            "</head>\n<body>\n<main>\n" + "\n".join(part for part in body if part)
+            + f"\n<p class=\"sub\">Written {stamp} by minicnn {_esc(__version__)}.</p>\n"
+            "</main>\n</body>\n</html>\n")
+    path = run_dir / REPORT_NAME
+    atomic_write(path, page.encode("utf-8"))
+    return path
