@@ -21,6 +21,9 @@ def atomic_write(path, data):
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)           # as open() would; mkstemp makes files 0600
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -208,3 +208,13 @@ def test_bad_inputs_are_clear_errors():
         model.set_weights([np.zeros(3)])
     with pytest.raises(ValueError, match="class_weight has no weight for classes"):
         model.fit(x, y, class_weight={0: 1.0}, verbose=0)
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    """Atomic writes go through mkstemp (mode 0600); the result must be readable as usual."""
+    old = os.umask(0o022)
+    try:
+        tiny_net().save(tmp_path / "m.npz")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o644
