@@ -5,6 +5,8 @@ import time
 
 import numpy as np
 
+from .bench import add_arguments as bench_arguments
+
 
 def _summary(args):
     from .models import thesis_cnn
@@ -112,6 +114,11 @@ Honest protocol: epoch and decision threshold (Youden's J) are chosen on validat
 test/ is scored once, at 0.5 and at that threshold."""
 
 
+def _bench(args):
+    from .bench import run_from_args
+    return run_from_args(args)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="minicnn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -157,6 +164,11 @@ def main(argv=None):
     p.add_argument("--images", type=_count, default=8, metavar="N",
                    help="test X-rays to show with Grad-CAM (default 8, 0 = none)")
     p.set_defaults(run=_report)
+
+    p = sub.add_parser("bench", help="time the thesis CNN in minicnn, Keras and PyTorch side "
+                                     "by side (see docs/benchmarks.md)")
+    bench_arguments(p)
+    p.set_defaults(run=_bench)
 
     p = sub.add_parser("summary", help="print the thesis CNN's layer table")
     p.add_argument("--image-size", type=int, default=150)

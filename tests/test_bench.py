@@ -60,3 +60,12 @@ def test_other_systems_do_not_inherit_minicnn_process_settings(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         bench.run_in_process("keras", 1, 40, 1)
     assert seen["MINICNN_RUNTIME"] == "stock" and "OMP_WAIT_POLICY" not in seen
+
+
+def test_minicnn_bench_command_runs_the_same_benchmark(tmp_path, capsys):
+    from minicnn.cli import main
+    assert main(["bench", "--systems", "minicnn", "--batch-sizes", "2", "--image-sizes", "40",
+                 "--repeats", "1", "--no-tiers", "--no-start-times", "--no-stock",
+                 "--out", str(tmp_path)]) == 0
+    assert "| minicnn | 2 | 40 |" in capsys.readouterr().out
+    assert (tmp_path / "latest.json").exists() and (tmp_path / "latest.md").exists()
