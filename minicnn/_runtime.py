@@ -4,7 +4,8 @@
    megabytes of activations and gradients every batch; glibc serves blocks that large with a
    fresh ``mmap`` and unmaps them on ``free``, so the system zero-fills every page again each
    batch. Raising glibc's mmap and trim thresholds lets freed blocks be reused, as
-   TensorFlow's own allocator does. Peak memory is unchanged; the process keeps its peak.
+   TensorFlow's own allocator does. The price is a higher peak: the heap keeps blocks that
+   a fresh mapping would have given back.
 2. Idle OpenMP threads sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE`` unless already
    set). Numba's parallel loops and OpenBLAS's matrix multiplies take turns on the same cores;
    threads spinning after one would slow the other down.

@@ -179,6 +179,7 @@ def run_in_process(system, batch, size, repeats, env=None, layer_times=False,
             env.pop(name, None)
     if system != "minicnn":                 # the others run without minicnn's process settings
         env["MINICNN_RUNTIME"] = "stock"
+    if env.get("MINICNN_RUNTIME") == "stock":  # nor inherit the ones this process made
         for name in _runtime.ENV_SET_HERE:
             env.pop(name, None)
     cmd = [sys.executable, "-m", "minicnn.bench", "--worker", system, str(batch), str(size),

@@ -47,7 +47,7 @@ def test_keras_runs_beside_minicnn_and_gets_a_ratio(tmp_path):
     assert table.count("x |") >= 2 and "| keras | 2 | 40 |" in table
 
 
-def test_other_systems_do_not_inherit_minicnn_process_settings(monkeypatch):
+def test_stock_runs_do_not_inherit_minicnn_process_settings(monkeypatch):
     seen = {}
 
     def launch(cmd, env, **kwargs):               # stands in for subprocess.run
@@ -57,9 +57,11 @@ def test_other_systems_do_not_inherit_minicnn_process_settings(monkeypatch):
     monkeypatch.setattr(bench.subprocess, "run", launch)
     monkeypatch.setattr(bench._runtime, "ENV_SET_HERE", ["OMP_WAIT_POLICY"])
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
-    with pytest.raises(KeyboardInterrupt):
-        bench.run_in_process("keras", 1, 40, 1)
-    assert seen["MINICNN_RUNTIME"] == "stock" and "OMP_WAIT_POLICY" not in seen
+    for system, env in (("keras", None), ("minicnn", {"MINICNN_RUNTIME": "stock"})):
+        seen.clear()
+        with pytest.raises(KeyboardInterrupt):
+            bench.run_in_process(system, 1, 40, 1, env=env)
+        assert seen["MINICNN_RUNTIME"] == "stock" and "OMP_WAIT_POLICY" not in seen, system
 
 
 def test_minicnn_bench_command_runs_the_same_benchmark(tmp_path, capsys):
