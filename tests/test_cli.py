@@ -28,6 +28,8 @@ REPORT_KEYS = {"auc", "auc_ci", "accuracy", "accuracy_ci", "sensitivity", "sensi
                "specificity", "specificity_ci", "precision", "f1", "threshold",
                "confusion_matrix", "n"}
 
+REAL_DATA = real_data_dir()     # looked up before the fixtures hide $MINICNN_DATA
+
 
 def _xray(rng, pneumonia, side):
     """A gray 'chest' picture; pneumonia ones get a bright blotch in the lower half."""
@@ -244,10 +246,10 @@ def test_predict_with_a_model_file_uses_one_half(run, data_dir):
     assert r["label"] == ("PNEUMONIA" if r["probability"] >= 0.5 else "NORMAL")
 
 
-@pytest.mark.skipif(real_data_dir() is None, reason="real data set not found")
+@pytest.mark.skipif(REAL_DATA is None, reason="real data set not found")
 def test_predict_reads_real_xrays(run):
     run_dir, _ = run
-    real = Path(real_data_dir()) / "test"
+    real = Path(REAL_DATA) / "test"
     images = [next((real / c).glob("*.jpeg")) for c in ("NORMAL", "PNEUMONIA")]
     results, _ = pipeline.predict_images(run_dir, images)
     assert all(r["error"] is None and 0 <= r["probability"] <= 1 for r in results)
