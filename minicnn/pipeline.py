@@ -397,7 +397,10 @@ def _train_and_evaluate(settings, data_root, run_dir, config, started):
         test_split = np.full(len(test_ds), "unused", dtype=object)
         test_split[te] = "test+validation"
     x_train, y_train = train_ds.x[tr], train_ds.y[tr]
-    x_test, y_test = test_ds.x[te], test_ds.y[te]
+    if settings.protocol == "thesis":         # one array: validation is the test sample
+        x_test, y_test = x_val, y_val
+    else:
+        x_test, y_test = test_ds.x[te], test_ds.y[te]
     for what, y in (("validation", y_val), ("test", y_test), ("training", y_train)):
         if len(np.unique(y)) < 2:
             raise ValueError(f"the {what} set holds only class {names[int(y[0])]!r} "
@@ -453,7 +456,7 @@ def _train_and_evaluate(settings, data_root, run_dir, config, started):
     t0 = time.perf_counter()
     p_val = _probability(model, x_val, settings.batch_size)
     threshold = metrics_module.youden_threshold(y_val, p_val)
-    p_test = _probability(model, x_test, settings.batch_size)
+    p_test = p_val if x_test is x_val else _probability(model, x_test, settings.batch_size)
     validation = _report(y_val, p_val, threshold, settings.seed)
     test = _report(y_test, p_test, threshold, settings.seed)
     if settings.protocol == "thesis":
