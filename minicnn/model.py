@@ -159,6 +159,7 @@ class Sequential:
                 raise ValueError(f"unknown metric {metric!r}; only 'accuracy' is supported")
         self.optimizer = optimizers_module.get(optimizer)
         self.loss = losses_module.get(loss)
+        self._logits_loss = type(self.loss)(from_logits=True)   # used when _fused
 
     def _require_compiled(self):
         if self.loss is None:
@@ -175,7 +176,7 @@ class Sequential:
     def _loss_and_gradient(self, y, probs, sample_weight):
         """Loss value and dL/d(last layer's logits or output), plus which one it is."""
         if self._fused:
-            logits_loss = type(self.loss)(from_logits=True)
+            logits_loss = self._logits_loss
             z = self.layers[-1].logits
             return (logits_loss(y, z, sample_weight),
                     logits_loss.gradient(y, z, sample_weight))
@@ -249,7 +250,7 @@ class Sequential:
         x, y = self._check_xy(x, y)
         probs = self.forward(x)
         self._check_labels(y, probs)
-        loss = (type(self.loss)(from_logits=True)(y, self.layers[-1].logits, sample_weight)
+        loss = (self._logits_loss(y, self.layers[-1].logits, sample_weight)
                 if self._fused else self.loss(y, probs, sample_weight))
         return [loss, self._accuracy(y, probs)]
 
