@@ -123,7 +123,7 @@ def test_other_bad_arguments():
         layers.Dropout(1.0)
     with pytest.raises(ValueError, match="put a Flatten layer before it"):
         layers.Dense(3).build((4, 4, 1))
-    with pytest.raises(ValueError, match="units must be positive"):
+    with pytest.raises(ValueError, match="units must be >= 1"):
         layers.Dense(0)
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 1\]"):
         losses.SparseCategoricalCrossentropy()([0, 2], np.full((2, 2), 0.5))

@@ -21,7 +21,8 @@ import numpy as np
 
 from ..backend import resolve
 from ._checks import as_float_arrays, check_rank
-from .geometry import as_pair, check_padding, crop_hw, pad_hw, shifted_view, window_plan
+from ..validation import int_pair, padding as check_padding
+from .geometry import crop_hw, pad_hw, shifted_view, window_plan
 
 
 # ---------------------------------------------------------------------------------- naive
@@ -221,7 +222,7 @@ def _plan(x, kernel, strides, padding):
     if x.shape[3] != kernel.shape[2]:
         raise ValueError(f"x has {x.shape[3]} channels (shape {x.shape}) but the kernel "
                          f"expects {kernel.shape[2]} (kernel shape {kernel.shape})")
-    strides = as_pair(strides, "strides")
+    strides = int_pair(strides, "strides")
     pads, out = window_plan(x.shape, kernel.shape[:2], strides, check_padding(padding))
     return strides, pads, out
 

@@ -1,31 +1,11 @@
 """Window geometry shared by convolution and pooling: output sizes and padding.
 
-Output length along one axis (DESIGN section 3), all integers:
+Output length along one axis (the usual convention, Keras's), all integers:
     H_out = (H + pad_total - K) // stride + 1
 'valid' adds no padding. 'same' gives H_out = ceil(H / stride) and, as Keras/TensorFlow,
 puts the odd extra padding row (column) at the bottom (right).
 """
 import numpy as np
-
-PADDINGS = ("valid", "same")
-
-
-def check_padding(padding):
-    """Return ``padding`` lower-cased, or raise ValueError naming the allowed values."""
-    if not isinstance(padding, str) or padding.lower() not in PADDINGS:
-        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
-    return padding.lower()
-
-
-def as_pair(value, name):
-    """Turn an int or a 2-sequence of positive ints into a tuple ``(rows, cols)``."""
-    pair = (value, value) if np.isscalar(value) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-                                 for v in pair):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    if min(pair) < 1:
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    return int(pair[0]), int(pair[1])
 
 
 def pad_amounts(size, window, stride, padding):

@@ -13,7 +13,8 @@ import numpy as np
 
 from ..backend import resolve
 from ._checks import as_float_arrays, check_rank
-from .geometry import as_pair, check_padding, crop_hw, pad_hw, shifted_view, window_plan
+from ..validation import int_pair, padding as check_padding
+from .geometry import crop_hw, pad_hw, shifted_view, window_plan
 
 
 # ---------------------------------------------------------------------------------- naive
@@ -135,8 +136,8 @@ _BACKWARD = {"naive": _backward_naive, "numpy": _backward_numpy, "numba": _backw
 def _plan(x, pool_size, strides, padding):
     """Check arguments; return ``((PH, PW), (SH, SW), pads, (H_out, W_out))``."""
     check_rank(x, 4, "x", "(N, H, W, C)")
-    pool = as_pair(pool_size, "pool_size")
-    strides = pool if strides is None else as_pair(strides, "strides")
+    pool = int_pair(pool_size, "pool_size")
+    strides = pool if strides is None else int_pair(strides, "strides")
     pads, out = window_plan(x.shape, pool, strides, check_padding(padding))
     return pool, strides, pads, out
 

@@ -4,16 +4,9 @@ import numpy as np
 
 from .. import kernels
 from ..initializers import glorot_uniform, zeros
-from ..kernels.geometry import as_pair, check_padding, output_length
+from ..kernels.geometry import output_length
+from ..validation import int_pair, padding as check_padding, positive_int
 from .base import Layer
-
-
-def _positive_int(value, name):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return int(value)
 
 
 class Input(Layer):
@@ -23,7 +16,7 @@ class Input(Layer):
 
     def __init__(self, shape, name=None):
         super().__init__(name=name)
-        self.shape = tuple(_positive_int(d, "shape entry") for d in shape)
+        self.shape = tuple(positive_int(d, "shape entry") for d in shape)
         self.build(self.shape)
 
     def get_config(self):
@@ -42,9 +35,9 @@ class Conv2D(Layer):
     def __init__(self, filters, kernel_size, strides=1, padding="valid", activation=None,
                  name=None, dtype="float32"):
         super().__init__(activation, name, dtype)
-        self.filters = _positive_int(filters, "filters")
-        self.kernel_size = as_pair(kernel_size, "kernel_size")
-        self.strides = as_pair(strides, "strides")
+        self.filters = positive_int(filters, "filters")
+        self.kernel_size = int_pair(kernel_size, "kernel_size")
+        self.strides = int_pair(strides, "strides")
         self.padding = check_padding(padding)
 
     def _build(self, input_shape, rng):
@@ -86,8 +79,8 @@ class MaxPooling2D(Layer):
 
     def __init__(self, pool_size=2, strides=None, padding="valid", name=None):
         super().__init__(name=name)
-        self.pool_size = as_pair(pool_size, "pool_size")
-        self.strides = self.pool_size if strides is None else as_pair(strides, "strides")
+        self.pool_size = int_pair(pool_size, "pool_size")
+        self.strides = self.pool_size if strides is None else int_pair(strides, "strides")
         self.padding = check_padding(padding)
 
     def _build(self, input_shape, rng):
@@ -140,7 +133,7 @@ class Dense(Layer):
 
     def __init__(self, units, activation=None, name=None, dtype="float32"):
         super().__init__(activation, name, dtype)
-        self.units = _positive_int(units, "units")
+        self.units = positive_int(units, "units")
 
     def _build(self, input_shape, rng):
         if len(input_shape) != 1:
