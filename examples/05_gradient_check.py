@@ -28,7 +28,7 @@ QUICK = os.environ.get("MINICNN_QUICK") == "1"   # everything here takes seconds
 HERE = Path(__file__).parent if "__file__" in globals() else Path.cwd()  # script or notebook
 FIGURES = Path(os.environ.get("MINICNN_FIGURES") or HERE / "figures" / NAME)
 FIGURES.mkdir(parents=True, exist_ok=True)
-SMOOTH, KINKED = 1e-7, 1e-5                       # the thresholds (DESIGN.md, section 5)
+SMOOTH, KINKED = 1e-7, 1e-5                       # the thresholds (the recipe in minicnn.gradcheck)
 
 # %% [markdown]
 # ## The numerical derivative on a function we know
@@ -159,8 +159,8 @@ assert not failed, failed
 
 # %%
 class SlightlyWrongDense(layers.Dense):
-    def _backward_linear(self, x, dz, need_dx):
-        return super()._backward_linear(x, dz, need_dx) * 1.01
+    def _op_backward(self, x, dz, need_dx):
+        return super()._op_backward(x, dz, need_dx) * 1.01
 
 
 bad = check_layer(SlightlyWrongDense(5), distinct((3, 8), 2))["dx"]

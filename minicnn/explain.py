@@ -17,6 +17,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from .kernels.geometry import pad_amounts
 from .layers import Conv2D, Layer
 
 __all__ = ["ScoreGradient", "class_score_gradients", "saliency", "grad_cam", "layer_outputs",
@@ -122,16 +123,11 @@ def class_score_gradients(model, x, class_index=None, layer=None, batch_size=32)
     parts = {"gradient": [], "activation": [], "score": [], "class_index": []}
     for start in range(0, len(x), batch_size):
         xb = x[start:start + batch_size]
-        chosen = None
-        out = xb
-        for i, lay in enumerate(model.layers):
-            out = lay.forward(out, training=False)
-            if i == stop:
-                chosen = out
+        outputs = model.forward(xb, keep=True)
         if last.logits is None:
             raise ValueError(f"the last layer {last.name!r} keeps no logits (its activation "
-                             f"is fused into its linear part); end the model with a Dense "
-                             f"layer to explain class scores")
+                             f"is fused into its op); end the model with a Dense layer to "
+                             f"explain class scores")
         logits = np.asarray(last.logits).reshape(len(xb), -1)
         wanted = (np.asarray(class_index)[start:start + batch_size] if per_sample
                   else class_index)
@@ -139,11 +135,9 @@ def class_score_gradients(model, x, class_index=None, layer=None, batch_size=32)
         rows = np.arange(len(xb))
         dz = np.zeros_like(logits)
         dz[rows, idx] = 1
-        grad = last.backward_from_logits(dz.reshape(last.logits.shape))
-        for i in range(len(model.layers) - 2, stop, -1):
-            grad = model.layers[i].backward(grad)
+        grad = model.backward(dz.reshape(last.logits.shape), from_logits=True, start=stop + 1)
         parts["gradient"].append(np.array(grad, copy=True))
-        parts["activation"].append(np.array(xb if chosen is None else chosen, copy=True))
+        parts["activation"].append(np.array(xb if stop < 0 else outputs[stop], copy=True))
         parts["score"].append(logits[rows, idx].copy())
         parts["class_index"].append(idx)
     return ScoreGradient(**{k: np.concatenate(v) for k, v in parts.items()})
@@ -212,25 +206,23 @@ def receptive_field_centres(model, layer):
     (start_row + jump_row * i, start_col + jump_col * j); None when a layer on the way has
     an unknown geometry. The thesis CNN's last Conv2D at 150 px: ((18.5, 8), (18.5, 8)).
 
-    Each Conv2D or MaxPooling2D with window k, stride s and padding p_before moves the centre
-    of cell i to ``s * i + (k - 1) / 2 - p_before`` in its own input; layers that keep the
-    spatial shape (activations, Dropout) change nothing.
+    Each layer with a sliding window (``layer.window``: size k, stride s, padding p_before;
+    convolutions and poolings) moves the centre of cell i to ``s * i + (k - 1) / 2 -
+    p_before`` in its own input; layers that keep the spatial shape (activations, Dropout,
+    BatchNormalization) change nothing.
     """
-    from .kernels.geometry import pad_amounts
-    from .layers import MaxPooling2D
-
     if not model.built:
         model.build()
     stop = _layer_index(model, layer)
     start, jump = [0.0, 0.0], [1.0, 1.0]
     for lay in model.layers[:stop + 1]:
-        if isinstance(lay, (Conv2D, MaxPooling2D)):
-            window = lay.kernel_size if isinstance(lay, Conv2D) else lay.pool_size
+        if lay.window is not None:
+            size, strides, padding = lay.window
             for axis in (0, 1):
-                before, _ = pad_amounts(lay.input_shape[axis], window[axis],
-                                        lay.strides[axis], lay.padding)
-                start[axis] += jump[axis] * ((window[axis] - 1) / 2 - before)
-                jump[axis] *= lay.strides[axis]
+                before, _ = pad_amounts(lay.input_shape[axis], size[axis], strides[axis],
+                                        padding)
+                start[axis] += jump[axis] * ((size[axis] - 1) / 2 - before)
+                jump[axis] *= strides[axis]
         elif lay.input_shape != lay.output_shape:
             return None
     return tuple(zip(start, jump))
@@ -258,9 +250,5 @@ def layer_outputs(model, x):
     """Every layer's output for x (N, *input_shape): ``{layer name: array (N, ...)}`` in
     layer order (copies), e.g. ``(N, 148, 148, 64)`` for the thesis CNN's first Conv2D."""
     x = _check_batch(model, x)
-    outputs = {}
-    out = x
-    for lay in model.layers:
-        out = lay.forward(out, training=False)
-        outputs[lay.name] = np.array(out, copy=True)
-    return outputs
+    outputs = model.forward(x, keep=True)
+    return {lay.name: np.array(out, copy=True) for lay, out in zip(model.layers, outputs)}

@@ -1,11 +1,13 @@
 """Numerical gradient checks: is the backward pass the derivative of the forward pass?
 
-The recipe (DESIGN section 5): float64, centred differences with h = 1e-5,
+The recipe: float64, centred differences with h = 1e-5,
     dL/dx_i ~ (L(x + h e_i) - L(x - h e_i)) / (2 h),
 a random upstream gradient g so that L = sum(g * layer(x)) weighs every output differently,
 and the relative error max |a - n| / max(1e-8, |a| + |n|) between analytic a and numeric n.
 Expect < 1e-7 for smooth ops and < 1e-5 where ReLU or max-pooling have kinks.
 """
+import copy
+
 import numpy as np
 
 
@@ -40,32 +42,36 @@ def relative_error(analytic, numeric):
     return float(np.max(np.abs(a - n) / np.maximum(1e-8, np.abs(a) + np.abs(n))))
 
 
-def check_layer(layer, x, seed=0, h=1e-5):
-    """Relative errors of a layer's dx and of every parameter gradient.
+def check_layer(layer, x, seed=0, h=1e-5, training=None):
+    """Relative errors of a layer's dx and of every trainable parameter's gradient.
 
-    The layer (built, or built from ``x``) is switched to float64 parameters for the check.
-    x: (N, *input_shape). Returns ``{"dx": err, "kernel": err, "bias": err, ...}``.
+    The layer (built, or built from ``x``) is switched to float64 weights for the check.
+    x: (N, *input_shape). ``training`` (default: the layer's ``has_training_mode``) runs the
+    forward pass in training mode. Every evaluation runs on a fresh copy of the layer as it
+    was, so a dropout mask or BatchNormalization's moving statistics are the same each time.
+    Returns ``{"dx": err, "kernel": err, "bias": err, ...}``.
     """
     x = np.array(x, dtype=np.float64)
     if not layer.built:
         layer.build(x.shape[1:], rng=seed)
-    layer.params = {k: v.astype(np.float64) for k, v in layer.params.items()}
+    if training is None:
+        training = layer.has_training_mode
+    for store in (layer.params, layer.state):
+        store.update({k: v.astype(np.float64) for k, v in store.items()})
     g = np.random.default_rng(seed).normal(size=(len(x),) + layer.output_shape)
+    snapshot = copy.deepcopy(layer)
 
-    def loss_at(inputs):                  # the terms of L = sum(g * y)
-        return g * layer.forward(inputs)
+    def loss_at(inputs, params=None):          # the terms of L = sum(g * y)
+        fresh = copy.deepcopy(snapshot)
+        fresh.params.update(params or {})
+        return g * fresh.forward(inputs, training=training)
 
-    layer.forward(x)
-    dx = layer.backward(g)
-    errors = {"dx": relative_error(dx, numerical_gradient(loss_at, x, h))}
-    analytic = {k: v.copy() for k, v in layer.grads.items()}
-    for name, value in list(layer.params.items()):
-        def loss_at_param(p, name=name):
-            layer.params[name] = p
-            return loss_at(x)
-        numeric = numerical_gradient(loss_at_param, value, h)
-        layer.params[name] = value
-        errors[name] = relative_error(analytic[name], numeric)
+    analytic = copy.deepcopy(snapshot)
+    analytic.forward(x, training=training)
+    errors = {"dx": relative_error(analytic.backward(g), numerical_gradient(loss_at, x, h))}
+    for name, value in snapshot.params.items():
+        numeric = numerical_gradient(lambda p, name=name: loss_at(x, {name: p}), value, h)
+        errors[name] = relative_error(analytic.grads[name], numeric)
     return errors
 
 

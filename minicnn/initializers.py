@@ -21,3 +21,8 @@ def glorot_uniform(shape, rng=None, dtype="float32"):
 def zeros(shape, rng=None, dtype="float32"):
     """All zeros (Keras's bias default)."""
     return np.zeros(shape, dtype=dtype)
+
+
+def ones(shape, rng=None, dtype="float32"):
+    """All ones (BatchNormalization's gamma and moving variance)."""
+    return np.ones(shape, dtype=dtype)

@@ -6,9 +6,11 @@
 
 Both sides keep inputs channels last, x (N, H, W, C), and the same weight layouts (conv
 kernels (KH, KW, C_in, C_out), dense kernels (in, out), biases (out,)), so weights are copied
-array by array. Supported layers: Conv2D, MaxPooling2D, Flatten, Dense, Dropout and the
-activations relu / sigmoid / softmax (inside Conv2D and Dense, or as ReLU, Sigmoid, Softmax
-layers; Keras's ``Activation(...)`` and ``Softmax`` layers too). Anything minicnn cannot
+array by array (BatchNormalization: gamma, beta, moving_mean, moving_variance). Supported
+layers: every kind in ``minicnn.layers.LAYERS`` (Conv2D and Dense with or without bias,
+MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, BatchNormalization, Flatten, Dropout,
+and the activations relu / sigmoid / softmax inside Conv2D and Dense or as layers; Keras's
+``Activation(...)`` and ``Softmax`` layers too). Anything minicnn cannot
 compute exactly raises a ValueError naming the layer and the option.
 
 TensorFlow/Keras is optional: it is imported only when one of these functions is called.
@@ -20,7 +22,8 @@ import numpy as np
 from . import layers as mc
 from .model import Sequential
 
-_INSTALL_HINT = "install the optional extra: pip install 'minicnn[keras]'"
+_INSTALL_HINT = ("install the optional extra from the minicnn checkout: pip install -e "
+                 "'.[keras]' (PyPI's 'minicnn' is a different project)")
 _KERAS_ACTIVATIONS = {"linear": None, None: None, "relu": "relu", "sigmoid": "sigmoid",
                       "softmax": "softmax"}
 _FLOAT_DTYPES = ("float32", "float64")
@@ -42,31 +45,42 @@ def _keras_name(name):
 
 
 # -- minicnn -> Keras -------------------------------------------------------------------------
+def _window_args(layer):
+    return {"strides": layer.strides, "padding": layer.padding}
+
+
+#: minicnn layer class -> the Keras layer computing the same (weights not yet set); ``kw``
+#: holds the name and dtype.
+_TO_KERAS = {
+    mc.Conv2D: lambda kl, layer, kw: kl.Conv2D(
+        layer.filters, layer.kernel_size, activation=layer.activation.name,
+        use_bias=layer.use_bias, **_window_args(layer), **kw),
+    mc.Dense: lambda kl, layer, kw: kl.Dense(layer.units, activation=layer.activation.name,
+                                             use_bias=layer.use_bias, **kw),
+    mc.MaxPooling2D: lambda kl, layer, kw: kl.MaxPooling2D(layer.pool_size,
+                                                           **_window_args(layer), **kw),
+    mc.AveragePooling2D: lambda kl, layer, kw: kl.AveragePooling2D(layer.pool_size,
+                                                                   **_window_args(layer), **kw),
+    mc.GlobalAveragePooling2D: lambda kl, layer, kw: kl.GlobalAveragePooling2D(**kw),
+    mc.BatchNormalization: lambda kl, layer, kw: kl.BatchNormalization(
+        momentum=layer.momentum, epsilon=layer.epsilon, center=layer.center,
+        scale=layer.scale, **kw),
+    mc.Flatten: lambda kl, layer, kw: kl.Flatten(**kw),
+    mc.Dropout: lambda kl, layer, kw: kl.Dropout(layer.rate, seed=layer.seed, **kw),
+    mc.ReLU: lambda kl, layer, kw: kl.ReLU(**kw),
+    mc.Sigmoid: lambda kl, layer, kw: kl.Activation("sigmoid", **kw),
+    mc.Softmax: lambda kl, layer, kw: kl.Softmax(axis=-1, **kw),
+}
+
+
 def _to_keras_layer(keras, layer):
     """The Keras layer computing what ``layer`` computes (weights not yet set)."""
-    kind, name = type(layer), _keras_name(layer.name)
-    if kind is mc.Conv2D:
-        return keras.layers.Conv2D(layer.filters, layer.kernel_size, strides=layer.strides,
-                                   padding=layer.padding, activation=layer.activation.name,
-                                   name=name, dtype=layer.dtype.name)
-    if kind is mc.Dense:
-        return keras.layers.Dense(layer.units, activation=layer.activation.name, name=name,
-                                  dtype=layer.dtype.name)
-    if kind is mc.MaxPooling2D:
-        return keras.layers.MaxPooling2D(layer.pool_size, strides=layer.strides,
-                                         padding=layer.padding, name=name)
-    if kind is mc.Flatten:
-        return keras.layers.Flatten(name=name)
-    if kind is mc.Dropout:
-        return keras.layers.Dropout(layer.rate, seed=layer.seed, name=name)
-    if kind is mc.ReLU:
-        return keras.layers.ReLU(name=name)
-    if kind is mc.Sigmoid:
-        return keras.layers.Activation("sigmoid", name=name)
-    if kind is mc.Softmax:
-        return keras.layers.Softmax(axis=-1, name=name)
-    raise ValueError(f"layer {layer.name!r} ({kind.__name__}): no Keras equivalent is known "
-                     f"to minicnn.keras_interop")
+    make = _TO_KERAS.get(type(layer))
+    if make is None:
+        raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}): no Keras equivalent "
+                         f"is known to minicnn.keras_interop")
+    return make(keras.layers, layer, {"name": _keras_name(layer.name),
+                                      "dtype": layer.dtype.name})
 
 
 def to_keras(model):
@@ -82,14 +96,14 @@ def to_keras(model):
         raise TypeError(f"to_keras expects a minicnn Sequential, got {type(model).__name__}")
     if not model.built:
         model.build()
-    first_dtype = next((layer.dtype.name for layer in model.layers if layer.params), "float32")
+    first_dtype = model.layers[0].dtype.name
     converted = [_to_keras_layer(keras, layer) for layer in model.layers]
     keras_model = keras.Sequential(
         [keras.Input(shape=model.input_shape, dtype=first_dtype)] + converted,
         name=_keras_name(model.name))
     for layer, keras_layer in zip(model.layers, converted):
-        if layer.params:
-            keras_layer.set_weights([layer.params["kernel"], layer.params["bias"]])
+        if layer.weights():
+            keras_layer.set_weights([store[key] for store, key in layer.weights()])
     return keras_model
 
 
@@ -129,8 +143,7 @@ class _Checker:
         return compute
 
     def weighted(self):
-        """Options shared by Conv2D and Dense."""
-        self.require("use_bias", (True,), "every Conv2D/Dense layer has a bias")
+        """Options shared by Conv2D and Dense; returns ``{"use_bias", "dtype"}``."""
         for option in ("kernel_regularizer", "bias_regularizer", "activity_regularizer"):
             self.require(option, (None,), "regularisers would change the loss")
         for option in ("kernel_constraint", "bias_constraint"):
@@ -140,7 +153,13 @@ class _Checker:
         mode = getattr(self.layer, "quantization_mode", None)
         if mode:
             self.fail("quantization_mode", mode, "float weights only")
-        return self.dtype()
+        return {"use_bias": bool(self.layer.use_bias), "dtype": self.dtype()}
+
+    def window(self):
+        """Options shared by the pooling layers; returns their minicnn arguments."""
+        self.channels_last()
+        return {"pool_size": tuple(self.layer.pool_size), "strides": tuple(self.layer.strides),
+                "padding": self.layer.padding, "dtype": self.dtype()}
 
     def channels_last(self):
         self.require("data_format", ("channels_last", None),
@@ -152,58 +171,101 @@ class _Checker:
                           f"minicnn trains every layer", UserWarning, stacklevel=4)
 
 
+def _conv2d(layer, check):
+    check.channels_last()
+    check.require("dilation_rate", ((1, 1), 1), "no dilated convolutions")
+    check.require("groups", (1,), "no grouped convolutions")
+    return mc.Conv2D(layer.filters, tuple(layer.kernel_size), strides=tuple(layer.strides),
+                     padding=layer.padding, activation=check.activation(), **check.weighted())
+
+
+def _batch_normalization(layer, check):
+    axis = check.config.get("axis", -1)
+    last = len(layer.input.shape) - 1 if hasattr(layer, "input") else None
+    if axis not in (-1, [-1], last, [last]):
+        check.fail("axis", axis, "channels last (axis=-1) only")
+    for option in ("renorm", "synchronized"):
+        check.require(option, (False, None), "plain batch normalisation only")
+    for option in ("beta_regularizer", "gamma_regularizer", "beta_constraint",
+                   "gamma_constraint"):
+        check.require(option, (None,), "regularisers and constraints would change training")
+    return mc.BatchNormalization(momentum=layer.momentum, epsilon=layer.epsilon,
+                                 center=layer.center, scale=layer.scale, dtype=check.dtype())
+
+
+def _global_average_pooling2d(layer, check):
+    check.channels_last()
+    check.require("keepdims", (False,), "(N, C) outputs only")
+    return mc.GlobalAveragePooling2D(dtype=check.dtype())
+
+
+def _relu(layer, check):
+    check.require("max_value", (None,), "plain relu only")
+    check.require("negative_slope", (0, 0.0), "plain relu only")
+    check.require("threshold", (0, 0.0), "plain relu only")
+    return mc.ReLU()
+
+
+def _softmax(layer, check):
+    axis = check.config.get("axis", -1)
+    try:
+        last = len(layer.output.shape) - 1
+    except (AttributeError, ValueError, TypeError):
+        last = None
+    if axis not in (-1, [-1], (-1,), last, [last], (last,)):
+        check.fail("axis", axis, "softmax over the last axis only")
+    return mc.Softmax()
+
+
+def _activation(layer, check):
+    activation = check.activation()
+    if activation is None:
+        check.fail("activation", check.config.get("activation"),
+                   "a standalone identity activation has no minicnn layer")
+    return {"relu": mc.ReLU, "sigmoid": mc.Sigmoid, "softmax": mc.Softmax}[activation]()
+
+
+def _flatten(layer, check):
+    check.channels_last()
+    return mc.Flatten()
+
+
+def _dropout(layer, check):
+    check.require("noise_shape", (None,), "dropout masks are elementwise")
+    return mc.Dropout(layer.rate, seed=layer.seed)
+
+
+#: Keras layer class name -> ``convert(layer, check)``, the minicnn layer computing the same.
+_FROM_KERAS = {
+    "Conv2D": _conv2d,
+    "Dense": lambda layer, check: mc.Dense(layer.units, activation=check.activation(),
+                                           **check.weighted()),
+    "MaxPooling2D": lambda layer, check: mc.MaxPooling2D(**check.window()),
+    "AveragePooling2D": lambda layer, check: mc.AveragePooling2D(**check.window()),
+    "GlobalAveragePooling2D": _global_average_pooling2d,
+    "BatchNormalization": _batch_normalization,
+    "Flatten": _flatten,
+    "Dropout": _dropout,
+    "ReLU": _relu,
+    "Softmax": _softmax,
+    "Activation": _activation,
+}
+
+
 def _from_keras_layer(keras, layer):
     """The minicnn layer computing what the Keras ``layer`` computes, or None to skip it."""
-    kl = keras.layers
-    kind, check = type(layer), _Checker(layer)
-    if kind is kl.InputLayer:
+    kind = type(layer).__name__
+    if kind == "InputLayer":
         return None
+    convert = _FROM_KERAS.get(kind)
+    if convert is None or type(layer) is not getattr(keras.layers, kind, None):
+        raise ValueError(f"Keras layer {layer.name!r} ({kind}): this layer type is not "
+                         f"supported by minicnn ({', '.join(_FROM_KERAS)} are)")
+    check = _Checker(layer)
     check.common()
-    if kind is kl.Conv2D:
-        check.channels_last()
-        check.require("dilation_rate", ((1, 1), 1), "no dilated convolutions")
-        check.require("groups", (1,), "no grouped convolutions")
-        return mc.Conv2D(layer.filters, tuple(layer.kernel_size), strides=tuple(layer.strides),
-                         padding=layer.padding, activation=check.activation(),
-                         name=layer.name, dtype=check.weighted())
-    if kind is kl.Dense:
-        return mc.Dense(layer.units, activation=check.activation(), name=layer.name,
-                        dtype=check.weighted())
-    if kind is kl.MaxPooling2D:
-        check.channels_last()
-        return mc.MaxPooling2D(tuple(layer.pool_size), strides=tuple(layer.strides),
-                               padding=layer.padding, name=layer.name)
-    if kind is kl.Flatten:
-        check.channels_last()
-        return mc.Flatten(name=layer.name)
-    if kind is kl.Dropout:
-        check.require("noise_shape", (None,), "dropout masks are elementwise")
-        return mc.Dropout(layer.rate, seed=layer.seed, name=layer.name)
-    if kind is kl.ReLU:
-        check.require("max_value", (None,), "plain relu only")
-        check.require("negative_slope", (0, 0.0), "plain relu only")
-        check.require("threshold", (0, 0.0), "plain relu only")
-        return mc.ReLU(name=layer.name)
-    if kind is kl.Softmax:
-        axis = check.config.get("axis", -1)
-        last = None
-        try:
-            last = len(layer.output.shape) - 1
-        except (AttributeError, ValueError, TypeError):
-            pass
-        if axis not in (-1, [-1], (-1,), last, [last], (last,)):
-            check.fail("axis", axis, "softmax over the last axis only")
-        return mc.Softmax(name=layer.name)
-    if kind is kl.Activation:
-        activation = check.activation()
-        if activation is None:
-            check.fail("activation", check.config.get("activation"),
-                       "a standalone identity activation has no minicnn layer")
-        return {"relu": mc.ReLU, "sigmoid": mc.Sigmoid, "softmax": mc.Softmax}[activation](
-            name=layer.name)
-    raise ValueError(f"Keras layer {layer.name!r} ({kind.__name__}): this layer type is not "
-                     f"supported by minicnn (Conv2D, MaxPooling2D, Flatten, Dense, Dropout, "
-                     f"ReLU, Softmax and Activation('relu'|'sigmoid'|'softmax') are)")
+    converted = convert(layer, check)
+    converted.name = layer.name
+    return converted
 
 
 def from_keras(keras_model):
@@ -233,7 +295,6 @@ def from_keras(keras_model):
     model.build()
     weights = []
     for keras_layer, layer in converted:
-        if layer.params:
-            weights += [np.asarray(w) for w in keras_layer.get_weights()]
+        weights += [np.asarray(w) for w in keras_layer.get_weights()]
     model.set_weights(weights)
     return model

@@ -9,11 +9,13 @@ import warnings
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import kernels
 from . import layers as layers_module
 from . import losses as losses_module
 from . import optimizers as optimizers_module
 from .callbacks import Callback, History
 from .io import read_arrays, write_arrays
+from .validation import ModelFileError, ShapeError, positive_int
 
 
 class _NonFiniteLoss(Exception):
@@ -74,10 +76,11 @@ class Sequential:
         self._ensure_built()
         return self.layers[-1].output_shape
 
-    def count_params(self):
-        """Number of scalar weights (the thesis CNN: 1,033,218)."""
+    def count_params(self, trainable=None):
+        """Number of scalar weights (the thesis CNN: 1,033,218): all (None), trainable only
+        (True) or non-trainable only (False), as Keras's summary counts them."""
         self._ensure_built()
-        return sum(layer.count_params() for layer in self.layers)
+        return sum(layer.count_params(trainable) for layer in self.layers)
 
     def summary(self, print_fn=print):
         """Print a table of layer name, type, output shape and parameters, with the total."""
@@ -93,61 +96,100 @@ class Sequential:
             return "".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
         text = [f'Model: "{self.name}"', line, fmt(head), "=" * sum(widths)]
         text += [fmt(r) for r in rows]
-        text += ["=" * sum(widths), f"Total params: {self.count_params():,}", line]
+        text += ["=" * sum(widths), f"Total params: {self.count_params():,}",
+                 f"Trainable params: {self.count_params(trainable=True):,}",
+                 f"Non-trainable params: {self.count_params(trainable=False):,}", line]
         print_fn("\n".join(text))
 
     # -- weights --------------------------------------------------------------------------
     def _weight_slots(self):
-        """(layer, key) for every weight, in Keras's order: layer by layer, kernel then bias."""
+        """(layer, store, key) for every weight in Keras's order: layer by layer, trainable
+        (kernel, bias, gamma, beta) then non-trainable (moving_mean, moving_variance)."""
+        self._ensure_built()
+        return [(layer, store, key) for layer in self.layers for store, key in layer.weights()]
+
+    def _trainable_slots(self):
+        """(layer, key) of every trainable weight: what gradients and the optimizer see."""
         self._ensure_built()
         return [(layer, key) for layer in self.layers for key in layer.params]
 
     def get_weights(self):
         """Copies of all weights, Keras's order and layouts (conv kernels (KH, KW, C_in,
-        C_out), dense kernels (in, out), biases (out,))."""
-        return [layer.params[key].copy() for layer, key in self._weight_slots()]
+        C_out), dense kernels (in, out), biases (out,), then any non-trainable state)."""
+        return [store[key].copy() for _, store, key in self._weight_slots()]
 
     def set_weights(self, weights):
-        """Set all weights from a list like :meth:`get_weights` (e.g. a Keras model's)."""
+        """Set all weights from a list like :meth:`get_weights` (e.g. a Keras model's).
+
+        Every array is checked (count, shape, a real-number dtype) before any is replaced,
+        so a bad list leaves the model as it was."""
         slots = self._weight_slots()
         weights = list(weights)
         if len(weights) != len(slots):
-            raise ValueError(f"the model has {len(slots)} weight arrays, got {len(weights)}")
-        for (layer, key), w in zip(slots, weights):
-            if np.shape(w) != layer.params[key].shape:
-                raise ValueError(f"layer {layer.name!r} {key}: expected shape "
-                                 f"{layer.params[key].shape}, got {np.shape(w)}")
-        for (layer, key), w in zip(slots, weights):
-            layer.params[key] = np.array(w, dtype=layer.params[key].dtype)
+            raise ShapeError(f"the model has {len(slots)} weight arrays, got {len(weights)}")
+        arrays = []
+        for (layer, store, key), w in zip(slots, weights):
+            w = np.asarray(w)
+            if not (np.issubdtype(w.dtype, np.floating) or np.issubdtype(w.dtype, np.integer)):
+                raise TypeError(f"layer {layer.name!r} {key}: weights must be real numbers, "
+                                f"got dtype {w.dtype}")
+            if w.shape != store[key].shape:
+                raise ShapeError(f"layer {layer.name!r} {key}: expected shape "
+                                 f"{store[key].shape}, got {w.shape}")
+            arrays.append(w)
+        for (layer, store, key), w in zip(slots, arrays):
+            store[key] = np.array(w, dtype=store[key].dtype)
 
     # -- passes ---------------------------------------------------------------------------
     def _check_x(self, x):
         self._ensure_built()
         x = np.asarray(x)
         if x.shape[1:] != self.input_shape or x.ndim != len(self.input_shape) + 1:
-            raise ValueError(f"the model expects inputs of shape (N, "
+            raise ShapeError(f"the model expects inputs of shape (N, "
                              f"{', '.join(map(str, self.input_shape))}), got {x.shape}")
         return x
 
-    def _check_xy(self, x, y):
+    def _check_xy(self, x, y, what="a batch"):
+        """x and y checked against the model and each other; ``what`` needs >= 1 sample."""
         x = self._check_x(x)
         y = np.asarray(y)
         if len(x) != len(y):
-            raise ValueError(f"x and y have different lengths: {len(x)} samples and "
+            raise ShapeError(f"x and y have different lengths: {len(x)} samples and "
                              f"{len(y)} labels")
+        if len(x) == 0:
+            raise ValueError(f"{what} needs at least one sample, got 0")
         return x, y
 
-    def forward(self, x, training=False):
-        """Run every layer; x (N, *input_shape) -> (N, *output_shape)."""
-        for layer in self.layers:
-            x = layer.forward(x, training=training)
-        return x
+    def forward(self, x, training=False, keep=False, stop=None):
+        """Run the layers in order: x (N, *input_shape) -> (N, *output_shape).
 
-    def backward(self, dy):
-        """Backpropagate dL/doutput through every layer; returns dL/dx."""
-        for layer in reversed(self.layers):
-            dy = layer.backward(dy)
-        return dy
+        ``stop``: the index of the last layer to run (default: all). ``keep=True`` returns
+        the list of every layer's output instead of the last one. This is the model's one
+        forward traversal: fit, evaluate, predict, gradients and explain all use it.
+        """
+        outputs = []
+        for layer in self.layers[:None if stop is None else stop + 1]:
+            x = layer.forward(x, training=training)
+            if keep:
+                outputs.append(x)
+        return outputs if keep else x
+
+    def backward(self, grad, from_logits=False, start=0, input_grad=True):
+        """Backpropagate from the last layer down to ``layers[start]``; returns the gradient
+        with respect to that layer's input (None when ``input_grad`` is False).
+
+        ``grad``: dL/d(model output), or dL/d(last layer's logits) with ``from_logits``
+        (the fused softmax/sigmoid + cross-entropy, or a class score for explain). The one
+        backward traversal: training and explain both use it; it fills each layer's grads.
+        """
+        last = len(self.layers) - 1
+        for i in range(last, start - 1, -1):
+            layer, need_dx = self.layers[i], i > start or input_grad
+            if i == last and from_logits:
+                grad = layer.backward_from_logits(grad, need_dx)
+            else:
+                grad = layer.backward(grad, need_dx)
+        return grad
 
     # -- compiling and loss ---------------------------------------------------------------
     def compile(self, optimizer="adam", loss="sparse_categorical_crossentropy",
@@ -173,14 +215,14 @@ class Sequential:
         return (not self.loss.from_logits
                 and self.layers[-1].activation.name == self.loss.activation)
 
-    def _loss_and_gradient(self, y, probs, sample_weight):
-        """Loss value and dL/d(last layer's logits or output), plus which one it is."""
-        if self._fused:
-            logits_loss = self._logits_loss
-            z = self.layers[-1].logits
-            return (logits_loss(y, z, sample_weight),
-                    logits_loss.gradient(y, z, sample_weight))
-        return self.loss(y, probs, sample_weight), self.loss.gradient(y, probs, sample_weight)
+    def _loss(self, y, probs, sample_weight, gradient=False):
+        """The loss of the last forward (and, with ``gradient``, dL/d of what it was computed
+        from). The one place for the fused case: when the last activation is the loss's own,
+        the loss is taken from the logits, as Keras, and its gradient is (p - y) / N."""
+        loss, target = ((self._logits_loss, self.layers[-1].logits) if self._fused
+                        else (self.loss, probs))
+        value = loss(y, target, sample_weight)
+        return (value, loss.gradient(y, target, sample_weight)) if gradient else value
 
     def _check_labels(self, y, probs):
         if isinstance(self.loss, losses_module.SparseCategoricalCrossentropy):
@@ -191,7 +233,7 @@ class Sequential:
         if isinstance(self.loss, losses_module.SparseCategoricalCrossentropy):
             return float(np.mean(probs.argmax(axis=1) == y.reshape(-1)))
         if self.loss.from_logits:
-            probs = 1 / (1 + np.exp(-probs))
+            probs = kernels.sigmoid(probs)
         return float(np.mean((probs > 0.5) == (y.reshape(probs.shape) > 0.5)))
 
     @staticmethod
@@ -206,27 +248,26 @@ class Sequential:
         return w if sample_weight is None else w * np.asarray(sample_weight)
 
     # -- one batch ------------------------------------------------------------------------
-    def gradients(self, x, y, sample_weight=None):
-        """``(loss, grads)`` for one batch, grads aligned with :meth:`get_weights`; no update."""
+    def gradients(self, x, y, sample_weight=None, training=False):
+        """``(loss, grads)`` for one batch, no update. grads: one per trainable weight, in
+        :meth:`get_weights` order with the non-trainable state left out (for a model
+        without BatchNormalization, aligned with get_weights). ``training=True`` runs
+        Dropout and BatchNormalization as in training (their masks and moving statistics
+        move)."""
         self._require_compiled()
         x, y = self._check_xy(x, y)
-        loss, _ = self._forward_backward(x, y, sample_weight, training=False)
-        return loss, [layer.grads[key].copy() for layer, key in self._weight_slots()]
+        loss, _ = self._forward_backward(x, y, sample_weight, training)
+        return loss, [layer.grads[key].copy() for layer, key in self._trainable_slots()]
 
     def _forward_backward(self, x, y, sample_weight, training):
         probs = self.forward(x, training=training)
         self._check_labels(y, probs)
-        loss, grad = self._loss_and_gradient(y, probs, sample_weight)
+        loss, grad = self._loss(y, probs, sample_weight, gradient=True)
         if not math.isfinite(loss):
             raise _NonFiniteLoss(loss)
-        # Backpropagate down to the first layer with weights; nobody needs dL/dx there.
+        # Down to the first layer with weights; nobody needs dL/dx there.
         first = next((i for i, layer in enumerate(self.layers) if layer.params), 0)
-        for i in range(len(self.layers) - 1, first - 1, -1):
-            layer, need_dx = self.layers[i], i > first
-            if i == len(self.layers) - 1 and self._fused:
-                grad = layer.backward_from_logits(grad, need_dx)
-            else:
-                grad = layer.backward(grad, need_dx)
+        self.backward(grad, from_logits=self._fused, start=first, input_grad=False)
         return loss, probs
 
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
@@ -239,9 +280,8 @@ class Sequential:
         except _NonFiniteLoss as exc:
             raise FloatingPointError(f"the loss is not finite ({exc.args[0]}); no update was "
                                      f"made") from None
-        slots = self._weight_slots()
         self.optimizer.apply_gradients((layer.grads[key], layer.params[key])
-                                       for layer, key in slots)
+                                       for layer, key in self._trainable_slots())
         return [loss, self._accuracy(y, probs)]
 
     def test_on_batch(self, x, y, sample_weight=None):
@@ -250,21 +290,23 @@ class Sequential:
         x, y = self._check_xy(x, y)
         probs = self.forward(x)
         self._check_labels(y, probs)
-        loss = (self._logits_loss(y, self.layers[-1].logits, sample_weight)
-                if self._fused else self.loss(y, probs, sample_weight))
-        return [loss, self._accuracy(y, probs)]
+        return [self._loss(y, probs, sample_weight), self._accuracy(y, probs)]
 
     # -- whole data sets ------------------------------------------------------------------
     def predict(self, x, batch_size=32):
         """Outputs (probabilities) for x (N, *input_shape), computed in batches."""
+        batch_size = positive_int(batch_size, "batch_size")
         x = self._check_x(x)
         out = [self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
-        return np.concatenate(out) if out else np.empty((0,) + self.output_shape, np.float32)
+        if not out:
+            return np.empty((0,) + self.output_shape, self.layers[-1].dtype)
+        return np.concatenate(out)
 
     def evaluate(self, x, y, batch_size=32, sample_weight=None):
         """[loss, accuracy] over the whole set (each batch weighted by its size, as Keras)."""
         self._require_compiled()
-        x, y = self._check_xy(x, y)
+        batch_size = positive_int(batch_size, "batch_size")
+        x, y = self._check_xy(x, y, "evaluate")
         total_loss = total_acc = 0.0
         for i in range(0, len(x), batch_size):
             sw = None if sample_weight is None else np.asarray(sample_weight)[i:i + batch_size]
@@ -284,11 +326,12 @@ class Sequential:
         warning naming the epoch and batch if the loss stops being finite.
         """
         self._require_compiled()
-        x, y = self._check_xy(x, y)
-        if len(x) == 0:
-            raise ValueError("fit needs at least one sample")
+        batch_size = positive_int(batch_size, "batch_size")
+        epochs = positive_int(epochs, "epochs")
+        x, y = self._check_xy(x, y, "fit")
         if validation_data is not None:
-            validation_data = self._check_xy(*validation_data)
+            validation_data = self._check_xy(*validation_data,
+                                             "validation_data (pass None to skip validation)")
         history = History()
         callbacks = [history] + list(callbacks or [])
         for cb in callbacks:
@@ -351,24 +394,45 @@ class Sequential:
                            for layer in self.layers]}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config, build=True):
+        """The model :meth:`get_config` describes; built (weights allocated) unless
+        ``build=False``, which only checks the layers and their shapes."""
         model = cls(name=config.get("name", "sequential"))
         for entry in config["layers"]:
-            layer_class = getattr(layers_module, entry["class"], None)
-            if not (isinstance(layer_class, type) and issubclass(layer_class, layers_module.Layer)):
-                raise ValueError(f"unknown layer class {entry['class']!r} in the model config")
+            layer_class = layers_module.LAYERS.get(entry["class"])
+            if layer_class is None:
+                raise ValueError(f"unknown layer class {entry['class']!r} in the model config; "
+                                 f"known: {', '.join(sorted(layers_module.LAYERS))}")
             model.add(layer_class(**entry["config"]))
         if config.get("input_shape"):
-            model.build(config["input_shape"])
+            model.input_shape = tuple(int(d) for d in config["input_shape"])
+            if build:
+                model.build()
         return model
+
+    def weight_shapes(self, input_shape=None):
+        """``[(layer name, key, shape), ...]`` of every weight in :meth:`get_weights` order,
+        from the architecture alone: nothing is allocated (used to check a model file before
+        reading its arrays)."""
+        shape = tuple(input_shape or self.input_shape)
+        out = []
+        for layer in self.layers:
+            out += [(layer.name, w.name, tuple(w.shape)) for w in layer.weight_specs(shape)]
+            shape = tuple(layer.compute_output_shape(shape))
+        return out
+
+    def _described_shapes(self):
+        """``[("layer 'conv2d' kernel", shape), ...]`` for reading model files."""
+        return [(f"layer {name!r} {key}", shape) for name, key, shape in self.weight_shapes()]
 
     def save_weights(self, path):
         """Write the weights (and the architecture, to check against) atomically."""
         write_arrays(path, {"kind": "weights", "model": self.get_config()}, self.get_weights())
 
     def load_weights(self, path):
-        """Read weights saved by :meth:`save_weights` or :meth:`save`; every shape is checked."""
-        _, weights = read_arrays(path)
+        """Read weights saved by :meth:`save_weights` or :meth:`save`; every shape is checked
+        against this model before the weights are read."""
+        _, weights = read_arrays(path, lambda config: self._described_shapes())
         self.set_weights(weights)
 
     def save(self, path):
@@ -377,8 +441,32 @@ class Sequential:
 
 
 def load_model(path):
-    """Rebuild a model saved with :meth:`Sequential.save` (weights included, uncompiled)."""
-    config, weights = read_arrays(path)
-    model = Sequential.from_config(config["model"])
+    """Rebuild a model saved with :meth:`Sequential.save` (weights included, uncompiled).
+
+    The architecture is checked, and each weight's shape compared with it, before any weight
+    is read or allocated; a file that does not fit raises ModelFileError naming the file."""
+    models = []
+
+    def expected_shapes(config):
+        models.append(_model_from_file_config(config, path))
+        return models[0]._described_shapes()
+
+    _, weights = read_arrays(path, expected_shapes)
+    model = models[0]
+    model.build()
     model.set_weights(weights)
+    return model
+
+
+def _model_from_file_config(config, path):
+    """The unbuilt model a file's config describes; ModelFileError naming the file when the
+    config is malformed (missing keys, unknown layers, bad arguments or shapes)."""
+    try:
+        model = Sequential.from_config(config["model"], build=False)
+        if model.input_shape is None:
+            raise ValueError("no input shape")
+        model.weight_shapes()
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ModelFileError(f"{path}: the architecture it describes is unusable "
+                             f"({type(exc).__name__}: {exc})") from None
     return model

@@ -1,4 +1,4 @@
-"""Gradient checks (DESIGN section 5) of every layer and loss, on every kernel tier."""
+"""Gradient checks (the recipe in minicnn.gradcheck) of every layer and loss, on every kernel tier."""
 import numpy as np
 import pytest
 from hypothesis import assume, given
@@ -149,8 +149,8 @@ def test_fused_softmax_crossentropy_gradient_is_the_chain_rule(tier):
 def test_gradcheck_catches_a_wrong_gradient():
     """The checker itself can fail: a layer whose backward is off by 1% is flagged."""
     class Wrong(layers.Dense):
-        def _backward_linear(self, x, dz, need_dx):
-            return super()._backward_linear(x, dz, need_dx) * 1.01
+        def _op_backward(self, x, dz, need_dx):
+            return super()._op_backward(x, dz, need_dx) * 1.01
     errors = check_layer(Wrong(3), np.random.default_rng(0).normal(size=(2, 4)))
     assert errors["dx"] > 1e-3
 

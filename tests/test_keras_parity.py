@@ -303,17 +303,19 @@ def _one_layer(layer, shape=(6, 6, 2)):
 @pytest.mark.parametrize("layer, shape, words", [
     (lambda: keras.layers.Conv2D(2, 3, dilation_rate=2), None, ["dilation_rate"]),
     (lambda: keras.layers.Conv2D(2, 3, groups=2), None, ["groups"]),
-    (lambda: keras.layers.Conv2D(2, 3, use_bias=False), None, ["use_bias"]),
     (lambda: keras.layers.Conv2D(2, 3, activation="tanh"), None, ["activation", "tanh"]),
     (lambda: keras.layers.Conv2D(2, 3, kernel_regularizer="l2"), None, ["kernel_regularizer"]),
     (lambda: keras.layers.MaxPooling2D(data_format="channels_first"), None, ["data_format"]),
-    (lambda: keras.layers.Dense(2, use_bias=False), (4,), ["use_bias"]),
     (lambda: keras.layers.Dense(2, activation="elu"), (4,), ["activation", "elu"]),
     (lambda: keras.layers.ReLU(max_value=6.0), None, ["max_value"]),
     (lambda: keras.layers.Activation("tanh"), None, ["activation", "tanh"]),
     (lambda: keras.layers.Dropout(0.5, noise_shape=(None, 1, 1, 2)), None, ["noise_shape"]),
-    (lambda: keras.layers.BatchNormalization(), None, ["BatchNormalization", "not supported"]),
-    (lambda: keras.layers.AveragePooling2D(2), None, ["AveragePooling2D"]),
+    (lambda: keras.layers.BatchNormalization(renorm=True), None, ["renorm"]),
+    (lambda: keras.layers.BatchNormalization(axis=1), None, ["axis", "channels last"]),
+    (lambda: keras.layers.GlobalAveragePooling2D(keepdims=True), None, ["keepdims"]),
+    (lambda: keras.layers.AveragePooling2D(2, data_format="channels_first"), None,
+     ["data_format"]),
+    (lambda: keras.layers.LayerNormalization(), None, ["LayerNormalization", "not supported"]),
 ])
 def test_from_keras_rejects_what_minicnn_cannot_compute(layer, shape, words):
     keras_layer = layer()
@@ -334,7 +336,7 @@ def test_from_keras_needs_a_known_input_shape():
 def test_missing_keras_gives_the_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "keras", None)            # `import keras` now fails
     for convert, arg in ((to_keras, small_ours()), (from_keras, None)):
-        with pytest.raises(ImportError, match=r"pip install 'minicnn\[keras\]'"):
+        with pytest.raises(ImportError, match=r"pip install -e '\.\[keras\]'"):
             convert(arg)
 
 

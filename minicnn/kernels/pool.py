@@ -1,12 +1,18 @@
-"""2-D max-pooling: the largest value of each (PH, PW) window, per channel.
+"""2-D pooling, per channel: the largest value (max) or the mean (average) of each
+(PH, PW) window, and global average pooling.
 
-Shapes: x (N, H, W, C) -> y (N, H_out, W_out, C), H_out = (H + pad_total - PH) // stride + 1.
-'same' padding pads with -inf, so padded cells never win (as Keras). The backward pass sends
-each output's gradient to the first maximum of its window in row-major order; overlapping
-windows (stride < pool size) add up.
+Shapes: x (N, H, W, C) -> y (N, H_out, W_out, C), H_out = (H + pad_total - PH) // stride + 1;
+global average pooling (N, H, W, C) -> (N, C).
 
-Tiers (all on the already padded input ``xp``): naive loops over windows; numpy compares one
-shifted view per window offset (no window copy); numba loops, parallel over the batch.
+- Max: 'same' padding pads with -inf, so padded cells never win (as Keras). The backward pass
+  sends each output's gradient to the first maximum of its window in row-major order;
+  overlapping windows (stride < pool size) add up.
+- Average: with 'same' padding the mean is over the window's cells inside the image only (as
+  Keras): an edge window of 2 real cells divides by 2, not by PH * PW. Backward: each cell of
+  a window gets dy / (number of cells averaged).
+
+Tiers (on the padded input ``xp``): naive loops over windows; numpy one shifted view per
+window offset (no window copy); numba loops, parallel over the batch.
 """
 import numba
 import numpy as np
@@ -132,6 +138,102 @@ _FORWARD = {"naive": _forward_naive, "numpy": _forward_numpy, "numba": _forward_
 _BACKWARD = {"naive": _backward_naive, "numpy": _backward_numpy, "numba": _backward_numba}
 
 
+# ------------------------------------------------------------------------ average: naive
+# Average-pooling tiers take the zero-padded input ``xp`` and ``counts`` (H_out, W_out): how
+# many cells of each window lie inside the image (PH * PW everywhere for 'valid').
+def _avg_forward_naive(xp, counts, ph, pw, sh, sw):
+    n, c = xp.shape[0], xp.shape[3]
+    ho, wo = counts.shape
+    y = np.empty((n, ho, wo, c), xp.dtype)
+    for b in range(n):
+        for i in range(ho):
+            for j in range(wo):
+                window = xp[b, i * sh:i * sh + ph, j * sw:j * sw + pw, :]   # padding adds 0
+                y[b, i, j, :] = window.sum(axis=(0, 1)) / counts[i, j]
+    return y
+
+
+def _avg_backward_naive(xp, counts, dy, ph, pw, sh, sw):
+    dxp = np.zeros_like(xp)
+    n, ho, wo, _ = dy.shape
+    for b in range(n):
+        for i in range(ho):
+            for j in range(wo):          # every cell of the window had weight 1 / count
+                dxp[b, i * sh:i * sh + ph, j * sw:j * sw + pw, :] += dy[b, i, j] / counts[i, j]
+    return dxp
+
+
+# ------------------------------------------------------------------------ average: numpy
+def _avg_forward_numpy(xp, counts, ph, pw, sh, sw):
+    ho, wo = counts.shape
+    y = shifted_view(xp, 0, 0, sh, sw, ho, wo).copy()
+    for a in range(ph):
+        for e in range(pw):
+            if a or e:
+                y += shifted_view(xp, a, e, sh, sw, ho, wo)
+    return y / counts[:, :, None].astype(xp.dtype)
+
+
+def _avg_backward_numpy(xp, counts, dy, ph, pw, sh, sw):
+    ho, wo = counts.shape
+    share = dy / counts[:, :, None].astype(dy.dtype)
+    dxp = np.zeros_like(xp)
+    for a in range(ph):
+        for e in range(pw):
+            shifted_view(dxp, a, e, sh, sw, ho, wo)[...] += share
+    return dxp
+
+
+# ------------------------------------------------------------------------ average: numba
+@numba.njit(parallel=True, cache=True)
+def _avg_forward_numba_into(xp, counts, ph, pw, sh, sw, y):
+    n, ho, wo, c = y.shape
+    for t in numba.prange(n * ho):
+        b, i = t // ho, t % ho
+        for j in range(wo):
+            acc = y[b, i, j]
+            acc[:] = 0
+            for a in range(ph):
+                for e in range(pw):
+                    src = xp[b, i * sh + a, j * sw + e]
+                    for ch in range(c):
+                        acc[ch] += src[ch]
+            for ch in range(c):
+                acc[ch] /= counts[i, j]
+
+
+@numba.njit(parallel=True, cache=True)
+def _avg_backward_numba_into(counts, dy, ph, pw, sh, sw, dxp):
+    n, ho, wo, c = dy.shape
+    for b in numba.prange(n):                 # windows may overlap within an image only
+        for i in range(ho):
+            for j in range(wo):
+                g = dy[b, i, j]
+                for a in range(ph):
+                    for e in range(pw):
+                        dst = dxp[b, i * sh + a, j * sw + e]
+                        for ch in range(c):
+                            dst[ch] += g[ch] / counts[i, j]
+
+
+def _avg_forward_numba(xp, counts, ph, pw, sh, sw):
+    y = np.empty((xp.shape[0],) + counts.shape + (xp.shape[3],), xp.dtype)
+    _avg_forward_numba_into(xp, counts.astype(xp.dtype), ph, pw, sh, sw, y)
+    return y
+
+
+def _avg_backward_numba(xp, counts, dy, ph, pw, sh, sw):
+    dxp = np.zeros_like(xp)
+    _avg_backward_numba_into(counts.astype(dy.dtype), dy, ph, pw, sh, sw, dxp)
+    return dxp
+
+
+_AVG_FORWARD = {"naive": _avg_forward_naive, "numpy": _avg_forward_numpy,
+                "numba": _avg_forward_numba}
+_AVG_BACKWARD = {"naive": _avg_backward_naive, "numpy": _avg_backward_numpy,
+                 "numba": _avg_backward_numba}
+
+
 # ------------------------------------------------------------------------------ front door
 def _plan(x, pool_size, strides, padding):
     """Check arguments; return ``((PH, PW), (SH, SW), pads, (H_out, W_out))``."""
@@ -158,3 +260,53 @@ def maxpool2d_backward(x, dy, pool_size=2, strides=None, padding="valid", backen
                          f"got {dy.shape}")
     dxp = _BACKWARD[resolve(backend)](pad_hw(x, pads, -np.inf), dy, ph, pw, sh, sw)
     return crop_hw(dxp, pads)
+
+
+def _window_counts(x, pool, strides, pads, out):
+    """(H_out, W_out) int: how many cells of each window lie inside the image."""
+    inside = pad_hw(np.ones((1,) + x.shape[1:3] + (1,)), pads, 0.0)
+    return _avg_forward_numpy(inside, np.ones(out), *pool, *strides)[0, :, :, 0].astype(int)
+
+
+def avgpool2d_forward(x, pool_size=2, strides=None, padding="valid", backend=None):
+    """Average pooling forward: x (N, H, W, C) -> (N, H_out, W_out, C), each output the mean
+    of its window's cells inside the image; strides default to pool_size."""
+    (x,) = as_float_arrays(x, names=("x",))
+    pool, strides, pads, out = _plan(x, pool_size, strides, padding)
+    counts = _window_counts(x, pool, strides, pads, out)
+    return _AVG_FORWARD[resolve(backend)](pad_hw(x, pads), counts, *pool, *strides)
+
+
+def avgpool2d_backward(x, dy, pool_size=2, strides=None, padding="valid", backend=None):
+    """Average pooling backward: dL/dx (N, H, W, C) from x and dy (N, H_out, W_out, C).
+
+    Only x's shape matters: the average is linear, each cell's weight 1 / count."""
+    x, dy = as_float_arrays(x, dy, names=("x", "dy"))
+    pool, strides, pads, (ho, wo) = _plan(x, pool_size, strides, padding)
+    if dy.shape != (x.shape[0], ho, wo, x.shape[3]):
+        raise ValueError(f"dy must have the output's shape {(x.shape[0], ho, wo, x.shape[3])}, "
+                         f"got {dy.shape}")
+    counts = _window_counts(x, pool, strides, pads, (ho, wo))
+    dxp = _AVG_BACKWARD[resolve(backend)](pad_hw(x, pads), counts, dy, *pool, *strides)
+    return crop_hw(dxp, pads)
+
+
+def global_avgpool2d_forward(x, backend=None):
+    """Global average pooling: x (N, H, W, C) -> (N, C), the mean of each feature map.
+
+    One tier only: the mean is a single NumPy reduction (a loop would only be slower)."""
+    (x,) = as_float_arrays(x, names=("x",))
+    check_rank(x, 4, "x", "(N, H, W, C)")
+    resolve(backend)
+    return x.mean(axis=(1, 2))
+
+
+def global_avgpool2d_backward(x, dy, backend=None):
+    """dL/dx (N, H, W, C) from x and dy (N, C): every pixel gets dy / (H * W) (x: its shape)."""
+    x, dy = as_float_arrays(x, dy, names=("x", "dy"))
+    check_rank(x, 4, "x", "(N, H, W, C)")
+    n, h, w, c = x.shape
+    if dy.shape != (n, c):
+        raise ValueError(f"dy must have shape {(n, c)}, got {dy.shape}")
+    resolve(backend)
+    return np.broadcast_to((dy / dy.dtype.type(h * w))[:, None, None, :], x.shape).copy()

@@ -1,8 +1,11 @@
-"""Layers of the thesis CNN: thin classes over the kernels in ``minicnn.kernels``."""
+"""Layers: thin classes over the kernels in ``minicnn.kernels`` (the contract is in
+:mod:`minicnn.layers.base`; ``LAYERS`` lists every kind)."""
 from .activations import ACTIVATIONS, Activation
-from .base import Layer
-from .core import (Conv2D, Dense, Dropout, Flatten, Input, MaxPooling2D, ReLU, Sigmoid,
-                   Softmax)
+from .base import LAYERS, Layer, Weight, Window, register
+from .core import Conv2D, Dense, Dropout, Flatten, Input, ReLU, Sigmoid, Softmax
+from .normalization import BatchNormalization
+from .pooling import AveragePooling2D, GlobalAveragePooling2D, MaxPooling2D
 
-__all__ = ["ACTIVATIONS", "Activation", "Layer", "Input", "Conv2D", "MaxPooling2D", "Flatten",
-           "Dense", "Dropout", "ReLU", "Sigmoid", "Softmax"]
+__all__ = ["ACTIVATIONS", "Activation", "LAYERS", "Layer", "Weight", "Window", "register",
+           "Input", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
+           "Flatten", "Dense", "Dropout", "BatchNormalization", "ReLU", "Sigmoid", "Softmax"]
