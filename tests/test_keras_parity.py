@@ -105,6 +105,30 @@ def small_keras():
     ])
 
 
+def modern_layers(kl):
+    """A net that uses every layer the thesis CNN does not: Conv2D without bias followed by
+    BatchNormalization, AveragePooling2D with 'same' padding, GlobalAveragePooling2D."""
+    return [
+        kl.Conv2D(5, 3, use_bias=False), kl.BatchNormalization(), kl.ReLU(),     # (7, 9, 5)
+        kl.AveragePooling2D(2, padding="same"),                                  # (4, 5, 5)
+        kl.Conv2D(4, 2, padding="same", use_bias=False),
+        kl.BatchNormalization(momentum=0.9, epsilon=0.01),
+        kl.ReLU(),
+        kl.AveragePooling2D(3, strides=1, padding="same"),                       # (4, 5, 4)
+        kl.GlobalAveragePooling2D(),                                             # (4,)
+        kl.Dense(6, use_bias=False), kl.BatchNormalization(center=False),
+        kl.Dense(3, activation="softmax"),
+    ]
+
+
+def modern_ours():
+    return Sequential([L.Input(SMALL_SHAPE)] + modern_layers(L), name="modern", seed=0)
+
+
+def modern_keras():
+    return keras.Sequential([keras.Input(SMALL_SHAPE)] + modern_layers(keras.layers))
+
+
 # name -> (our model, Keras model, our loss name, Keras loss, batch (x, y))
 def make(net):
     rng = np.random.default_rng(1)
@@ -114,6 +138,12 @@ def make(net):
         ours, theirs = thesis_cnn(input_shape=shape, seed=0), thesis_keras(shape)
         x = rng.random((n,) + shape, dtype=np.float32)
         y = np.array([0, 1] * (n // 2), dtype=np.int64)
+        loss = "sparse_categorical_crossentropy"
+        keras_loss = keras.losses.SparseCategoricalCrossentropy
+    elif net == "modern":
+        ours, theirs = modern_ours(), modern_keras()
+        x = rng.standard_normal((8,) + SMALL_SHAPE).astype(np.float32)
+        y = np.array([0, 1, 2, 1, 0, 2, 2, 1], dtype=np.int64)
         loss = "sparse_categorical_crossentropy"
         keras_loss = keras.losses.SparseCategoricalCrossentropy
     else:
@@ -128,13 +158,14 @@ def make(net):
         # the after-Adam check flaky: Adam's steps depend on g / sqrt(v) per element, so a
         # tiny bias gradient (1e-5 where the largest is 0.04) carries float32 rounding of a
         # few 1e-4 into its step, while the whole bias vector is only ~3e-3 after 3 steps.
-        ours.set_weights([w if w.ndim > 1 else rng.uniform(-0.05, 0.05, w.shape).astype(w.dtype)
+        # (BatchNormalization's moving statistics too: positive variances, near 1)
+        ours.set_weights([w if w.ndim > 1 else w + rng.uniform(-0.05, 0.05, w.shape).astype(w.dtype)
                           for w in ours.get_weights()])
     theirs.set_weights(ours.get_weights())                     # ours -> Keras
     return ours, theirs, loss, keras_loss, x, y
 
 
-NETS = ["thesis40", "small"]
+NETS = ["thesis40", "small", "modern"]
 
 
 def keras_loss_and_grads(theirs, keras_loss, x, y):
@@ -174,13 +205,17 @@ def test_forward_loss_and_params(net):
     theirs.compile(optimizer=keras.optimizers.Adam(), loss=keras_loss(), jit_compile=False)
     check(net, "loss", ours.evaluate(x, y)[0],
           theirs.evaluate(x, y, batch_size=len(x), verbose=0), RTOL_LOSS, "evaluate")
+    check(net, "forward (training mode)", ours.forward(x, training=True),
+          theirs(x, training=True).numpy(), RTOL_FORWARD)
+    for w, a, b in zip(theirs.weights, ours.get_weights(), theirs.get_weights()):
+        check(net, "moving statistics after one training forward", a, b, RTOL_FORWARD, w.path)
 
 
 @pytest.mark.parametrize("net", NETS)
 def test_gradients(net):
     ours, theirs, loss, keras_loss, x, y = make(net)
     ours.compile("adam", loss)
-    our_loss, our_grads = ours.gradients(x, y)
+    our_loss, our_grads = ours.gradients(x, y, training=True)
     their_loss, their_grads = keras_loss_and_grads(theirs, keras_loss, x, y)
     check(net, "loss", our_loss, their_loss, RTOL_LOSS, "gradients()")
     assert len(our_grads) == len(their_grads)
@@ -251,7 +286,7 @@ def every_layer_ours():
     ], name="every_layer", seed=3)
 
 
-@pytest.mark.parametrize("net", ["thesis40", "small", "every_layer"])
+@pytest.mark.parametrize("net", ["thesis40", "small", "modern", "every_layer"])
 def test_round_trip_keeps_predictions_shapes_and_config(net):
     ours = every_layer_ours() if net == "every_layer" else make(net)[0]
     x = np.random.default_rng(2).standard_normal((4,) + ours.input_shape).astype(np.float32)
