@@ -165,6 +165,23 @@ def test_grad_cam_places_cells_at_their_receptive_field_centres():
     assert set(rows) == {8, 9} and set(cols) == {8, 9}
 
 
+def test_every_window_layer_moves_the_centres_and_shape_keepers_do_not():
+    """The geometry comes from each layer's ``window``: AveragePooling2D counts like
+    MaxPooling2D, BatchNormalization changes nothing, Grad-CAM works through them."""
+    from minicnn.layers import AveragePooling2D, BatchNormalization, GlobalAveragePooling2D
+    net = Sequential([Input((16, 16, 1)), Conv2D(2, 3, activation="relu"),
+                      BatchNormalization(), AveragePooling2D(2), Conv2D(3, 3),
+                      GlobalAveragePooling2D(), Dense(2, activation="softmax")], seed=0)
+    net.build()
+    # conv: 1 + i; avg pool 2: 1 + 0.5 + 2i = 1.5 + 2i; valid conv: +1 cell = 3.5 + 2i
+    assert explain.receptive_field_centres(net, 1) == ((1.0, 1.0), (1.0, 1.0))
+    assert explain.receptive_field_centres(net, 2) == ((1.5, 2.0), (1.5, 2.0))
+    assert explain.receptive_field_centres(net, 3) == ((3.5, 2.0), (3.5, 2.0))
+    assert explain.receptive_field_centres(net, 4) is None          # global: no positions
+    maps = explain.grad_cam(net, np.random.default_rng(0).random((2, 16, 16, 1)), layer=3)
+    assert maps.shape == (2, 16, 16)
+
+
 def test_layer_outputs_cover_every_layer(trained):
     model, x, _, _ = trained
     outputs = explain.layer_outputs(model, x[:3])

@@ -218,3 +218,49 @@ def test_saved_files_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o644
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda m, x, y: m.predict(x, batch_size=-1), "batch_size must be >= 1, got -1"),
+    (lambda m, x, y: m.predict(x, batch_size=0), "batch_size must be >= 1, got 0"),
+    (lambda m, x, y: m.fit(x, y, epochs=-1, verbose=0), "epochs must be >= 1, got -1"),
+    (lambda m, x, y: m.fit(x, y, epochs=0, verbose=0), "epochs must be >= 1, got 0"),
+    (lambda m, x, y: m.fit(x, y, batch_size=0, verbose=0), "batch_size must be >= 1"),
+    (lambda m, x, y: m.evaluate(x, y, batch_size=-2), "batch_size must be >= 1"),
+    (lambda m, x, y: m.fit(x, y, validation_data=(x[:0], y[:0]), verbose=0),
+     "validation_data .* needs at least one sample"),
+    (lambda m, x, y: m.train_on_batch(x[:0], y[:0]), "a batch needs at least one sample"),
+    (lambda m, x, y: m.test_on_batch(x[:0], y[:0]), "a batch needs at least one sample"),
+    (lambda m, x, y: m.evaluate(x[:0], y[:0]), "evaluate needs at least one sample"),
+    (lambda m, x, y: m.gradients(x[:0], y[:0]), "a batch needs at least one sample"),
+])
+def test_api_edges_are_clear_errors_before_any_work(call, words):
+    x, y = bright_side_data(8)
+    model = compiled(tiny_net())
+    start = model.get_weights()
+    with pytest.raises(ValueError, match=words):
+        call(model, x, y)
+    for a, b in zip(model.get_weights(), start):       # nothing was trained
+        np.testing.assert_array_equal(a, b)
+
+
+def test_predict_of_no_images_is_an_empty_result():
+    model = tiny_net()
+    out = model.predict(np.zeros((0, 6, 6, 1), np.float32))
+    assert out.shape == (0, 2) and out.dtype == np.float32
+
+
+@pytest.mark.parametrize("bad, error, words", [
+    (lambda w: w[:-1] + [np.zeros((3, 3))], ValueError, r"expected shape \(2,\)"),
+    (lambda w: w[:-1] + [np.array([None, None], dtype=object)], TypeError,
+     "must be real numbers, got dtype object"),
+    (lambda w: w[:-1] + [np.array(["a", "b"])], TypeError, "must be real numbers"),
+])
+def test_set_weights_checks_every_array_before_replacing_any(bad, error, words):
+    model = tiny_net()
+    start = model.get_weights()
+    new = [w + 1 for w in start]
+    with pytest.raises(error, match=words):
+        model.set_weights(bad(new))
+    for a, b in zip(model.get_weights(), start):       # the first arrays were not replaced
+        np.testing.assert_array_equal(a, b)

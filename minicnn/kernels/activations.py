@@ -6,8 +6,9 @@
   as [0.6, 0.4]); computed as e^{z_k - max z} so it never overflows.
 
 Tiers: naive (a Python loop per element or row), numpy (vectorised), numba (compiled loops).
-Backward functions take the forward's input (ReLU) or output (sigmoid, softmax) and dy, and
-return dx of the same shape; they never change dy.
+Backward functions take the forward's output (sigmoid, softmax; for ReLU its input or its
+output, which are positive at the same places) and dy, and return dx of the same shape; they
+never change dy.
 """
 import math
 
@@ -193,7 +194,10 @@ def relu(x, backend=None):
 
 
 def relu_backward(x, dy, backend=None):
-    """dL/dx = dy where x > 0, else 0; x and dy of one shape."""
+    """dL/dx = dy where x > 0, else 0 (f'(0) taken as 0); x and dy of one shape.
+
+    ``x`` may be the ReLU's input z or its output y = max(0, z): both are > 0 at exactly the
+    same places, so layers pass y and need not keep z."""
     return _run("relu_backward", backend, x, dy)
 
 
