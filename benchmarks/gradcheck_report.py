@@ -1,4 +1,4 @@
-"""Worst gradient-check error per layer and kernel tier (float64, DESIGN section 5 recipe),
+"""Worst gradient-check error per layer and kernel tier (float64, the recipe in minicnn.gradcheck),
 over a fixed set of geometries: strides 1-2, 'valid'/'same', odd sizes, kernel = input.
 
     python benchmarks/gradcheck_report.py

@@ -15,7 +15,7 @@
 # float32, so expect about 1e-7 to 1e-5, not 0: the same sums added in a different order
 # round differently.
 #
-# Needs TensorFlow (`pip install 'minicnn[keras]'`); without it this example says so and
+# Needs TensorFlow (from the checkout: `pip install -e '.[keras]'`); without it this example says so and
 # stops. Importing TensorFlow alone takes several seconds.
 
 # %%
@@ -42,7 +42,7 @@ try:
     import tensorflow as tf
 except ImportError:
     print("TensorFlow/Keras is not installed, so there is nothing to compare with; "
-          "install it with: pip install 'minicnn[keras]'")
+          "install it from the minicnn checkout with: pip install -e '.[keras]'")
     sys.exit(0)
 from minicnn.keras_interop import to_keras
 

@@ -1,7 +1,9 @@
 """The thesis's equations and worked numbers, as code you can run and test.
 
-Each function names the equation or passage it reproduces (thesis: "Clasificacion de
-imagenes de rayos X de torax ...", see ../shared/seed/thesis.txt and docs/equations.md).
+Each function names the equation or passage of the thesis it reproduces (see
+docs/equations.md). The thesis: the final project of a specialization in applied statistics,
+written in Spanish, that trained a Keras CNN on the Kermany et al. (2018) pediatric chest
+X-rays; its text names no author, university or title page.
 """
 import numpy as np
 
