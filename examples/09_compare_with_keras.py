@@ -15,8 +15,8 @@
 # float32, so expect about 1e-7 to 1e-5, not 0: the same sums added in a different order
 # round differently.
 #
-# Needs TensorFlow (from the checkout: `pip install -e '.[keras]'`); without it this example says so and
-# stops. Importing TensorFlow alone takes several seconds.
+# Needs TensorFlow (from the checkout: `pip install -e '.[keras]'`); without it this example
+# says so and stops. Importing TensorFlow alone takes several seconds.
 
 # %%
 import os

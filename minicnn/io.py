@@ -57,7 +57,8 @@ def read_arrays(path, expected_shapes=None):
 
     ``expected_shapes(config) -> [(what, shape), ...]``, when given, is called with the config
     before any weight is read; every member must then have exactly that shape (and the byte
-    size it implies); ``what`` names the weight in errors. Raises FileNotFoundError, or ModelFileError naming the file and the problem.
+    size it implies); ``what`` names the weight in errors. Raises FileNotFoundError, or
+    ModelFileError naming the file and the problem.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
