@@ -333,12 +333,7 @@ class Sequential:
             validation_data = self._check_xy(*validation_data,
                                              "validation_data (pass None to skip validation)")
         history = History()
-        callbacks = [history] + list(callbacks or [])
-        for cb in callbacks:
-            if not isinstance(cb, Callback):
-                raise TypeError(f"callbacks must be Callback objects, got {type(cb).__name__}")
-            cb.set_model(self)
-            cb.on_train_begin()
+        callbacks = self._start_callbacks([history] + list(callbacks or []))
         rng = np.random.default_rng(seed)
         self.stop_training = False
         try:
@@ -361,6 +356,14 @@ class Sequential:
             for cb in callbacks:
                 cb.on_train_end()
         return history
+
+    def _start_callbacks(self, callbacks):
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks must be Callback objects, got {type(cb).__name__}")
+            cb.set_model(self)
+            cb.on_train_begin()
+        return callbacks
 
     def _fit_epoch(self, x, y, batch_size, epoch, epochs, shuffle, class_weight, verbose, rng,
                    augment):

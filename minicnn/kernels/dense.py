@@ -58,7 +58,9 @@ def _check(x, kernel):
 
 
 def dense_forward(x, kernel, bias, backend=None):
-    """z = x . kernel + bias (thesis eq. (1)): x (N, in), kernel (in, out), bias (out,) -> (N, out)."""
+    """z = x . kernel + bias (thesis eq. (1)).
+
+    x (N, in), kernel (in, out), bias (out,) -> (N, out)."""
     x, kernel, bias = as_float_arrays(x, kernel, bias, names=("x", "kernel", "bias"))
     _check(x, kernel)
     if bias.shape != kernel.shape[1:]:

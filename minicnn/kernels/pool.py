@@ -89,6 +89,21 @@ def _forward_numba_into(xp, ph, pw, sh, sw, y):
                             best[ch] = v
 
 
+@numba.njit(cache=True)
+def _first_max(xp, b, i0, j0, ph, pw, best, first):
+    """Per channel, the window offset a * PW + e of the first maximum of the window whose top
+    left corner is (i0, j0), into ``first`` (``best`` is scratch)."""
+    c = xp.shape[3]
+    best[:] = xp[b, i0, j0]
+    first[:] = 0
+    for a in range(ph):
+        for e in range(pw):
+            src = xp[b, i0 + a, j0 + e]
+            for ch in range(c):
+                if src[ch] > best[ch]:
+                    best[ch], first[ch] = src[ch], a * pw + e
+
+
 @numba.njit(parallel=True, cache=True)
 def _backward_numba_into(xp, dy, ph, pw, sh, sw, tiles, dxp):
     # tiles: the windows tile the input (stride == pool), so every covered cell of dxp is
@@ -98,14 +113,7 @@ def _backward_numba_into(xp, dy, ph, pw, sh, sw, tiles, dxp):
         best, first = np.empty(c, xp.dtype), np.empty(c, np.int32)
         for i in range(ho):
             for j in range(wo):
-                best[:] = xp[b, i * sh, j * sw]
-                first[:] = 0                    # window offset a * PW + e of the first max
-                for a in range(ph):
-                    for e in range(pw):
-                        src = xp[b, i * sh + a, j * sw + e]
-                        for ch in range(c):
-                            if src[ch] > best[ch]:
-                                best[ch], first[ch] = src[ch], a * pw + e
+                _first_max(xp, b, i * sh, j * sw, ph, pw, best, first)
                 g = dy[b, i, j]
                 for a in range(ph):
                     for e in range(pw):
