@@ -1,5 +1,697 @@
-"""The HTML, CSS and JavaScript of the explore page (see :mod:`minicnn.explore`)."""
+"""The HTML, CSS and JavaScript of the explore page (see :mod:`minicnn.explore`).
+
+The page is plain JavaScript and canvas, no library. Its data (one JSON script element) is
+written by :func:`minicnn.explore.page_data`; a Content-Security-Policy forbids every
+network request, so the page works the same from file:// and offline.
+"""
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
+       color: #1d232a; background: #f5f6f8; line-height: 1.4; font-size: 14px; }
+header { background: #fff; padding: 12px 20px; border-bottom: 1px solid #d8dde3; }
+h1 { font-size: 1.4em; margin: 0 0 4px; }
+h2 { font-size: 1.1em; margin: 4px 0 6px; }
+h3 { font-size: 1em; margin: 12px 0 4px; }
+.sub { color: #5b6672; margin: 2px 0; }
+.banner { padding: 8px 12px; border-radius: 6px; margin: 8px 0;
+          background: #fff1e0; border-left: 6px solid #d9822b; }
+#images { display: flex; gap: 10px; flex-wrap: wrap; margin: 8px 0; }
+.image-card { overflow-wrap: anywhere; border: 2px solid #d8dde3; border-radius: 6px; padding: 4px; cursor: pointer;
+              background: #fff; font-size: 0.85em; width: 120px; }
+.image-card.selected { border-color: #2b6cb0; background: #eef4fb; }
+.image-card canvas { width: 110px; height: 110px; display: block; }
+.right { color: #2e8b57; font-weight: 600; }
+.wrong { color: #c0392b; font-weight: 600; }
+#controls { display: flex; gap: 12px; align-items: center; flex-wrap: wrap; }
+#controls button { padding: 4px 12px; border: 1px solid #9aa5b1; background: #fff;
+                   border-radius: 4px; cursor: pointer; }
+#controls button.on { background: #2b6cb0; color: #fff; border-color: #2b6cb0; }
+#layout { display: flex; gap: 16px; padding: 12px 20px; align-items: flex-start; }
+#overview { flex: 1 1 55%; min-width: 0; }
+#detail { flex: 1 1 45%; position: sticky; top: 8px; max-height: calc(100vh - 16px);
+          overflow: auto; background: #fff; border: 1px solid #d8dde3; border-radius: 6px;
+          padding: 10px 14px; }
+.layer { background: #fff; border: 1px solid #d8dde3; border-radius: 6px; margin: 0 0 10px;
+         padding: 8px 10px; }
+.layer.selected { border-color: #2b6cb0; box-shadow: 0 0 0 2px #c3dafe; }
+.layer canvas { cursor: pointer; max-width: 100%; image-rendering: pixelated; }
+.note { color: #5b6672; margin: 2px 0 6px; font-size: 0.92em; }
+.grad { color: #6b4ea0; font-size: 0.9em; }
+canvas.big { border: 1px solid #9aa5b1; image-rendering: pixelated; cursor: crosshair; }
+table.nums { border-collapse: collapse; margin: 4px 8px 4px 0; font-size: 0.85em;
+             display: inline-table; vertical-align: top; }
+table.nums td, table.nums th { border: 1px solid #d8dde3; padding: 2px 5px;
+                               text-align: right; font-variant-numeric: tabular-nums; }
+table.nums th { background: #f0f2f5; }
+td.win { background: #fff2b3; font-weight: 600; }
+.eq { font-family: ui-monospace, Menlo, Consolas, monospace; background: #f0f2f5;
+      padding: 6px 8px; border-radius: 4px; margin: 6px 0; white-space: pre-wrap; }
+.bar { height: 14px; background: #2b6cb0; display: inline-block; vertical-align: middle; }
+.row { display: flex; gap: 12px; flex-wrap: wrap; align-items: flex-start; }
+#error { color: #c0392b; font-weight: 600; }
+"""
+
+BODY = """
+<header>
+  <h1>minicnn explore</h1>
+  <p class="sub" id="source"></p>
+  <div id="untrained" class="banner" hidden>These weights are <b>untrained</b> (random, seed 0):
+    the maps show what random filters do and the probabilities sit near 0.5. Train a model
+    (<code>minicnn train</code>) and open it with <code>minicnn explore --model RUN</code>
+    to see what a network learns.</div>
+  <p id="error" hidden></p>
+  <div id="images"></div>
+  <div id="controls">
+    <span>Pass:</span>
+    <button id="mode-forward" class="on">Forward: activations</button>
+    <button id="mode-backward">Backward: gradients</button>
+    <label id="class-box" hidden>gradient of the loss for the label
+      <select id="class-select"></select></label>
+  </div>
+</header>
+<div id="layout">
+  <section id="overview"></section>
+  <aside id="detail"><p>Loading...</p></aside>
+</div>
+"""
+
+JS = r"""
+"use strict";
+// ---------------------------------------------------------------------------------------
+// 1. The data: JSON written by minicnn.explore; arrays are zlib + base64 ({b64, dtype,
+//    shape}) and are inflated here into typed arrays.
+// ---------------------------------------------------------------------------------------
+const DATA = JSON.parse(document.getElementById("explore-data").textContent);
+const TYPED = { float32: Float32Array, uint8: Uint8Array };
+
+async function inflate(packed) {
+  const bytes = Uint8Array.from(atob(packed.b64), (ch) => ch.charCodeAt(0));
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
+  const array = new TYPED[packed.dtype](await new Response(stream).arrayBuffer());
+  array.shape = packed.shape;
+  return array;
+}
+
+async function unpackAll(node) {
+  // Replace, in place, every packed array inside node by its typed array.
+  for (const key of Object.keys(node)) {
+    const value = node[key];
+    if (value && typeof value === "object" && !ArrayBuffer.isView(value)) {
+      if (typeof value.b64 === "string") node[key] = await inflate(value);
+      else await unpackAll(value);
+    }
+  }
+}
+
+const state = { image: 0, mode: "forward", cls: null, layer: 0, map: 0, row: 0, col: 0,
+                inChannel: -1, unit: 0 };
+
+// ---------------------------------------------------------------------------------------
+// 2. Grids: a layer's output (or gradient) as {h, w, c, get(k, r, col), exact}.
+//    8-bit maps decode as value = lo + q / levels * (hi - lo), each map with its own lo, hi.
+// ---------------------------------------------------------------------------------------
+function quantisedGrid(m, factor) {
+  const [c, h, w] = m.q.shape;
+  const get = (k, r, col) =>
+    factor * (m.lo[k] + (m.q[(k * h + r) * w + col] / m.levels) * (m.hi[k] - m.lo[k]));
+  return { c, h, w, get, exact: false };
+}
+
+function exactGrid(a) {        // float32 (H, W, C), channels last as in minicnn
+  const [h, w, c] = a.shape;
+  return { c, h, w, get: (k, r, col) => a[(r * w + col) * c + k], exact: true };
+}
+
+function vectorGrid(v, factor) {
+  return { c: 1, h: 1, w: v.length, get: (k, r, col) => factor * v[col], exact: true, vector: v };
+}
+
+function imageGrid(img) {
+  const [h, w] = img.image.shape;
+  return { c: 1, h, w, get: (k, r, col) => img.image[r * w + col], exact: true };
+}
+
+function forwardGrid(img, i) {
+  // Output of layer i (-1: the input X-ray) for one image.
+  if (i < 0) return imageGrid(img);
+  if (img.exact[i + 1] !== undefined) return exactGrid(img.exact[i + 1]);
+  const m = img.maps[i];
+  return m.vector ? vectorGrid(m.vector, 1) : quantisedGrid(m, 1);
+}
+
+function backwardEntry(img, cls) {
+  // {entry, factor}: the class's own gradients, or class 0's scaled (two classes).
+  const entry = img.backward[cls];
+  return entry.sameAs === undefined ? { entry, factor: 1 }
+    : { entry: img.backward[entry.sameAs], factor: entry.factor };
+}
+
+function backwardGrid(img, i, cls) {
+  const { entry, factor } = backwardEntry(img, cls);
+  const m = i < 0 ? entry.input : entry.maps[i];
+  return m.vector ? vectorGrid(m.vector, factor) : quantisedGrid(m, factor);
+}
+
+function currentClass(img) {
+  if (state.cls !== null) return state.cls;
+  return img.label === null ? img.predicted : img.label;
+}
+
+function gridFor(i) {
+  const img = DATA.images[state.image];
+  return state.mode === "forward" ? forwardGrid(img, i) : backwardGrid(img, i, currentClass(img));
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. The numbers the views show (also the console API, window.minicnnExplore).
+// ---------------------------------------------------------------------------------------
+function layerIndex(layer) {
+  if (typeof layer === "number") return layer;
+  const i = DATA.layers.findIndex((l) => l.name === layer);
+  if (i < 0) throw new Error("no layer named " + layer);
+  return i;
+}
+
+function activate(name, z) {   // thesis eq. (2): y = phi(z)
+  if (name === "relu") return Math.max(0, z);
+  if (name === "sigmoid") return 1 / (1 + Math.exp(-z));
+  return name === null ? z : NaN;
+}
+
+function convInput(img, i) {   // the exact float32 input of the Conv2D layer i
+  return i === 0 ? imageGrid(img) : exactGrid(img.exact[i]);
+}
+
+function formula(image, layer, row, col, channel) {
+  // Thesis eq. (1) for output pixel (row, col) of map `channel` of a Conv2D, from the exact
+  // float32 input of that layer and its kernel: {window, kernel, partial, bias, z, y},
+  // window and kernel as [kh][kw][C_in], partial[j] = sum over the window of channel j.
+  const i = layerIndex(layer), L = DATA.layers[i], img = DATA.images[image];
+  if (L.type !== "Conv2D") throw new Error(L.name + " is not a Conv2D");
+  const x = convInput(img, i), K = L.kernel;
+  const [kh, kw, cin, cout] = K.shape;
+  const top = row * L.window.strides[0] - L.window.padBefore[0];
+  const left = col * L.window.strides[1] - L.window.padBefore[1];
+  const window = [], kernel = [], partial = new Array(cin).fill(0);
+  for (let a = 0; a < kh; a++) {
+    window.push([]); kernel.push([]);
+    for (let b = 0; b < kw; b++) {
+      const r = top + a, c = left + b, inside = r >= 0 && r < x.h && c >= 0 && c < x.w;
+      const xs = [], ws = [];
+      for (let j = 0; j < cin; j++) {
+        const xv = inside ? x.get(j, r, c) : 0, wv = K[((a * kw + b) * cin + j) * cout + channel];
+        xs.push(xv); ws.push(wv); partial[j] += xv * wv;
+      }
+      window[a].push(xs); kernel[a].push(ws);
+    }
+  }
+  const bias = L.bias[channel];
+  const z = partial.reduce((s, v) => s + v, 0) + bias;
+  return { window, kernel, partial, bias, z, y: activate(L.activation, z), top, left };
+}
+
+function valueAt(img, i, k, r, c) {
+  // Output of layer i at (r, c, k): exact when minicnn stored it or when layer i is a
+  // Conv2D (recomputed by formula), else the 8-bit display copy. {value, exact}.
+  const L = DATA.layers[i];
+  if (i >= 0 && L.type === "Conv2D" && L.activation !== "softmax") {
+    return { value: formula(DATA.images.indexOf(img), i, r, c, k).y, exact: true };
+  }
+  const g = forwardGrid(img, i);
+  return { value: g.get(k, r, c), exact: g.exact };
+}
+
+function gradient(image, layer, cls) {
+  // The backward view's summary of dL/d(output of layer) ("input": dL/dx):
+  // {shape, min, max, meanAbs}, computed by minicnn for the class taken as the label.
+  const img = DATA.images[image];
+  const entry = img.backward[cls === undefined ? currentClass(img) : cls];
+  return layer === "input" ? entry.inputSummary : entry.summary[layerIndex(layer)];
+}
+
+function flattenIndex(shape, row, col, channel) {
+  // Where (row, col, channel) of an (H, W, C) map lands in the flattened vector.
+  return (row * shape[1] + col) * shape[2] + channel;
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Drawing: colour maps, thumbnails, the big map.
+// ---------------------------------------------------------------------------------------
+const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+const DIVERGING = [[49, 54, 149], [116, 173, 209], [245, 245, 245], [244, 109, 67], [165, 0, 38]];
+
+function colour(stops, t) {    // t in [0, 1] -> [r, g, b]
+  const x = Math.min(Math.max(t, 0), 1) * (stops.length - 1), i = Math.min(Math.floor(x), stops.length - 2);
+  const f = x - i;
+  return stops[i].map((v, n) => v + f * (stops[i + 1][n] - v));
+}
+
+function layerRange(g) {
+  // Forward: [min, max] over all maps of the layer; backward: [-m, m], m = max |value|.
+  let lo = Infinity, hi = -Infinity;
+  for (let k = 0; k < g.c; k++) for (let r = 0; r < g.h; r++) for (let c = 0; c < g.w; c++) {
+    const v = g.get(k, r, c); if (v < lo) lo = v; if (v > hi) hi = v;
+  }
+  if (state.mode === "backward") { const m = Math.max(Math.abs(lo), Math.abs(hi)); return [-m, m]; }
+  return [lo, hi];
+}
+
+function mapCanvas(g, k, range) {
+  // One map at its own size on an off-screen canvas, coloured over range.
+  const canvas = document.createElement("canvas");
+  canvas.width = g.w; canvas.height = g.h;
+  const ctx = canvas.getContext("2d"), image = ctx.createImageData(g.w, g.h);
+  const stops = state.mode === "forward" ? VIRIDIS : DIVERGING, span = range[1] - range[0] || 1;
+  for (let r = 0; r < g.h; r++) for (let c = 0; c < g.w; c++) {
+    const rgb = colour(stops, (g.get(k, r, c) - range[0]) / span), p = 4 * (r * g.w + c);
+    image.data[p] = rgb[0]; image.data[p + 1] = rgb[1]; image.data[p + 2] = rgb[2]; image.data[p + 3] = 255;
+  }
+  ctx.putImageData(image, 0, 0);
+  return canvas;
+}
+
+function grayCanvas(img) {
+  const g = imageGrid(img), canvas = document.createElement("canvas");
+  canvas.width = g.w; canvas.height = g.h;
+  const ctx = canvas.getContext("2d"), image = ctx.createImageData(g.w, g.h);
+  for (let p = 0; p < g.w * g.h; p++) {
+    const v = Math.round(255 * img.image[p]);
+    image.data.set([v, v, v, 255], 4 * p);
+  }
+  ctx.putImageData(image, 0, 0);
+  return canvas;
+}
+
+function thumbLayout(g) {
+  const size = g.h >= 60 ? 52 : g.h >= 20 ? 40 : 30;
+  const cols = Math.min(g.c, 16);
+  return { size, cols, rows: Math.ceil(g.c / cols), gap: 2 };
+}
+
+function drawThumbnails(canvas, g) {
+  const t = thumbLayout(g), range = layerRange(g);
+  canvas.width = t.cols * (t.size + t.gap); canvas.height = t.rows * (t.size + t.gap);
+  const ctx = canvas.getContext("2d");
+  for (let k = 0; k < g.c; k++) {
+    const x = (k % t.cols) * (t.size + t.gap), y = Math.floor(k / t.cols) * (t.size + t.gap);
+    ctx.drawImage(mapCanvas(g, k, range), x, y, t.size, t.size);
+  }
+  canvas.onclick = (e) => {
+    const rect = canvas.getBoundingClientRect(), sx = canvas.width / rect.width;
+    const k = Math.floor(e.offsetY * sx / (t.size + t.gap)) * t.cols + Math.floor(e.offsetX * sx / (t.size + t.gap));
+    if (k < g.c) select(Number(canvas.dataset.layer), k);
+  };
+}
+
+function drawVector(canvas, g) {
+  // A 1-D layer as a strip of cells (wrapped every 720 values), coloured over its range.
+  const per = Math.min(g.w, 720), rows = Math.ceil(g.w / per), cell = g.w <= 64 ? 8 : 1;
+  canvas.width = per * cell; canvas.height = Math.max(rows * cell, 12);
+  const ctx = canvas.getContext("2d"), range = layerRange(g), span = range[1] - range[0] || 1;
+  const stops = state.mode === "forward" ? VIRIDIS : DIVERGING, h = canvas.height / rows;
+  for (let n = 0; n < g.w; n++) {
+    ctx.fillStyle = "rgb(" + colour(stops, (g.get(0, 0, n) - range[0]) / span).join(",") + ")";
+    ctx.fillRect((n % per) * cell, Math.floor(n / per) * h, cell, h);
+  }
+  canvas.onclick = (e) => {
+    const rect = canvas.getBoundingClientRect();
+    const col = Math.floor(e.offsetX * canvas.width / rect.width / cell);
+    const row = Math.floor(e.offsetY * canvas.height / rect.height / h);
+    select(Number(canvas.dataset.layer), 0, 0, Math.min(row * per + col, g.w - 1));
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. The page: image cards, overview rows, detail panel.
+// ---------------------------------------------------------------------------------------
+const $ = (id) => document.getElementById(id);
+const fmt = (v, d = 4) => (v === null || v === undefined || Number.isNaN(v)) ? "n/a"
+  : Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(d - 1) : v.toFixed(d);
+const esc = (s) => String(s).replace(/[&<>"]/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[ch]));
+const className = (k) => DATA.classNames[k] === undefined ? "class " + k : DATA.classNames[k];
+
+function renderImages() {
+  const box = $("images");
+  box.innerHTML = "";
+  DATA.images.forEach((img, n) => {
+    const card = document.createElement("div");
+    card.className = "image-card" + (n === state.image ? " selected" : "");
+    card.id = "image-" + n;
+    const canvas = grayCanvas(img);
+    const verdict = img.correct === null ? "" : img.correct ? '<span class="right">right</span>' : '<span class="wrong">wrong</span>';
+    card.innerHTML = "<div><b>" + esc(img.name) + "</b></div><div>true: " +
+      (img.label === null ? "unknown" : esc(className(img.label))) + "</div><div>P(" +
+      esc(className(1).toLowerCase()) + ") = <b>" + img.probability.toFixed(3) + "</b> " + verdict + "</div>";
+    card.prepend(canvas);
+    card.onclick = () => { state.image = n; render(); };
+    box.appendChild(card);
+  });
+}
+
+function shapeText(s) { return s.join(" \u00d7 "); }
+
+function layerRow(i) {
+  // One row of the overview: the layer's name, shape, note and its maps.
+  const L = i < 0 ? { name: "input", type: "X-ray", outputShape: DATA.inputShape, note: "The gray X-ray, values in [0, 1]." } : DATA.layers[i];
+  const div = document.createElement("div");
+  div.className = "layer" + (i === state.layer ? " selected" : "");
+  div.id = "layer-" + i;
+  let head = "<h2>" + esc(L.name) + " <span class=\"sub\">" + esc(L.type) +
+    (L.activation ? " (" + esc(L.activation) + ")" : "") + ", output " + shapeText(L.outputShape) + "</span></h2>";
+  if (state.mode === "backward") head += gradientText(i);
+  div.innerHTML = head + '<p class="note">' + esc(L.note || "") + "</p>";
+  const g = gridFor(i), canvas = document.createElement("canvas");
+  canvas.className = "maps"; canvas.dataset.layer = i;
+  if (g.h === 1) drawVector(canvas, g); else drawThumbnails(canvas, g);
+  div.appendChild(canvas);
+  if (i === DATA.layers.length - 1) div.appendChild(probabilityBars());
+  return div;
+}
+
+function gradientText(i) {
+  const img = DATA.images[state.image], s = gradient(state.image, i < 0 ? "input" : i);
+  const what = i === DATA.layers.length - 1 ? "dL/d(logits)" : "dL/d(output)";
+  return '<div class="grad">' + what + ": shape " + shapeText(s.shape) + ", min " + fmt(s.min) +
+    ", max " + fmt(s.max) + ", mean |g| " + fmt(s.meanAbs) + " (label " + esc(className(currentClass(img))) + ")</div>";
+}
+
+function probabilityBars() {
+  const img = DATA.images[state.image], div = document.createElement("div");
+  div.innerHTML = img.probs.map((p, k) => "<div>" + esc(className(img.probs.length > 1 ? k : 1)) +
+    ': <span class="bar" style="width:' + Math.round(200 * p) + 'px"></span> ' + p.toFixed(4) + "</div>").join("") +
+    "<div>P(" + esc(className(1).toLowerCase()) + ") = <b>" + img.probability.toFixed(4) + "</b>; the threshold is " +
+    DATA.threshold.toFixed(3) + ", so the prediction is <b>" + esc(className(img.predicted)) + "</b></div>";
+  return div;
+}
+
+function renderOverview() {
+  const box = $("overview");
+  box.innerHTML = "";
+  if (state.mode === "backward") box.appendChild(gradCamRow());
+  for (let i = -1; i < DATA.layers.length; i++) box.appendChild(layerRow(i));
+}
+
+function gradCamRow() {
+  // Grad-CAM (computed by minicnn.explain.grad_cam) over the X-ray, for the chosen class.
+  const img = DATA.images[state.image], div = document.createElement("div");
+  div.className = "layer"; div.id = "gradcam";
+  const cls = currentClass(img), cam = img.backward[cls].gradcam;
+  div.innerHTML = "<h2>Grad-CAM for " + esc(className(cls)) + '</h2><p class="note">Where the last ' +
+    "convolution's maps, weighted by the mean gradient of the class score over each map, are positive.</p>";
+  const canvas = grayCanvas(img);
+  if (cam) {
+    const ctx = canvas.getContext("2d"), image = ctx.getImageData(0, 0, canvas.width, canvas.height);
+    for (let p = 0; p < cam.length; p++) {
+      const rgb = colour(DIVERGING, 0.5 + cam[p] / 510), a = cam[p] / 255 * 0.6;
+      for (let n = 0; n < 3; n++) image.data[4 * p + n] = (1 - a) * image.data[4 * p + n] + a * rgb[n];
+    }
+    ctx.putImageData(image, 0, 0);
+  }
+  canvas.style.width = "220px";
+  div.appendChild(canvas);
+  return div;
+}
+
+function select(layer, map, row, col) {
+  state.layer = layer; state.map = map;
+  const g = gridFor(layer);
+  state.row = row === undefined ? Math.floor(g.h / 2) : row;
+  state.col = col === undefined ? Math.floor(g.w / 2) : col;
+  document.querySelectorAll(".layer").forEach((d) => d.classList.toggle("selected", d.id === "layer-" + layer));
+  renderDetail();
+}
+
+function bigMap(g) {
+  // The selected map, enlarged; a click selects a pixel. The selected pixel is outlined.
+  const scale = Math.max(1, Math.floor(300 / Math.max(g.h, g.w)));
+  const canvas = document.createElement("canvas");
+  canvas.className = "big"; canvas.id = "big-map"; canvas.dataset.scale = scale;
+  canvas.width = g.w * scale; canvas.height = g.h * scale;
+  const ctx = canvas.getContext("2d");
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(mapCanvas(g, state.map, layerRange(g)), 0, 0, canvas.width, canvas.height);
+  ctx.strokeStyle = "#ff00ff"; ctx.lineWidth = 2;
+  ctx.strokeRect(state.col * scale, state.row * scale, scale, scale);
+  canvas.onclick = (e) => {
+    const rect = canvas.getBoundingClientRect();
+    const col = Math.floor(e.offsetX * canvas.width / rect.width / scale);
+    const row = Math.floor(e.offsetY * canvas.height / rect.height / scale);
+    select(state.layer, state.map, Math.min(row, g.h - 1), Math.min(col, g.w - 1));
+  };
+  return canvas;
+}
+
+function renderDetail() {
+  const box = $("detail"), i = state.layer;
+  const L = i < 0 ? null : DATA.layers[i], g = gridFor(i), parts = [];
+  box.innerHTML = "<h2>" + (L ? esc(L.name) + " (" + esc(L.type) + ")" : "input X-ray") +
+    (g.h > 1 ? ", map " + state.map + ", pixel (row " + state.row + ", column " + state.col + ")" : "") + "</h2>";
+  if (g.h > 1) {
+    box.appendChild(bigMap(g));
+    const v = state.mode === "forward" ? valueAt(DATA.images[state.image], i, state.map, state.row, state.col)
+      : { value: g.get(state.map, state.row, state.col), exact: false };
+    parts.push("<p>" + (state.mode === "forward" ? "value" : "gradient") + " here: " +
+      (v.exact ? "" : "\u2248 ") + '<span id="map-value">' + fmt(v.value, 5) + "</span>" +
+      (v.exact ? "" : " (8-bit display copy of minicnn's number)") + "</p>");
+  }
+  if (L) parts.push(detailFor(L, i));
+  box.insertAdjacentHTML("beforeend", parts.join(""));
+  wireDetail();
+}
+
+function detailFor(L, i) {
+  if (L.type === "Conv2D") return state.mode === "forward" ? convFormula(i) : convBackward(i);
+  if (L.type.endsWith("Pooling2D") && L.window) return poolView(i);
+  if (L.type === "Flatten") return flattenView(i);
+  if (L.type === "Dense") return denseView(i);
+  return "";
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. The formula view: z = sum_j sum_window w * x + b (eq. 1), y = phi(z) (eq. 2).
+// ---------------------------------------------------------------------------------------
+function numberTable(rows, cls) {
+  return '<table class="nums">' + rows.map((r, a) => "<tr>" + r.map((v, b) =>
+    "<td" + (cls && cls(a, b) ? ' class="win"' : "") + ">" + fmt(v) + "</td>").join("") + "</tr>").join("") + "</table>";
+}
+
+function convFormula(i) {
+  const f = formula(state.image, i, state.row, state.col, state.map), L = DATA.layers[i];
+  const cin = f.partial.length, j = state.inChannel;
+  let html = '<h3>Formula view</h3><p>The filter\'s ' + L.window.size.join("\u00d7") + "\u00d7" + cin +
+    " kernel sits on the input window whose top-left cell is (" + f.top + ", " + f.left + "). " +
+    "Each input channel j gives a partial sum s_j = sum of w \u00d7 x over the window.</p>" + channelSelect(cin) +
+    ' <button id="step-left">\u25c0 step left</button> <button id="step-right">step right \u25b6</button>';
+  if (j >= 0) {
+    const win = f.window.map((r) => r.map((v) => v[j])), ker = f.kernel.map((r) => r.map((v) => v[j]));
+    html += '<div class="row"><div>input x, channel ' + j + numberTable(win) + "</div><div>kernel w[:, :, " + j +
+      ", " + state.map + "]" + numberTable(ker) + "</div><div>w \u00d7 x" +
+      numberTable(win.map((r, a) => r.map((v, b) => v * ker[a][b]))) + "</div></div>" +
+      '<div class="eq">s_' + j + " = " + fmt(f.partial[j], 6) + "</div>";
+  } else {
+    html += "<div>partial sums s_j, one per input channel:</div>" + numberTable(chunk(f.partial, 8));
+  }
+  html += '<div class="eq">eq. (1): z = \u03a3_j s_j + b = ' + fmt(f.partial.reduce((s, v) => s + v, 0), 6) +
+    " + (" + fmt(f.bias, 6) + ') = <b id="formula-z" data-value="' + f.z + '">' + fmt(f.z, 6) + "</b>\n" +
+    "eq. (2): y = " + (L.activation || "identity") + "(z) = <b id=\"formula-y\">" + fmt(f.y, 6) + "</b></div>";
+  return html + inputWindowNote(i);
+}
+
+function chunk(values, n) {
+  const rows = [];
+  for (let k = 0; k < values.length; k += n) rows.push(values.slice(k, k + n));
+  return rows;
+}
+
+function channelSelect(cin, sum = true) {
+  let options = sum ? '<option value="-1">sum over all ' + cin + " input channels</option>" : "";
+  for (let j = 0; j < cin; j++) options += '<option value="' + j + '"' + (j === state.inChannel ? " selected" : "") + ">input channel " + j + "</option>";
+  return '<label>show: <select id="in-channel">' + options + "</select></label>";
+}
+
+function inputWindowNote(i) {
+  const prev = i === 0 ? "the X-ray" : DATA.layers[i - 1].name;
+  return '<p class="note">The window is read from ' + esc(prev) + " (exact float32 numbers written by minicnn); " +
+    "the page adds them up here, and minicnn's own forward pass gave the map above.</p>";
+}
+
+function wireDetail() {
+  const sel = $("in-channel");
+  if (sel) sel.onchange = () => { state.inChannel = Number(sel.value); renderDetail(); };
+  const g = gridFor(state.layer);
+  const step = (d) => () => select(state.layer, state.map, state.row, Math.min(Math.max(state.col + d, 0), g.w - 1));
+  if ($("step-left")) $("step-left").onclick = step(-1);
+  if ($("step-right")) $("step-right").onclick = step(1);
+  document.querySelectorAll("[data-unit]").forEach((el) => { el.onclick = () => { state.unit = Number(el.dataset.unit); renderDetail(); }; });
+}
+
+// ---------------------------------------------------------------------------------------
+// 7. Backward view of a convolution: dK of the selected filter and one Adam step.
+// ---------------------------------------------------------------------------------------
+function kernelSlice(K, j, k, factor) {
+  const [kh, kw, cin, cout] = K.shape, rows = [];
+  for (let a = 0; a < kh; a++) {
+    rows.push([]);
+    for (let b = 0; b < kw; b++) rows[a].push(factor * K[((a * kw + b) * cin + j) * cout + k]);
+  }
+  return rows;
+}
+
+function convBackward(i) {
+  const img = DATA.images[state.image], L = DATA.layers[i], cls = currentClass(img);
+  const { entry, factor } = backwardEntry(img, cls), j = Math.max(state.inChannel, 0), k = state.map;
+  const dK = kernelSlice(entry.dK[i], j, k, factor), K = kernelSlice(L.kernel, j, k, 1);
+  const step = kernelSlice(img.adam.dKernel[i], j, k, 1);
+  return "<h3>Gradient of the kernel</h3><p>dL/dw[:, :, " + j + ", " + k + "] for the label " + esc(className(cls)) +
+    " (the loss is " + fmt(img.backward[cls].loss) + "); dL/db = " + fmt(factor * entry.dB[i][k], 6) + ".</p>" +
+    channelSelect(L.kernel.shape[2], false) + '<div class="row"><div>dK' + numberTable(dK) + "</div></div>" +
+    "<h3>One Adam step on this image</h3><p>minicnn trained a copy of the model for one step on this image " +
+    "with its label " + esc(className(img.adam.label)) + " (learning rate 0.001). The first Adam step moves every weight by " +
+    "about 0.001 against the sign of its gradient, whatever the gradient's size.</p>" +
+    '<div class="row"><div>before' + numberTable(K) + "</div><div>change" + numberTable(step) +
+    "</div><div>after" + numberTable(K.map((r, a) => r.map((v, b) => v + step[a][b]))) + "</div></div>";
+}
+
+// ---------------------------------------------------------------------------------------
+// 8. Pooling, flatten, dense and softmax.
+// ---------------------------------------------------------------------------------------
+function poolView(i) {
+  const img = DATA.images[state.image], L = DATA.layers[i], [ph, pw] = L.window.size;
+  const top = state.row * L.window.strides[0] - L.window.padBefore[0];
+  const left = state.col * L.window.strides[1] - L.window.padBefore[1];
+  const cells = [], prev = forwardGrid(img, i - 1);
+  let best = null, exact = true;
+  for (let a = 0; a < ph; a++) {
+    cells.push([]);
+    for (let b = 0; b < pw; b++) {
+      const r = top + a, c = left + b;
+      const v = r >= 0 && r < prev.h && c >= 0 && c < prev.w ? valueAt(img, i - 1, state.map, r, c) : { value: -Infinity, exact: true };
+      exact = exact && v.exact; cells[a].push(v.value);
+      if (best === null || v.value > cells[best[0]][best[1]]) best = [a, b];
+    }
+  }
+  const isMax = L.type === "MaxPooling2D";
+  let html = "<h3>The " + ph + "\u00d7" + pw + " window in " + esc(DATA.layers[i - 1] ? DATA.layers[i - 1].name : "the input") +
+    "</h3>" + numberTable(cells, (a, b) => isMax && a === best[0] && b === best[1]) +
+    (isMax ? "<p>The winner (highlighted), " + fmt(cells[best[0]][best[1]], 6) + ", is the pooled value.</p>" : "") +
+    (exact ? "" : "<p class=\"note\">\u2248: from the 8-bit display copy.</p>");
+  if (state.mode === "backward" && isMax) {
+    html += "<p>Backward: the gradient of this pooled value goes to the winner only; the other cells of the window " +
+      "get 0 (see the sparse pattern in the gradient maps of the layer before).</p>";
+  }
+  return html + flattenNote(i);
+}
+
+function flattenNote(i) {
+  const next = DATA.layers[i + 1];
+  if (!next || next.type !== "Flatten") return "";
+  const shape = DATA.layers[i].outputShape;
+  return "<p>Flatten puts this value at index (" + state.row + " \u00d7 " + shape[1] + " + " + state.col + ") \u00d7 " +
+    shape[2] + " + " + state.map + ' = <b id="flatten-index">' + flattenIndex(shape, state.row, state.col, state.map) + "</b>.</p>";
+}
+
+function flattenView(i) {
+  const L = DATA.layers[i], shape = L.inputShape, n = state.col;
+  if (shape.length !== 3) return "";
+  const c = n % shape[2], col = Math.floor(n / shape[2]) % shape[1], row = Math.floor(n / (shape[2] * shape[1]));
+  return "<p>Entry " + n + " of the " + L.outputShape[0] + "-long vector is (row " + row + ", column " + col + ", channel " + c +
+    ") of " + esc(DATA.layers[i - 1].name) + ": index = (row \u00d7 " + shape[1] + " + column) \u00d7 " + shape[2] + " + channel = (" +
+    row + " \u00d7 " + shape[1] + " + " + col + ") \u00d7 " + shape[2] + " + " + c + " = " + flattenIndex(shape, row, col, c) +
+    ". Click the strip to pick an entry.</p>";
+}
+
+function inputName(i, n) {
+  // An input index of a Dense layer, with its (row, column, channel) when it came from Flatten.
+  const prev = DATA.layers[i - 1];
+  if (!prev || prev.type !== "Flatten" || prev.inputShape.length !== 3) return String(n);
+  const [, w, c] = prev.inputShape;
+  return n + " = (" + Math.floor(n / (w * c)) + ", " + (Math.floor(n / c) % w) + ", " + (n % c) + ")";
+}
+
+function denseView(i) {
+  const img = DATA.images[state.image], L = DATA.layers[i], d = img.dense[i];
+  const u = Math.min(state.unit, L.outputShape[0] - 1), z = d.z ? d.z[u] : NaN;
+  const units = L.outputShape[0] <= 64 ? "<p>units (click one): " + d.y.map((v, k) =>
+    '<button data-unit="' + k + '"' + (k === u ? ' class="on"' : "") + ">" + k + "</button>").join(" ") + "</p>" : "";
+  const rows = d.top[u].map(([n, x, w]) => "<tr><td>" + inputName(i, n) + "</td><td>" + fmt(x) + "</td><td>" + fmt(w) +
+    "</td><td>" + fmt(x * w) + "</td></tr>").join("");
+  let html = units + "<h3>Unit " + u + ": the largest contributions x_i \u00d7 w_i</h3>" +
+    '<table class="nums"><tr><th>input i</th><th>x_i</th><th>w_i</th><th>x_i \u00d7 w_i</th></tr>' + rows +
+    "<tr><td>the other " + (L.inputShape[0] - d.top[u].length) + "</td><td></td><td></td><td>" + fmt(d.rest[u]) + "</td></tr>" +
+    "<tr><td>bias b</td><td></td><td></td><td>" + fmt(L.bias[u]) + "</td></tr></table>" +
+    '<div class="eq">eq. (1): z = ' + fmt(z, 6) + "\neq. (2): y = " + (L.activation || "identity") + "(z) = " + fmt(d.y[u], 6) + "</div>";
+  if (L.activation === "softmax") html += softmaxView(d);
+  return html;
+}
+
+function softmaxView(d) {
+  const ez = d.z.map((v) => Math.exp(v - Math.max(...d.z))), total = ez.reduce((s, v) => s + v, 0);
+  return "<h3>Softmax: logits to probabilities</h3><p>p_k = e^{z_k} / \u03a3 e^{z_j} (shifted by the largest z, " +
+    "which changes nothing).</p><table class=\"nums\"><tr><th>class</th><th>z_k</th><th>e^{z_k - max}</th><th>p_k</th></tr>" +
+    d.z.map((v, k) => "<tr><td>" + esc(className(k)) + "</td><td>" + fmt(v) + "</td><td>" + fmt(ez[k]) + "</td><td>" +
+      fmt(d.y[k]) + "</td></tr>").join("") + "</table><p>\u03a3 e = " + fmt(total) + "</p>";
+}
+
+// ---------------------------------------------------------------------------------------
+// 9. Start: inflate the data, draw, expose the API.
+// ---------------------------------------------------------------------------------------
+function render() {
+  renderImages();
+  renderOverview();
+  renderDetail();
+}
+
+function setMode(mode) {
+  state.mode = mode;
+  $("mode-forward").classList.toggle("on", mode === "forward");
+  $("mode-backward").classList.toggle("on", mode === "backward");
+  $("class-box").hidden = mode !== "backward";
+  render();
+}
+
+function wireControls() {
+  $("mode-forward").onclick = () => setMode("forward");
+  $("mode-backward").onclick = () => setMode("backward");
+  const sel = $("class-select");
+  sel.innerHTML = '<option value="">true label</option>' +
+    DATA.classNames.map((n, k) => '<option value="' + k + '">' + esc(n) + "</option>").join("");
+  sel.onchange = () => { state.cls = sel.value === "" ? null : Number(sel.value); render(); };
+}
+
+async function start() {
+  await unpackAll(DATA);
+  $("source").textContent = "Model: " + DATA.source + "; " + DATA.params.toLocaleString("en") +
+    " parameters; input " + shapeText(DATA.inputShape) + "; decision threshold " + DATA.threshold.toFixed(3) +
+    ". Every number was computed by minicnn " + DATA.version + " when this page was written.";
+  $("untrained").hidden = !DATA.untrained;
+  wireControls();
+  state.layer = DATA.layers.findIndex((l) => l.type === "Conv2D");
+  if (state.layer < 0) state.layer = 0;
+  render();
+  select(state.layer, 0);
+  window.minicnnExplore = {
+    images: () => DATA.images.map((im) => ({ name: im.name, label: im.label === null ? null : className(im.label), probability: im.probability })),
+    layers: () => DATA.layers.map((l) => ({ name: l.name, outputShape: l.outputShape })),
+    formula, gradient, flattenIndex, select, setMode, state,
+    setImage: (n) => { state.image = n; render(); },
+  };
+  document.documentElement.dataset.ready = "true";
+}
+
+start().catch((err) => {
+  $("error").hidden = false;
+  $("error").textContent = "The page could not start: " + err;
+  throw err;
+});
+"""
 
 
 def render(payload):
-    return "<html><body><script type='application/json' id='data'>" + payload + "</script></body></html>"
+    """The page: ``payload`` is the JSON text of the data (``</`` already escaped)."""
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+            "script-src 'unsafe-inline'; style-src 'unsafe-inline'\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            f"<title>minicnn explore</title>\n<style>{CSS}</style>\n</head>\n<body>{BODY}"
+            f"<script type=\"application/json\" id=\"explore-data\">{payload}</script>\n"
+            f"<script>{JS}</script>\n</body>\n</html>\n")

@@ -374,9 +374,10 @@ def _layer_entry(layer):
                            "padBefore": [pad_amounts(n, k, s, window.padding)[0] for n, k, s
                                          in zip(layer.input_shape, window.size,
                                                 window.strides)]}
+    if isinstance(layer, (Conv2D, Dense)):
+        entry["bias"] = layer._bias().astype(np.float64).tolist()
     if isinstance(layer, Conv2D):
         entry["kernel"] = _pack(layer.params["kernel"], np.float32)
-        entry["bias"] = layer._bias().astype(np.float64).tolist()
     return entry
 
 
