@@ -543,7 +543,8 @@ function convBackward(i) {
   const dK = kernelSlice(entry.dK[i], j, k, factor), K = kernelSlice(L.kernel, j, k, 1);
   const step = kernelSlice(img.adam.dKernel[i], j, k, 1);
   return "<h3>Gradient of the kernel</h3><p>dL/dw[:, :, " + j + ", " + k + "] for the label " + esc(className(cls)) +
-    " (the loss is " + fmt(img.backward[cls].loss) + "); dL/db = " + fmt(factor * entry.dB[i][k], 6) + ".</p>" +
+    " (the loss is " + fmt(img.backward[cls].loss) + "); " +
+    (entry.dB[i] ? "dL/db = " + fmt(factor * entry.dB[i][k], 6) : "the layer has no bias") + ".</p>" +
     channelSelect(L.kernel.shape[2], false) + '<div class="row"><div>dK' + numberTable(dK) + "</div></div>" +
     "<h3>One Adam step on this image</h3><p>minicnn trained a copy of the model for one step on this image " +
     "with its label " + esc(className(img.adam.label)) + " (learning rate 0.001). The first Adam step moves every weight by " +

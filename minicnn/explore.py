@@ -403,8 +403,8 @@ def _backward_entry(model, image, class_index, first=None):
         return {**entry, "sameAs": 0, "factor": factor}, grads
     return {**entry, "input": _pack_map(grads["input"], signed=True),
             "maps": [_pack_map(g, signed=True) for g in grads["layers"]],
-            "dK": {i: _pack(grads["kernels"][i][0], np.float32) for i in convs},
-            "dB": {i: _list(grads["kernels"][i][1]) for i in convs}}, grads
+            "dK": {str(i): _pack(grads["kernels"][i][0], np.float32) for i in convs},
+            "dB": {str(i): _list(grads["kernels"][i][1]) for i in convs}}, grads
 
 
 def _factor(base, grads):
@@ -441,9 +441,9 @@ def _adam_entry(model, image, label):
     convs = [i for i, lay in enumerate(model.layers) if isinstance(lay, Conv2D)]
     layers = model.layers
     return {"label": int(label), "loss": step["loss"],
-            "dKernel": {i: _pack(_change(step["kernels"][i][0], layers[i].params["kernel"]),
+            "dKernel": {str(i): _pack(_change(step["kernels"][i][0], layers[i].params["kernel"]),
                                  np.float32) for i in convs},
-            "dBias": {i: _list(_change(step["kernels"][i][1], layers[i]._bias()))
+            "dBias": {str(i): _list(_change(step["kernels"][i][1], layers[i]._bias()))
                       for i in convs}}
 
 
@@ -466,11 +466,11 @@ def _image_entry(model, info, name, label, image):
         "name": name, "label": label, "probability": p, "predicted": predicted,
         "correct": None if label is None else predicted == label,
         "image": _pack(image[:, :, 0], np.float32),
-        "exact": {i: _pack(inputs[i], np.float32) for i in exact if i > 0},
+        "exact": {str(i): _pack(inputs[i], np.float32) for i in exact if i > 0},
         "maps": [None if i + 1 in exact else _pack_map(out) for i, out in enumerate(outputs)],
         "logits": _list(layers[-1].logits[0]) if layers[-1].logits is not None else None,
         "probs": probs.tolist(),
-        "dense": {i: {**dense_contributions(lay, inputs[i]), "z": _list(lay.logits[0])
+        "dense": {str(i): {**dense_contributions(lay, inputs[i]), "z": _list(lay.logits[0])
                       if lay.logits is not None else None, "y": _list(outputs[i])}
                   for i, lay in enumerate(layers) if isinstance(lay, Dense)},
         "backward": _backward_entries(model, image),
