@@ -16,8 +16,9 @@ h3 { font-size: 1em; margin: 12px 0 4px; }
 .banner { padding: 8px 12px; border-radius: 6px; margin: 8px 0;
           background: #fff1e0; border-left: 6px solid #d9822b; }
 #images { display: flex; gap: 10px; flex-wrap: wrap; margin: 8px 0; }
-.image-card { overflow-wrap: anywhere; border: 2px solid #d8dde3; border-radius: 6px; padding: 4px; cursor: pointer;
-              background: #fff; font-size: 0.85em; width: 120px; }
+.image-card { overflow-wrap: anywhere; border: 2px solid #d8dde3; border-radius: 6px;
+              padding: 4px; cursor: pointer; background: #fff; font-size: 0.85em;
+              width: 120px; }
 .image-card.selected { border-color: #2b6cb0; background: #eef4fb; }
 .image-card canvas { width: 110px; height: 110px; display: block; }
 .right { color: #2e8b57; font-weight: 600; }
@@ -238,41 +239,53 @@ function flattenIndex(shape, row, col, channel) {
 // 4. Drawing: colour maps, thumbnails, the big map.
 // ---------------------------------------------------------------------------------------
 const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
-const DIVERGING = [[49, 54, 149], [116, 173, 209], [245, 245, 245], [244, 109, 67], [165, 0, 38]];
+const DIVERGING = [[49, 54, 149], [116, 173, 209], [245, 245, 245], [244, 109, 67],
+                   [165, 0, 38]];
 
-function colour(stops, t) {    // t in [0, 1] -> [r, g, b]
-  const x = Math.min(Math.max(t, 0), 1) * (stops.length - 1), i = Math.min(Math.floor(x), stops.length - 2);
-  const f = x - i;
+function colour(stops, t) {    // t in [0, 1] -> [r, g, b], linear between the stops
+  const x = Math.min(Math.max(t, 0), 1) * (stops.length - 1);
+  const i = Math.min(Math.floor(x), stops.length - 2), f = x - i;
   return stops[i].map((v, n) => v + f * (stops[i + 1][n] - v));
 }
 
 function layerRange(g) {
   // Forward: [min, max] over all maps of the layer; backward: [-m, m], m = max |value|.
   let lo = Infinity, hi = -Infinity;
-  for (let k = 0; k < g.c; k++) for (let r = 0; r < g.h; r++) for (let c = 0; c < g.w; c++) {
-    const v = g.get(k, r, c); if (v < lo) lo = v; if (v > hi) hi = v;
+  for (let k = 0; k < g.c; k++) {
+    for (let r = 0; r < g.h; r++) {
+      for (let c = 0; c < g.w; c++) {
+        const v = g.get(k, r, c);
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+    }
   }
-  if (state.mode === "backward") { const m = Math.max(Math.abs(lo), Math.abs(hi)); return [-m, m]; }
-  return [lo, hi];
+  if (state.mode === "forward") return [lo, hi];
+  const m = Math.max(Math.abs(lo), Math.abs(hi));
+  return [-m, m];
 }
 
 function mapCanvas(g, k, range) {
-  // One map at its own size on an off-screen canvas, coloured over range.
+  // Map k at its own size on an off-screen canvas, coloured over range.
   const canvas = document.createElement("canvas");
-  canvas.width = g.w; canvas.height = g.h;
+  canvas.width = g.w;
+  canvas.height = g.h;
   const ctx = canvas.getContext("2d"), image = ctx.createImageData(g.w, g.h);
   const stops = state.mode === "forward" ? VIRIDIS : DIVERGING, span = range[1] - range[0] || 1;
-  for (let r = 0; r < g.h; r++) for (let c = 0; c < g.w; c++) {
-    const rgb = colour(stops, (g.get(k, r, c) - range[0]) / span), p = 4 * (r * g.w + c);
-    image.data[p] = rgb[0]; image.data[p + 1] = rgb[1]; image.data[p + 2] = rgb[2]; image.data[p + 3] = 255;
+  for (let r = 0; r < g.h; r++) {
+    for (let c = 0; c < g.w; c++) {
+      const rgb = colour(stops, (g.get(k, r, c) - range[0]) / span);
+      image.data.set([rgb[0], rgb[1], rgb[2], 255], 4 * (r * g.w + c));
+    }
   }
   ctx.putImageData(image, 0, 0);
   return canvas;
 }
 
-function grayCanvas(img) {
+function grayCanvas(img) {     // the X-ray itself
   const g = imageGrid(img), canvas = document.createElement("canvas");
-  canvas.width = g.w; canvas.height = g.h;
+  canvas.width = g.w;
+  canvas.height = g.h;
   const ctx = canvas.getContext("2d"), image = ctx.createImageData(g.w, g.h);
   for (let p = 0; p < g.w * g.h; p++) {
     const v = Math.round(255 * img.image[p]);
@@ -285,32 +298,37 @@ function grayCanvas(img) {
 function thumbLayout(g) {
   const size = g.h >= 60 ? 52 : g.h >= 20 ? 40 : 30;
   const cols = Math.min(g.c, 16);
-  return { size, cols, rows: Math.ceil(g.c / cols), gap: 2 };
+  return { size, cols, rows: Math.ceil(g.c / cols), step: size + 2 };
 }
 
 function drawThumbnails(canvas, g) {
+  // All maps of a layer in a grid; a click selects one.
   const t = thumbLayout(g), range = layerRange(g);
-  canvas.width = t.cols * (t.size + t.gap); canvas.height = t.rows * (t.size + t.gap);
+  canvas.width = t.cols * t.step;
+  canvas.height = t.rows * t.step;
   const ctx = canvas.getContext("2d");
   for (let k = 0; k < g.c; k++) {
-    const x = (k % t.cols) * (t.size + t.gap), y = Math.floor(k / t.cols) * (t.size + t.gap);
+    const x = (k % t.cols) * t.step, y = Math.floor(k / t.cols) * t.step;
     ctx.drawImage(mapCanvas(g, k, range), x, y, t.size, t.size);
   }
   canvas.onclick = (e) => {
-    const rect = canvas.getBoundingClientRect(), sx = canvas.width / rect.width;
-    const k = Math.floor(e.offsetY * sx / (t.size + t.gap)) * t.cols + Math.floor(e.offsetX * sx / (t.size + t.gap));
+    const s = canvas.width / canvas.getBoundingClientRect().width;
+    const row = Math.floor(e.offsetY * s / t.step), col = Math.floor(e.offsetX * s / t.step);
+    const k = row * t.cols + col;
     if (k < g.c) select(Number(canvas.dataset.layer), k);
   };
 }
 
 function drawVector(canvas, g) {
-  // A 1-D layer as a strip of cells (wrapped every 720 values), coloured over its range.
+  // A 1-D layer as a strip of cells (wrapped every 720 values); a click selects an entry.
   const per = Math.min(g.w, 720), rows = Math.ceil(g.w / per), cell = g.w <= 64 ? 8 : 1;
-  canvas.width = per * cell; canvas.height = Math.max(rows * cell, 12);
+  canvas.width = per * cell;
+  canvas.height = Math.max(rows * cell, 12);
   const ctx = canvas.getContext("2d"), range = layerRange(g), span = range[1] - range[0] || 1;
   const stops = state.mode === "forward" ? VIRIDIS : DIVERGING, h = canvas.height / rows;
   for (let n = 0; n < g.w; n++) {
-    ctx.fillStyle = "rgb(" + colour(stops, (g.get(0, 0, n) - range[0]) / span).join(",") + ")";
+    const rgb = colour(stops, (g.get(0, 0, n) - range[0]) / span);
+    ctx.fillStyle = "rgb(" + rgb.join(",") + ")";
     ctx.fillRect((n % per) * cell, Math.floor(n / per) * h, cell, h);
   }
   canvas.onclick = (e) => {
@@ -322,13 +340,31 @@ function drawVector(canvas, g) {
 }
 
 // ---------------------------------------------------------------------------------------
-// 5. The page: image cards, overview rows, detail panel.
+// 5. The page: image cards, overview rows, detail panel. Small HTML helpers first.
 // ---------------------------------------------------------------------------------------
 const $ = (id) => document.getElementById(id);
-const fmt = (v, d = 4) => (v === null || v === undefined || Number.isNaN(v)) ? "n/a"
-  : Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(d - 1) : v.toFixed(d);
-const esc = (s) => String(s).replace(/[&<>"]/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[ch]));
+const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" };
+const esc = (s) => String(s).replace(/[&<>"]/g, (ch) => ESCAPES[ch]);
+const TIMES = "\u00d7";
 const className = (k) => DATA.classNames[k] === undefined ? "class " + k : DATA.classNames[k];
+const positive = () => esc(className(1).toLowerCase());
+
+function fmt(v, digits = 4) {
+  if (v === null || v === undefined || Number.isNaN(v)) return "n/a";
+  const tiny = Math.abs(v) < 1e-3 && v !== 0;
+  return Math.abs(v) >= 1e4 || tiny ? v.toExponential(digits - 1) : v.toFixed(digits);
+}
+
+function row(cells, tag = "td") {
+  return "<tr>" + cells.map((c) => "<" + tag + ">" + c + "</" + tag + ">").join("") + "</tr>";
+}
+
+function shapeText(s) { return s.join(" " + TIMES + " "); }
+
+function verdict(img) {
+  if (img.correct === null) return "";
+  return img.correct ? '<span class="right">right</span>' : '<span class="wrong">wrong</span>';
+}
 
 function renderImages() {
   const box = $("images");
@@ -337,31 +373,33 @@ function renderImages() {
     const card = document.createElement("div");
     card.className = "image-card" + (n === state.image ? " selected" : "");
     card.id = "image-" + n;
-    const canvas = grayCanvas(img);
-    const verdict = img.correct === null ? "" : img.correct ? '<span class="right">right</span>' : '<span class="wrong">wrong</span>';
-    card.innerHTML = "<div><b>" + esc(img.name) + "</b></div><div>true: " +
-      (img.label === null ? "unknown" : esc(className(img.label))) + "</div><div>P(" +
-      esc(className(1).toLowerCase()) + ") = <b>" + img.probability.toFixed(3) + "</b> " + verdict + "</div>";
-    card.prepend(canvas);
+    const truth = img.label === null ? "unknown" : esc(className(img.label));
+    card.innerHTML = "<div><b>" + esc(img.name) + "</b></div><div>true: " + truth +
+      "</div><div>P(" + positive() + ") = <b>" + img.probability.toFixed(3) + "</b> " +
+      verdict(img) + "</div>";
+    card.prepend(grayCanvas(img));
     card.onclick = () => { state.image = n; render(); };
     box.appendChild(card);
   });
 }
 
-function shapeText(s) { return s.join(" \u00d7 "); }
+const INPUT_LAYER = { name: "input", type: "X-ray", activation: null,
+                      note: "The gray X-ray, values in [0, 1]." };
 
 function layerRow(i) {
   // One row of the overview: the layer's name, shape, note and its maps.
-  const L = i < 0 ? { name: "input", type: "X-ray", outputShape: DATA.inputShape, note: "The gray X-ray, values in [0, 1]." } : DATA.layers[i];
+  const L = i < 0 ? { ...INPUT_LAYER, outputShape: DATA.inputShape } : DATA.layers[i];
   const div = document.createElement("div");
   div.className = "layer" + (i === state.layer ? " selected" : "");
   div.id = "layer-" + i;
-  let head = "<h2>" + esc(L.name) + " <span class=\"sub\">" + esc(L.type) +
-    (L.activation ? " (" + esc(L.activation) + ")" : "") + ", output " + shapeText(L.outputShape) + "</span></h2>";
+  const act = L.activation ? " (" + esc(L.activation) + ")" : "";
+  let head = "<h2>" + esc(L.name) + ' <span class="sub">' + esc(L.type) + act + ", output " +
+    shapeText(L.outputShape) + "</span></h2>";
   if (state.mode === "backward") head += gradientText(i);
   div.innerHTML = head + '<p class="note">' + esc(L.note || "") + "</p>";
   const g = gridFor(i), canvas = document.createElement("canvas");
-  canvas.className = "maps"; canvas.dataset.layer = i;
+  canvas.className = "maps";
+  canvas.dataset.layer = i;
   if (g.h === 1) drawVector(canvas, g); else drawThumbnails(canvas, g);
   div.appendChild(canvas);
   if (i === DATA.layers.length - 1) div.appendChild(probabilityBars());
@@ -372,15 +410,18 @@ function gradientText(i) {
   const img = DATA.images[state.image], s = gradient(state.image, i < 0 ? "input" : i);
   const what = i === DATA.layers.length - 1 ? "dL/d(logits)" : "dL/d(output)";
   return '<div class="grad">' + what + ": shape " + shapeText(s.shape) + ", min " + fmt(s.min) +
-    ", max " + fmt(s.max) + ", mean |g| " + fmt(s.meanAbs) + " (label " + esc(className(currentClass(img))) + ")</div>";
+    ", max " + fmt(s.max) + ", mean |g| " + fmt(s.meanAbs) + " (label " +
+    esc(className(currentClass(img))) + ")</div>";
 }
 
 function probabilityBars() {
   const img = DATA.images[state.image], div = document.createElement("div");
-  div.innerHTML = img.probs.map((p, k) => "<div>" + esc(className(img.probs.length > 1 ? k : 1)) +
-    ': <span class="bar" style="width:' + Math.round(200 * p) + 'px"></span> ' + p.toFixed(4) + "</div>").join("") +
-    "<div>P(" + esc(className(1).toLowerCase()) + ") = <b>" + img.probability.toFixed(4) + "</b>; the threshold is " +
-    DATA.threshold.toFixed(3) + ", so the prediction is <b>" + esc(className(img.predicted)) + "</b></div>";
+  const bars = img.probs.map((p, k) => "<div>" + esc(className(img.probs.length > 1 ? k : 1)) +
+    ': <span class="bar" style="width:' + Math.round(200 * p) + 'px"></span> ' +
+    p.toFixed(4) + "</div>");
+  div.innerHTML = bars.join("") + "<div>P(" + positive() + ") = <b>" +
+    img.probability.toFixed(4) + "</b>; the threshold is " + DATA.threshold.toFixed(3) +
+    ", so the prediction is <b>" + esc(className(img.predicted)) + "</b></div>";
   return div;
 }
 
@@ -394,30 +435,39 @@ function renderOverview() {
 function gradCamRow() {
   // Grad-CAM (computed by minicnn.explain.grad_cam) over the X-ray, for the chosen class.
   const img = DATA.images[state.image], div = document.createElement("div");
-  div.className = "layer"; div.id = "gradcam";
+  div.className = "layer";
+  div.id = "gradcam";
   const cls = currentClass(img), cam = img.backward[cls].gradcam;
-  div.innerHTML = "<h2>Grad-CAM for " + esc(className(cls)) + '</h2><p class="note">Where the last ' +
-    "convolution's maps, weighted by the mean gradient of the class score over each map, are positive.</p>";
+  div.innerHTML = "<h2>Grad-CAM for " + esc(className(cls)) + '</h2><p class="note">' +
+    "Red where the last convolution's maps, each weighted by the mean gradient of the " +
+    "class score over it, add up to a positive value" +
+    (cam ? "" : " (this model has no convolution)") + ".</p>";
   const canvas = grayCanvas(img);
-  if (cam) {
-    const ctx = canvas.getContext("2d"), image = ctx.getImageData(0, 0, canvas.width, canvas.height);
-    for (let p = 0; p < cam.length; p++) {
-      const rgb = colour(DIVERGING, 0.5 + cam[p] / 510), a = cam[p] / 255 * 0.6;
-      for (let n = 0; n < 3; n++) image.data[4 * p + n] = (1 - a) * image.data[4 * p + n] + a * rgb[n];
-    }
-    ctx.putImageData(image, 0, 0);
-  }
+  if (cam) overlay(canvas, cam);
   canvas.style.width = "220px";
   div.appendChild(canvas);
   return div;
 }
 
-function select(layer, map, row, col) {
-  state.layer = layer; state.map = map;
+function overlay(canvas, cam) {   // blend the 8-bit heat map over the gray X-ray
+  const ctx = canvas.getContext("2d");
+  const image = ctx.getImageData(0, 0, canvas.width, canvas.height);
+  for (let p = 0; p < cam.length; p++) {
+    const a = cam[p] / 255 * 0.7, rgb = colour(DIVERGING, 0.5 + cam[p] / 510);
+    for (let n = 0; n < 3; n++) image.data[4 * p + n] += a * (rgb[n] - image.data[4 * p + n]);
+  }
+  ctx.putImageData(image, 0, 0);
+}
+
+function select(layer, map, r, c) {
+  // Select map `map` of layer `layer` and its pixel (r, c) (default: the centre).
+  state.layer = layer;
+  state.map = map;
   const g = gridFor(layer);
-  state.row = row === undefined ? Math.floor(g.h / 2) : row;
-  state.col = col === undefined ? Math.floor(g.w / 2) : col;
-  document.querySelectorAll(".layer").forEach((d) => d.classList.toggle("selected", d.id === "layer-" + layer));
+  state.row = r === undefined ? Math.floor(g.h / 2) : r;
+  state.col = c === undefined ? Math.floor(g.w / 2) : c;
+  document.querySelectorAll(".layer").forEach(
+    (d) => d.classList.toggle("selected", d.id === "layer-" + layer));
   renderDetail();
 }
 
@@ -425,37 +475,48 @@ function bigMap(g) {
   // The selected map, enlarged; a click selects a pixel. The selected pixel is outlined.
   const scale = Math.max(1, Math.floor(300 / Math.max(g.h, g.w)));
   const canvas = document.createElement("canvas");
-  canvas.className = "big"; canvas.id = "big-map"; canvas.dataset.scale = scale;
-  canvas.width = g.w * scale; canvas.height = g.h * scale;
+  canvas.className = "big";
+  canvas.id = "big-map";
+  canvas.dataset.scale = scale;
+  canvas.width = g.w * scale;
+  canvas.height = g.h * scale;
   const ctx = canvas.getContext("2d");
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(mapCanvas(g, state.map, layerRange(g)), 0, 0, canvas.width, canvas.height);
-  ctx.strokeStyle = "#ff00ff"; ctx.lineWidth = 2;
+  ctx.strokeStyle = "#ff00ff";
+  ctx.lineWidth = 2;
   ctx.strokeRect(state.col * scale, state.row * scale, scale, scale);
   canvas.onclick = (e) => {
     const rect = canvas.getBoundingClientRect();
-    const col = Math.floor(e.offsetX * canvas.width / rect.width / scale);
-    const row = Math.floor(e.offsetY * canvas.height / rect.height / scale);
-    select(state.layer, state.map, Math.min(row, g.h - 1), Math.min(col, g.w - 1));
+    const c = Math.floor(e.offsetX * canvas.width / rect.width / scale);
+    const r = Math.floor(e.offsetY * canvas.height / rect.height / scale);
+    select(state.layer, state.map, Math.min(r, g.h - 1), Math.min(c, g.w - 1));
   };
   return canvas;
 }
 
+function pixelValue(i, g) {
+  // The selected pixel's value: exact where possible, else the 8-bit copy (marked).
+  const v = state.mode === "forward"
+    ? valueAt(DATA.images[state.image], i, state.map, state.row, state.col)
+    : { value: g.get(state.map, state.row, state.col), exact: false };
+  return "<p>" + (state.mode === "forward" ? "value" : "gradient") + " here: " +
+    (v.exact ? "" : "\u2248 ") + '<span id="map-value">' + fmt(v.value, 5) + "</span>" +
+    (v.exact ? "" : " (8-bit display copy of minicnn's number)") + "</p>";
+}
+
 function renderDetail() {
   const box = $("detail"), i = state.layer;
-  const L = i < 0 ? null : DATA.layers[i], g = gridFor(i), parts = [];
+  const L = i < 0 ? null : DATA.layers[i], g = gridFor(i);
+  const where = g.h > 1 ? ", map " + state.map + ", pixel (row " + state.row + ", column " +
+    state.col + ")" : "";
   box.innerHTML = "<h2>" + (L ? esc(L.name) + " (" + esc(L.type) + ")" : "input X-ray") +
-    (g.h > 1 ? ", map " + state.map + ", pixel (row " + state.row + ", column " + state.col + ")" : "") + "</h2>";
+    where + "</h2>";
   if (g.h > 1) {
     box.appendChild(bigMap(g));
-    const v = state.mode === "forward" ? valueAt(DATA.images[state.image], i, state.map, state.row, state.col)
-      : { value: g.get(state.map, state.row, state.col), exact: false };
-    parts.push("<p>" + (state.mode === "forward" ? "value" : "gradient") + " here: " +
-      (v.exact ? "" : "\u2248 ") + '<span id="map-value">' + fmt(v.value, 5) + "</span>" +
-      (v.exact ? "" : " (8-bit display copy of minicnn's number)") + "</p>");
+    box.insertAdjacentHTML("beforeend", pixelValue(i, g));
   }
-  if (L) parts.push(detailFor(L, i));
-  box.insertAdjacentHTML("beforeend", parts.join(""));
+  if (L) box.insertAdjacentHTML("beforeend", detailFor(L, i));
   wireDetail();
 }
 
@@ -470,31 +531,44 @@ function detailFor(L, i) {
 // ---------------------------------------------------------------------------------------
 // 6. The formula view: z = sum_j sum_window w * x + b (eq. 1), y = phi(z) (eq. 2).
 // ---------------------------------------------------------------------------------------
-function numberTable(rows, cls) {
-  return '<table class="nums">' + rows.map((r, a) => "<tr>" + r.map((v, b) =>
-    "<td" + (cls && cls(a, b) ? ' class="win"' : "") + ">" + fmt(v) + "</td>").join("") + "</tr>").join("") + "</table>";
+function numberTable(rows, highlight) {
+  const cell = (v, a, b) => "<td" + (highlight && highlight(a, b) ? ' class="win"' : "") +
+    ">" + fmt(v) + "</td>";
+  return '<table class="nums">' + rows.map(
+    (r, a) => "<tr>" + r.map((v, b) => cell(v, a, b)).join("") + "</tr>").join("") + "</table>";
 }
+
+function labelled(label, table) { return "<div>" + label + table + "</div>"; }
+
+const STEP_BUTTONS = '<button id="step-left">\u25c0 step left</button> ' +
+  '<button id="step-right">step right \u25b6</button>';
 
 function convFormula(i) {
   const f = formula(state.image, i, state.row, state.col, state.map), L = DATA.layers[i];
   const cin = f.partial.length, j = state.inChannel;
-  let html = '<h3>Formula view</h3><p>The filter\'s ' + L.window.size.join("\u00d7") + "\u00d7" + cin +
-    " kernel sits on the input window whose top-left cell is (" + f.top + ", " + f.left + "). " +
-    "Each input channel j gives a partial sum s_j = sum of w \u00d7 x over the window.</p>" + channelSelect(cin) +
-    ' <button id="step-left">\u25c0 step left</button> <button id="step-right">step right \u25b6</button>';
-  if (j >= 0) {
-    const win = f.window.map((r) => r.map((v) => v[j])), ker = f.kernel.map((r) => r.map((v) => v[j]));
-    html += '<div class="row"><div>input x, channel ' + j + numberTable(win) + "</div><div>kernel w[:, :, " + j +
-      ", " + state.map + "]" + numberTable(ker) + "</div><div>w \u00d7 x" +
-      numberTable(win.map((r, a) => r.map((v, b) => v * ker[a][b]))) + "</div></div>" +
-      '<div class="eq">s_' + j + " = " + fmt(f.partial[j], 6) + "</div>";
-  } else {
-    html += "<div>partial sums s_j, one per input channel:</div>" + numberTable(chunk(f.partial, 8));
-  }
-  html += '<div class="eq">eq. (1): z = \u03a3_j s_j + b = ' + fmt(f.partial.reduce((s, v) => s + v, 0), 6) +
-    " + (" + fmt(f.bias, 6) + ') = <b id="formula-z" data-value="' + f.z + '">' + fmt(f.z, 6) + "</b>\n" +
-    "eq. (2): y = " + (L.activation || "identity") + "(z) = <b id=\"formula-y\">" + fmt(f.y, 6) + "</b></div>";
+  let html = "<h3>Formula view</h3><p>The filter's " + L.window.size.join(TIMES) + TIMES + cin +
+    " kernel sits on the input window whose top-left cell is (" + f.top + ", " + f.left +
+    "). Each input channel j gives a partial sum s_j = sum of w " + TIMES +
+    " x over the window.</p>" + channelSelect(cin, true) + " " + STEP_BUTTONS;
+  html += j >= 0 ? channelTables(f, j)
+    : "<div>partial sums s_j, one per input channel:</div>" + numberTable(chunk(f.partial, 8));
+  const sum = f.partial.reduce((s, v) => s + v, 0);
+  html += '<div class="eq">eq. (1): z = \u03a3_j s_j + b = ' + fmt(sum, 6) + " + (" +
+    fmt(f.bias, 6) + ') = <b id="formula-z" data-value="' + f.z + '">' + fmt(f.z, 6) +
+    "</b>\neq. (2): y = " + (L.activation || "identity") + '(z) = <b id="formula-y">' +
+    fmt(f.y, 6) + "</b></div>";
   return html + inputWindowNote(i);
+}
+
+function channelTables(f, j) {
+  // Input channel j of the window, the kernel slice, their products and s_j.
+  const win = f.window.map((r) => r.map((v) => v[j]));
+  const ker = f.kernel.map((r) => r.map((v) => v[j]));
+  const products = win.map((r, a) => r.map((v, b) => v * ker[a][b]));
+  return '<div class="row">' + labelled("input x, channel " + j, numberTable(win)) +
+    labelled("kernel w[:, :, " + j + ", " + state.map + "]", numberTable(ker)) +
+    labelled("w " + TIMES + " x", numberTable(products)) + "</div>" +
+    '<div class="eq">s_' + j + " = " + fmt(f.partial[j], 6) + "</div>";
 }
 
 function chunk(values, n) {
@@ -503,32 +577,40 @@ function chunk(values, n) {
   return rows;
 }
 
-function channelSelect(cin, sum = true) {
-  let options = sum ? '<option value="-1">sum over all ' + cin + " input channels</option>" : "";
-  for (let j = 0; j < cin; j++) options += '<option value="' + j + '"' + (j === state.inChannel ? " selected" : "") + ">input channel " + j + "</option>";
+function channelSelect(cin, withSum) {
+  let options = withSum ? '<option value="-1">sum over all ' + cin + " input channels</option>"
+    : "";
+  for (let j = 0; j < cin; j++) {
+    const chosen = j === state.inChannel ? " selected" : "";
+    options += '<option value="' + j + '"' + chosen + ">input channel " + j + "</option>";
+  }
   return '<label>show: <select id="in-channel">' + options + "</select></label>";
 }
 
 function inputWindowNote(i) {
   const prev = i === 0 ? "the X-ray" : DATA.layers[i - 1].name;
-  return '<p class="note">The window is read from ' + esc(prev) + " (exact float32 numbers written by minicnn); " +
-    "the page adds them up here, and minicnn's own forward pass gave the map above.</p>";
+  return '<p class="note">The window is read from ' + esc(prev) + " (the exact float32 " +
+    "numbers of minicnn's forward pass); the page adds them up here, and minicnn's own " +
+    "convolution gave the map above.</p>";
 }
 
 function wireDetail() {
   const sel = $("in-channel");
   if (sel) sel.onchange = () => { state.inChannel = Number(sel.value); renderDetail(); };
   const g = gridFor(state.layer);
-  const step = (d) => () => select(state.layer, state.map, state.row, Math.min(Math.max(state.col + d, 0), g.w - 1));
+  const step = (d) => () =>
+    select(state.layer, state.map, state.row, Math.min(Math.max(state.col + d, 0), g.w - 1));
   if ($("step-left")) $("step-left").onclick = step(-1);
   if ($("step-right")) $("step-right").onclick = step(1);
-  document.querySelectorAll("[data-unit]").forEach((el) => { el.onclick = () => { state.unit = Number(el.dataset.unit); renderDetail(); }; });
+  document.querySelectorAll("[data-unit]").forEach((el) => {
+    el.onclick = () => { state.unit = Number(el.dataset.unit); renderDetail(); };
+  });
 }
 
 // ---------------------------------------------------------------------------------------
 // 7. Backward view of a convolution: dK of the selected filter and one Adam step.
 // ---------------------------------------------------------------------------------------
-function kernelSlice(K, j, k, factor) {
+function kernelSlice(K, j, k, factor) {   // factor * K[:, :, j, k] as rows
   const [kh, kw, cin, cout] = K.shape, rows = [];
   for (let a = 0; a < kh; a++) {
     rows.push([]);
@@ -539,46 +621,62 @@ function kernelSlice(K, j, k, factor) {
 
 function convBackward(i) {
   const img = DATA.images[state.image], L = DATA.layers[i], cls = currentClass(img);
-  const { entry, factor } = backwardEntry(img, cls), j = Math.max(state.inChannel, 0), k = state.map;
+  const { entry, factor } = backwardEntry(img, cls);
+  const j = Math.max(state.inChannel, 0), k = state.map;
   const dK = kernelSlice(entry.dK[i], j, k, factor), K = kernelSlice(L.kernel, j, k, 1);
-  const step = kernelSlice(img.adam.dKernel[i], j, k, 1);
-  return "<h3>Gradient of the kernel</h3><p>dL/dw[:, :, " + j + ", " + k + "] for the label " + esc(className(cls)) +
-    " (the loss is " + fmt(img.backward[cls].loss) + "); " +
-    (entry.dB[i] ? "dL/db = " + fmt(factor * entry.dB[i][k], 6) : "the layer has no bias") + ".</p>" +
-    channelSelect(L.kernel.shape[2], false) + '<div class="row"><div>dK' + numberTable(dK) + "</div></div>" +
-    "<h3>One Adam step on this image</h3><p>minicnn trained a copy of the model for one step on this image " +
-    "with its label " + esc(className(img.adam.label)) + " (learning rate 0.001). The first Adam step moves every weight by " +
-    "about 0.001 against the sign of its gradient, whatever the gradient's size.</p>" +
-    '<div class="row"><div>before' + numberTable(K) + "</div><div>change" + numberTable(step) +
-    "</div><div>after" + numberTable(K.map((r, a) => r.map((v, b) => v + step[a][b]))) + "</div></div>";
+  const change = kernelSlice(img.adam.dKernel[i], j, k, 1);
+  const after = K.map((r, a) => r.map((v, b) => v + change[a][b]));
+  const db = entry.dB[i] ? "dL/db = " + fmt(factor * entry.dB[i][k], 6) : "no bias";
+  return "<h3>Gradient of the kernel</h3><p>dL/dw[:, :, " + j + ", " + k + "] for the label " +
+    esc(className(cls)) + " (the loss is " + fmt(img.backward[cls].loss) + "); " + db +
+    ".</p>" + channelSelect(L.kernel.shape[2], false) +
+    '<div class="row">' + labelled("dL/dw", numberTable(dK)) + "</div>" +
+    "<h3>One Adam step on this image</h3><p>minicnn trained a copy of the model for one " +
+    "step on this image with its label " + esc(className(img.adam.label)) + " (learning " +
+    "rate 0.001). The first Adam step moves every weight by about 0.001 against the sign " +
+    "of its gradient, whatever the gradient's size.</p><div class=\"row\">" +
+    labelled("before", numberTable(K)) + labelled("change", numberTable(change)) +
+    labelled("after", numberTable(after)) + "</div>";
 }
 
 // ---------------------------------------------------------------------------------------
 // 8. Pooling, flatten, dense and softmax.
 // ---------------------------------------------------------------------------------------
-function poolView(i) {
+function poolWindow(i) {
+  // The pooling window's cells in layer i - 1 (exact where possible) and the winner.
   const img = DATA.images[state.image], L = DATA.layers[i], [ph, pw] = L.window.size;
   const top = state.row * L.window.strides[0] - L.window.padBefore[0];
   const left = state.col * L.window.strides[1] - L.window.padBefore[1];
-  const cells = [], prev = forwardGrid(img, i - 1);
-  let best = null, exact = true;
+  const prev = forwardGrid(img, i - 1), cells = [];
+  let best = [0, 0], exact = true;
   for (let a = 0; a < ph; a++) {
     cells.push([]);
     for (let b = 0; b < pw; b++) {
-      const r = top + a, c = left + b;
-      const v = r >= 0 && r < prev.h && c >= 0 && c < prev.w ? valueAt(img, i - 1, state.map, r, c) : { value: -Infinity, exact: true };
-      exact = exact && v.exact; cells[a].push(v.value);
-      if (best === null || v.value > cells[best[0]][best[1]]) best = [a, b];
+      const r = top + a, c = left + b, inside = r >= 0 && r < prev.h && c >= 0 && c < prev.w;
+      const v = inside ? valueAt(img, i - 1, state.map, r, c) : { value: -Infinity, exact: true };
+      exact = exact && v.exact;
+      cells[a].push(v.value);
+      if (v.value > cells[best[0]][best[1]]) best = [a, b];
     }
   }
-  const isMax = L.type === "MaxPooling2D";
-  let html = "<h3>The " + ph + "\u00d7" + pw + " window in " + esc(DATA.layers[i - 1] ? DATA.layers[i - 1].name : "the input") +
-    "</h3>" + numberTable(cells, (a, b) => isMax && a === best[0] && b === best[1]) +
-    (isMax ? "<p>The winner (highlighted), " + fmt(cells[best[0]][best[1]], 6) + ", is the pooled value.</p>" : "") +
-    (exact ? "" : "<p class=\"note\">\u2248: from the 8-bit display copy.</p>");
+  return { cells, best, exact };
+}
+
+function poolView(i) {
+  const L = DATA.layers[i], w = poolWindow(i), isMax = L.type === "MaxPooling2D";
+  const prev = i > 0 ? DATA.layers[i - 1].name : "the input";
+  const win = (a, b) => isMax && a === w.best[0] && b === w.best[1];
+  let html = "<h3>The " + L.window.size.join(TIMES) + " window in " + esc(prev) + "</h3>" +
+    numberTable(w.cells, win);
+  if (isMax) {
+    html += "<p>The winner (highlighted), " + fmt(w.cells[w.best[0]][w.best[1]], 6) +
+      ", is the pooled value.</p>";
+  }
+  if (!w.exact) html += '<p class="note">\u2248: from the 8-bit display copy.</p>';
   if (state.mode === "backward" && isMax) {
-    html += "<p>Backward: the gradient of this pooled value goes to the winner only; the other cells of the window " +
-      "get 0 (see the sparse pattern in the gradient maps of the layer before).</p>";
+    html += "<p>Backward: the gradient of this pooled value goes to the winner only; the " +
+      "other cells of the window get 0 (see the sparse pattern in the gradient maps of " +
+      "the layer before).</p>";
   }
   return html + flattenNote(i);
 }
@@ -586,19 +684,23 @@ function poolView(i) {
 function flattenNote(i) {
   const next = DATA.layers[i + 1];
   if (!next || next.type !== "Flatten") return "";
-  const shape = DATA.layers[i].outputShape;
-  return "<p>Flatten puts this value at index (" + state.row + " \u00d7 " + shape[1] + " + " + state.col + ") \u00d7 " +
-    shape[2] + " + " + state.map + ' = <b id="flatten-index">' + flattenIndex(shape, state.row, state.col, state.map) + "</b>.</p>";
+  const [, w, c] = DATA.layers[i].outputShape;
+  const index = flattenIndex(DATA.layers[i].outputShape, state.row, state.col, state.map);
+  return "<p>Flatten puts this value at index (" + state.row + " " + TIMES + " " + w + " + " +
+    state.col + ") " + TIMES + " " + c + " + " + state.map + ' = <b id="flatten-index">' +
+    index + "</b>.</p>";
 }
 
 function flattenView(i) {
   const L = DATA.layers[i], shape = L.inputShape, n = state.col;
   if (shape.length !== 3) return "";
-  const c = n % shape[2], col = Math.floor(n / shape[2]) % shape[1], row = Math.floor(n / (shape[2] * shape[1]));
-  return "<p>Entry " + n + " of the " + L.outputShape[0] + "-long vector is (row " + row + ", column " + col + ", channel " + c +
-    ") of " + esc(DATA.layers[i - 1].name) + ": index = (row \u00d7 " + shape[1] + " + column) \u00d7 " + shape[2] + " + channel = (" +
-    row + " \u00d7 " + shape[1] + " + " + col + ") \u00d7 " + shape[2] + " + " + c + " = " + flattenIndex(shape, row, col, c) +
-    ". Click the strip to pick an entry.</p>";
+  const [, w, c] = shape;
+  const ch = n % c, col = Math.floor(n / c) % w, r = Math.floor(n / (c * w));
+  return "<p>Entry " + n + " of the " + L.outputShape[0] + "-long vector is (row " + r +
+    ", column " + col + ", channel " + ch + ") of " + esc(DATA.layers[i - 1].name) +
+    ": index = (row " + TIMES + " " + w + " + column) " + TIMES + " " + c + " + channel = (" +
+    r + " " + TIMES + " " + w + " + " + col + ") " + TIMES + " " + c + " + " + ch + " = " +
+    flattenIndex(shape, r, col, ch) + ". Click the strip to pick an entry.</p>";
 }
 
 function inputName(i, n) {
@@ -606,31 +708,40 @@ function inputName(i, n) {
   const prev = DATA.layers[i - 1];
   if (!prev || prev.type !== "Flatten" || prev.inputShape.length !== 3) return String(n);
   const [, w, c] = prev.inputShape;
-  return n + " = (" + Math.floor(n / (w * c)) + ", " + (Math.floor(n / c) % w) + ", " + (n % c) + ")";
+  return n + " = (" + Math.floor(n / (w * c)) + ", " + (Math.floor(n / c) % w) + ", " +
+    (n % c) + ")";
+}
+
+function unitButtons(d, u) {
+  if (d.y.length > 64) return "";
+  return "<p>units (click one): " + d.y.map((v, k) => '<button data-unit="' + k + '"' +
+    (k === u ? ' class="on"' : "") + ">" + k + "</button>").join(" ") + "</p>";
 }
 
 function denseView(i) {
   const img = DATA.images[state.image], L = DATA.layers[i], d = img.dense[i];
   const u = Math.min(state.unit, L.outputShape[0] - 1), z = d.z ? d.z[u] : NaN;
-  const units = L.outputShape[0] <= 64 ? "<p>units (click one): " + d.y.map((v, k) =>
-    '<button data-unit="' + k + '"' + (k === u ? ' class="on"' : "") + ">" + k + "</button>").join(" ") + "</p>" : "";
-  const rows = d.top[u].map(([n, x, w]) => "<tr><td>" + inputName(i, n) + "</td><td>" + fmt(x) + "</td><td>" + fmt(w) +
-    "</td><td>" + fmt(x * w) + "</td></tr>").join("");
-  let html = units + "<h3>Unit " + u + ": the largest contributions x_i \u00d7 w_i</h3>" +
-    '<table class="nums"><tr><th>input i</th><th>x_i</th><th>w_i</th><th>x_i \u00d7 w_i</th></tr>' + rows +
-    "<tr><td>the other " + (L.inputShape[0] - d.top[u].length) + "</td><td></td><td></td><td>" + fmt(d.rest[u]) + "</td></tr>" +
-    "<tr><td>bias b</td><td></td><td></td><td>" + fmt(L.bias[u]) + "</td></tr></table>" +
-    '<div class="eq">eq. (1): z = ' + fmt(z, 6) + "\neq. (2): y = " + (L.activation || "identity") + "(z) = " + fmt(d.y[u], 6) + "</div>";
+  const rows = d.top[u].map(([n, x, w]) => row([inputName(i, n), fmt(x), fmt(w), fmt(x * w)]));
+  const others = L.inputShape[0] - d.top[u].length;
+  let html = unitButtons(d, u) + "<h3>Unit " + u + ": the largest contributions x_i " + TIMES +
+    " w_i</h3>" + '<table class="nums">' +
+    row(["input i", "x_i", "w_i", "x_i " + TIMES + " w_i"], "th") + rows.join("") +
+    row(["the other " + others, "", "", fmt(d.rest[u])]) +
+    row(["bias b", "", "", fmt(L.bias[u])]) + "</table>" +
+    '<div class="eq">eq. (1): z = ' + fmt(z, 6) + "\neq. (2): y = " +
+    (L.activation || "identity") + "(z) = " + fmt(d.y[u], 6) + "</div>";
   if (L.activation === "softmax") html += softmaxView(d);
   return html;
 }
 
 function softmaxView(d) {
-  const ez = d.z.map((v) => Math.exp(v - Math.max(...d.z))), total = ez.reduce((s, v) => s + v, 0);
-  return "<h3>Softmax: logits to probabilities</h3><p>p_k = e^{z_k} / \u03a3 e^{z_j} (shifted by the largest z, " +
-    "which changes nothing).</p><table class=\"nums\"><tr><th>class</th><th>z_k</th><th>e^{z_k - max}</th><th>p_k</th></tr>" +
-    d.z.map((v, k) => "<tr><td>" + esc(className(k)) + "</td><td>" + fmt(v) + "</td><td>" + fmt(ez[k]) + "</td><td>" +
-      fmt(d.y[k]) + "</td></tr>").join("") + "</table><p>\u03a3 e = " + fmt(total) + "</p>";
+  const top = Math.max(...d.z), ez = d.z.map((v) => Math.exp(v - top));
+  const total = ez.reduce((s, v) => s + v, 0);
+  const rows = d.z.map((v, k) => row([esc(className(k)), fmt(v), fmt(ez[k]), fmt(d.y[k])]));
+  return "<h3>Softmax: logits to probabilities</h3><p>p_k = e^(z_k) / \u03a3_j e^(z_j), " +
+    "each z shifted by the largest one first (which changes nothing).</p>" +
+    '<table class="nums">' + row(["class", "z_k", "e^(z_k - max)", "p_k"], "th") +
+    rows.join("") + "</table><p>\u03a3 e = " + fmt(total) + "</p>";
 }
 
 // ---------------------------------------------------------------------------------------
@@ -654,28 +765,36 @@ function wireControls() {
   $("mode-forward").onclick = () => setMode("forward");
   $("mode-backward").onclick = () => setMode("backward");
   const sel = $("class-select");
-  sel.innerHTML = '<option value="">true label</option>' +
-    DATA.classNames.map((n, k) => '<option value="' + k + '">' + esc(n) + "</option>").join("");
+  sel.innerHTML = '<option value="">true label</option>' + DATA.classNames.map(
+    (n, k) => '<option value="' + k + '">' + esc(n) + "</option>").join("");
   sel.onchange = () => { state.cls = sel.value === "" ? null : Number(sel.value); render(); };
 }
 
+function describeModel() {
+  $("source").textContent = "Model: " + DATA.source + "; " +
+    DATA.params.toLocaleString("en") + " parameters; input " + shapeText(DATA.inputShape) +
+    "; decision threshold " + DATA.threshold.toFixed(3) + ". Every number was computed " +
+    "by minicnn " + DATA.version + " when this page was written.";
+  $("untrained").hidden = !DATA.untrained;
+}
+
+const API = {
+  images: () => DATA.images.map((im) => ({
+    name: im.name, probability: im.probability,
+    label: im.label === null ? null : className(im.label) })),
+  layers: () => DATA.layers.map((l) => ({ name: l.name, outputShape: l.outputShape })),
+  formula, gradient, flattenIndex, select, setMode, state,
+  setImage: (n) => { state.image = n; render(); },
+};
+
 async function start() {
   await unpackAll(DATA);
-  $("source").textContent = "Model: " + DATA.source + "; " + DATA.params.toLocaleString("en") +
-    " parameters; input " + shapeText(DATA.inputShape) + "; decision threshold " + DATA.threshold.toFixed(3) +
-    ". Every number was computed by minicnn " + DATA.version + " when this page was written.";
-  $("untrained").hidden = !DATA.untrained;
+  describeModel();
   wireControls();
-  state.layer = DATA.layers.findIndex((l) => l.type === "Conv2D");
-  if (state.layer < 0) state.layer = 0;
+  state.layer = Math.max(0, DATA.layers.findIndex((l) => l.type === "Conv2D"));
   render();
   select(state.layer, 0);
-  window.minicnnExplore = {
-    images: () => DATA.images.map((im) => ({ name: im.name, label: im.label === null ? null : className(im.label), probability: im.probability })),
-    layers: () => DATA.layers.map((l) => ({ name: l.name, outputShape: l.outputShape })),
-    formula, gradient, flattenIndex, select, setMode, state,
-    setImage: (n) => { state.image = n; render(); },
-  };
+  window.minicnnExplore = API;
   document.documentElement.dataset.ready = "true";
 }
 
