@@ -397,13 +397,26 @@ function layerRow(i) {
     shapeText(L.outputShape) + "</span></h2>";
   if (state.mode === "backward") head += gradientText(i);
   div.innerHTML = head + '<p class="note">' + esc(L.note || "") + "</p>";
+  div.appendChild(i < 0 && state.mode === "forward" ? inputCanvas() : mapsCanvas(i));
+  if (i === DATA.layers.length - 1) div.appendChild(probabilityBars());
+  return div;
+}
+
+function mapsCanvas(i) {
   const g = gridFor(i), canvas = document.createElement("canvas");
   canvas.className = "maps";
   canvas.dataset.layer = i;
   if (g.h === 1) drawVector(canvas, g); else drawThumbnails(canvas, g);
-  div.appendChild(canvas);
-  if (i === DATA.layers.length - 1) div.appendChild(probabilityBars());
-  return div;
+  return canvas;
+}
+
+function inputCanvas() {       // the X-ray in gray, 150 px wide; a click selects it
+  const canvas = grayCanvas(DATA.images[state.image]);
+  canvas.className = "maps";
+  canvas.dataset.layer = -1;
+  canvas.style.width = "150px";
+  canvas.onclick = () => select(-1, 0);
+  return canvas;
 }
 
 function gradientText(i) {
@@ -441,7 +454,9 @@ function gradCamRow() {
   div.innerHTML = "<h2>Grad-CAM for " + esc(className(cls)) + '</h2><p class="note">' +
     "Red where the last convolution's maps, each weighted by the mean gradient of the " +
     "class score over it, add up to a positive value" +
-    (cam ? "" : " (this model has no convolution)") + ".</p>";
+    (cam ? "" : " (this model has no convolution)") + "." +
+    (cam && Math.max(...cam) === 0 ? " Here it is zero everywhere: no positive evidence " +
+      "for this class." : "") + "</p>";
   const canvas = grayCanvas(img);
   if (cam) overlay(canvas, cam);
   canvas.style.width = "220px";
@@ -538,7 +553,9 @@ function numberTable(rows, highlight) {
     (r, a) => "<tr>" + r.map((v, b) => cell(v, a, b)).join("") + "</tr>").join("") + "</table>";
 }
 
-function labelled(label, table) { return "<div>" + label + table + "</div>"; }
+function labelled(label, table) {
+  return '<div><div class="sub">' + label + "</div>" + table + "</div>";
+}
 
 const STEP_BUTTONS = '<button id="step-left">\u25c0 step left</button> ' +
   '<button id="step-right">step right \u25b6</button>';

@@ -213,9 +213,15 @@ def formula(model, image, layer, row, col, channel):
     window = _conv_window(conv, x, row, col).astype(np.float64)
     kernel = conv.params["kernel"][:, :, :, channel].astype(np.float64)
     partial = (window * kernel).sum(axis=(0, 1))
-    bias = float(conv._bias()[channel])
+    bias = float(_bias(conv)[channel])
     return {"window": window, "kernel": kernel, "partial": partial, "bias": bias,
             "z": float(partial.sum() + bias), "y": float(outputs[i][row, col, channel])}
+
+
+def _bias(layer):
+    """A Conv2D's or Dense's bias (out,), zeros when it has none (use_bias=False)."""
+    kernel = layer.params["kernel"]
+    return layer.params.get("bias", np.zeros(kernel.shape[-1], kernel.dtype))
 
 
 def _logit_gradient(model, probs, class_index):
@@ -375,7 +381,7 @@ def _layer_entry(layer):
                                          in zip(layer.input_shape, window.size,
                                                 window.strides)]}
     if isinstance(layer, (Conv2D, Dense)):
-        entry["bias"] = layer._bias().astype(np.float64).tolist()
+        entry["bias"] = _bias(layer).astype(np.float64).tolist()
     if isinstance(layer, Conv2D):
         entry["kernel"] = _pack(layer.params["kernel"], np.float32)
     return entry
@@ -443,7 +449,7 @@ def _adam_entry(model, image, label):
     return {"label": int(label), "loss": step["loss"],
             "dKernel": {str(i): _pack(_change(step["kernels"][i][0], layers[i].params["kernel"]),
                                  np.float32) for i in convs},
-            "dBias": {str(i): _list(_change(step["kernels"][i][1], layers[i]._bias()))
+            "dBias": {str(i): _list(_change(step["kernels"][i][1], _bias(layers[i])))
                       for i in convs}}
 
 
