@@ -104,8 +104,9 @@ async function unpackAll(node) {
   }
 }
 
+// The selection: a map and a pixel of a layer (for a 1-D layer, col is the entry or unit).
 const state = { image: 0, mode: "forward", cls: null, layer: 0, map: 0, row: 0, col: 0,
-                inChannel: -1, unit: 0 };
+                inChannel: -1 };
 
 // ---------------------------------------------------------------------------------------
 // 2. Grids: a layer's output (or gradient) as {h, w, c, get(k, r, col), exact}.
@@ -248,6 +249,16 @@ function colour(stops, t) {    // t in [0, 1] -> [r, g, b], linear between the s
   return stops[i].map((v, n) => v + f * (stops[i + 1][n] - v));
 }
 
+function lookupTable(stops) {  // 256 colours, so that drawing a map needs no arithmetic
+  return Array.from({ length: 256 }, (_, n) => colour(stops, n / 255).map(Math.round));
+}
+
+const TABLES = { forward: lookupTable(VIRIDIS), backward: lookupTable(DIVERGING) };
+
+function tableColour(t) {      // t in [0, 1] -> [r, g, b] from the current mode's table
+  return TABLES[state.mode][Math.round(Math.min(Math.max(t, 0), 1) * 255)];
+}
+
 function layerRange(g) {
   // Forward: [min, max] over all maps of the layer; backward: [-m, m], m = max |value|.
   let lo = Infinity, hi = -Infinity;
@@ -271,10 +282,10 @@ function mapCanvas(g, k, range) {
   canvas.width = g.w;
   canvas.height = g.h;
   const ctx = canvas.getContext("2d"), image = ctx.createImageData(g.w, g.h);
-  const stops = state.mode === "forward" ? VIRIDIS : DIVERGING, span = range[1] - range[0] || 1;
+  const span = range[1] - range[0] || 1;
   for (let r = 0; r < g.h; r++) {
     for (let c = 0; c < g.w; c++) {
-      const rgb = colour(stops, (g.get(k, r, c) - range[0]) / span);
+      const rgb = tableColour((g.get(k, r, c) - range[0]) / span);
       image.data.set([rgb[0], rgb[1], rgb[2], 255], 4 * (r * g.w + c));
     }
   }
@@ -325,9 +336,9 @@ function drawVector(canvas, g) {
   canvas.width = per * cell;
   canvas.height = Math.max(rows * cell, 12);
   const ctx = canvas.getContext("2d"), range = layerRange(g), span = range[1] - range[0] || 1;
-  const stops = state.mode === "forward" ? VIRIDIS : DIVERGING, h = canvas.height / rows;
+  const h = canvas.height / rows;
   for (let n = 0; n < g.w; n++) {
-    const rgb = colour(stops, (g.get(0, 0, n) - range[0]) / span);
+    const rgb = tableColour((g.get(0, 0, n) - range[0]) / span);
     ctx.fillStyle = "rgb(" + rgb.join(",") + ")";
     ctx.fillRect((n % per) * cell, Math.floor(n / per) * h, cell, h);
   }
@@ -520,6 +531,12 @@ function pixelValue(i, g) {
     (v.exact ? "" : " (8-bit display copy of minicnn's number)") + "</p>";
 }
 
+function entryValue(i, g) {    // a 1-D layer's entry: stored as float32, exact
+  const what = state.mode === "forward" ? "value" : "gradient";
+  return "<p>" + what + " of entry " + state.col + ': <span id="map-value">' +
+    fmt(g.get(0, 0, state.col), 6) + "</span></p>";
+}
+
 function renderDetail() {
   const box = $("detail"), i = state.layer;
   const L = i < 0 ? null : DATA.layers[i], g = gridFor(i);
@@ -530,6 +547,8 @@ function renderDetail() {
   if (g.h > 1) {
     box.appendChild(bigMap(g));
     box.insertAdjacentHTML("beforeend", pixelValue(i, g));
+  } else {
+    box.insertAdjacentHTML("beforeend", entryValue(i, g));
   }
   if (L) box.insertAdjacentHTML("beforeend", detailFor(L, i));
   wireDetail();
@@ -620,7 +639,7 @@ function wireDetail() {
   if ($("step-left")) $("step-left").onclick = step(-1);
   if ($("step-right")) $("step-right").onclick = step(1);
   document.querySelectorAll("[data-unit]").forEach((el) => {
-    el.onclick = () => { state.unit = Number(el.dataset.unit); renderDetail(); };
+    el.onclick = () => select(state.layer, 0, 0, Number(el.dataset.unit));
   });
 }
 
@@ -737,7 +756,7 @@ function unitButtons(d, u) {
 
 function denseView(i) {
   const img = DATA.images[state.image], L = DATA.layers[i], d = img.dense[i];
-  const u = Math.min(state.unit, L.outputShape[0] - 1), z = d.z ? d.z[u] : NaN;
+  const u = Math.min(state.col, L.outputShape[0] - 1), z = d.z ? d.z[u] : NaN;
   const rows = d.top[u].map(([n, x, w]) => row([inputName(i, n), fmt(x), fmt(w), fmt(x * w)]));
   const others = L.inputShape[0] - d.top[u].length;
   let html = unitButtons(d, u) + "<h3>Unit " + u + ": the largest contributions x_i " + TIMES +
@@ -824,7 +843,7 @@ start().catch((err) => {
 
 
 def render(payload):
-    """The page: ``payload`` is the JSON text of the data (``</`` already escaped)."""
+    """The page: ``payload`` is the JSON text of the data (with no ``<`` left in it)."""
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
             "script-src 'unsafe-inline'; style-src 'unsafe-inline'\">\n"

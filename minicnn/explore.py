@@ -362,6 +362,9 @@ LAYER_NOTES = {
     "Dense": "Each unit reads every input: z = sum of w * x plus the bias (eq. 1); "
              "y = {act}(z) (eq. 2).",
     "Dropout": "At prediction time Dropout lets every value through unchanged.",
+    "ReLU": "y = max(0, x) for every value (eq. 2 with the ReLU).",
+    "Sigmoid": "y = 1 / (1 + e^-x) for every value (eq. 3).",
+    "Softmax": "The values turned into probabilities: e^x_k / sum of e^x_j.",
 }
 
 
@@ -499,11 +502,11 @@ def page_data(model, images, info):
 # -- the page -----------------------------------------------------------------------------
 def write_page(path, data):
     """Write the self-contained page for ``data`` (:func:`page_data`) to ``path``; returns
-    the Path. The data sits in a JSON script element (``</`` escaped)."""
+    the Path. The data sits in a JSON script element (every ``<`` escaped as \\u003c)."""
     from ._explore_page import render
     from .io import atomic_write
     path = Path(path)
-    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    payload = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
     atomic_write(path, render(payload).encode("utf-8"))
     return path
 
@@ -552,18 +555,21 @@ def _positive_int(text):
 
 def run(args):
     """Write the page for parsed ``args``; prints where it went and its size. Exit code 0, or
-    2 with a message on stderr for a model or data that cannot be shown."""
+    2 with a message on stderr for a model or data that cannot be shown. Warnings (skipped
+    images, a run without a threshold) go to stderr."""
+    path = error = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             path = explore(args.model, args.data, args.images, args.image_files, args.out,
                            args.image_size)
         except (ValueError, FileNotFoundError) as exc:
-            print(f"minicnn explore: error: {exc}", file=sys.stderr)
-            return 2
-        finally:
-            for warning in caught:
-                print(f"minicnn explore: warning: {warning.message}", file=sys.stderr)
+            error = exc
+    for warning in caught:
+        print(f"minicnn explore: warning: {warning.message}", file=sys.stderr)
+    if error is not None:
+        print(f"minicnn explore: error: {error}", file=sys.stderr)
+        return 2
     print(f"explore page written to {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
     return 0
 
