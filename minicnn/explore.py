@@ -403,7 +403,7 @@ def _backward_entry(model, image, class_index, first=None):
     convs = [i for i, lay in enumerate(model.layers) if isinstance(lay, Conv2D)]
     entry = {"loss": grads["loss"], "summary": [summary(g) for g in grads["layers"]],
              "inputSummary": summary(grads["input"]), "gradcam": None}
-    if convs:
+    if convs:        # a sigmoid has one score, its logit: its Grad-CAM serves both labels
         score_class = class_index if model.layers[-1].output_shape[0] > 1 else 0
         cam = grad_cam(model, image[None], class_index=score_class)[0]
         entry["gradcam"] = _pack(np.rint(cam * 255), np.uint8)
@@ -440,6 +440,7 @@ def _backward_entries(model, image):
 
 
 def _list(array):
+    """A JSON list of float64 values (None stays None)."""
     return None if array is None else np.asarray(array, dtype=np.float64).tolist()
 
 
@@ -460,30 +461,34 @@ def _change(new, old):
     return None if new is None else np.asarray(new, np.float64) - np.asarray(old, np.float64)
 
 
+def _dense_entries(model, inputs, outputs):
+    """Per Dense layer: :func:`dense_contributions`, z and y, read right after the forward
+    pass of ``outputs`` (the layers' logits are those of the last forward pass)."""
+    return {str(i): {**dense_contributions(lay, inputs[i]), "z": _list(lay.logits[0]),
+                     "y": _list(outputs[i])}
+            for i, lay in enumerate(model.layers) if isinstance(lay, Dense)}
+
+
 def _image_entry(model, info, name, label, image):
     """Everything the page shows for one image: forward maps, exact conv inputs, dense
     contributions, the backward pass for each class, the Adam step."""
     outputs = forward(model, image)
+    inputs = [image] + outputs[:-1]
+    dense = _dense_entries(model, inputs, outputs)      # before any other pass
+    logits = model.layers[-1].logits
     probs = outputs[-1].astype(np.float64)
     p = _p_positive(probs)
     predicted = int(p >= info["threshold"]) if len(probs) <= 2 else int(np.argmax(probs))
-    inputs = [image] + outputs[:-1]
-    layers = model.layers
-    exact = [i for i, lay in enumerate(layers) if isinstance(lay, Conv2D)]  # their inputs
-    target = predicted if label is None else label
+    exact = [i for i, lay in enumerate(model.layers) if isinstance(lay, Conv2D)]  # inputs
     return {
         "name": name, "label": label, "probability": p, "predicted": predicted,
         "correct": None if label is None else predicted == label,
         "image": _pack(image[:, :, 0], np.float32),
         "exact": {str(i): _pack(inputs[i], np.float32) for i in exact if i > 0},
         "maps": [None if i + 1 in exact else _pack_map(out) for i, out in enumerate(outputs)],
-        "logits": _list(layers[-1].logits[0]) if layers[-1].logits is not None else None,
-        "probs": probs.tolist(),
-        "dense": {str(i): {**dense_contributions(lay, inputs[i]), "z": _list(lay.logits[0])
-                      if lay.logits is not None else None, "y": _list(outputs[i])}
-                  for i, lay in enumerate(layers) if isinstance(lay, Dense)},
+        "logits": _list(logits[0]), "probs": probs.tolist(), "dense": dense,
         "backward": _backward_entries(model, image),
-        "adam": _adam_entry(model, image, target)}
+        "adam": _adam_entry(model, image, predicted if label is None else label)}
 
 
 def page_data(model, images, info):

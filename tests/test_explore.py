@@ -250,6 +250,21 @@ def test_command_writes_the_page_into_a_run_folder(tmp_path, chest_xray, thesis,
     assert "http://" not in markup and "https://" not in markup
 
 
+def test_command_takes_image_files_and_names_the_ones_it_skips(tmp_path, chest_xray, capsys):
+    files = sorted((chest_xray / "test" / "PNEUMONIA").iterdir())[:2]
+    bad = tmp_path / "NORMAL" / "broken.jpeg"
+    bad.parent.mkdir()
+    bad.write_bytes(b"")
+    out = tmp_path / "page.html"
+    argv = [str(files[0]), str(bad), str(files[1]), "--image-size", str(SIZE),
+            "--out", str(out)]
+    assert explore.run(_parse(argv)) == 0
+    assert f"skipped image {bad}" in capsys.readouterr().err
+    data = json.loads(out.read_text().split('id="explore-data">', 1)[1].split("</script>")[0])
+    assert [(im["name"], im["label"]) for im in data["images"]] == [(f.name, 1) for f in files]
+    assert data["untrained"] and data["inputShape"] == [SIZE, SIZE, 1]
+
+
 def test_command_errors_exit_2_with_a_message(tmp_path, capsys):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG broken")
@@ -394,11 +409,8 @@ def test_switching_image_and_the_backward_view(driver, page):
     assert driver.execute_script("return minicnnExplore.state.image") == 2
     driver.execute_script("minicnnExplore.select(0, 3)")      # first conv, map 3
     _click_pixel(driver, 7, 9)
-    assert _shown_z(driver) == pytest.approx(_minicnn_z(model, images[2][2], "conv2d", 7, 9, 3)
-                                             if model.layers[0].name == "conv2d" else
-                                             _minicnn_z(model, images[2][2],
-                                                        model.layers[0].name, 7, 9, 3),
-                                             rel=1e-4, abs=1e-6)
+    expected = _minicnn_z(model, images[2][2], model.layers[0].name, 7, 9, 3)
+    assert _shown_z(driver) == pytest.approx(expected, rel=1e-4, abs=1e-6)
     driver.find_element(By.ID, "mode-backward").click()
     assert driver.find_element(By.ID, "gradcam").is_displayed()
     for name in (model.layers[2].name, model.layers[7].name):
@@ -418,6 +430,7 @@ def test_the_page_makes_no_request_and_is_not_blank(driver, page, tmp_path):
     _open(driver, path)
     entries = driver.execute_script(
         "return performance.getEntries().map(e => [e.entryType, e.name])")
+    assert "content=\"default-src 'none'; script-src 'unsafe-inline'" in path.read_text()
     assert [e for e in entries if e[0] == "resource"] == []
     assert all(not name.startswith("http") for _, name in entries)
     shot = tmp_path / "explore.png"
