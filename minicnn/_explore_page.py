@@ -486,12 +486,13 @@ function overlay(canvas, cam) {   // blend the 8-bit heat map over the gray X-ra
 }
 
 function select(layer, map, r, c) {
-  // Select map `map` of layer `layer` and its pixel (r, c) (default: the centre).
+  // Select map `map` of layer `layer` and its pixel (r, c) (default: the centre; clamped).
   state.layer = layer;
   state.map = map;
   const g = gridFor(layer);
-  state.row = r === undefined ? Math.floor(g.h / 2) : r;
-  state.col = c === undefined ? Math.floor(g.w / 2) : c;
+  const clamp = (v, n) => Math.min(Math.max(v, 0), n - 1);
+  state.row = r === undefined ? Math.floor(g.h / 2) : clamp(r, g.h);
+  state.col = c === undefined ? Math.floor(g.w / 2) : clamp(c, g.w);
   document.querySelectorAll(".layer").forEach(
     (d) => d.classList.toggle("selected", d.id === "layer-" + layer));
   renderDetail();
@@ -593,7 +594,24 @@ function convFormula(i) {
     fmt(f.bias, 6) + ') = <b id="formula-z" data-value="' + f.z + '">' + fmt(f.z, 6) +
     "</b>\neq. (2): y = " + (L.activation || "identity") + '(z) = <b id="formula-y">' +
     fmt(f.y, 6) + "</b></div>";
-  return html + inputWindowNote(i);
+  return html + '<div><canvas id="window-map" class="big"></canvas></div>' + inputWindowNote(i);
+}
+
+function drawWindowMap() {
+  // The formula view's input channel (or the X-ray) with the window outlined.
+  const canvas = $("window-map"), i = state.layer, L = DATA.layers[i];
+  const img = DATA.images[state.image], g = i === 0 ? imageGrid(img) : forwardGrid(img, i - 1);
+  const j = Math.min(Math.max(state.inChannel, 0), g.c - 1);
+  const scale = Math.max(1, Math.floor(200 / Math.max(g.h, g.w)));
+  const [kh, kw] = L.window.size, f = formula(state.image, i, state.row, state.col, state.map);
+  canvas.width = g.w * scale;
+  canvas.height = g.h * scale;
+  const ctx = canvas.getContext("2d");
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(mapCanvas(g, j, layerRange(g)), 0, 0, canvas.width, canvas.height);
+  ctx.strokeStyle = "#ff00ff";
+  ctx.lineWidth = 2;
+  ctx.strokeRect(f.left * scale, f.top * scale, kw * scale, kh * scale);
 }
 
 function channelTables(f, j) {
@@ -625,7 +643,8 @@ function channelSelect(cin, withSum) {
 
 function inputWindowNote(i) {
   const prev = i === 0 ? "the X-ray" : DATA.layers[i - 1].name;
-  return '<p class="note">The window is read from ' + esc(prev) + " (the exact float32 " +
+  return '<p class="note">The window (outlined above, on input channel ' +
+    Math.max(state.inChannel, 0) + ") is read from " + esc(prev) + " (the exact float32 " +
     "numbers of minicnn's forward pass); the page adds them up here, and minicnn's own " +
     "convolution gave the map above.</p>";
 }
@@ -638,6 +657,7 @@ function wireDetail() {
     select(state.layer, state.map, state.row, Math.min(Math.max(state.col + d, 0), g.w - 1));
   if ($("step-left")) $("step-left").onclick = step(-1);
   if ($("step-right")) $("step-right").onclick = step(1);
+  if ($("window-map")) drawWindowMap();
   document.querySelectorAll("[data-unit]").forEach((el) => {
     el.onclick = () => select(state.layer, 0, 0, Number(el.dataset.unit));
   });
@@ -709,12 +729,28 @@ function poolView(i) {
       ", is the pooled value.</p>";
   }
   if (!w.exact) html += '<p class="note">\u2248: from the 8-bit display copy.</p>';
-  if (state.mode === "backward" && isMax) {
-    html += "<p>Backward: the gradient of this pooled value goes to the winner only; the " +
-      "other cells of the window get 0 (see the sparse pattern in the gradient maps of " +
-      "the layer before).</p>";
-  }
+  if (state.mode === "backward" && isMax) html += poolRoute(i, w);
   return html + flattenNote(i);
+}
+
+function poolRoute(i, w) {
+  // The gradient in the window of the layer before: only the winner receives any.
+  const img = DATA.images[state.image], below = backwardGrid(img, i - 1, currentClass(img));
+  const L = DATA.layers[i], [ph, pw] = L.window.size, cells = [];
+  const top = state.row * L.window.strides[0] - L.window.padBefore[0];
+  const left = state.col * L.window.strides[1] - L.window.padBefore[1];
+  for (let a = 0; a < ph; a++) {
+    cells.push([]);
+    for (let b = 0; b < pw; b++) {
+      const r = top + a, c = left + b;
+      const inside = r >= 0 && r < below.h && c >= 0 && c < below.w;
+      cells[a].push(inside ? below.get(state.map, r, c) : 0);
+    }
+  }
+  return "<h3>The gradient's route</h3><p>Backward, the gradient of this pooled value goes " +
+    "to the winner only; the other cells of the window get 0. dL/d(output) of the layer " +
+    "before, same window (\u2248, 8-bit copy):</p>" +
+    numberTable(cells, (a, b) => a === w.best[0] && b === w.best[1]);
 }
 
 function flattenNote(i) {
