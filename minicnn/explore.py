@@ -37,8 +37,8 @@ import numpy as np
 from .kernels.geometry import pad_amounts
 from .layers import Conv2D, Dense
 
-__all__ = ["PAGE_NAME", "load_model", "check_model", "read_images", "choose_images",
-           "forward", "formula", "loss_gradients", "gradient", "adam_step",
+__all__ = ["PAGE_NAME", "open_model", "check_model", "read_images", "choose_images",
+           "forward", "formula", "loss_gradients", "summary", "gradient", "adam_step",
            "dense_contributions", "page_data", "write_page", "explore", "add_arguments", "run"]
 
 PAGE_NAME = "explore.html"
@@ -48,7 +48,7 @@ CANDIDATES_PER_CLASS = 16      # test images scanned per class to find right and
 
 
 # -- the model ----------------------------------------------------------------------------
-def load_model(ref=None, image_size=150):
+def open_model(ref=None, image_size=150):
     """``(model, info)``: a run folder or model file (``ref``), or the untrained thesis CNN
     at ``image_size`` (seed 0) when ``ref`` is None.
 
@@ -522,7 +522,7 @@ def explore(model_ref=None, data_dir=None, n_images=4, image_paths=None, out=Non
     (None: the untrained thesis CNN at ``image_size``); image_paths: image files to show
     instead of n_images picked from the data set's test/ folder; out: the file (default
     explore.html in the run folder, else in the working directory)."""
-    model, info = load_model(model_ref, image_size)
+    model, info = open_model(model_ref, image_size)
     size = check_model(model)
     if image_paths:
         images = read_images(image_paths, size, info["class_names"])

@@ -281,7 +281,7 @@ def test_command_errors_exit_2_with_a_message(tmp_path, capsys):
 def test_four_150px_images_of_the_thesis_cnn_stay_under_25_mb(tmp_path):
     """One 150-px X-ray-like image with the untrained thesis CNN costs under 6 MB, so four
     and the shared kernels (0.55 MB) stay under 25 MB (measured on real X-rays: docs)."""
-    model, info = explore.load_model(None, 150)
+    model, info = explore.open_model(None, 150)
     page = explore.write_page(tmp_path / "one.html",
                               explore.page_data(model, [("x", 0, _image(8, 150))], info))
     assert page.stat().st_size < 6.0e6
@@ -426,8 +426,10 @@ def test_switching_image_and_the_backward_view(driver, page):
 
 def test_the_page_makes_no_request_and_is_not_blank(driver, page, tmp_path):
     from PIL import Image
+    from selenium.webdriver.common.by import By
     path, _, _ = page
     _open(driver, path)
+    assert "untrained" in driver.find_element(By.ID, "untrained").text   # INFO says so
     entries = driver.execute_script(
         "return performance.getEntries().map(e => [e.entryType, e.name])")
     assert "content=\"default-src 'none'; script-src 'unsafe-inline'" in path.read_text()
