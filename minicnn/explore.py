@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import losses
 from .kernels.geometry import pad_amounts
 from .layers import Conv2D, Dense
 
@@ -224,15 +225,10 @@ def _bias(layer):
     return layer.params.get("bias", np.zeros(kernel.shape[-1], kernel.dtype))
 
 
-def _logit_gradient(model, probs, class_index):
-    """dL/d(logits) for one image whose label is ``class_index``: p - onehot for a softmax,
-    p - t for a sigmoid (cross-entropy fused with its activation, as in training)."""
-    target = np.zeros_like(probs)
-    if len(probs) > 1:
-        target[class_index] = 1
-    else:
-        target[0] = class_index
-    return (probs - target)[None]
+def _logits_loss(model):
+    """The model's cross-entropy taken from the logits (as training takes it when the last
+    activation is softmax or sigmoid): its gradient there is p - y."""
+    return losses.get(_loss_name(model)).__class__(from_logits=True)
 
 
 def loss_gradients(model, image, class_index):
@@ -245,7 +241,11 @@ def loss_gradients(model, image, class_index):
     dK and db in its ``grads``.
     """
     probs = forward(model, image)[-1]
-    dz = _logit_gradient(model, probs, class_index)
+    logits, label = model.layers[-1].logits, np.array([class_index])
+    if len(probs) == 1:                                     # sigmoid: targets (N, 1)
+        label = label.reshape(1, 1).astype(logits.dtype)
+    loss = _logits_loss(model)
+    dz = loss.gradient(label, logits)
     n = len(model.layers)
     grads = [None] * (n - 1) + [dz[0]]          # the last layer: dL/d(its logits)
     for start in range(n - 1, 0, -1):
@@ -253,9 +253,7 @@ def loss_gradients(model, image, class_index):
     dx = model.backward(dz, from_logits=True, start=0)[0]
     kernels = {i: (lay.grads["kernel"].copy(), _copy(lay.grads.get("bias")))
                for i, lay in enumerate(model.layers) if isinstance(lay, (Conv2D, Dense))}
-    p = probs[class_index] if len(probs) > 1 else abs(1 - class_index - probs[0])
-    return {"loss": float(-np.log(max(float(p), 1e-12))), "input": dx, "layers": grads,
-            "kernels": kernels}
+    return {"loss": loss(label, logits), "input": dx, "layers": grads, "kernels": kernels}
 
 
 def _copy(array):
