@@ -171,8 +171,8 @@ print(f"edge score, median over 64 filters: start {np.median(edge_score(start)):
       f"trained {np.median(edge_score(trained)):.2f}")
 
 fig = Figure(figsize=(10, 5.4))
+top = max(np.abs(start).max(), np.abs(trained).max())          # one colour scale for both
 for col, (filters, title) in enumerate(((start, "random start (Glorot)"), (trained, "trained"))):
-    top = np.abs(filters).max()
     for k in range(16):
         ax = fig.add_subplot(4, 9, (k // 4) * 9 + col * 5 + k % 4 + 1)
         image = ax.imshow(filters[:, :, k], cmap="coolwarm", vmin=-top, vmax=top)
