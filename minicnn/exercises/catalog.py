@@ -103,7 +103,7 @@ _HEADER = '''"""minicnn exercises: {file}. Fill in each function, then run
 import numpy as np
 '''
 
-_TRAIN_SCRIPT = '''"""The last exercise: a small CNN made of YOUR functions, trained on a few X-rays.
+_TRAIN_SCRIPT = '''"""The last exercise: a small CNN of YOUR functions, trained on a few X-rays.
 
     python train_small_cnn.py            (from this folder; `minicnn exercises check .`
                                           runs the same training as its last exercise)

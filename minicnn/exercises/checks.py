@@ -21,7 +21,8 @@ BATCH_MEAN = ("off by a factor of N (the batch size): the loss is the MEAN over 
 EVERY_CELL = ("the gradient went to every cell of the window: only the cell that held the "
               "maximum changed the output, so only it gets dy (the others get 0)")
 NO_CORRECTION = ("no bias correction: m and v start at 0, so divide by (1 - beta_1^t) and "
-                 "(1 - beta_2^t), here folded into alpha_t = lr sqrt(1 - beta_2^t) / (1 - beta_1^t)")
+                 "(1 - beta_2^t), here folded into "
+                 "alpha_t = lr sqrt(1 - beta_2^t) / (1 - beta_1^t)")
 STRIDE_PADDING = ("right for stride 1 and 'valid' but not for {case}: use the stride in the "
                   "window positions (i*stride) and Keras's 'same' zero padding")
 CASES = [(1, "valid"), (2, "valid"), (1, "same"), (2, "same")]

@@ -28,8 +28,8 @@ def _pad(x, kh, kw, stride, padding):
     """x padded for the window geometry, and the (top, left) padding used."""
     if padding == "valid":
         return x, (0, 0)
-    (t, b), (l, r) = _same_pads(x.shape[1], kh, stride), _same_pads(x.shape[2], kw, stride)
-    return np.pad(x, ((0, 0), (t, b), (l, r), (0, 0))), (t, l)
+    rows, cols = _same_pads(x.shape[1], kh, stride), _same_pads(x.shape[2], kw, stride)
+    return np.pad(x, ((0, 0), rows, cols, (0, 0))), (rows[0], cols[0])
 
 
 def conv2d_forward(x, kernel, bias, stride=1, padding="valid"):
