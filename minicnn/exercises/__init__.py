@@ -42,10 +42,11 @@ def load_solutions(folder):
     return SimpleNamespace(**found, _import_errors=errors)
 
 
-def check_one(funcs, name, data=None):
-    """Grade one exercise: a Result (status PASS, FAIL, TODO or SKIP)."""
+def check_one(funcs, name, data=None, done=None):
+    """Grade one exercise: a Result (status PASS, FAIL, TODO or SKIP). ``done``: results
+    already computed {name: Result}, reused by the training exercise."""
     if name == TRAINING:
-        return _check_training(funcs, data)
+        return _check_training(funcs, data, done or {})
     fn = getattr(funcs, name, None)
     if fn is None:
         return Result(name, "TODO", None, _missing_hint(funcs, name))
@@ -66,8 +67,8 @@ def _missing_hint(funcs, name):
     return f"{file} could not be imported: {broken}" if broken else f"no {name} in {file}"
 
 
-def _check_training(funcs, data):
-    needed = [check_one(funcs, e.name) for e in EXERCISES]
+def _check_training(funcs, data, done):
+    needed = [done.get(e.name) or check_one(funcs, e.name) for e in EXERCISES]
     if any(r.status != "PASS" for r in needed):
         return Result(TRAINING, "TODO", None, "needs every function above to pass first")
     from .small_cnn import report, train_on_xrays
@@ -143,9 +144,11 @@ def _check(args):
         return 2
     start = time.perf_counter()
     funcs = load_solutions(args.dir)
-    results = [check_one(funcs, name, args.data) for name in args.names or NAMES]
-    for r in results:
-        print(format_result(r), flush=True)
+    done = {}
+    for name in args.names or NAMES:
+        done[name] = check_one(funcs, name, args.data, done)
+        print(format_result(done[name]), flush=True)
+    results = list(done.values())
     counts = {s: sum(r.status == s for r in results) for s in ("PASS", "FAIL", "TODO", "SKIP")}
     print(f"{counts['PASS']} of {len(results)} pass, {counts['FAIL']} fail, "
           f"{counts['TODO']} to do, {counts['SKIP']} skipped "
