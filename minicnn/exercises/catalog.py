@@ -99,7 +99,8 @@ def stub_files():
 
 _HEADER = '''"""minicnn exercises: {file}. Fill in each function, then run
     minicnn exercises check DIR
-(DIR: this folder). NumPy only; do not import minicnn here."""
+(DIR: this folder). NumPy only; do not import minicnn here. The checker passes float64
+arrays: keep them float64 (float32 rounding would look like a mistake)."""
 import numpy as np
 '''
 
