@@ -239,9 +239,11 @@ def plot_feature_maps(maps, path=None, max_maps=16, title=None):
         if k >= n:
             ax.set_visible(False)
             continue
-        image = ax.imshow(maps[:, :, k], cmap="viridis")
+        lo, hi = float(maps[:, :, k].min()), float(maps[:, :, k].max())
+        flat = not hi > lo              # e.g. all 0 after ReLU: drawn dark, said in the title
+        image = ax.imshow(maps[:, :, k], cmap="viridis", vmin=lo, vmax=lo + 1 if flat else hi)
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
-        ax.set_title(f"channel {k}", fontsize=8)
+        ax.set_title(f"channel {k}" + (f" (all {lo:g})" if flat else ""), fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     return _finish(fig, path)

@@ -42,10 +42,14 @@ def test_the_thesis_slips_arithmetic():
 
 
 def test_feature_map_grids_have_a_colour_bar_per_map():
+    """And a map that is all 0 (a filter ReLU switched off) says so, instead of a colour bar
+    around 0 that suggests values."""
     maps = np.random.default_rng(0).normal(size=(6, 6, 5))
+    maps[:, :, 1] = 0
     fig = plots.plot_feature_maps(maps, max_maps=4)
     bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
     assert len(bars) == 4
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["channel 0", "channel 1 (all 0)"]
 
 
 def test_patient_sample_is_seeded_and_one_image_per_patient(tmp_path, monkeypatch):
