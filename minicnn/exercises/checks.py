@@ -84,12 +84,14 @@ def numeric_grads(forward, dy, *args):
 
 # -------------------------------------------------------------------------- activations
 def check_relu_forward(fn):
+    """relu_forward(x) against minicnn.kernels.relu on (2, 4, 5, 3) values with no zeros."""
     x = distinct((2, 4, 5, 3))
     return _judge(fn(x.copy()), kernels.relu(x), [(np.abs(x), "abs(x) is not max(0, x)")],
                   "max(0, x): negatives become 0, positives stay")
 
 
 def check_relu_backward(fn):
+    """relu_backward(x, dy) against the numerical gradient of sum(dy * relu(x))."""
     x, dy = distinct((2, 4, 5, 3), 1), _rng(1).normal(size=(2, 4, 5, 3))
     (want,) = numeric_grads(kernels.relu, dy, x)
     mistakes = [(dy * (dy > 0), "the mask must come from x (the forward's input), not dy"),
@@ -99,6 +101,7 @@ def check_relu_backward(fn):
 
 # --------------------------------------------------------------------------------- conv
 def _conv_data(seed):
+    """x (2, 6, 7, 2), kernel (3, 3, 2, 3), bias (3,): an odd width tests the padding."""
     rng = _rng(seed)
     return (rng.normal(size=(2, 6, 7, 2)), rng.normal(size=(3, 3, 2, 3)),
             rng.normal(size=3))
@@ -120,6 +123,7 @@ def _conv_case(fn, stride, padding, seed):
 
 
 def check_conv2d_forward(fn):
+    """Eq. (1) at every window, for stride 1 and 2, padding "valid" and "same"."""
     return _worst([_conv_case(fn, s, p, seed) for seed, (s, p) in enumerate(CASES)])
 
 
@@ -145,11 +149,13 @@ def _conv_backward_case(fn, stride, padding, seed):
 
 
 def check_conv2d_backward(fn):
+    """(dx, dkernel, dbias) against numerical gradients, for the four stride/padding cases."""
     return _worst([_conv_backward_case(fn, s, p, seed) for seed, (s, p) in enumerate(CASES)])
 
 
 # --------------------------------------------------------------------------------- pool
 def check_maxpool2d_forward(fn):
+    """Pools of 2 (6x6 input) and 3 (7x8 input: leftover rows and columns dropped)."""
     trials = []
     for seed, (shape, p) in enumerate([((2, 6, 6, 3), 2), ((2, 7, 8, 2), 3)]):
         x = distinct(shape, seed)
@@ -162,6 +168,7 @@ def check_maxpool2d_forward(fn):
 
 
 def check_maxpool2d_backward(fn):
+    """dx against the numerical gradient of sum(dy * maxpool(x)), inputs without ties."""
     trials = []
     for seed, (shape, p) in enumerate([((2, 6, 6, 3), 2), ((2, 7, 8, 2), 3)]):
         x = distinct(shape, seed)
@@ -183,6 +190,7 @@ def _dense_data():
 
 
 def check_dense_forward(fn):
+    """z = x @ kernel + bias on x (4, 5), kernel (5, 3)."""
     x, k, b = _dense_data()
     want = kernels.dense_forward(x, k, b)
     return _judge(fn(x.copy(), k.copy(), b.copy()), want,
@@ -190,6 +198,7 @@ def check_dense_forward(fn):
 
 
 def check_dense_backward(fn):
+    """(dx, dkernel, dbias) against numerical gradients."""
     x, k, b = _dense_data()
     dy = _rng(4).normal(size=(4, 3))
     want = numeric_grads(kernels.dense_forward, dy, x, k, b)
@@ -206,6 +215,7 @@ def check_dense_backward(fn):
 
 # --------------------------------------------------------------------------------- loss
 def check_softmax_cross_entropy(fn):
+    """(loss, dlogits) against minicnn's loss from logits, also for logits near 1000."""
     rng = _rng(5)
     trials = []
     for shift in (0.0, 1000.0):                   # large logits: exp overflows unless shifted
@@ -244,6 +254,7 @@ def _no_correction(param, grad, m, v, lr, beta_1, beta_2, epsilon):
 
 
 def check_adam_step(fn):
+    """One step from zero moments at t = 1, and from given moments at t = 7."""
     rng, trials = _rng(6), []
     for t, hp in ((1, (0.001, 0.9, 0.999, 1e-7)), (7, (0.01, 0.8, 0.99, 1e-7))):
         param, grad = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
