@@ -3,7 +3,7 @@ does) and executed by nbclient in an IPython kernel, in quick mode.
 
 Needs the ``notebooks`` extra (jupytext, nbclient, ipykernel); skipped without it. Examples
 06-08 need the X-ray data set and 09 TensorFlow; without them they print so and stop, which
-still executes (a SystemExit is allowed then).
+still executes (nbclient stops at that SystemExit, and the test accepts it).
 
 One kernel runs all the notebooks in turn, as a student running them one after another
 would: each example defines everything it uses, and the kernel's start and the imports are
@@ -49,16 +49,37 @@ def kernel(quick_env):
     km.shutdown_kernel(now=True)
 
 
+def execute(notebook, kernel):
+    """Run every cell in order, stopping at the first error; an example that stops itself
+    (sys.exit(0): no data set, no TensorFlow) counts as run."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    try:
+        NotebookClient(notebook, km=kernel, timeout=300).execute()
+    except CellExecutionError as exc:
+        if (exc.ename, exc.evalue) != ("SystemExit", "0"):
+            raise
+
+
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
 def test_example_executes_as_a_notebook(script, kernel):
-    from nbclient import NotebookClient
     notebook = notebooks.to_notebook(script)
     assert sum(c.cell_type == "markdown" for c in notebook.cells) >= 2
-    NotebookClient(notebook, km=kernel, timeout=300, allow_errors=True).execute()
+    execute(notebook, kernel)
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    errors = [f"{o['ename']}: {o['evalue']}" for o in outputs if o.get("output_type") == "error"]
-    assert all(e.startswith("SystemExit: 0") for e in errors), errors
     assert any(o.get("output_type") == "stream" for o in outputs)
+
+
+def test_a_failing_cell_fails_the_test(kernel):
+    """The check itself: an error in a cell is not swallowed, a clean sys.exit(0) is."""
+    from nbclient.exceptions import CellExecutionError
+    import nbformat
+    cells = [nbformat.v4.new_code_cell("print('before')"), nbformat.v4.new_code_cell("1 / 0")]
+    with pytest.raises(CellExecutionError, match="ZeroDivisionError"):
+        execute(nbformat.v4.new_notebook(cells=cells), kernel)
+    cells[1] = nbformat.v4.new_code_cell("import sys\nsys.exit(0)")
+    cells.append(nbformat.v4.new_code_cell("never_defined"))
+    execute(nbformat.v4.new_notebook(cells=cells), kernel)
 
 
 def test_notebooks_command_writes_one_ipynb_per_example(tmp_path, capsys):
