@@ -112,3 +112,13 @@ for h, w_, c in ((64, 64, 1), (64, 64, 3), (150, 150, 1)):
     print(f"{h}x{w_}x{c} image -> {thesis.input_neurons(h, w_, c):,} inputs")
 
 print(f"figures saved in {FIGURES}")
+
+# %% [markdown]
+# ## Exercises (answers in docs/answers.md)
+#
+# 1. For x = (1, 2, 3) and w = (0.5, -0.25, 2), which bias b puts the neuron exactly on its
+#    threshold (z = 0), and what does the sigmoid output there?
+# 2. Show that sigmoid(-z) = 1 - sigmoid(z). What does that mean for the two classes of a
+#    sigmoid neuron?
+# 3. A sigmoid neuron on fixed inputs, fitted by maximising the likelihood of 0/1 labels:
+#    which model of a statistics course is it?

@@ -176,3 +176,13 @@ fig
 
 # %%
 print(f"figures saved in {FIGURES}")
+
+# %% [markdown]
+# ## Exercises (answers in docs/answers.md)
+#
+# 1. Compute by hand the output at row 0, column 3 (the 8). Which columns of the image does
+#    the kernel compare there?
+# 2. Which kernel detects *horizontal* edges? Try it on the 6x6 image with
+#    `minicnn.kernels.conv2d_forward`.
+# 3. With stride 2 and no padding, what is the output's size for the 6x6 image? And for a
+#    150x150 X-ray with the thesis's 3x3 kernels?

@@ -137,3 +137,13 @@ fig
 
 # %%
 print(f"figures saved in {FIGURES}")
+
+# %% [markdown]
+# ## Exercises (answers in docs/answers.md)
+#
+# 1. The thesis's text says 3,136 values after the second pooling. Which of its numbers has
+#    to change for 3,136 to be right?
+# 2. A 2x2 max-pooling keeps one value in four. Which fraction of the gradient's cells are
+#    zero on its way back (example 10), and why is that not a problem for learning?
+# 3. For a 64x64 input, what are the thesis CNN's shapes, and how many values does its
+#    dense layer see?

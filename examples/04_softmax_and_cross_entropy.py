@@ -95,6 +95,27 @@ print(f"relative error, formula vs numerical: {relative_error(fused, numeric):.1
 assert np.allclose(fused, [-0.4, 0.4]) and relative_error(fused, numeric) < 1e-7
 
 # %% [markdown]
+# ## Why it cancels: the softmax's Jacobian diag(p) - p p^T
+#
+# Each p_i depends on every logit: dp_i/dz_j = p_i (1[i = j] - p_j), the matrix
+# J = diag(p) - p p^T. The loss L = -ln p_y has dL/dp = -y / p (zero except at the true
+# class). The chain rule gives dL/dz = J^T dL/dp; row y of J divided by p_y is
+# (1[y = j] - p_j), so the product is p - y: the 1/p of the loss and the p of the softmax
+# cancel. With p = [0.6, 0.4] and label 0: J = [[0.24, -0.24], [-0.24, 0.24]],
+# dL/dp = [-1/0.6, 0] = [-1.667, 0], and J^T dL/dp = [-0.4, 0.4].
+
+# %%
+J = np.diag(p) - np.outer(p, p)
+dL_dp = -onehot / p
+print(f"J = diag(p) - p p^T =\n{J}")
+print(f"dL/dp = -y / p = {dL_dp}")
+print(f"J^T dL/dp = {J.T @ dL_dp} = p - y = {p - onehot}")
+numeric_J = np.array([numerical_gradient(lambda v, i=i: kernels.softmax(v)[i], z)
+                      for i in range(2)])
+print(f"numerical Jacobian, relative error {relative_error(J, numeric_J):.1e}")
+assert np.allclose(J, [[0.24, -0.24], [-0.24, 0.24]]) and np.allclose(J.T @ dL_dp, p - onehot)
+
+# %% [markdown]
 # ## Figure: softmax output and the cross-entropy curve
 
 # %%
@@ -120,3 +141,12 @@ fig
 
 # %%
 print(f"figures saved in {FIGURES}")
+
+# %% [markdown]
+# ## Exercises (answers in docs/answers.md)
+#
+# 1. Why do the rows (and columns) of the Jacobian J = diag(p) - p p^T add up to 0?
+# 2. With p = [0.9, 0.1] and label 1, what are the loss and the gradient p - y? Which
+#    logit does gradient descent raise?
+# 3. With two classes, softmax(z)[1] = sigmoid(z_1 - z_0). Check it numerically: which
+#    statistical model is a network whose last layer is a 2-way softmax on fixed features?

@@ -81,6 +81,7 @@ def cases():
 
 
 rows = []                                             # (tier, case, worst error, threshold)
+WIDTH = 38                                            # the description column, both tables
 for tier in backend.BACKENDS:                      # "naive", "numpy", "numba"
     with backend.using(tier):                         # every kernel tier gets checked
         for description, layer, inputs, threshold in cases():
@@ -88,7 +89,7 @@ for tier in backend.BACKENDS:                      # "naive", "numpy", "numba"
             worst = max(errors.values())
             rows.append((tier, description, worst, threshold))
             detail = ", ".join(f"{k} {v:.1e}" for k, v in errors.items())
-            print(f"{tier:>5} | {description:<34} | {detail:<42} | "
+            print(f"{tier:>5} | {description:<{WIDTH}} | {detail:<42} | "
                   f"{'ok' if worst < threshold else 'FAIL'}")
 
 # %% [markdown]
@@ -112,7 +113,8 @@ loss_cases = [
 for description, loss, labels, predictions in loss_cases:
     err = check_loss(loss, labels, predictions)
     rows.append(("loss", description, err, SMOOTH))
-    print(f" loss | {description:<38} | {err:.1e} | {'ok' if err < SMOOTH else 'FAIL'}")
+    print(f" loss | {description:<{WIDTH}} | {f'{err:.1e}':<42} | "
+          f"{'ok' if err < SMOOTH else 'FAIL'}")
 
 # %% [markdown]
 # ## A whole small network, end to end
@@ -189,3 +191,13 @@ fig
 
 # %%
 print(f"figures saved in {FIGURES}")
+
+# %% [markdown]
+# ## Exercises (answers in docs/answers.md)
+#
+# 1. Why centred differences, (f(x + h) - f(x - h)) / 2h, rather than (f(x + h) - f(x)) / h?
+#    Try both on x^3 at x = 1 with h = 1e-5 and compare the errors.
+# 2. Why must the inputs of the max-pooling check have no ties, and what goes wrong near
+#    a ReLU input of exactly 0?
+# 3. Make the check run in float32 instead of float64. What relative errors do you get,
+#    and why would they hide a real mistake?

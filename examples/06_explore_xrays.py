@@ -119,3 +119,13 @@ for cls, figure_name in (("NORMAL", "normal_grid.png"), ("PNEUMONIA", "pneumonia
 
 # %%
 print(f"figures saved in {FIGURES}")
+
+# %% [markdown]
+# ## Exercises (answers in docs/answers.md)
+#
+# 1. What fraction of the training images show pneumonia? What accuracy does a "model" that
+#    always answers "pneumonia" get on the test folder?
+# 2. Several files come from one patient (`minicnn.data.patient_id`). Why does that matter
+#    when splitting the images into training and validation?
+# 3. The thesis converted the images to gray. What is lost, and why is it little for
+#    X-rays?

@@ -28,6 +28,7 @@ from minicnn import metrics, models, plots
 from minicnn.data import (class_weights_balanced, find_data_dir, load_image_folder,
                           patient_id, stratified_sample, train_val_split)
 from minicnn.optimizers import Adam
+from minicnn.subsets import load_patient_sample
 
 NAME = "07_train_thesis_cnn"
 QUICK = os.environ.get("MINICNN_QUICK") == "1"   # quick: a few dozen images, 48 px, 1 epoch
@@ -67,11 +68,14 @@ except FileNotFoundError as exc:
     print(f"This example needs the chest X-ray data set, which was not found.\n{exc}")
     sys.exit(0)
 
-# (quick mode reads only the first few files of each class folder, to save decoding time)
-train_ds = load_image_folder(DATA / "train", IMAGE_SIZE, progress=False,
-                             limit_per_class=PER_CLASS if QUICK else None)
-test_ds = load_image_folder(DATA / "test", IMAGE_SIZE, progress=False,
-                            limit_per_class=12 if QUICK else None)
+# (quick mode decodes a seeded sample, one image per patient, to save decoding time: the
+# first files of a folder would be a few patients' images, not independent observations)
+if QUICK:
+    train_ds = load_patient_sample(DATA / "train", PER_CLASS, IMAGE_SIZE, seed=SEED)
+    test_ds = load_patient_sample(DATA / "test", 12, IMAGE_SIZE, seed=SEED)
+else:
+    train_ds = load_image_folder(DATA / "train", IMAGE_SIZE, progress=False)
+    test_ds = load_image_folder(DATA / "test", IMAGE_SIZE, progress=False)
 groups = [patient_id(p) for p in train_ds.paths]
 train_idx, val_idx = train_val_split(train_ds.y, groups, val_fraction=0.15, seed=SEED)
 if not QUICK:      # a balanced sample of the training part (the thesis's sample was balanced)
@@ -114,8 +118,12 @@ print(f"lowest validation loss {h['val_loss'][best]:.4f} at epoch {best + 1}; "
 # With a few epochs on a small sample, expect noisy curves.
 
 # %%
-plots.plot_history(h, FIGURES / "learning_curves.png",
-                   title=f"thesis CNN, {IMAGE_SIZE} px, {len(y_train)} training images")
+if EPOCHS > 1:
+    plots.plot_history(h, FIGURES / "learning_curves.png",
+                       title=f"thesis CNN, {IMAGE_SIZE} px, {len(y_train)} training images")
+else:       # one point per curve: a plot would only show its axis ticks around that point
+    print(f"one epoch: no learning curves (training loss {h['loss'][0]:.4f}, "
+          f"validation loss {h['val_loss'][0]:.4f})")
 
 # %% [markdown]
 # ## The test set, once
@@ -130,13 +138,18 @@ threshold = metrics.youden_threshold(y_val, p_val)
 p_test = model.predict(x_test)[:, 1]
 report = metrics.binary_report(y_test, p_test, threshold=threshold)
 print(f"threshold chosen on validation: {threshold:.3f}")
-if QUICK:
-    print("(quick mode: a few dozen images and one epoch; these numbers mean nothing)")
+TINY = 50          # fewer test images of a class than this: no intervals (see below)
+tiny = min(np.sum(y_test == 0), np.sum(y_test == 1)) < TINY
+if tiny:
+    print(f"(only {len(y_test)} test images: one epoch on a few dozen images, scored on a "
+          f"handful; the numbers below say nothing about the model, and 95% intervals on so "
+          f"few images would span most of [0, 1], so none are printed)")
 for key in ("auc", "accuracy", "sensitivity", "specificity"):
     low, high = report[f"{key}_ci"]
     value = report[key]
-    print(f"test {key:>11}: {value:.3f}  (95% interval {low:.3f} to {high:.3f})"
-          if value is not None else f"test {key:>11}: undefined")
+    interval = "" if tiny else f"  (95% interval {low:.3f} to {high:.3f})"
+    print(f"test {key:>11}: {value:.3f}{interval}" if value is not None
+          else f"test {key:>11}: undefined")
 cm = np.array(report["confusion_matrix"])
 plots.plot_confusion_matrix(cm, train_ds.class_names, FIGURES / "confusion_matrix.png",
                             title=f"test, threshold {threshold:.3f} (chosen on validation)")
@@ -149,3 +162,13 @@ plots.plot_roc(y_test, p_test, FIGURES / "roc.png", threshold=threshold)
 
 # %%
 print(f"figures saved in {FIGURES}")
+
+# %% [markdown]
+# ## Exercises (answers in docs/answers.md)
+#
+# 1. Why is validation split by patient? Count, in `train/`, how many patients have more than
+#    one X-ray (`minicnn.data.patient_id`).
+# 2. The threshold is chosen on validation, not on test. What would choosing it on test do
+#    to the test accuracy you report, and why is that number then optimistic?
+# 3. The thesis reported the best epoch's accuracy on the images it validated on. Which of
+#    this example's numbers is the comparable one, and which is the honest one?

@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from minicnn import explain, layers, models, plots
-from minicnn.data import class_weights_balanced, find_data_dir, load_image_folder
+from minicnn.data import class_weights_balanced, find_data_dir
 from minicnn.optimizers import Adam
+from minicnn.subsets import load_patient_sample
 
 NAME = "08_what_the_network_sees"
 QUICK = os.environ.get("MINICNN_QUICK") == "1"   # quick: 48 px, a few dozen images, 1 epoch
@@ -45,10 +46,11 @@ except FileNotFoundError as exc:
 # %% [markdown]
 # ## A trained model: from a run folder, or trained here briefly
 #
-# Without MINICNN_RUN we train the thesis CNN for a few epochs on the first few hundred
-# training images of each class at 96 px (quick mode: a few dozen images at 48 px, one
-# epoch). At 96 px the last convolution's maps are 8x8, so Grad-CAM can point somewhere;
-# at 48 px they are 2x2 and the heat map is very coarse.
+# Without MINICNN_RUN we train the thesis CNN for a few epochs on a seeded sample of
+# training images, one per patient, at 96 px (quick mode: 64 per class at 48 px, eight short
+# epochs, a few seconds: enough to learn something, as its training accuracy shows). At
+# 96 px the last convolution's maps are 8x8, so Grad-CAM can point somewhere; at 48 px they
+# are 2x2 and the heat map is very coarse.
 
 # %%
 if RUN:
@@ -57,20 +59,20 @@ if RUN:
     IMAGE_SIZE = info["image_size"]
     print(f"loaded the model of run {RUN} ({IMAGE_SIZE} px)")
 else:
-    IMAGE_SIZE, PER_CLASS, EPOCHS = (48, 16, 1) if QUICK else (96, 300, 4)
-    train = load_image_folder(DATA / "train", IMAGE_SIZE, progress=False,
-                              limit_per_class=PER_CLASS)
+    IMAGE_SIZE, PER_CLASS, EPOCHS = (48, 64, 8) if QUICK else (96, 300, 4)
+    train = load_patient_sample(DATA / "train", PER_CLASS, IMAGE_SIZE, seed=0)
     model = models.thesis_cnn((IMAGE_SIZE, IMAGE_SIZE, 1), seed=0)
     model.compile(Adam(0.001), "sparse_categorical_crossentropy", ["accuracy"])
-    model.fit(train.x, train.y, batch_size=32, epochs=EPOCHS, seed=0, verbose=1,
+    model.fit(train.x, train.y, batch_size=32, epochs=EPOCHS, seed=0, verbose=0,
               class_weight=class_weights_balanced(train.y))
-    print(f"trained on {len(train.y)} images at {IMAGE_SIZE} px for {EPOCHS} epoch(s)")
+    print(f"trained on {len(train.y)} images at {IMAGE_SIZE} px for {EPOCHS} epoch(s); "
+          f"training accuracy {model.evaluate(train.x, train.y)[1]:.3f} (chance: 0.5)")
 
 # %% [markdown]
 # ## Two test X-rays: one with pneumonia, one normal
 
 # %%
-test = load_image_folder(DATA / "test", IMAGE_SIZE, progress=False, limit_per_class=4)
+test = load_patient_sample(DATA / "test", 4, IMAGE_SIZE, seed=0)
 pick = [int(np.flatnonzero(test.y == 1)[0]), int(np.flatnonzero(test.y == 0)[0])]
 x = test.x[pick]                                   # (2, S, S, 1): pneumonia, normal
 truth = ["pneumonia", "normal"]
@@ -103,6 +105,14 @@ for i, name in enumerate(conv_names, start=1):
 # Both explain the class the model predicts for that image (the larger softmax output).
 # Saliency is a pixel-level gradient, usually speckled; Grad-CAM is as coarse as the last
 # convolution's maps, brought back to the image's size.
+#
+# **When a Grad-CAM map is blank.** Grad-CAM is ReLU(sum_k w_k A_k): the last convolution's
+# maps A_k, weighted by how much each raises the class score. If the weighted sum is
+# negative everywhere (no region adds evidence *for* the predicted class, which is common
+# for a model that has barely learned, or for the class it predicts by default), the ReLU
+# makes the whole map 0, and it is drawn blank. Each map is also divided by its own maximum,
+# so a map whose evidence is tiny but positive is stretched to full colour: compare the
+# maps' colours *within* one image, never their brightness *across* images.
 
 # %%
 sal = explain.saliency(model, x)                    # (2, S, S), each scaled to [0, 1]
@@ -116,6 +126,18 @@ for k, kind in enumerate(("pneumonia", "normal")):
                                title=f"Grad-CAM, {what}")
     print(f"{kind} image, predicted {predicted}: saliency mean {sal[k].mean():.3f}, "
           f"Grad-CAM mean {cam[k].mean():.3f} (0 = no evidence for the predicted class)")
+    if cam[k].max() == 0:
+        print(f"  the Grad-CAM map of the {kind} image is blank: the weighted sum of the "
+              f"last convolution's maps is negative everywhere, and ReLU keeps none of it")
 
 # %%
 print(f"figures saved in {FIGURES}")
+
+# %% [markdown]
+# ## Exercises (answers in docs/answers.md)
+#
+# 1. Grad-CAM here explains the *predicted* class. Compute it for the other class with
+#    `explain.grad_cam(model, x, class_index=...)`: how do the two maps relate?
+# 2. At 48 px the last convolution's maps are 2x2. How many distinct regions can Grad-CAM
+#    tell apart then, and what image size gives the thesis's 15x15?
+# 3. A heat map over the image's border or its letters would mean what about the model?

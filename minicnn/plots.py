@@ -219,7 +219,8 @@ def plot_image_grid(images, titles=None, rows=5, cols=5, path=None):
 
 def plot_feature_maps(maps, path=None, max_maps=16, title=None):
     """The first ``max_maps`` channels of one sample's activations ``maps`` (H, W, C), each
-    in its own cell with its own colour scale (a square-ish grid; empty cells hidden)."""
+    in its own cell with its own colour scale and colour bar (a square-ish grid; empty cells
+    hidden)."""
     maps = np.asarray(maps, dtype=np.float64)
     if maps.ndim == 4 and maps.shape[0] == 1:
         maps = maps[0]
@@ -229,7 +230,7 @@ def plot_feature_maps(maps, path=None, max_maps=16, title=None):
         raise ValueError(f"max_maps must be >= 1, got {max_maps}")
     n = min(maps.shape[2], max_maps)
     rows, cols = _grid_shape(n)
-    fig = Figure(figsize=(1.7 * cols, 1.8 * rows + (0.4 if title else 0)), dpi=DPI)
+    fig = Figure(figsize=(2.1 * cols, 1.8 * rows + (0.4 if title else 0)), dpi=DPI)
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for k, ax in enumerate(axes):
@@ -238,8 +239,11 @@ def plot_feature_maps(maps, path=None, max_maps=16, title=None):
         if k >= n:
             ax.set_visible(False)
             continue
-        ax.imshow(maps[:, :, k], cmap="viridis")
-        ax.set_title(f"channel {k}", fontsize=8)
+        lo, hi = float(maps[:, :, k].min()), float(maps[:, :, k].max())
+        flat = not hi > lo              # e.g. all 0 after ReLU: drawn dark, said in the title
+        image = ax.imshow(maps[:, :, k], cmap="viridis", vmin=lo, vmax=lo + 1 if flat else hi)
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=6)
+        ax.set_title(f"channel {k}" + (f" (all {lo:g})" if flat else ""), fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     return _finish(fig, path)

@@ -1,7 +1,7 @@
 """The documentation stays true to the code: every function and test that docs/equations.md
-(and the other teaching pages) name exists, and every relative link in docs/*.md, README.md
-and examples/README.md points to an existing file, and to an existing heading when it has
-an anchor."""
+(and the other teaching pages, the Spanish ones in docs/es/ included) name exists, and every
+relative link in docs/*.md, docs/es/*.md, README.md and examples/README.md points to an
+existing file, and to an existing heading when it has an anchor."""
 import ast
 import importlib
 import re
@@ -11,8 +11,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-TEACHING_PAGES = ["index.md", "equations.md", "architecture.md", "kernels.md"]
-LINKED_PAGES = sorted(DOCS.glob("*.md")) + [
+SPANISH_PAGES = sorted(f"es/{p.name}" for p in (DOCS / "es").glob("*.md"))
+TEACHING_PAGES = ["index.md", "equations.md", "architecture.md", "kernels.md",
+                  "answers.md"] + SPANISH_PAGES
+LINKED_PAGES = sorted(DOCS.glob("*.md")) + sorted((DOCS / "es").glob("*.md")) + [
     ROOT / "README.md", ROOT / "examples" / "README.md"]
 
 NAME = re.compile(r"\bminicnn(?:\.[A-Za-z_]\w*)+")
@@ -111,6 +113,12 @@ def test_relative_links_point_to_existing_files(page):
     assert not broken, f"{page.relative_to(ROOT)} has broken links: {broken}"
 
 
+def test_the_spanish_pages_are_checked():
+    """docs/es/ holds the guide, the glossary and the bridge page, and they name code."""
+    assert {"es/guia.md", "es/glosario.md", "es/puente.md"} <= set(SPANISH_PAGES)
+    assert all(names_in(page) for page in ("es/guia.md", "es/puente.md"))
+
+
 def test_the_checks_themselves():
     """resolve() and the anchor rule on known cases, so a passing run means something."""
     assert resolve("minicnn.thesis.edge_example")()[0, 0] == -5
@@ -118,5 +126,6 @@ def test_the_checks_themselves():
     with pytest.raises(AttributeError):
         resolve("minicnn.thesis.no_such_function")
     anchors = github_anchors("# A B\n## The thesis CNN's 1,033,218 parameters, layer by layer\n"
-                             "```\n# not a heading\n```\n# A B\n")
-    assert anchors == {"a-b", "a-b-1", "the-thesis-cnns-1033218-parameters-layer-by-layer"}
+                             "```\n# not a heading\n```\n# A B\n## Regresión logística\n")
+    assert anchors == {"a-b", "a-b-1", "the-thesis-cnns-1033218-parameters-layer-by-layer",
+                       "regresión-logística"}

@@ -1,0 +1,67 @@
+"""``minicnn notebooks DIR``: the examples as Jupyter notebooks (.ipynb), written by jupytext.
+
+The examples are plain Python scripts in jupytext's "percent" format (``# %%`` cells), so
+they run as scripts and convert to notebooks without losing anything. Needs the
+``notebooks`` extra: ``pip install -e '.[notebooks]'``. Open the result with
+``jupyter lab DIR`` (Jupyter is not installed by the extra).
+
+The command line is wired in by minicnn.cli through :func:`add_arguments` and :func:`run`.
+"""
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def example_scripts(folder=EXAMPLES):
+    """The numbered example scripts, in order."""
+    return sorted(Path(folder).glob("[0-9][0-9]_*.py"))
+
+
+def to_notebook(script):
+    """The notebook (nbformat object) of one percent-format script."""
+    import jupytext
+    notebook = jupytext.read(script, fmt="py:percent")
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    return notebook
+
+
+def write_notebooks(out_dir, examples=EXAMPLES):
+    """Write ``<out_dir>/<example>.ipynb`` for every example; returns the paths written."""
+    import jupytext
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for script in example_scripts(examples):
+        path = out_dir / f"{script.stem}.ipynb"
+        jupytext.write(to_notebook(script), path, fmt="ipynb")
+        written.append(path)
+    return written
+
+
+def add_arguments(parser):
+    """The ``notebooks`` command's arguments on an argparse parser."""
+    parser.add_argument("dir", help="folder for the .ipynb files (created if missing)")
+    parser.add_argument("--examples", default=str(EXAMPLES),
+                        help="folder of the example scripts (default: the repository's)")
+    return parser
+
+
+def run(args):
+    """Write the notebooks; returns the exit code."""
+    try:
+        import jupytext  # noqa: F401
+    except ImportError:
+        print("minicnn notebooks: jupytext is not installed; pip install -e '.[notebooks]'",
+              file=sys.stderr)
+        return 1
+    if not example_scripts(args.examples):
+        print(f"minicnn notebooks: no example scripts in {args.examples} (the examples live "
+              "in the repository's examples/ folder)", file=sys.stderr)
+        return 1
+    written = write_notebooks(args.dir, args.examples)
+    print(f"wrote {len(written)} notebooks to {args.dir}; open them with: jupyter lab {args.dir}\n"
+          "(they find the X-ray data and write figures as the scripts do: set MINICNN_DATA "
+          "if the data folder is not found from where Jupyter runs)")
+    return 0

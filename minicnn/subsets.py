@@ -1,0 +1,65 @@
+"""Small, seeded, patient-grouped samples of an image folder, for quick runs and exercises.
+
+The first N files of a folder are a poor sample: file names are sorted by patient, so a few
+patients fill it, and images of one patient are not independent observations. Here every
+image comes from a different patient, drawn at random with a seed:
+
+    ds = load_patient_sample(data / "test", per_class=24, image_size=48, seed=0)
+
+returns a :class:`minicnn.data.ImageDataset` (x (N, S, S, 1) float32, y (N,), paths), decoded
+with the thesis's preprocessing (``minicnn.data.preprocess_image``) and cached like
+``minicnn.data.load_image_folder`` (``$MINICNN_CACHE``), so only the first run decodes.
+"""
+from pathlib import Path
+
+import numpy as np
+
+from .data import ImageDataset, decode_image, patient_id, preprocess_image
+from .data import cache as _cache
+
+CLASS_NAMES = ("NORMAL", "PNEUMONIA")
+EXTENSIONS = (".jpeg", ".jpg", ".png")
+
+
+def one_file_per_patient(folder, count, seed=0):
+    """Up to ``count`` file paths of ``folder``, each from a different, randomly drawn patient
+    (``minicnn.data.patient_id``), sorted. Seeded: the same seed gives the same files."""
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in EXTENSIONS)
+    by_patient = {}
+    for path in files:
+        by_patient.setdefault(patient_id(path), []).append(path)
+    rng = np.random.default_rng(seed)
+    patients = sorted(by_patient)
+    chosen = [patients[i] for i in rng.permutation(len(patients))[:count]]
+    return sorted(str(by_patient[p][rng.integers(len(by_patient[p]))]) for p in chosen)
+
+
+def load_patient_sample(root, per_class, image_size, seed=0, class_names=CLASS_NAMES):
+    """Decode ``per_class`` images of each class folder of ``root``, one per patient.
+
+    root: a folder such as ``chest_xray/test`` holding one folder per class, named as
+    ``class_names`` (label = position). Returns an ImageDataset, rows ordered by label.
+    """
+    paths, labels = [], []
+    for label, name in enumerate(class_names):
+        chosen = one_file_per_patient(Path(root) / name, per_class, seed + label)
+        paths += chosen
+        labels += [label] * len(chosen)
+    x = _decoded(root, list(zip(paths, labels)), image_size)
+    return ImageDataset(x=x, y=np.array(labels, np.int64), paths=paths,
+                        class_names=list(class_names))
+
+
+def _decoded(root, files, image_size):
+    """(N, S, S, 1) float32 images of ``files`` [(path, label)], from the cache if there."""
+    key = _cache.cache_key(files, {"image_size": image_size, "sample": "one per patient"})
+    path = _cache.cache_file(_cache.default_cache_dir(), root, key)
+    stored = _cache.read_cache(path, key)
+    if stored is not None:
+        return stored["x"]
+    x = np.stack([preprocess_image(decode_image(p), image_size) for p, _ in files])
+    try:
+        _cache.write_cache(path, key, {"x": x})
+    except OSError:
+        pass                                   # no cache: the next run decodes again
+    return x
