@@ -20,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import _runtime
+from . import runtime
+from .validation import int_argument
 
 SYSTEMS = ("minicnn", "keras", "torch")
 THESIS_CONFIG = (32, 150)                # the thesis's batch and image size
@@ -181,7 +182,7 @@ def run_in_process(system, batch, size, repeats, env=None, layer_times=False,
     if system != "minicnn":                 # the others run without minicnn's process settings
         env["MINICNN_RUNTIME"] = "stock"
     if env.get("MINICNN_RUNTIME") == "stock":  # nor inherit the ones this process made
-        for name in _runtime.ENV_SET_HERE:
+        for name in runtime.ENV_SET_HERE:
             env.pop(name, None)
     cmd = [sys.executable, "-m", "minicnn.bench", "--worker", system, str(batch), str(size),
            str(repeats), repr(time.time())] + (["--layer-times"] if layer_times else [])
@@ -337,9 +338,10 @@ def main(argv=None):
 
 def add_arguments(parser):
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
-    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[8, 32, 128])
-    parser.add_argument("--image-sizes", nargs="+", type=int, default=[64, 150, 224])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch-sizes", nargs="+", type=int_argument(1), default=[8, 32, 128])
+    parser.add_argument("--image-sizes", nargs="+", type=int_argument(1), default=[64, 150, 224])
+    parser.add_argument("--repeats", type=int_argument(1), default=5,
+                        help="timed steps per measurement (at least 1; default 5)")
     parser.add_argument("--out", default="benchmarks/results", help="folder for latest.json/.md")
     parser.add_argument("--unset-openblas", action="store_true",
                         help="run every process with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset")
@@ -361,6 +363,7 @@ def run_from_args(args):
 
 
 if __name__ == "__main__":
+    runtime.configure()                   # this process is the benchmark's own
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         _, _, system, batch, size, repeats, launched = sys.argv[:7]
         print(json.dumps(worker(system, int(batch), int(size), int(repeats), float(launched),

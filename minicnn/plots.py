@@ -3,11 +3,11 @@ and the network (pixel histogram, class counts, image grids, feature maps, heat-
 
 Every function builds a :class:`matplotlib.figure.Figure` with the non-interactive Agg canvas
 (no window, no pyplot state, safe on a server) and returns it; when ``path`` is given the
-figure is also written there as a PNG.
+figure is also written there as a PNG (atomically: a temporary file, then a rename).
 """
 from __future__ import annotations
 
-import os
+import io
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from . import metrics
+from .io import atomic_write
 
 __all__ = ["plot_history", "plot_confusion_matrix", "plot_roc", "plot_intensity_histogram",
            "plot_class_counts", "plot_image_grid", "plot_feature_maps", "plot_heatmap_overlay"]
@@ -30,9 +31,12 @@ def _new_figure(width, height, ncols=1):
 
 
 def _finish(fig, path):
+    """Lay the figure out and, when ``path`` is given, write it as a PNG atomically."""
     fig.tight_layout()
     if path is not None:
-        fig.savefig(os.fspath(path), format="png")
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        atomic_write(path, buffer.getvalue())
     return fig
 
 
