@@ -105,6 +105,12 @@ def claim(out=None, preset="run", parent="runs"):
     the other gets a RunFolderError saying what to do.
     """
     path = _claim_named(Path(out)) if out else _claim_default(Path(parent), preset)
+    _lock(path)
+    return RunFolder(path)
+
+
+def _lock(path):
+    """Create ``path/run.lock`` (O_EXCL: fails if it exists) naming this process."""
     try:
         fd = os.open(path / LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
@@ -112,7 +118,6 @@ def claim(out=None, preset="run", parent="runs"):
                              f"--out") from None
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": now()}, f)
-    return RunFolder(path)
 
 
 def _claim_named(path):
