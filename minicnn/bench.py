@@ -14,14 +14,23 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from . import runtime
+import numba
+import numpy as np
+
+from . import __version__, runtime
+from .backend import get_backend
+from .models import thesis_cnn
 from .validation import int_argument
+
+# Keras (TensorFlow) and PyTorch are imported inside the functions that use them, in the
+# benchmark's child processes only: they are optional, and each takes seconds to import.
 
 SYSTEMS = ("minicnn", "keras", "torch")
 THESIS_CONFIG = (32, 150)                # the thesis's batch and image size
@@ -32,7 +41,6 @@ MARK_BEGIN, MARK_END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 # ---------------------------------------------------------------------------- the models
 def _minicnn_model(size, seed):
-    from .models import thesis_cnn
     model = thesis_cnn((size, size, 1), 2, seed=seed)
     model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
     return model, model.train_on_batch, model.predict
@@ -86,7 +94,6 @@ def _torch_model(size, seed):
 def _minicnn_layer_times(model, x, repeats):
     """Median forward and backward milliseconds per layer of a minicnn model on the batch x
     (N, H, W, 1), backpropagating a constant gradient (no dx for the first layer)."""
-    import numpy as np
     rows = {layer.name: ([], []) for layer in model.layers}
     for _ in range(repeats):
         h = x
@@ -106,8 +113,6 @@ def _minicnn_layer_times(model, x, repeats):
 # ---------------------------------------------------------------------------- one process
 def worker(system, batch, size, repeats, launched_at, layer_times=False, seed=0):
     """Run inside the child process; returns the measurements as a dict."""
-    import resource
-    import numpy as np
     build = {"minicnn": _minicnn_model, "keras": _keras_model, "torch": _torch_model}[system]
     rng = np.random.default_rng(seed)
     x = rng.random((batch, size, size, 1), dtype=np.float32)
@@ -143,11 +148,8 @@ def worker(system, batch, size, repeats, launched_at, layer_times=False, seed=0)
 
 
 def _versions(system):
-    import numpy as np
     out = {"python": platform.python_version(), "numpy": np.__version__}
     if system == "minicnn":
-        import numba
-        from . import __version__
         out.update(minicnn=__version__, numba=numba.__version__)
     elif system == "keras":
         import keras
@@ -161,8 +163,6 @@ def _versions(system):
 
 def _threads(system):
     if system == "minicnn":
-        import numba
-        from .backend import get_backend
         return {"numba": numba.get_num_threads(), "backend": get_backend()}
     if system == "keras":
         import tensorflow as tf

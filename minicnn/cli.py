@@ -21,13 +21,14 @@ import numpy as np
 
 from . import get_backend, runtime
 from .bench import add_arguments as bench_arguments
+from .bench import run_from_args as run_bench
 from .data.locate import describe_places
 from .models import thesis_cnn
 from .validation import int_argument
 
-# The commands below import the pipeline, the report and the benchmark when they run, not
-# here: those pull in scikit-image, scikit-learn and matplotlib (a second or more), which
-# `minicnn --help` and `minicnn summary` do not need.
+# The commands below import the pipeline and the report when they run, not here: those pull
+# in scikit-image, scikit-learn and matplotlib (a second or more), which `minicnn --help`
+# and `minicnn summary` do not need.
 
 
 def _summary(args):
@@ -103,11 +104,6 @@ def _report(args):
     print(f"report written to {path}")
 
 
-def _bench(args):
-    from .bench import run_from_args
-    return run_from_args(args)
-
-
 DATA_HELP = f"chest_xray folder (default: {describe_places()})"
 TRAIN_EPILOG = """presets (every flag overrides its preset's value):
   quick   (default) honest protocol at 48 px: at most 300 training images per class
@@ -173,7 +169,7 @@ def _other_parsers(sub):
     p = sub.add_parser("bench", help="time the thesis CNN in minicnn, Keras and PyTorch side "
                                      "by side (see docs/benchmarks.md)")
     bench_arguments(p)
-    p.set_defaults(run=_bench)
+    p.set_defaults(run=run_bench)
 
     p = sub.add_parser("summary", help="print the thesis CNN's layer table")
     p.add_argument("--image-size", type=int_argument(38, 4096), default=150)
