@@ -82,8 +82,6 @@ def format_number(value, digits=3):
     return f"{value:.{digits}f}"
 
 
-_num = format_number
-
 
 def format_table(rows):
     """A small text table of (name, report) rows: threshold, n, AUC [95% CI], accuracy,
@@ -92,10 +90,10 @@ def format_table(rows):
     head = ("set", "threshold", "n", "AUC [95% CI]", "accuracy", "sensitivity", "specificity")
     lines = [head]
     for name, r in rows:
-        lo, hi = r["auc_ci"]
-        lines.append((name, _num(r["threshold"]), str(r["n"]),
-                      f"{_num(r['auc'])} [{_num(lo)}, {_num(hi)}]", _num(r["accuracy"]),
-                      _num(r["sensitivity"]), _num(r["specificity"])))
+        lo, hi = (format_number(v) for v in r["auc_ci"])
+        lines.append((name, format_number(r["threshold"]), str(r["n"]),
+                      f"{format_number(r['auc'])} [{lo}, {hi}]",
+                      *(format_number(r[k]) for k in ("accuracy", "sensitivity", "specificity"))))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
                      for line in lines)
@@ -145,12 +143,12 @@ def _table(head, rows, key_columns=1, row_classes=None):
 
 
 def _with_ci(report, key):
-    value = _num(report.get(key))
+    value = format_number(report.get(key))
     interval = report.get(f"{key}_ci")
     if not interval or None in interval:
         return value
     lo, hi = interval
-    return f'{value} <span class="ci">[{_num(lo)}, {_num(hi)}]</span>'
+    return f'{value} <span class="ci">[{format_number(lo)}, {format_number(hi)}]</span>'
 
 
 # -- sections -----------------------------------------------------------------------------
@@ -190,19 +188,19 @@ def _metrics_section(metrics):
         return "<h2>Metrics</h2><p>No metrics.json in the run folder.</p>"
     rows = []
     threshold = metrics.get("threshold")
-    test = metrics.get("test") or {}
+    test = _dict(metrics, "test")
     # The loss does not depend on the threshold: the test row's loss holds for both rows.
     for name, report, loss in (
-            ("validation", metrics.get("validation"), None),
-            ("test at the threshold", test or None, None),
-            ("test at 0.5", test.get("at_0.5"), test.get("loss"))):
+            ("validation", _dict(metrics, "validation"), None),
+            ("test at the threshold", test, None),
+            ("test at 0.5", _dict(test, "at_0.5"), test.get("loss"))):
         if not report:
             continue
-        rows.append([_esc(name), _num(report.get("threshold")), _esc(report.get("n", "?")),
+        rows.append([_esc(name), format_number(report.get("threshold")), _esc(report.get("n", "?")),
                      _with_ci(report, "auc"), _with_ci(report, "accuracy"),
                      _with_ci(report, "sensitivity"), _with_ci(report, "specificity"),
-                     _with_ci(report, "precision"), _num(report.get("f1")),
-                     _num(report.get("loss", loss))])
+                     _with_ci(report, "precision"), format_number(report.get("f1")),
+                     format_number(report.get("loss", loss))])
     head = ["set", "threshold", "n", "AUC", "accuracy", "sensitivity", "specificity",
             "precision", "F1", "loss"]
     text = ["<h2>Metrics</h2>",
@@ -211,7 +209,7 @@ def _metrics_section(metrics):
             _table(head, rows)]
     facts = []
     if threshold is not None:
-        facts.append(f"decision threshold {_num(threshold)} "
+        facts.append(f"decision threshold {format_number(threshold)} "
                      f"({_esc(metrics.get('threshold_rule', 'chosen on validation'))})")
     if metrics.get("kept_epoch") is not None:
         facts.append(f"kept epoch {_esc(metrics['kept_epoch'])} of "
@@ -219,19 +217,20 @@ def _metrics_section(metrics):
                      f"({_esc(metrics.get('kept_epoch_rule', ''))})")
     for key, label in (("best_val_accuracy", "best validation accuracy"),
                        ("best_val_loss", "lowest validation loss")):
-        best = metrics.get(key)
+        best = _dict(metrics, key)
         if best:
-            facts.append(f"{label} {_num(best.get('value'), 4)} at epoch {_esc(best.get('epoch'))}")
+            facts.append(f"{label} {format_number(best.get('value'), 4)} at epoch "
+                         f"{_esc(best.get('epoch'))}")
     if facts:
         text.append("<ul>" + "".join(f"<li>{f}</li>" for f in facts) + "</ul>")
-    reported = metrics.get("thesis_reported")
+    reported = _dict(metrics, "thesis_reported")
     if reported:
         text.append(f'<div class="banner note">The thesis reported a best validation '
-                    f"accuracy of {_num(reported.get('best_val_accuracy'), 4)} at epoch "
+                    f"accuracy of {format_number(reported.get('best_val_accuracy'), 4)} at epoch "
                     f"{_esc(reported.get('epoch'))} and a lowest validation loss of about "
                     f"{_esc(reported.get('lowest_val_loss'))}.</div>")
-    if (metrics.get("test") or {}).get("note"):
-        text.append(f"<p>Note: {_esc(metrics['test']['note'])}.</p>")
+    if test.get("note"):
+        text.append(f"<p>Note: {_esc(test['note'])}.</p>")
     return "\n".join(text)
 
 
@@ -256,7 +255,7 @@ def _figures_section(run_dir, metrics, history):
                        f"</figcaption></figure>")
 
     def confusion():
-        cm = (metrics.get("test") or {}).get("confusion_matrix")
+        cm = _dict(metrics, "test").get("confusion_matrix")
         if cm is None:
             raise ValueError("no test confusion matrix in metrics.json")
         return plots.plot_confusion_matrix(np.array(cm), names)
@@ -288,7 +287,7 @@ def _history_section(history, metrics):
     rows, classes = [], []
     for row in history:
         epoch = (row.get("epoch") or 0) + 1
-        rows.append([str(epoch)] + [_num(row[k], 4) for k in keys])
+        rows.append([str(epoch)] + [format_number(row[k], 4) for k in keys])
         classes.append("kept" if epoch == kept else "")
     note = " The highlighted row is the kept epoch." if kept else ""
     return ("<h2>Epochs</h2><p>One row per epoch (history.csv), numbered from 1." + note
@@ -359,7 +358,7 @@ def _examples_section(run_dir, config, data_dir, n_images):
              for k, i in enumerate(order)]
     return (f"{title}<p>The first test images of each class in {_esc(test_dir)}, at "
             f"{info['image_size']} px. A case is called pneumonia when P(pneumonia) &ge; "
-            f"{_num(info['threshold'])} (the run's threshold). The Grad-CAM overlay shows "
+            f"{format_number(info['threshold'])} (the run's threshold). The Grad-CAM overlay shows "
             f"where the last convolution found evidence for pneumonia (red = strong, scaled "
             f"per image); it is a coarse map of what the network used, not a diagnosis.</p>"
             f'<div class="cards">{"".join(cards)}</div>')
@@ -387,7 +386,7 @@ def _card(image, cam, path, truth, prob, info):
             f'{_img(_example_png(image, cam), "test X-ray and its Grad-CAM")}'
             f"<div><b>{_esc(os.path.basename(path))}</b></div>"
             f"<div>true: {_esc(names[truth])}</div>"
-            f"<div>P(pneumonia) = <b>{_num(prob)}</b></div>"
+            f"<div>P(pneumonia) = <b>{format_number(prob)}</b></div>"
             f"<div>predicted: {verdict}</div></div>")
 
 

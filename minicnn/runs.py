@@ -301,7 +301,8 @@ def _load_folder(run_dir):
         raise RunFolderError(f"{run_dir} has no {MODEL}; is it a run folder?")
     info = {"threshold": _threshold(config, run_dir / CONFIG), "run_dir": run_dir,
             "class_names": _class_names(config, run_dir / CONFIG),
-            "protocol": config.get("protocol")}
+            "protocol": config.get("protocol") if isinstance(config.get("protocol"), str)
+            else None}
     return load_model(run_dir / MODEL), info
 
 
