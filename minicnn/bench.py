@@ -271,6 +271,32 @@ def write_markdown_section(path, text, header):
     path.write_text(new)
 
 
+def _minicnn_extras(report, main, repeats, unset_openblas, start_times, tiers, stock,
+                    progress):
+    """The kernel tiers, the cold and warm start and the stock process, into ``report``."""
+    if tiers:                                 # the three kernel tiers on one small batch
+        for tier in ("naive", "numpy", "numba"):
+            r = run_in_process("minicnn", *TIER_CONFIG, 1 if tier == "naive" else repeats,
+                               env={"MINICNN_BACKEND": tier}, unset_openblas=unset_openblas)
+            report["tiers"][tier] = r
+            step = TIER_CONFIG[0] / r["train_images_per_s"]
+            progress(f"minicnn tier {tier:>5}: train step {step:.3f} s")
+    if start_times:                           # cold: an empty Numba cache; warm: refilled
+        with tempfile.TemporaryDirectory() as cold_cache:
+            for label in ("cold", "warm"):
+                report["start"][label] = run_in_process(
+                    "minicnn", *main, 1, env={"NUMBA_CACHE_DIR": cold_cache},
+                    unset_openblas=unset_openblas)
+                progress(f"minicnn start, Numba cache {label}: first step after "
+                         f"{report['start'][label]['launch_to_first_step_s']:.2f} s")
+    if stock:                                 # what minicnn's two process settings are worth
+        report["stock"] = run_in_process("minicnn", *main, repeats,
+                                         env={"MINICNN_RUNTIME": "stock"},
+                                         unset_openblas=unset_openblas)
+        progress(f"minicnn without its process settings: train "
+                 f"{report['stock']['train_images_per_s']:.1f} img/s")
+
+
 def run(systems, batch_sizes, image_sizes, repeats, out_dir, markdown_path=None,
         unset_openblas=False, start_times=True, tiers=True, stock=True, progress=print):
     """The whole benchmark; returns the report dict and writes JSON (and Markdown)."""
@@ -295,27 +321,9 @@ def run(systems, batch_sizes, image_sizes, repeats, out_dir, markdown_path=None,
             progress(f"{system:>7} batch {batch:>3} {size:>3} px: train "
                      f"{r['train_images_per_s']:7.1f} img/s, predict "
                      f"{r['predict_images_per_s']:7.1f} img/s, peak {r['peak_memory_mb']:.0f} MB")
-    if "minicnn" in systems and tiers:        # the three kernel tiers on one small batch
-        for tier in ("naive", "numpy", "numba"):
-            r = run_in_process("minicnn", *TIER_CONFIG, 1 if tier == "naive" else repeats,
-                               env={"MINICNN_BACKEND": tier}, unset_openblas=unset_openblas)
-            report["tiers"][tier] = r
-            step = TIER_CONFIG[0] / r["train_images_per_s"]
-            progress(f"minicnn tier {tier:>5}: train step {step:.3f} s")
-    if start_times and "minicnn" in systems:   # cold: an empty Numba cache; warm: refilled
-        with tempfile.TemporaryDirectory() as cold_cache:
-            for label, env in (("cold", {"NUMBA_CACHE_DIR": cold_cache}),
-                               ("warm", {"NUMBA_CACHE_DIR": cold_cache})):
-                report["start"][label] = run_in_process("minicnn", *main, 1, env=env,
-                                                        unset_openblas=unset_openblas)
-                progress(f"minicnn start, Numba cache {label}: first step after "
-                         f"{report['start'][label]['launch_to_first_step_s']:.2f} s")
-    if stock and "minicnn" in systems:        # what minicnn's two process settings are worth
-        report["stock"] = run_in_process("minicnn", *main, repeats,
-                                         env={"MINICNN_RUNTIME": "stock"},
-                                         unset_openblas=unset_openblas)
-        progress(f"minicnn without its process settings: train "
-                 f"{report['stock']['train_images_per_s']:.1f} img/s")
+    if "minicnn" in systems:
+        _minicnn_extras(report, main, repeats, unset_openblas, start_times, tiers, stock,
+                        progress)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "latest.json").write_text(json.dumps(report, indent=1))

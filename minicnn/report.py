@@ -186,30 +186,51 @@ def _header(run_dir, config, metrics):
 def _metrics_section(metrics):
     if not metrics:
         return "<h2>Metrics</h2><p>No metrics.json in the run folder.</p>"
-    rows = []
-    threshold = metrics.get("threshold")
     test = _dict(metrics, "test")
-    # The loss does not depend on the threshold: the test row's loss holds for both rows.
-    for name, report, loss in (
-            ("validation", _dict(metrics, "validation"), None),
-            ("test at the threshold", test, None),
-            ("test at 0.5", _dict(test, "at_0.5"), test.get("loss"))):
-        if not report:
-            continue
-        rows.append([_esc(name), format_number(report.get("threshold")), _esc(report.get("n", "?")),
-                     _with_ci(report, "auc"), _with_ci(report, "accuracy"),
-                     _with_ci(report, "sensitivity"), _with_ci(report, "specificity"),
-                     _with_ci(report, "precision"), format_number(report.get("f1")),
-                     format_number(report.get("loss", loss))])
     head = ["set", "threshold", "n", "AUC", "accuracy", "sensitivity", "specificity",
             "precision", "F1", "loss"]
     text = ["<h2>Metrics</h2>",
             "<p>95% intervals in brackets: Wilson for the proportions, DeLong for the AUC. "
             "Sensitivity is the recall of pneumonia, specificity the recall of normal.</p>",
-            _table(head, rows)]
+            _table(head, _metric_rows(metrics))]
+    facts = _facts(metrics)
+    if facts:
+        text.append("<ul>" + "".join(f"<li>{f}</li>" for f in facts) + "</ul>")
+    reported = _dict(metrics, "thesis_reported")
+    if reported:
+        text.append(f'<div class="banner note">The thesis reported a best validation '
+                    f"accuracy of {format_number(reported.get('best_val_accuracy'), 4)} at "
+                    f"epoch {_esc(reported.get('epoch'))} and a lowest validation loss of "
+                    f"about {_esc(reported.get('lowest_val_loss'))}.</div>")
+    if test.get("note"):
+        text.append(f"<p>Note: {_esc(test['note'])}.</p>")
+    return "\n".join(text)
+
+
+def _metric_rows(metrics):
+    """Rows of the metrics table: validation, test at the threshold, test at 0.5."""
+    test = _dict(metrics, "test")
+    rows = []
+    # The loss does not depend on the threshold: the test row's loss holds for both rows.
+    for name, report, loss in (
+            ("validation", _dict(metrics, "validation"), None),
+            ("test at the threshold", test, None),
+            ("test at 0.5", _dict(test, "at_0.5"), test.get("loss"))):
+        if report:
+            rows.append([_esc(name), format_number(report.get("threshold")),
+                         _esc(report.get("n", "?")),
+                         *(_with_ci(report, k) for k in ("auc", "accuracy", "sensitivity",
+                                                         "specificity", "precision")),
+                         format_number(report.get("f1")),
+                         format_number(report.get("loss", loss))])
+    return rows
+
+
+def _facts(metrics):
+    """The threshold, the kept epoch and the best epochs, as sentences."""
     facts = []
-    if threshold is not None:
-        facts.append(f"decision threshold {format_number(threshold)} "
+    if metrics.get("threshold") is not None:
+        facts.append(f"decision threshold {format_number(metrics['threshold'])} "
                      f"({_esc(metrics.get('threshold_rule', 'chosen on validation'))})")
     if metrics.get("kept_epoch") is not None:
         facts.append(f"kept epoch {_esc(metrics['kept_epoch'])} of "
@@ -221,17 +242,7 @@ def _metrics_section(metrics):
         if best:
             facts.append(f"{label} {format_number(best.get('value'), 4)} at epoch "
                          f"{_esc(best.get('epoch'))}")
-    if facts:
-        text.append("<ul>" + "".join(f"<li>{f}</li>" for f in facts) + "</ul>")
-    reported = _dict(metrics, "thesis_reported")
-    if reported:
-        text.append(f'<div class="banner note">The thesis reported a best validation '
-                    f"accuracy of {format_number(reported.get('best_val_accuracy'), 4)} at epoch "
-                    f"{_esc(reported.get('epoch'))} and a lowest validation loss of about "
-                    f"{_esc(reported.get('lowest_val_loss'))}.</div>")
-    if test.get("note"):
-        text.append(f"<p>Note: {_esc(test['note'])}.</p>")
-    return "\n".join(text)
+    return facts
 
 
 def _figures_section(run_dir, metrics, history):

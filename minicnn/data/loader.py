@@ -194,25 +194,28 @@ def _readable(path: str) -> bool:
     return problem is None
 
 
-def _class_folders(root: Path, class_names: Sequence[str] | None) -> tuple[list[str], list[tuple[Path, int]]]:
-    """Label names and the (folder, label) pairs found in ``root``, in label order."""
+def _class_lookup(class_names: Sequence[str] | None) -> tuple[list[str], dict, str]:
+    """Label names, {normalised folder name: label}, and the accepted names in words."""
     if class_names is None:
-        names = list(DEFAULT_CLASS_NAMES)
-        lookup = dict(_KNOWN_FOLDERS)
-        known = "NORMAL, PNEUMONIA, NEUMONIA, NEUMONÍA"
-    else:
-        if isinstance(class_names, str) or not all(isinstance(c, str) for c in class_names):
-            raise TypeError(f"class_names must be a list of folder names (str), got {class_names!r}")
-        names = list(class_names)
-        lookup = {}
-        for label, name in enumerate(names):
-            if _norm(name) in lookup:
-                raise ValueError(f"class_names has {name!r} twice (case-insensitive): {names}")
-            lookup[_norm(name)] = label
-        if not names:
-            raise ValueError("class_names is empty; give at least one folder name")
-        known = ", ".join(names)
+        return list(DEFAULT_CLASS_NAMES), dict(_KNOWN_FOLDERS), \
+            "NORMAL, PNEUMONIA, NEUMONIA, NEUMONÍA"
+    if isinstance(class_names, str) or not all(isinstance(c, str) for c in class_names):
+        raise TypeError(f"class_names must be a list of folder names (str), got {class_names!r}")
+    names = list(class_names)
+    if not names:
+        raise ValueError("class_names is empty; give at least one folder name")
+    lookup = {}
+    for label, name in enumerate(names):
+        if _norm(name) in lookup:
+            raise ValueError(f"class_names has {name!r} twice (case-insensitive): {names}")
+        lookup[_norm(name)] = label
+    return names, lookup, ", ".join(names)
 
+
+def _class_folders(root: Path, class_names: Sequence[str] | None
+                   ) -> tuple[list[str], list[tuple[Path, int]]]:
+    """Label names and the (folder, label) pairs found in ``root``, in label order."""
+    names, lookup, known = _class_lookup(class_names)
     folders = []
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
         if _is_hidden(entry.name) or not entry.is_dir():
@@ -262,6 +265,30 @@ def load_image_folder(root: str | os.PathLike, image_size: int = 150,
         raise FileNotFoundError(f"image folder {str(root)!r} does not exist or is not a folder")
 
     names, folders = _class_folders(root, class_names)
+    files = _image_files(folders, len(names), limit_per_class)
+    if not use_cache:
+        return _decode_all(files, names, image_size, progress, strict)
+    key = _cache.cache_key(files, {"image_size": image_size, "class_names": names})
+    cache_path = _cache.cache_file(cache_dir or _cache.default_cache_dir(), root, key)
+    ds = _from_cache(cache_path, key, image_size)
+    if ds is not None:
+        for path, reason in ds.skipped:
+            if strict:
+                raise ValueError(f"cannot decode image {path!r}: {reason}")
+            warnings.warn(f"skipped image {path!r}: {reason} (remembered in cache)",
+                          stacklevel=2)
+        return ds
+    ds = _decode_all(files, names, image_size, progress, strict)
+    try:
+        _cache.write_cache(cache_path, key, _to_arrays(ds))
+    except OSError as exc:
+        warnings.warn(f"could not write cache file {str(cache_path)!r}: {exc}", stacklevel=2)
+    return ds
+
+
+def _image_files(folders, n_classes, limit_per_class) -> list[tuple[str, int]]:
+    """(path, label) of every readable image in the class folders, by label then path;
+    at most ``limit_per_class`` per class when given."""
     files: list[tuple[str, int]] = []
     for folder, label in folders:
         found = _list_images(folder)
@@ -271,30 +298,9 @@ def load_image_folder(root: str | os.PathLike, image_size: int = 150,
         files.extend((p, label) for p in found)
     files.sort(key=lambda f: (f[1], f[0]))
     if limit_per_class is not None:
-        per_class = [[f for f in files if f[1] == label] for label in range(len(names))]
+        per_class = [[f for f in files if f[1] == label] for label in range(n_classes)]
         files = [f for group in per_class for f in group[:limit_per_class]]
-
-    cache_path = None
-    if use_cache:
-        settings = {"image_size": image_size, "class_names": names}
-        key = _cache.cache_key(files, settings)
-        cache_path = _cache.cache_file(cache_dir or _cache.default_cache_dir(), root, key)
-        ds = _from_cache(cache_path, key, image_size)
-        if ds is not None:
-            for path, reason in ds.skipped:
-                if strict:
-                    raise ValueError(f"cannot decode image {path!r}: {reason}")
-                warnings.warn(f"skipped image {path!r}: {reason} (remembered in cache)",
-                              stacklevel=2)
-            return ds
-
-    ds = _decode_all(files, names, image_size, progress, strict)
-    if cache_path is not None:
-        try:
-            _cache.write_cache(cache_path, key, _to_arrays(ds))
-        except OSError as exc:
-            warnings.warn(f"could not write cache file {str(cache_path)!r}: {exc}", stacklevel=2)
-    return ds
+    return files
 
 
 def _from_cache(path: Path, key: str, image_size: int) -> ImageDataset | None:
