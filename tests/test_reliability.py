@@ -7,7 +7,6 @@ X-ray folder."""
 import json
 import math
 import os
-import resource
 import signal
 import subprocess
 import sys
