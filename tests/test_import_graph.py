@@ -3,7 +3,6 @@ included), has no cycle: data flows one way, and no module reaches back to a lay
 import ast
 from pathlib import Path
 
-
 PACKAGE = Path(__file__).resolve().parents[1] / "minicnn"
 
 

@@ -271,6 +271,9 @@ def test_a_nan_model_gives_no_label_and_exit_1(finished, data_dir, tmp_path, cap
     assert image in err and "not a number" in err and "got no label" in err
     results, _ = pipeline.predict_images(tmp_path / "nan.npz", [image])
     assert results[0]["label"] is None and results[0]["probability"] is None
+    assert main(["evaluate", "--model", str(tmp_path / "nan.npz"), "--data",
+                 str(data_dir)]) == 2
+    assert "non-finite probabilities" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("bad", ["NaN", "Infinity", "-1", "1.5", '"0.5"', "null"])
