@@ -324,15 +324,18 @@ def test_missing_data_lists_the_places_tried(tmp_path, monkeypatch, capsys):
     work = tmp_path / "project"
     work.mkdir()
     monkeypatch.chdir(work)
-    monkeypatch.setenv("MINICNN_DATA", str(tmp_path / "env-data"))
+    monkeypatch.delenv("MINICNN_DATA", raising=False)
     monkeypatch.setattr(locate, "CHECKOUT", tmp_path)        # no data beside the checkout
     assert main(["train"]) == 2
     err = capsys.readouterr().err
-    for place in (tmp_path / "env-data", work / "data" / "chest_xray",
-                  work / "../shared/data/chest_xray"):
+    for place in (work / "data" / "chest_xray", work / "../shared/data/chest_xray"):
         assert str(place) in err, place
     assert "doi:10.17632/rscbjbr9sj.2" in err and "Traceback" not in err
     assert not (work / "runs").exists()           # nothing written
+    monkeypatch.setenv("MINICNN_DATA", str(tmp_path / "env-data"))   # used alone when set
+    assert main(["train"]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "env-data") in err and str(work / "data") not in err
 
 
 def test_explicit_missing_data_folder_exit_2(tmp_path, capsys):

@@ -1,8 +1,9 @@
 """Where the chest X-ray data set is.
 
-Searched in order: an explicit path (``--data``), ``$MINICNN_DATA``, then each of
-``PLACES`` relative to the working directory and then relative to the checkout that holds
-this package (so a script run from another folder still finds the data beside the checkout).
+An explicit path (``--data``) is used alone, and so is ``$MINICNN_DATA`` when set (a wrong
+setting is an error, never a silent fall-back to other data). Otherwise each of ``PLACES``
+is tried relative to the working directory, then relative to the checkout that holds this
+package (so a script run from another folder still finds the data beside the checkout).
 This is the one list of places; the command line's help and the report's messages read it
 from here.
 """
@@ -26,15 +27,17 @@ SOURCE = ("Kermany D., Zhang K., Goldbaum M. (2018), 'Labeled Optical Coherence 
 def describe_places():
     """The search order in words, for help texts and messages."""
     places = ", ".join(f"./{p}" for p in PLACES)
-    return f"$MINICNN_DATA, then {places} (from the working directory, then from the checkout)"
+    return (f"$MINICNN_DATA when set, else {places} (from the working directory, then from "
+            f"the checkout)")
 
 
 def candidate_dirs(explicit=None):
     """The places searched, in order (Paths; duplicates removed)."""
-    places = [Path(explicit)] if explicit else []
+    if explicit:
+        return [Path(explicit)]
     if os.environ.get("MINICNN_DATA"):
-        places.append(Path(os.environ["MINICNN_DATA"]))
-    places += [Path(p) for p in PLACES]
+        return [Path(os.environ["MINICNN_DATA"])]
+    places = [Path(p) for p in PLACES]
     if (CHECKOUT / "pyproject.toml").is_file():       # an installed wheel has no checkout
         places += [CHECKOUT / p for p in PLACES]
     seen, unique = set(), []
