@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .data import DEFAULT_CLASS_NAMES
 from .io import atomic_write
 from .model import load_model
 from .validation import RunFolderError, fraction
@@ -52,8 +53,6 @@ FIGURES = ("learning_curves.png", "confusion_matrix.png", "roc.png")
 
 #: Statuses of a run that ended with a model and a threshold.
 FINISHED = ("done", "diverged")
-
-DEFAULT_CLASS_NAMES = ["NORMAL", "PNEUMONIA"]
 
 
 def now():

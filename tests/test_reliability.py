@@ -79,11 +79,13 @@ def _config(run_dir):
 
 # -- item 2: one run, one folder -------------------------------------------------------------
 @pytest.mark.slow
-def test_ctrl_c_during_training_exits_130_and_records_interrupted(data_dir, env, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_during_training_exits_130_and_records_interrupted(data_dir, env, tmp_path,
+                                                                  signum):
     out = tmp_path / "run"
     proc = _long_training(data_dir, out, env)
     _wait_for(out / "history.csv", proc)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1] == "minicnn train: interrupted"
