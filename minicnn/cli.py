@@ -172,7 +172,7 @@ def _other_parsers(sub):
     p.set_defaults(run=run_bench)
 
     p = sub.add_parser("summary", help="print the thesis CNN's layer table")
-    p.add_argument("--image-size", type=int_argument(38, 4096), default=150)
+    p.add_argument("--image-size", type=int_argument(1, 1024), default=150)
     p.set_defaults(run=_summary)
     p = sub.add_parser("demo", help="the thesis CNN's table and a few training steps on X-rays")
     p.add_argument("--data", help=DATA_HELP)
@@ -202,7 +202,7 @@ def build_parser():
 #: What to do about the operating-system errors a user can fix, by errno.
 OS_HINTS = {
     errno.ENOSPC: "free some disk space, or write elsewhere (--out)",
-    errno.EDQUOT: "free some disk space, or write elsewhere (--out)",
+    getattr(errno, "EDQUOT", errno.ENOSPC): "free some disk space, or write elsewhere (--out)",
     errno.EACCES: "check the permissions, or write elsewhere (--out)",
     errno.EPERM: "check the permissions, or write elsewhere (--out)",
     errno.EROFS: "that file system is read-only; write elsewhere (--out)",
