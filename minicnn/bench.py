@@ -338,6 +338,8 @@ def run(systems, batch_sizes, image_sizes, repeats, out_dir, markdown_path=None,
 
 
 def main(argv=None):
+    """``minicnn bench`` as a program of its own (``python -m minicnn.bench``)."""
+    runtime.configure()                   # this process is the benchmark's own
     parser = argparse.ArgumentParser(prog="minicnn bench", description=__doc__.splitlines()[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
@@ -371,8 +373,8 @@ def run_from_args(args):
 
 
 if __name__ == "__main__":
-    runtime.configure()                   # this process is the benchmark's own
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        runtime.configure()               # a measuring process is the benchmark's own
         _, _, system, batch, size, repeats, launched = sys.argv[:7]
         print(json.dumps(worker(system, int(batch), int(size), int(repeats), float(launched),
                                 "--layer-times" in sys.argv)))
