@@ -368,7 +368,7 @@ def _evaluate(settings, trained, split):
 def _metrics(settings, trained, evaluation, names):
     """metrics.json's content."""
     h = trained.history
-    best_acc, best_loss = int(np.argmax(h["val_accuracy"])), int(np.argmin(h["val_loss"]))
+    best_acc, best_loss = int(np.nanargmax(h["val_accuracy"])), int(np.nanargmin(h["val_loss"]))
     results = {
         "preset": settings.preset, "protocol": PROTOCOLS[settings.protocol],
         "honest": settings.protocol == "honest", "threshold": evaluation["threshold"],

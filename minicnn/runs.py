@@ -72,8 +72,9 @@ class RunFolder:
         return self.path / name
 
     def write_json(self, name, data):
-        """``data`` (a dict) as indented JSON; NaN is written as null."""
-        text = json.dumps(data, indent=2, allow_nan=False, default=_json_default) + "\n"
+        """``data`` (a dict) as indented JSON; NaN and infinities are written as null."""
+        text = json.dumps(_finite(data), indent=2, allow_nan=False, default=_json_default)
+        text += "\n"
         atomic_write(self.file(name), text.encode("utf-8"))
 
     def write_splits(self, rows):
@@ -149,13 +150,24 @@ def _owner(path):
     return "it holds another run" if (path / CONFIG).exists() else "it holds other files"
 
 
+def _finite(value):
+    """``value`` with every float that is NaN or infinite (in dicts and lists) as None."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _json_default(value):
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.floating):
-        return None if math.isnan(value) else float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
+        return float(value)
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot write {type(value).__name__} to JSON")

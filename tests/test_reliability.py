@@ -453,6 +453,14 @@ def test_bench_refuses_repeats_below_one(capsys):
     assert exc.value.code == 2 and "--repeats" in capsys.readouterr().err
 
 
+def test_json_files_hold_null_for_numbers_that_are_not_numbers(tmp_path):
+    run = runs.claim(tmp_path / "run")
+    run.write_json("x.json", {"a": [float("nan"), np.float32("inf"), 1.5], "b": np.int64(2),
+                              "c": np.array([np.nan, 0.5])})
+    assert json.loads(run.file("x.json").read_text()) == {"a": [None, None, 1.5], "b": 2,
+                                                          "c": [None, 0.5]}
+
+
 def test_every_run_file_is_json_or_csv_that_reads_back(finished):
     config = runs.read_config(finished)
     assert config["status"] == "done" and config["reason"] is None
