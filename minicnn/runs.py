@@ -117,7 +117,8 @@ def _lock(path):
         raise RunFolderError(f"{path} was just claimed by another run; choose another "
                              f"--out") from None
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": now()}, f)
+        json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": now(),
+                   "process_start": _process_start(os.getpid())}, f)
 
 
 def _claim_named(path):
@@ -228,19 +229,29 @@ def _read_lock(run_dir):
     return lock if isinstance(lock, dict) else None
 
 
+def _process_start(pid):
+    """When process ``pid`` started, in clock ticks since boot (Linux's /proc), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[19])            # field 22 of proc_pid_stat(5)
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def _alive(lock):
-    """True when the process named in a run.lock still runs (or runs on another host)."""
+    """True when the process named in a run.lock still runs (or runs on another host): its
+    pid exists and, where /proc tells, started when the lock says (not a reused pid)."""
     if lock.get("host") != socket.gethostname():
         return True                       # cannot tell from here; assume it runs
     try:
-        os.kill(int(lock.get("pid")), 0)
-    except ProcessLookupError:
+        pid = int(lock.get("pid"))
+        os.kill(pid, 0)
+    except (ProcessLookupError, TypeError, ValueError):
         return False
     except (PermissionError, OverflowError):
         return True
-    except (TypeError, ValueError):
-        return False
-    return True
+    started = _process_start(pid)
+    return None in (started, lock.get("process_start")) or started == lock["process_start"]
 
 
 def run_status(run_dir, config=None):

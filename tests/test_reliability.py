@@ -164,6 +164,16 @@ def test_of_two_runs_past_the_empty_check_only_one_gets_the_lock(tmp_path):
         runs._lock(tmp_path)
 
 
+def test_a_reused_pid_does_not_keep_a_dead_run_running(tmp_path):
+    run = runs.claim(tmp_path / "run")
+    run.write_json(runs.CONFIG, {"status": "running"})
+    assert runs.run_status(run.path)[0] == "running"            # this process holds it
+    lock = json.loads(run.file(runs.LOCK).read_text())
+    lock["process_start"] -= 1                  # same pid, started at another time
+    run.file(runs.LOCK).write_text(json.dumps(lock))
+    assert runs.run_status(run.path)[0] == "did not finish"
+
+
 def test_run_files_are_written_atomically(tmp_path, monkeypatch):
     run = runs.claim(tmp_path / "run")
     run.write_splits([("a.jpeg", 0, "train"), ("b.jpeg", 1, "test")])
