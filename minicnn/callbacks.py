@@ -137,6 +137,7 @@ class CSVLogger(Callback):
 
 
 def _all_finite(logs, weights):
+    """True when every logged number and every weight array is finite (no NaN, no inf)."""
     return (all(math.isfinite(v) for v in logs.values())
             and all(np.isfinite(w).all() for w in weights))
 
