@@ -4,11 +4,10 @@
     model = minicnn.models.thesis_cnn()
     model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
 """
-from . import _runtime, callbacks, kernels, layers, losses, models, optimizers
+from . import callbacks, kernels, layers, losses, models, optimizers, runtime
 from .backend import get_backend, set_backend
 from .model import Sequential, load_model
 
 __version__ = "0.1.0"
-_runtime.configure()
 __all__ = ["Sequential", "load_model", "get_backend", "set_backend", "callbacks", "kernels",
-           "layers", "losses", "models", "optimizers", "__version__"]
+           "layers", "losses", "models", "optimizers", "runtime", "__version__"]

@@ -14,13 +14,23 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from . import _runtime
+import numba
+import numpy as np
+
+from . import __version__, runtime
+from .backend import get_backend
+from .models import thesis_cnn
+from .validation import int_argument
+
+# Keras (TensorFlow) and PyTorch are imported inside the functions that use them, in the
+# benchmark's child processes only: they are optional, and each takes seconds to import.
 
 SYSTEMS = ("minicnn", "keras", "torch")
 THESIS_CONFIG = (32, 150)                # the thesis's batch and image size
@@ -31,7 +41,6 @@ MARK_BEGIN, MARK_END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 # ---------------------------------------------------------------------------- the models
 def _minicnn_model(size, seed):
-    from .models import thesis_cnn
     model = thesis_cnn((size, size, 1), 2, seed=seed)
     model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
     return model, model.train_on_batch, model.predict
@@ -85,7 +94,6 @@ def _torch_model(size, seed):
 def _minicnn_layer_times(model, x, repeats):
     """Median forward and backward milliseconds per layer of a minicnn model on the batch x
     (N, H, W, 1), backpropagating a constant gradient (no dx for the first layer)."""
-    import numpy as np
     rows = {layer.name: ([], []) for layer in model.layers}
     for _ in range(repeats):
         h = x
@@ -105,8 +113,6 @@ def _minicnn_layer_times(model, x, repeats):
 # ---------------------------------------------------------------------------- one process
 def worker(system, batch, size, repeats, launched_at, layer_times=False, seed=0):
     """Run inside the child process; returns the measurements as a dict."""
-    import resource
-    import numpy as np
     build = {"minicnn": _minicnn_model, "keras": _keras_model, "torch": _torch_model}[system]
     rng = np.random.default_rng(seed)
     x = rng.random((batch, size, size, 1), dtype=np.float32)
@@ -142,11 +148,8 @@ def worker(system, batch, size, repeats, launched_at, layer_times=False, seed=0)
 
 
 def _versions(system):
-    import numpy as np
     out = {"python": platform.python_version(), "numpy": np.__version__}
     if system == "minicnn":
-        import numba
-        from . import __version__
         out.update(minicnn=__version__, numba=numba.__version__)
     elif system == "keras":
         import keras
@@ -160,8 +163,6 @@ def _versions(system):
 
 def _threads(system):
     if system == "minicnn":
-        import numba
-        from .backend import get_backend
         return {"numba": numba.get_num_threads(), "backend": get_backend()}
     if system == "keras":
         import tensorflow as tf
@@ -181,7 +182,7 @@ def run_in_process(system, batch, size, repeats, env=None, layer_times=False,
     if system != "minicnn":                 # the others run without minicnn's process settings
         env["MINICNN_RUNTIME"] = "stock"
     if env.get("MINICNN_RUNTIME") == "stock":  # nor inherit the ones this process made
-        for name in _runtime.ENV_SET_HERE:
+        for name in runtime.ENV_SET_HERE:
             env.pop(name, None)
     cmd = [sys.executable, "-m", "minicnn.bench", "--worker", system, str(batch), str(size),
            str(repeats), repr(time.time())] + (["--layer-times"] if layer_times else [])
@@ -270,6 +271,32 @@ def write_markdown_section(path, text, header):
     path.write_text(new)
 
 
+def _minicnn_extras(report, main, repeats, unset_openblas, start_times, tiers, stock,
+                    progress):
+    """The kernel tiers, the cold and warm start and the stock process, into ``report``."""
+    if tiers:                                 # the three kernel tiers on one small batch
+        for tier in ("naive", "numpy", "numba"):
+            r = run_in_process("minicnn", *TIER_CONFIG, 1 if tier == "naive" else repeats,
+                               env={"MINICNN_BACKEND": tier}, unset_openblas=unset_openblas)
+            report["tiers"][tier] = r
+            step = TIER_CONFIG[0] / r["train_images_per_s"]
+            progress(f"minicnn tier {tier:>5}: train step {step:.3f} s")
+    if start_times:                           # cold: an empty Numba cache; warm: refilled
+        with tempfile.TemporaryDirectory() as cold_cache:
+            for label in ("cold", "warm"):
+                report["start"][label] = run_in_process(
+                    "minicnn", *main, 1, env={"NUMBA_CACHE_DIR": cold_cache},
+                    unset_openblas=unset_openblas)
+                progress(f"minicnn start, Numba cache {label}: first step after "
+                         f"{report['start'][label]['launch_to_first_step_s']:.2f} s")
+    if stock:                                 # what minicnn's two process settings are worth
+        report["stock"] = run_in_process("minicnn", *main, repeats,
+                                         env={"MINICNN_RUNTIME": "stock"},
+                                         unset_openblas=unset_openblas)
+        progress(f"minicnn without its process settings: train "
+                 f"{report['stock']['train_images_per_s']:.1f} img/s")
+
+
 def run(systems, batch_sizes, image_sizes, repeats, out_dir, markdown_path=None,
         unset_openblas=False, start_times=True, tiers=True, stock=True, progress=print):
     """The whole benchmark; returns the report dict and writes JSON (and Markdown)."""
@@ -294,27 +321,9 @@ def run(systems, batch_sizes, image_sizes, repeats, out_dir, markdown_path=None,
             progress(f"{system:>7} batch {batch:>3} {size:>3} px: train "
                      f"{r['train_images_per_s']:7.1f} img/s, predict "
                      f"{r['predict_images_per_s']:7.1f} img/s, peak {r['peak_memory_mb']:.0f} MB")
-    if "minicnn" in systems and tiers:        # the three kernel tiers on one small batch
-        for tier in ("naive", "numpy", "numba"):
-            r = run_in_process("minicnn", *TIER_CONFIG, 1 if tier == "naive" else repeats,
-                               env={"MINICNN_BACKEND": tier}, unset_openblas=unset_openblas)
-            report["tiers"][tier] = r
-            step = TIER_CONFIG[0] / r["train_images_per_s"]
-            progress(f"minicnn tier {tier:>5}: train step {step:.3f} s")
-    if start_times and "minicnn" in systems:   # cold: an empty Numba cache; warm: refilled
-        with tempfile.TemporaryDirectory() as cold_cache:
-            for label, env in (("cold", {"NUMBA_CACHE_DIR": cold_cache}),
-                               ("warm", {"NUMBA_CACHE_DIR": cold_cache})):
-                report["start"][label] = run_in_process("minicnn", *main, 1, env=env,
-                                                        unset_openblas=unset_openblas)
-                progress(f"minicnn start, Numba cache {label}: first step after "
-                         f"{report['start'][label]['launch_to_first_step_s']:.2f} s")
-    if stock and "minicnn" in systems:        # what minicnn's two process settings are worth
-        report["stock"] = run_in_process("minicnn", *main, repeats,
-                                         env={"MINICNN_RUNTIME": "stock"},
-                                         unset_openblas=unset_openblas)
-        progress(f"minicnn without its process settings: train "
-                 f"{report['stock']['train_images_per_s']:.1f} img/s")
+    if "minicnn" in systems:
+        _minicnn_extras(report, main, repeats, unset_openblas, start_times, tiers, stock,
+                        progress)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "latest.json").write_text(json.dumps(report, indent=1))
@@ -329,6 +338,8 @@ def run(systems, batch_sizes, image_sizes, repeats, out_dir, markdown_path=None,
 
 
 def main(argv=None):
+    """``minicnn bench`` as a program of its own (``python -m minicnn.bench``)."""
+    runtime.configure()                   # this process is the benchmark's own
     parser = argparse.ArgumentParser(prog="minicnn bench", description=__doc__.splitlines()[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
@@ -337,9 +348,10 @@ def main(argv=None):
 
 def add_arguments(parser):
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
-    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[8, 32, 128])
-    parser.add_argument("--image-sizes", nargs="+", type=int, default=[64, 150, 224])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch-sizes", nargs="+", type=int_argument(1), default=[8, 32, 128])
+    parser.add_argument("--image-sizes", nargs="+", type=int_argument(1), default=[64, 150, 224])
+    parser.add_argument("--repeats", type=int_argument(1), default=5,
+                        help="timed steps per measurement (at least 1; default 5)")
     parser.add_argument("--out", default="benchmarks/results", help="folder for latest.json/.md")
     parser.add_argument("--unset-openblas", action="store_true",
                         help="run every process with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset")
@@ -362,6 +374,7 @@ def run_from_args(args):
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        runtime.configure()               # a measuring process is the benchmark's own
         _, _, system, batch, size, repeats, launched = sys.argv[:7]
         print(json.dumps(worker(system, int(batch), int(size), int(repeats), float(launched),
                                 "--layer-times" in sys.argv)))

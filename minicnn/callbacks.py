@@ -1,4 +1,5 @@
-"""Training callbacks, as Keras names them: History, EarlyStopping, ModelCheckpoint, CSVLogger.
+"""Training callbacks, as Keras names them: History, EarlyStopping, ModelCheckpoint, CSVLogger,
+and DivergenceGuard (Keras's TerminateOnNaN that also keeps the last finite weights).
 
 A callback gets ``set_model(model)`` once, then ``on_train_begin()``,
 ``on_epoch_end(epoch, logs)`` after every epoch (logs: "loss", "accuracy", "val_loss",
@@ -6,8 +7,13 @@ A callback gets ``set_model(model)`` once, then ``on_train_begin()``,
 after the current epoch.
 """
 import csv
+import io
 import math
 import os
+
+import numpy as np
+
+from .io import atomic_write
 
 
 class Callback:
@@ -111,21 +117,79 @@ class ModelCheckpoint(_Monitor):
 
 
 class CSVLogger(Callback):
-    """Write one row per epoch (epoch, then the logs) to a CSV file, flushed every epoch."""
+    """One row per epoch (epoch, then the logs) in a CSV file, rewritten whole after every
+    epoch through a temporary file and a rename: a crash leaves the rows of the finished
+    epochs, never a cut row."""
 
     def __init__(self, path):
         self.path = os.fspath(path)
 
     def on_train_begin(self):
-        self._file = open(self.path, "w", newline="")
-        self._writer = None
+        self._rows = []
 
     def on_epoch_end(self, epoch, logs):
-        if self._writer is None:
-            self._writer = csv.DictWriter(self._file, ["epoch", *logs])
-            self._writer.writeheader()
-        self._writer.writerow({"epoch": epoch, **logs})
-        self._file.flush()
+        self._rows.append({"epoch": epoch, **logs})
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, list(self._rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self._rows)
+        atomic_write(self.path, buffer.getvalue().encode("utf-8"))
+
+
+def _all_finite(logs, weights):
+    """True when every logged number and every weight array is finite (no NaN, no inf)."""
+    return (all(math.isfinite(v) for v in logs.values())
+            and all(np.isfinite(w).all() for w in weights))
+
+
+class DivergenceGuard(Callback):
+    """Stop training when it diverges, and keep the weights of the last finite epoch.
+
+    An epoch counts as finite when every logged value (loss, accuracy, val_...) and every
+    weight is finite; its weights are then copied. Training has diverged when an epoch is not
+    finite, or when ``fit`` stopped in the middle of an epoch because the loss stopped being
+    finite. Then ``diverged`` is True, ``diverged_epoch`` is the 0-based epoch it happened in,
+    ``last_finite_epoch`` the 0-based epoch whose weights :meth:`restore` puts back (None when
+    not even the first epoch was finite), and ``reason`` says so in words. With
+    ``restore_on_divergence`` the weights are put back at the end of training.
+
+    Put it last in ``callbacks``: it tells its own stop from another callback's (such as
+    EarlyStopping's) by looking at ``model.stop_training`` after the others have run.
+    """
+
+    def __init__(self, restore_on_divergence=True):
+        self.restore_on_divergence = restore_on_divergence
+
+    def on_train_begin(self):
+        self.diverged, self.diverged_epoch, self.last_finite_epoch = False, None, None
+        self.reason, self._weights, self._epochs, self._stop_asked = None, None, 0, False
+
+    def on_epoch_end(self, epoch, logs):
+        self._epochs = epoch + 1
+        self._stop_asked = self.model.stop_training
+        weights = self.model.get_weights()
+        if _all_finite(logs, weights):
+            self.last_finite_epoch, self._weights = epoch, [w.copy() for w in weights]
+        else:
+            self._diverge(epoch)
+            self.model.stop_training = True
 
     def on_train_end(self):
-        self._file.close()
+        if self.model.stop_training and not self._stop_asked and not self.diverged:
+            self._diverge(self._epochs)       # fit stopped inside an epoch: a non-finite loss
+        if self.diverged and self.restore_on_divergence:
+            self.restore()
+
+    def _diverge(self, epoch):
+        self.diverged, self.diverged_epoch = True, epoch
+        kept = ("no epoch was finite" if self.last_finite_epoch is None else
+                f"the last finite epoch is {self.last_finite_epoch + 1}")
+        self.reason = (f"training diverged in epoch {epoch + 1} (the loss or the weights "
+                       f"stopped being finite); {kept}")
+
+    def restore(self):
+        """Put back the weights of the last finite epoch; False when there is none."""
+        if self._weights is None:
+            return False
+        self.model.set_weights(self._weights)
+        return True

@@ -1,22 +1,43 @@
-"""The ``minicnn`` command line (also ``python -m minicnn``)."""
+"""The ``minicnn`` command line (also ``python -m minicnn``).
+
+Every expected failure ends in one or two lines, ``minicnn COMMAND: error: ...``, naming the
+file or argument and what to do, with a non-zero exit code: 2 for a mistake in the
+arguments, the data or a run folder, 1 for a failure of the machine (disk full, out of
+memory, a read-only folder), 130 for Ctrl-C. ``--debug`` (or ``MINICNN_DEBUG=1``) shows
+the full traceback instead.
+"""
 import argparse
+import contextlib
+import errno
+import os
+import signal
 import sys
+import threading
 import time
+import traceback
+import warnings
 
 import numpy as np
 
+from . import get_backend, runtime
 from .bench import add_arguments as bench_arguments
+from .bench import run_from_args as run_bench
+from .data.locate import describe_places
+from .models import thesis_cnn
+from .validation import int_argument
+
+# The commands below import the pipeline and the report when they run, not here: those pull
+# in scikit-image, scikit-learn and matplotlib (a second or more), which `minicnn --help`
+# and `minicnn summary` do not need.
 
 
 def _summary(args):
-    from .models import thesis_cnn
     thesis_cnn(input_shape=(args.image_size, args.image_size, 1)).summary()
 
 
 def _demo(args):
     """The thesis CNN's table, then one forward/backward/Adam step on real X-rays."""
-    from .data import find_data_dir, load_image_folder
-    from .models import thesis_cnn
+    from .data import find_data_dir, load_image_folder      # lazy: scikit-image, see above
 
     model = thesis_cnn(seed=args.seed)
     model.summary()
@@ -30,7 +51,7 @@ def _demo(args):
         rng = np.random.default_rng(args.seed)
         x = rng.random((2 * args.per_class, 150, 150, 1), dtype=np.float32)
         y, source = np.arange(len(x)) % 2, f"{len(x)} random images"
-    print(f"\nOne training step on {source} (backend {__import__('minicnn').get_backend()}):")
+    print(f"\nOne training step on {source} (backend {get_backend()}):")
     start = time.perf_counter()
     loss, grads = model.gradients(x, y)
     elapsed = time.perf_counter() - start
@@ -45,7 +66,7 @@ def _demo(args):
 
 
 def _train(args):
-    from .pipeline import settings_for, train_run
+    from .pipeline import settings_for, train_run            # lazy: see the note above
     settings = settings_for(args.preset, epochs=args.epochs, image_size=args.image_size,
                             batch_size=args.batch_size, seed=args.seed, data=args.data,
                             out=args.out, augment=args.augment, class_weight=args.class_weight,
@@ -54,52 +75,36 @@ def _train(args):
 
 
 def _evaluate(args):
-    from .pipeline import evaluate_run
+    from .pipeline import evaluate_run                        # lazy: see the note above
     evaluate_run(args.model, data=args.data)
 
 
 def _predict(args):
-    from .pipeline import predict_images
+    from .pipeline import predict_images                      # lazy: see the note above
     results, info = predict_images(args.model, args.images)
     print(f"threshold {info['threshold']:.3f}, {info['image_size']} px; "
           f"P(pneumonia) and label per image:")
     width = max(len(r["path"]) for r in results)
-    failed = 0
+    failed = [r for r in results if r["error"] is not None]
     for r in results:
         if r["error"] is None:
             print(f"{r['path']:<{width}}  {r['probability']:.4f}  {r['label']}")
         else:
-            failed += 1
             print(f"minicnn predict: error: {r['path']}: {r['error']}", file=sys.stderr)
     if failed:
-        print(f"minicnn predict: {failed} of {len(results)} image(s) could not be read",
+        print(f"minicnn predict: {len(failed)} of {len(results)} image(s) got no label",
               file=sys.stderr)
         return 1
     return 0
 
 
 def _report(args):
-    from .report import write_report
+    from .report import write_report                          # lazy: see the note above
     path = write_report(args.run_dir, data_dir=args.data, n_images=args.images)
     print(f"report written to {path}")
 
 
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _count(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-DATA_HELP = ("chest_xray folder (default: $MINICNN_DATA, ./data/chest_xray, "
-             "../shared/data/chest_xray)")
+DATA_HELP = f"chest_xray folder (default: {describe_places()})"
 TRAIN_EPILOG = """presets (every flag overrides its preset's value):
   quick   (default) honest protocol at 48 px: at most 300 training images per class
           (seeded sample), 3 epochs, batch 32, best validation epoch kept (early stopping,
@@ -114,44 +119,39 @@ Honest protocol: epoch and decision threshold (Youden's J) are chosen on validat
 test/ is scored once, at 0.5 and at that threshold."""
 
 
-def _bench(args):
-    from .bench import run_from_args
-    return run_from_args(args)
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="minicnn", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _train_parser(sub):
     p = sub.add_parser("train", help="train the thesis CNN on the X-rays and write a run folder",
                        epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", help=DATA_HELP)
     p.add_argument("--preset", choices=("quick", "thesis", "full"), default="quick",
                    help="settings to start from (default quick)")
-    p.add_argument("--epochs", type=_positive_int)
-    p.add_argument("--image-size", type=int, help="image side in pixels (at least 38)")
-    p.add_argument("--batch-size", type=_positive_int)
-    p.add_argument("--seed", type=int, help="seed of the split, samples, weights and "
-                                            "shuffling (default 0)")
-    p.add_argument("--out", help="run folder (default runs/<preset>-<timestamp>)")
+    p.add_argument("--epochs", type=int_argument(1))
+    p.add_argument("--image-size", type=int_argument(1),
+                   help="image side in pixels (38 to 300; the thesis used 150)")
+    p.add_argument("--batch-size", type=int_argument(1))
+    p.add_argument("--seed", type=int_argument(0), help="seed of the split, samples, weights "
+                                                        "and shuffling (default 0)")
+    p.add_argument("--out", help="run folder, new or empty (default runs/<preset>-<timestamp>)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random rotation/shift/zoom of training batches")
     p.add_argument("--class-weight", choices=("balanced", "none"))
-    p.add_argument("--train-per-class", type=_count, metavar="N",
+    p.add_argument("--train-per-class", type=int_argument(0), metavar="N",
                    help="at most N training images per class, seeded sample (0 = all)")
-    p.add_argument("--patience", type=_count,
+    p.add_argument("--patience", type=int_argument(0),
                    help="early stopping patience in epochs (validation loss)")
     p.set_defaults(run=_train)
 
+
+def _model_parsers(sub):
     p = sub.add_parser("evaluate", help="score a trained model on the test/ folder")
     p.add_argument("--model", required=True, metavar="RUN_OR_FILE",
-                   help="run folder (uses its threshold) or model file (threshold 0.5)")
+                   help="finished run folder (uses its threshold) or model file (threshold 0.5)")
     p.add_argument("--data", help=DATA_HELP)
     p.set_defaults(run=_evaluate)
 
     p = sub.add_parser("predict", help="probability of pneumonia and label for image files")
     p.add_argument("--model", required=True, metavar="RUN_OR_FILE",
-                   help="run folder (uses its threshold) or model file (threshold 0.5)")
+                   help="finished run folder (uses its threshold) or model file (threshold 0.5)")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.set_defaults(run=_predict)
 
@@ -159,34 +159,115 @@ def main(argv=None):
                                       "Grad-CAM) into a run folder")
     p.add_argument("run_dir", metavar="RUN_DIR", help="run folder written by minicnn train")
     p.add_argument("--data", help="chest_xray folder for the test images (default: the "
-                                  "run's own, then $MINICNN_DATA, ./data/chest_xray, "
-                                  "../shared/data/chest_xray)")
-    p.add_argument("--images", type=_count, default=8, metavar="N",
+                                  f"run's own, then {describe_places()})")
+    p.add_argument("--images", type=int_argument(0), default=8, metavar="N",
                    help="test X-rays to show with Grad-CAM (default 8, 0 = none)")
     p.set_defaults(run=_report)
 
+
+def _other_parsers(sub):
     p = sub.add_parser("bench", help="time the thesis CNN in minicnn, Keras and PyTorch side "
                                      "by side (see docs/benchmarks.md)")
     bench_arguments(p)
-    p.set_defaults(run=_bench)
+    p.set_defaults(run=run_bench)
 
     p = sub.add_parser("summary", help="print the thesis CNN's layer table")
-    p.add_argument("--image-size", type=int, default=150)
+    p.add_argument("--image-size", type=int_argument(1, 1024), default=150)
     p.set_defaults(run=_summary)
     p = sub.add_parser("demo", help="the thesis CNN's table and a few training steps on X-rays")
     p.add_argument("--data", help=DATA_HELP)
-    p.add_argument("--per-class", type=int, default=4, help="images per class (default 4)")
-    p.add_argument("--steps", type=int, default=3, help="Adam steps (default 3)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--per-class", type=int_argument(1), default=4,
+                   help="images per class (default 4)")
+    p.add_argument("--steps", type=int_argument(0), default=3, help="Adam steps (default 3)")
+    p.add_argument("--seed", type=int_argument(0), default=0)
     p.set_defaults(run=_demo)
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(argv)
-    args.command_line = " ".join(["minicnn", *argv])
+
+
+DEBUG_HELP = "show the full traceback of an error (also MINICNN_DEBUG=1)"
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="minicnn", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _train_parser(sub)
+    _model_parsers(sub)
+    _other_parsers(sub)
+    for command in sub.choices.values():       # also accepted after the command's name
+        command.add_argument("--debug", dest="debug_here", action="store_true", help=DEBUG_HELP)
+    return parser
+
+
+# -- errors -------------------------------------------------------------------------------
+#: What to do about the operating-system errors a user can fix, by errno.
+OS_HINTS = {
+    errno.ENOSPC: "free some disk space, or write elsewhere (--out)",
+    getattr(errno, "EDQUOT", errno.ENOSPC): "free some disk space, or write elsewhere (--out)",
+    errno.EACCES: "check the permissions, or write elsewhere (--out)",
+    errno.EPERM: "check the permissions, or write elsewhere (--out)",
+    errno.EROFS: "that file system is read-only; write elsewhere (--out)",
+    errno.ENOTDIR: "a file stands where a folder is needed; check the path",
+    errno.EISDIR: "a folder stands where a file is needed; check the path",
+}
+
+
+def _describe(exc):
+    """``(message, exit code)`` for an expected failure (ValueError, OSError, MemoryError)."""
+    if isinstance(exc, (ValueError, FileNotFoundError)):   # incl. minicnn.validation's types
+        return str(exc), 2
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        hint = OS_HINTS.get(exc.errno, "check the path and the disk")
+        return f"{where}{exc.strerror or exc}\n  {hint}", 1
+    return ("out of memory; try a smaller --batch-size or --image-size, or close other "
+            "programs"), 1
+
+
+def _warning_line(message, category, filename, lineno, line=None):
+    """Warnings as one line each, without the source line they came from."""
+    return f"minicnn: warning: {message}\n"
+
+
+@contextlib.contextmanager
+def _command_process(debug):
+    """While a command runs: warnings on one line each (unless debugging) and SIGTERM
+    stopping the run as Ctrl-C does; both put back afterwards."""
+    old_format = warnings.formatwarning
+    in_main = threading.current_thread() is threading.main_thread()
+    old_term = signal.getsignal(signal.SIGTERM) if in_main else None
+    if not debug:
+        warnings.formatwarning = _warning_line
+    if in_main:
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        status = args.run(args)
-    except (ValueError, FileNotFoundError) as exc:
-        parser.exit(2, f"minicnn {args.command}: error: {exc}\n")
-    return status or 0
+        yield
+    finally:
+        warnings.formatwarning = old_format
+        if in_main:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def main(argv=None):
+    """Run the ``minicnn`` command; returns its exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    args.command_line = " ".join(["minicnn", *argv])
+    debug = args.debug or args.debug_here or os.environ.get("MINICNN_DEBUG") == "1"
+    runtime.configure()                       # this process is the command's own
+    with _command_process(debug):
+        try:
+            return args.run(args) or 0
+        except KeyboardInterrupt:
+            if debug:
+                traceback.print_exc()
+            print(f"minicnn {args.command}: interrupted", file=sys.stderr)
+            return 130
+        except (ValueError, OSError, MemoryError) as exc:
+            if debug:
+                raise
+            message, code = _describe(exc)
+            print(f"minicnn {args.command}: error: {message}", file=sys.stderr)
+            return code
 
 
 if __name__ == "__main__":

@@ -1,19 +1,11 @@
 """The X-ray training pipeline behind ``minicnn train``, ``evaluate`` and ``predict``.
 
-A run trains the thesis CNN on the chest X-ray folder and writes a *run folder*:
+A run trains the thesis CNN on the chest X-ray folder in named phases (load, split, train,
+choose the epoch and the threshold, evaluate, write) and leaves a *run folder*
+(:mod:`minicnn.runs`: model.npz, config.json, history.csv, metrics.json, splits.csv, the
+figures and report.html).
 
-- ``model.npz``: the trained model (``minicnn.load_model``);
-- ``config.json``: every setting, the seed, the data folder, counts per split, versions,
-  backend, wall times, and (once done) the decision threshold and kept epoch;
-- ``history.csv``: loss and accuracy per epoch, training and validation;
-- ``metrics.json``: ``validation`` and ``test`` sections (AUC, accuracy, sensitivity,
-  specificity, precision, F1 with 95% intervals, threshold, confusion matrix), each also
-  ``at_0.5``;
-- ``splits.csv``: which file went to which split;
-- ``learning_curves.png``, ``confusion_matrix.png``, ``roc.png``;
-- ``report.html``: all of the above on one self-contained page (:mod:`minicnn.report`).
-
-Protocols (DESIGN.md, section 6):
+Protocols:
 
 - *honest* (presets ``quick`` and ``full``): validation is a patient-grouped, stratified split
   of ``train/``; the epoch (early stopping) and the decision threshold (Youden's J) are chosen
@@ -24,26 +16,36 @@ Protocols (DESIGN.md, section 6):
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
-import datetime
 import functools
-import json
-import math
 import os
 import platform
 import sys
 import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
+import numba
 import numpy as np
+import scipy
+import skimage
+import sklearn
 
+from . import __version__, get_backend, plots, report, runs
 from . import metrics as metrics_module
+from .callbacks import CSVLogger, DivergenceGuard, EarlyStopping
+from .data import (augment_batch, class_weights_balanced, decode_image, default_cache_dir,
+                   file_problem, find_data_dir, load_image_folder, patient_id,
+                   preprocess_image, stratified_sample, train_val_split)
+from .models import thesis_cnn
+from .optimizers import Adam
+from .report import format_table
+from .runs import load_run as load_run_model
+from .validation import DataError, SettingError, choice, fraction, positive_int
 
-__all__ = ["Settings", "PRESETS", "PROTOCOLS", "MIN_IMAGE_SIZE", "settings_for", "train_run",
-           "evaluate_run", "predict_images", "load_run_model", "format_table"]
+__all__ = ["Settings", "PRESETS", "PROTOCOLS", "MIN_IMAGE_SIZE", "MAX_IMAGE_SIZE",
+           "settings_for", "train_run", "evaluate_run", "predict_images", "load_run_model",
+           "format_table"]
 
 PROTOCOLS = {
     "honest": "honest (validation: patient-grouped split of train/; test/ scored once)",
@@ -53,9 +55,26 @@ PROTOCOLS = {
 #: Smallest side the thesis CNN accepts: 38 -> 36 -> 18 -> 16 -> 8 -> 6 -> 3 -> 1.
 MIN_IMAGE_SIZE = 38
 
+#: Largest side accepted: twice the thesis's 150 px. The first convolution's output alone
+#: is S x S x 64 floats per image, so memory grows with the square of S (at 300 px one batch
+#: of 32 already needs a few GB); larger sizes die for lack of memory on most machines.
+MAX_IMAGE_SIZE = 300
+
 #: Thesis sample sizes as (normal, pneumonia).
 THESIS_TRAIN = (970, 1041)
 THESIS_TEST = (203, 313)
+
+
+def _image_size(value):
+    """An image side in [MIN_IMAGE_SIZE, MAX_IMAGE_SIZE], with why when it is not."""
+    value = positive_int(value, "image_size")
+    if value < MIN_IMAGE_SIZE:
+        raise SettingError(f"image_size must be at least {MIN_IMAGE_SIZE} (the thesis CNN's four "
+                           f"3x3 convolutions and three 2x2 poolings need it), got {value}")
+    if value > MAX_IMAGE_SIZE:
+        raise SettingError(f"image_size must be at most {MAX_IMAGE_SIZE}, got {value}: memory "
+                           f"grows with its square (the thesis used 150)")
+    return value
 
 
 @dataclass(frozen=True)
@@ -90,27 +109,20 @@ class Settings:
     out: str | None = None
 
     def __post_init__(self):
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(f"protocol must be one of {sorted(PROTOCOLS)}, got {self.protocol!r}")
-        for name, low in (("image_size", MIN_IMAGE_SIZE), ("epochs", 1), ("batch_size", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                why = (" (the thesis CNN's four 3x3 convolutions and three 2x2 poolings need "
-                       f"at least {MIN_IMAGE_SIZE} px)" if name == "image_size" else "")
-                raise ValueError(f"{name} must be an integer >= {low}{why}, got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
-        if self.class_weight not in ("balanced", "none"):
-            raise ValueError(f"class_weight must be 'balanced' or 'none', got {self.class_weight!r}")
+        choice(self.protocol, "protocol", tuple(PROTOCOLS))
+        choice(self.class_weight, "class_weight", ("balanced", "none"))
+        _image_size(self.image_size)
+        positive_int(self.epochs, "epochs")
+        positive_int(self.batch_size, "batch_size")
+        positive_int(self.seed, "seed", minimum=0)
         for name in ("train_per_class", "test_per_class"):
             value = getattr(self, name)
             if value is not None and (len(value) != 2 or min(value) < 1):
-                raise ValueError(f"{name} must be None or (normal, pneumonia) counts >= 1, "
-                                 f"got {value!r}")
-        if self.patience is not None and self.patience < 0:
-            raise ValueError(f"patience must be None or >= 0, got {self.patience}")
-        if not 0 < self.val_fraction < 1:
-            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+                raise SettingError(f"{name} must be None or (normal, pneumonia) counts >= 1, "
+                                   f"got {value!r}")
+        if self.patience is not None:
+            positive_int(self.patience, "patience", minimum=0)
+        fraction(self.val_fraction, "val_fraction", closed=False)
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -142,17 +154,15 @@ def settings_for(preset="quick", **overrides):
 
     ``train_per_class`` may be an int n (n per class) or 0 (all images).
     """
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    choice(preset, "preset", tuple(PRESETS))
     changes = {k: v for k, v in overrides.items() if v is not None}
     unknown = set(changes) - {f.name for f in dataclasses.fields(Settings)}
     if unknown:
         raise TypeError(f"unknown settings {sorted(unknown)}")
     per_class = changes.get("train_per_class")
     if isinstance(per_class, (int, np.integer)) and not isinstance(per_class, bool):
-        if per_class < 0:
-            raise ValueError(f"train_per_class must be >= 0 (0 = all), got {per_class}")
-        changes["train_per_class"] = None if per_class == 0 else (int(per_class),) * 2
+        per_class = positive_int(per_class, "train_per_class (0 = all)", minimum=0)
+        changes["train_per_class"] = None if per_class == 0 else (per_class,) * 2
     return dataclasses.replace(PRESETS[preset], **changes)
 
 
@@ -162,12 +172,6 @@ def _log(message=""):
 
 
 def _versions():
-    import numba
-    import scipy
-    import skimage
-    import sklearn
-
-    from . import __version__
     return {"python": platform.python_version(), "numpy": np.__version__,
             "numba": numba.__version__, "scipy": scipy.__version__,
             "scikit-learn": sklearn.__version__, "scikit-image": skimage.__version__,
@@ -176,54 +180,10 @@ def _versions():
 
 def _machine():
     return {"platform": platform.platform(), "processor": platform.machine(),
-            "cpu_count": os.cpu_count(), "numba_threads": _numba_threads()}
-
-
-def _numba_threads():
-    try:
-        import numba
-        return int(numba.get_num_threads())
-    except Exception:  # pragma: no cover - numba without threading layer
-        return None
-
-
-def _write_json(path, data):
-    from .io import atomic_write
-    atomic_write(path, (json.dumps(data, indent=2, allow_nan=False, default=_json_default)
-                        + "\n").encode("utf-8"))
-
-
-def _json_default(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return None if math.isnan(value) else float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
-
-
-def _make_run_dir(settings):
-    if settings.out:
-        run_dir = Path(settings.out)
-        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-            raise ValueError(f"output folder {run_dir} already exists and is not empty; "
-                             f"choose another --out")
-    else:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        base = Path("runs") / f"{settings.preset}-{stamp}"
-        run_dir, n = base, 1
-        while run_dir.exists():
-            n += 1
-            run_dir = base.with_name(f"{base.name}-{n}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
+            "cpu_count": os.cpu_count(), "numba_threads": int(numba.get_num_threads())}
 
 
 def _data_folders(settings):
-    from .data import find_data_dir
     root = find_data_dir(settings.data).resolve()
     for split in ("train", "test"):
         if not (root / split).is_dir():
@@ -237,111 +197,285 @@ def _counts(y, class_names):
     return {**{name: int(c) for name, c in zip(class_names, counts)}, "total": int(counts.sum())}
 
 
-def _capped_sample(y, per_class, rng, what):
+def _capped_sample(y, per_class, seed, what):
     """Seeded stratified sample of at most per_class[c] indices of each class c."""
-    from .data import stratified_sample
     available = np.bincount(y, minlength=len(per_class))
     wanted = {c: int(min(k, available[c])) for c, k in enumerate(per_class)}
     if any(wanted[c] < k for c, k in enumerate(per_class)):
         _log(f"note: {what}: asked for {tuple(per_class)} images per class, only "
              f"{tuple(int(a) for a in available)} available; using {tuple(wanted.values())}")
-    return stratified_sample(y, wanted, rng)
-
-
-def _probability(model, x, batch_size):
-    """P(pneumonia) for x (N, S, S, 1): column 1 of the softmax output."""
-    return model.predict(x, batch_size=batch_size)[:, 1].astype(np.float64)
-
-
-def _cross_entropy(y, p):
-    p = np.clip(np.where(np.asarray(y) == 1, p, 1 - p), 1e-7, 1.0)
-    return float(-np.mean(np.log(p)))
+    return stratified_sample(y, wanted, np.random.default_rng(seed))
 
 
 def _report(y, p, threshold, seed):
-    """binary_report at ``threshold`` with the report at 0.5 under "at_0.5" and the loss."""
-    report = metrics_module.binary_report(y, p, threshold=threshold, seed=seed)
-    report["loss"] = _cross_entropy(y, p)
-    report["at_0.5"] = metrics_module.binary_report(y, p, threshold=0.5, seed=seed)
-    return report
+    """binary_report at ``threshold`` with the report at 0.5 under "at_0.5" and the
+    cross-entropy ``loss`` of the probabilities p (N,)."""
+    scores = metrics_module.binary_report(y, p, threshold=threshold, seed=seed)
+    q = np.clip(np.where(np.asarray(y) == 1, p, 1 - p), 1e-7, 1.0)
+    scores["loss"] = float(-np.mean(np.log(q)))
+    scores["at_0.5"] = metrics_module.binary_report(y, p, threshold=0.5, seed=seed)
+    return scores
 
 
-def _fmt(value, digits=3):
-    return "n/a" if value is None else f"{value:.{digits}f}"
+def _finite_probability(model, x, batch_size, what):
+    """P(pneumonia) (N,) for x, or a ValueError when any is not finite."""
+    p = runs.pneumonia_probability(model, x, batch_size)
+    if not np.isfinite(p).all():
+        raise ValueError(f"the model gives non-finite probabilities for "
+                         f"{int((~np.isfinite(p)).sum())} of {len(p)} {what} images; its "
+                         f"weights are damaged (diverged training?)")
+    return p
 
 
-def format_table(rows):
-    """A small text table of (name, report) rows: threshold, n, AUC [95% CI], accuracy,
-    sensitivity, specificity, from :func:`minicnn.metrics.binary_report` dicts."""
-    head = ("set", "threshold", "n", "AUC [95% CI]", "accuracy", "sensitivity", "specificity")
-    lines = [head]
-    for name, r in rows:
-        lo, hi = r["auc_ci"]
-        lines.append((name, _fmt(r["threshold"]), str(r["n"]),
-                      f"{_fmt(r['auc'])} [{_fmt(lo)}, {_fmt(hi)}]", _fmt(r["accuracy"]),
-                      _fmt(r["sensitivity"]), _fmt(r["specificity"])))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
-                     for line in lines)
+# -- training: the phases ------------------------------------------------------------------
+@dataclass
+class Split:
+    """A run's arrays: x_* (N, S, S, 1) float32 and y_* (N,) int64 for training, validation
+    and test (under the thesis protocol the test arrays are the validation ones); ``rows``:
+    one (path, label, split name) per file of train/ and test/, for splits.csv; ``folders``:
+    the labels of all of train/ and of test/; ``skipped``: (path, reason) of unreadable
+    files."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    rows: list
+    class_names: list
+    folders: dict
+    skipped: list
 
 
-def _write_splits(path, parts):
-    """splits.csv: one row per file of train/ and test/ with its label and split."""
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["path", "label", "split"])
-        for paths, labels, splits in parts:
-            for p, label, split in zip(paths, labels, splits):
-                writer.writerow([p, int(label), split])
+@dataclass
+class Trained:
+    """What the training phase leaves: the model with its kept weights, ``history``
+    (per-epoch logs), the kept epoch (0-based) and why it was kept, and the run's status
+    ("done", or "diverged" with ``reason``)."""
+
+    model: object
+    history: dict
+    kept: int
+    kept_rule: str
+    status: str = "done"
+    reason: str | None = None
 
 
-# -- training -----------------------------------------------------------------------------
+def _load(settings, data_root):
+    """Phase 1, load: the decoded train/ and test/ folders (cached after the first run)."""
+    return (load_image_folder(data_root / "train", settings.image_size),
+            load_image_folder(data_root / "test", settings.image_size))
+
+
+def _split(settings, train_ds, test_ds):
+    """Phase 2, split: the honest or the thesis protocol's sets, each with both classes."""
+    seeds = np.random.SeedSequence(settings.seed).spawn(2)
+    te = (np.arange(len(test_ds)) if settings.test_per_class is None else
+          _capped_sample(test_ds.y, settings.test_per_class, seeds[1], "test sample"))
+    train_split = np.full(len(train_ds), "unused", dtype=object)
+    test_split = np.full(len(test_ds), "unused", dtype=object)
+    if settings.protocol == "honest":
+        tr, va = _honest_indices(settings, train_ds, seeds[0])
+        train_split[va], test_split[te] = "validation", "test"
+        x_val, y_val = train_ds.x[va], train_ds.y[va]
+        x_test, y_test = test_ds.x[te], test_ds.y[te]
+    else:                                     # one array: validation is the test sample
+        per_class = settings.train_per_class or tuple(np.bincount(train_ds.y, minlength=2))
+        tr = _capped_sample(train_ds.y, per_class, seeds[0], "thesis training sample")
+        test_split[te] = "test+validation"
+        x_val = x_test = test_ds.x[te]
+        y_val = y_test = test_ds.y[te]
+    train_split[tr] = "train"
+    rows = [*zip(train_ds.paths, train_ds.y, train_split),
+            *zip(test_ds.paths, test_ds.y, test_split)]
+    split = Split(train_ds.x[tr], train_ds.y[tr], x_val, y_val, x_test, y_test, rows,
+                  train_ds.class_names, {"train_folder": train_ds.y, "test_folder": test_ds.y},
+                  train_ds.skipped + test_ds.skipped)
+    for what, y in (("validation", y_val), ("test", y_test), ("training", split.y_train)):
+        if len(np.unique(y)) < 2:
+            raise DataError(f"the {what} set holds only class {split.class_names[int(y[0])]!r} "
+                            f"({len(y)} images); the data folder is too small for this run")
+    return split
+
+
+def _honest_indices(settings, train_ds, seed):
+    """(training, validation) indices of train/: a patient-grouped split, then the
+    training part capped at ``train_per_class``."""
+    groups = np.array([patient_id(p) for p in train_ds.paths])
+    tr, va = train_val_split(train_ds.y, groups, settings.val_fraction, settings.seed)
+    if settings.train_per_class is not None:
+        tr = tr[_capped_sample(train_ds.y[tr], settings.train_per_class, seed,
+                               "training sample")]
+    return tr, va
+
+
+def _train(settings, split, run):
+    """Phase 3, train: the thesis CNN with Adam; history.csv is written after every epoch.
+    Returns the model, the history, the early stopper (or None) and the divergence guard."""
+    model = thesis_cnn((settings.image_size, settings.image_size, 1), 2, settings.seed)
+    model.compile(Adam(settings.learning_rate), "sparse_categorical_crossentropy", ["accuracy"])
+    stopper = (EarlyStopping("val_loss", patience=settings.patience, restore_best_weights=True)
+               if settings.patience is not None else None)
+    guard = DivergenceGuard(restore_on_divergence=False)     # last: sees the stopper's stop
+    callbacks = [CSVLogger(run.file(runs.HISTORY)), *filter(None, [stopper]), guard]
+    augment = (functools.partial(augment_batch, rotation=settings.rotation,
+                                 shift=settings.shift, zoom=settings.zoom)
+               if settings.augment else None)
+    history = model.fit(split.x_train, split.y_train, batch_size=settings.batch_size,
+                        epochs=settings.epochs, validation_data=(split.x_val, split.y_val),
+                        class_weight=_class_weight(settings, split), callbacks=callbacks,
+                        seed=settings.seed, augment=augment)
+    return model, history.history, stopper, guard
+
+
+def _class_weight(settings, split):
+    return class_weights_balanced(split.y_train) if settings.class_weight == "balanced" else None
+
+
+def _choose_epoch(model, history, stopper, guard):
+    """Phase 4a, choose the epoch: early stopping's best, else the last finite one when
+    training diverged, else the last. The model ends with that epoch's weights."""
+    if not history.get("loss") or (guard.diverged and guard.last_finite_epoch is None):
+        raise ValueError("training diverged in its first epoch (the loss was not finite); "
+                         "no model to keep. Try a smaller learning rate or other data.")
+    status, reason = ("diverged", guard.reason) if guard.diverged else ("done", None)
+    if stopper is not None and stopper.best_epoch is not None:
+        rule = "lowest validation loss (early stopping, best weights restored)"
+        return Trained(model, history, stopper.best_epoch, rule, status, reason)
+    if guard.diverged:
+        guard.restore()
+        rule = "last finite epoch (training diverged after it)"
+        return Trained(model, history, guard.last_finite_epoch, rule, status, reason)
+    rule = "last epoch (no early stopping, as the thesis)"
+    return Trained(model, history, len(history["loss"]) - 1, rule, status, reason)
+
+
+def _evaluate(settings, trained, split):
+    """Phases 4b and 5, choose the threshold (Youden's J on validation) and evaluate:
+    validation and test reports at that threshold and at 0.5, with the probabilities."""
+    p_val = _finite_probability(trained.model, split.x_val, settings.batch_size, "validation")
+    threshold = metrics_module.youden_threshold(split.y_val, p_val)
+    p_test = (p_val if split.x_test is split.x_val else
+              _finite_probability(trained.model, split.x_test, settings.batch_size, "test"))
+    test = _report(split.y_test, p_test, threshold, settings.seed)
+    if settings.protocol == "thesis":
+        test["note"] = "same images as validation (the thesis protocol)"
+    return {"threshold": threshold, "p_test": p_test, "test": test,
+            "validation": _report(split.y_val, p_val, threshold, settings.seed)}
+
+
+def _metrics(settings, trained, evaluation, names):
+    """metrics.json's content."""
+    h = trained.history
+    best_acc, best_loss = int(np.nanargmax(h["val_accuracy"])), int(np.nanargmin(h["val_loss"]))
+    results = {
+        "preset": settings.preset, "protocol": PROTOCOLS[settings.protocol],
+        "honest": settings.protocol == "honest", "threshold": evaluation["threshold"],
+        "threshold_rule": "Youden's J (sensitivity + specificity - 1) maximised on validation",
+        "kept_epoch": trained.kept + 1, "kept_epoch_rule": trained.kept_rule,
+        "epochs_run": len(h["loss"]),
+        "best_val_accuracy": {"epoch": best_acc + 1, "value": h["val_accuracy"][best_acc]},
+        "best_val_loss": {"epoch": best_loss + 1, "value": h["val_loss"][best_loss]},
+        "class_names": names, "positive_class": names[1],
+        "validation": evaluation["validation"], "test": evaluation["test"]}
+    if settings.protocol == "thesis":
+        results["thesis_reported"] = {"best_val_accuracy": 0.8622, "epoch": 2,
+                                      "lowest_val_loss": 0.34}
+    return results
+
+
+def _write(settings, run, trained, evaluation, split):
+    """Phase 6, write: model.npz, metrics.json and the three figures."""
+    trained.model.save(run.file(runs.MODEL))
+    results = _metrics(settings, trained, evaluation, split.class_names)
+    run.write_json(runs.METRICS, results)
+    threshold, protocol = evaluation["threshold"], PROTOCOLS[settings.protocol]
+    plots.plot_history(trained.history, run.file("learning_curves.png"),
+                       best_epoch=trained.kept, title=f"preset {settings.preset}: {protocol}")
+    plots.plot_confusion_matrix(np.array(evaluation["test"]["confusion_matrix"]),
+                                split.class_names, run.file("confusion_matrix.png"),
+                                title=f"test, threshold {threshold:.3f} (chosen on validation)")
+    plots.plot_roc(split.y_test, evaluation["p_test"], run.file("roc.png"), threshold=threshold,
+                   title="test ROC" + (" (thesis: test = validation)"
+                                       if settings.protocol == "thesis" else ""))
+    return results
+
+
+# -- training: the run ------------------------------------------------------------------------
 def train_run(settings, command=None):
     """Train and evaluate one run as ``settings`` says; returns the run folder (a Path).
 
     command: the command line to record in config.json (default ``sys.argv``). Raises
     FileNotFoundError (listing the places tried) when no data folder is found, before anything
-    is written, and ValueError for unusable settings or data. A run that fails after its
-    folder was made is marked ``"status": "failed: ..."`` in its config.json. A finished run
-    ends by writing report.html; if that fails, a RuntimeWarning says so and the run stands.
+    is written; RunFolderError when the output folder is taken; ValueError for unusable
+    settings or data. A run that stops early records ``"status": "interrupted"`` (Ctrl-C) or
+    ``"failed"``, with the ``reason``, in its config.json. A finished run ends by writing
+    report.html; if that fails, a RuntimeWarning says so and the run stands.
     """
-    from . import get_backend
-    from .data import default_cache_dir
-
     started = time.perf_counter()
     data_root = _data_folders(settings)
-    run_dir = _make_run_dir(settings)
-    protocol = PROTOCOLS[settings.protocol]
+    run = runs.claim(settings.out, settings.preset)
     config = {"command": command if command is not None else " ".join(sys.argv),
-              "status": "running",
-              "started": datetime.datetime.now().isoformat(timespec="seconds"),
-              "settings": settings.to_dict(), "seed": settings.seed, "protocol": protocol,
-              "data_dir": str(data_root), "run_dir": str(run_dir.absolute()),
+              "status": "running", "started": runs.now(),
+              "settings": settings.to_dict(), "seed": settings.seed,
+              "protocol": PROTOCOLS[settings.protocol], "data_dir": str(data_root),
+              "run_dir": str(run.path.absolute()),
               "cache_dir": str(default_cache_dir().absolute()),
-              "versions": _versions(), "backend": get_backend(),
-              "machine": _machine()}
-    _write_json(run_dir / "config.json", config)
-    _log(f"minicnn train: preset {settings.preset}, {settings.image_size} px, "
-         f"{settings.epochs} epochs, seed {settings.seed}; data {data_root}")
-    _log(f"protocol: {protocol}")
-    if settings.protocol == "thesis":
-        _log("WARNING: the thesis protocol validates on the test sample, so its validation "
-             "and test numbers are optimistic (not an honest estimate).")
+              "versions": _versions(), "backend": get_backend(), "machine": _machine()}
+    run.write_json(runs.CONFIG, config)
+    _print_start(settings, data_root)
     try:
-        _train_and_evaluate(settings, data_root, run_dir, config, started)
-    except BaseException as exc:
-        config["status"] = f"failed: {type(exc).__name__}: {exc}"
-        _write_json(run_dir / "config.json", config)
+        trained = _run_phases(settings, data_root, run, config, started)
+    except KeyboardInterrupt:
+        run.finish(config, "interrupted", "stopped by Ctrl-C (SIGINT) or SIGTERM")
         raise
-    _write_report(run_dir, data_root)
-    return run_dir
+    except BaseException as exc:
+        run.finish(config, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    run.finish(config, trained.status, trained.reason)
+    _write_report(run.path, data_root)
+    return run.path
+
+
+def _run_phases(settings, data_root, run, config, started):
+    """Load, split, train, choose, evaluate, write; returns the Trained result."""
+    seconds = {}
+    t0 = time.perf_counter()
+    split = _split(settings, *_load(settings, data_root))
+    seconds["loading"] = time.perf_counter() - t0
+    run.write_splits(split.rows)
+    config.update(_split_facts(split), class_weight_values=_class_weight(settings, split))
+    run.write_json(runs.CONFIG, config)
+    _print_counts(config["counts"], split.class_names, seconds["loading"])
+    t0 = time.perf_counter()
+    trained = _choose_epoch(*_train(settings, split, run))
+    seconds["training"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    evaluation = _evaluate(settings, trained, split)
+    results = _write(settings, run, trained, evaluation, split)
+    seconds["evaluation"] = time.perf_counter() - t0
+    seconds["total"] = time.perf_counter() - started
+    config.update(threshold=evaluation["threshold"], kept_epoch=trained.kept + 1,
+                  epochs_run=results["epochs_run"],
+                  wall_seconds={k: round(v, 2) for k, v in seconds.items()})
+    _print_results(settings, run, trained, results, seconds)
+    return trained
+
+
+def _split_facts(split):
+    """config.json's class names, counts per folder and split, and skipped files."""
+    names = split.class_names
+    parts = {**split.folders, "train": split.y_train, "validation": split.y_val,
+             "test": split.y_test}
+    return {"class_names": names, "skipped_files": [list(s) for s in split.skipped],
+            "counts": {part: _counts(y, names) for part, y in parts.items()}}
 
 
 def _write_report(run_dir, data_root):
     """report.html for a finished run; a failure only warns (the run itself is complete)."""
     try:
-        from .report import write_report
-        path = write_report(run_dir, data_dir=data_root)
+        path = report.write_report(run_dir, data_dir=data_root)
     except Exception as exc:  # the report is a convenience; never lose a finished run to it
         warnings.warn(f"the run is complete, but its report.html could not be written "
                       f"({type(exc).__name__}: {exc}); retry with: minicnn report {run_dir}",
@@ -351,262 +485,108 @@ def _write_report(run_dir, data_root):
     return path
 
 
-def _train_and_evaluate(settings, data_root, run_dir, config, started):
-    """The body of :func:`train_run`: load, split, train, evaluate, write, print."""
-    from .callbacks import CSVLogger, EarlyStopping
-    from .data import (augment_batch, class_weights_balanced, load_image_folder, patient_id,
-                       train_val_split)
-    from .models import thesis_cnn
-    from .optimizers import Adam
+# -- training: what it prints ---------------------------------------------------------------
+def _print_start(settings, data_root):
+    _log(f"minicnn train: preset {settings.preset}, {settings.image_size} px, "
+         f"{settings.epochs} epochs, seed {settings.seed}; data {data_root}")
+    _log(f"protocol: {PROTOCOLS[settings.protocol]}")
+    if settings.protocol == "thesis":
+        _log("WARNING: the thesis protocol validates on the test sample, so its validation "
+             "and test numbers are optimistic (not an honest estimate).")
 
-    protocol = config["protocol"]
-    # Loading (decoded arrays are cached, so later runs skip the decoding).
-    t0 = time.perf_counter()
-    train_ds = load_image_folder(data_root / "train", settings.image_size)
-    test_ds = load_image_folder(data_root / "test", settings.image_size)
-    names = train_ds.class_names
-    loading_s = time.perf_counter() - t0
 
-    # Splits.
-    seeds = np.random.SeedSequence(settings.seed).spawn(2)
-    if settings.protocol == "honest":
-        groups = np.array([patient_id(p) for p in train_ds.paths])
-        tr, va = train_val_split(train_ds.y, groups, settings.val_fraction, settings.seed)
-        if settings.train_per_class is not None:
-            tr = tr[_capped_sample(train_ds.y[tr], settings.train_per_class,
-                                   np.random.default_rng(seeds[0]), "training sample")]
-        te = np.arange(len(test_ds))
-        if settings.test_per_class is not None:
-            te = _capped_sample(test_ds.y, settings.test_per_class,
-                                np.random.default_rng(seeds[1]), "test sample")
-        x_val, y_val = train_ds.x[va], train_ds.y[va]
-        train_split = np.full(len(train_ds), "unused", dtype=object)
-        train_split[tr], train_split[va] = "train", "validation"
-        test_split = np.full(len(test_ds), "unused", dtype=object)
-        test_split[te] = "test"
-    else:
-        per_class = settings.train_per_class or tuple(np.bincount(train_ds.y, minlength=2))
-        tr = _capped_sample(train_ds.y, per_class, np.random.default_rng(seeds[0]),
-                            "thesis training sample")
-        te = (np.arange(len(test_ds)) if settings.test_per_class is None else
-              _capped_sample(test_ds.y, settings.test_per_class,
-                             np.random.default_rng(seeds[1]), "thesis test sample"))
-        x_val, y_val = test_ds.x[te], test_ds.y[te]
-        train_split = np.full(len(train_ds), "unused", dtype=object)
-        train_split[tr] = "train"
-        test_split = np.full(len(test_ds), "unused", dtype=object)
-        test_split[te] = "test+validation"
-    x_train, y_train = train_ds.x[tr], train_ds.y[tr]
-    if settings.protocol == "thesis":         # one array: validation is the test sample
-        x_test, y_test = x_val, y_val
-    else:
-        x_test, y_test = test_ds.x[te], test_ds.y[te]
-    for what, y in (("validation", y_val), ("test", y_test), ("training", y_train)):
-        if len(np.unique(y)) < 2:
-            raise ValueError(f"the {what} set holds only class {names[int(y[0])]!r} "
-                             f"({len(y)} images); the data folder is too small for this run")
-    _write_splits(run_dir / "splits.csv", [(train_ds.paths, train_ds.y, train_split),
-                                           (test_ds.paths, test_ds.y, test_split)])
-    config["counts"] = {"train_folder": _counts(train_ds.y, names),
-                        "test_folder": _counts(test_ds.y, names),
-                        "train": _counts(y_train, names),
-                        "validation": _counts(y_val, names),
-                        "test": _counts(y_test, names)}
-    config["skipped_files"] = [list(s) for s in train_ds.skipped + test_ds.skipped]
-    config["class_names"] = names
+def _print_counts(counts, names, loading_s):
     _log("images (normal/pneumonia): " + ", ".join(
-        f"{k} {v[names[0]]}/{v[names[1]]}" for k, v in config["counts"].items()
-        if k in ("train", "validation", "test")) + f"; loaded in {loading_s:.1f} s")
+        f"{k} {counts[k][names[0]]}/{counts[k][names[1]]}"
+        for k in ("train", "validation", "test")) + f"; loaded in {loading_s:.1f} s")
 
-    # Model and training.
-    model = thesis_cnn((settings.image_size, settings.image_size, 1), 2, settings.seed)
-    model.compile(Adam(settings.learning_rate), "sparse_categorical_crossentropy", ["accuracy"])
-    class_weight = class_weights_balanced(y_train) if settings.class_weight == "balanced" else None
-    config["class_weight_values"] = class_weight
-    callbacks = [CSVLogger(run_dir / "history.csv")]
-    stopper = None
-    if settings.patience is not None:
-        stopper = EarlyStopping("val_loss", patience=settings.patience,
-                                restore_best_weights=True)
-        callbacks.append(stopper)
-    augment = (functools.partial(augment_batch, rotation=settings.rotation,
-                                 shift=settings.shift, zoom=settings.zoom)
-               if settings.augment else None)
-    _write_json(run_dir / "config.json", config)
-    t0 = time.perf_counter()
-    history = model.fit(x_train, y_train, batch_size=settings.batch_size,
-                        epochs=settings.epochs, validation_data=(x_val, y_val),
-                        class_weight=class_weight, callbacks=callbacks, seed=settings.seed,
-                        augment=augment)
-    training_s = time.perf_counter() - t0
-    h = history.history
-    if not h.get("loss"):
-        raise ValueError("training stopped in its first epoch (the loss was not finite); "
-                         "no model to evaluate")
-    epochs_run = len(h["loss"])
-    if stopper is not None and stopper.best_epoch is not None:
-        kept = stopper.best_epoch
-        kept_rule = "lowest validation loss (early stopping, best weights restored)"
-    else:
-        kept = epochs_run - 1
-        kept_rule = "last epoch (no early stopping, as the thesis)"
-    model.save(run_dir / "model.npz")
 
-    # Evaluation: threshold on validation, test scored once.
-    t0 = time.perf_counter()
-    p_val = _probability(model, x_val, settings.batch_size)
-    threshold = metrics_module.youden_threshold(y_val, p_val)
-    p_test = p_val if x_test is x_val else _probability(model, x_test, settings.batch_size)
-    validation = _report(y_val, p_val, threshold, settings.seed)
-    test = _report(y_test, p_test, threshold, settings.seed)
-    if settings.protocol == "thesis":
-        test["note"] = "same images as validation (the thesis protocol)"
-    best_acc = int(np.argmax(h["val_accuracy"]))
-    best_loss = int(np.argmin(h["val_loss"]))
-    results = {
-        "preset": settings.preset, "protocol": protocol,
-        "honest": settings.protocol == "honest",
-        "threshold": threshold,
-        "threshold_rule": "Youden's J (sensitivity + specificity - 1) maximised on validation",
-        "kept_epoch": kept + 1, "kept_epoch_rule": kept_rule, "epochs_run": epochs_run,
-        "best_val_accuracy": {"epoch": best_acc + 1, "value": h["val_accuracy"][best_acc]},
-        "best_val_loss": {"epoch": best_loss + 1, "value": h["val_loss"][best_loss]},
-        "class_names": names, "positive_class": names[1],
-        "validation": validation, "test": test,
-    }
-    if settings.protocol == "thesis":
-        results["thesis_reported"] = {"best_val_accuracy": 0.8622, "epoch": 2,
-                                      "lowest_val_loss": 0.34}
-    _write_json(run_dir / "metrics.json", results)
-
-    from . import plots
-    plots.plot_history(h, run_dir / "learning_curves.png", best_epoch=kept,
-                       title=f"preset {settings.preset}: {protocol}")
-    cm_title = f"test, threshold {threshold:.3f} (chosen on validation)"
-    plots.plot_confusion_matrix(np.array(test["confusion_matrix"]), names,
-                                run_dir / "confusion_matrix.png", title=cm_title)
-    plots.plot_roc(y_test, p_test, run_dir / "roc.png", threshold=threshold,
-                   title="test ROC" + (" (thesis: test = validation)"
-                                       if settings.protocol == "thesis" else ""))
-    evaluation_s = time.perf_counter() - t0
-
-    config.update(status="done", threshold=threshold, kept_epoch=kept + 1,
-                  epochs_run=epochs_run,
-                  finished=datetime.datetime.now().isoformat(timespec="seconds"),
-                  wall_seconds={"loading": round(loading_s, 2), "training": round(training_s, 2),
-                                "evaluation": round(evaluation_s, 2),
-                                "total": round(time.perf_counter() - started, 2)})
-    _write_json(run_dir / "config.json", config)
-
-    total_s = config["wall_seconds"]["total"]
-    _log(f"\ndone in {total_s:.0f} s (loading {loading_s:.0f}, training {training_s:.0f}, "
-         f"evaluation {evaluation_s:.0f}); run folder {run_dir}")
-    _log(f"\nResults: preset {settings.preset}, protocol {protocol}")
-    _log(f"kept epoch {kept + 1} of {epochs_run} ({kept_rule}); threshold {threshold:.3f} "
-         f"chosen on validation (Youden's J)")
-    _log(format_table([("validation", validation), ("test @ 0.5", test["at_0.5"]),
+def _print_results(settings, run, trained, results, seconds):
+    s = seconds
+    _log(f"\ndone in {s['total']:.0f} s (loading {s['loading']:.0f}, training "
+         f"{s['training']:.0f}, evaluation {s['evaluation']:.0f}); run folder {run.path}")
+    if trained.status == "diverged":
+        _log(f"WARNING: {trained.reason}; that epoch's weights were kept and saved.")
+    _log(f"\nResults: preset {settings.preset}, protocol {results['protocol']}")
+    _log(f"kept epoch {trained.kept + 1} of {results['epochs_run']} ({trained.kept_rule}); "
+         f"threshold {results['threshold']:.3f} chosen on validation (Youden's J)")
+    test = results["test"]
+    _log(format_table([("validation", results["validation"]), ("test @ 0.5", test["at_0.5"]),
                        ("test @ threshold", test)]))
     if settings.protocol == "thesis":
-        _log(f"best validation accuracy {h['val_accuracy'][best_acc]:.4f} at epoch "
-             f"{best_acc + 1} (the thesis reported 0.8622 at epoch 2). OPTIMISTIC: validated "
-             f"on the test sample.")
+        best = results["best_val_accuracy"]
+        _log(f"best validation accuracy {best['value']:.4f} at epoch {best['epoch']} (the "
+             f"thesis reported 0.8622 at epoch 2). OPTIMISTIC: validated on the test sample.")
 
 
 # -- using a trained model ----------------------------------------------------------------
-def load_run_model(ref):
-    """``(model, info)`` from a run folder or a model file.
-
-    info: threshold (the run's, or 0.5 for a bare model file), image_size, class_names,
-    protocol and run_dir (None for a bare model file).
-    """
-    from .model import load_model
-    ref = Path(ref)
-    if ref.is_dir():
-        model_path = ref / "model.npz"
-        if not model_path.is_file():
-            raise FileNotFoundError(f"{ref} is not a run folder: it has no model.npz")
-        model = load_model(model_path)
-        config = {}
-        if (ref / "config.json").is_file():
-            config = json.loads((ref / "config.json").read_text())
-        threshold = config.get("threshold")
-        if threshold is None:
-            warnings.warn(f"{ref / 'config.json'} records no threshold (unfinished run?); "
-                          f"using 0.5", stacklevel=2)
-            threshold = 0.5
-        info = {"threshold": float(threshold), "run_dir": ref,
-                "class_names": config.get("class_names", ["NORMAL", "PNEUMONIA"]),
-                "protocol": config.get("protocol"),
-                "image_size": config.get("settings", {}).get("image_size")}
-    elif ref.is_file():
-        model = load_model(ref)
-        info = {"threshold": 0.5, "run_dir": None, "class_names": ["NORMAL", "PNEUMONIA"],
-                "protocol": None, "image_size": None}
-    else:
-        raise FileNotFoundError(f"no run folder or model file at {ref}")
-    shape = model.input_shape
-    if len(shape) != 3 or shape[0] != shape[1] or shape[2] != 1:
-        raise ValueError(f"the model expects inputs of shape {shape}; minicnn runs use square "
-                         f"gray images (S, S, 1)")
-    if info["image_size"] not in (None, shape[0]):
-        warnings.warn(f"config.json says image size {info['image_size']}, the model expects "
-                      f"{shape[0]}; using {shape[0]}", stacklevel=2)
-    info["image_size"] = int(shape[0])
-    return model, info
-
-
 def evaluate_run(ref, data=None, batch_size=32):
     """Score a run folder's (or model file's) model on the whole ``test/`` folder.
 
     Reports at the run's threshold and at 0.5; returns ``{"model", "threshold", "data_dir",
     "test"}`` and prints a table.
     """
-    from .data import find_data_dir, load_image_folder
     model, info = load_run_model(ref)
     root = find_data_dir(data).resolve()
     if not (root / "test").is_dir():
         raise FileNotFoundError(f"{root} has no test/ folder")
     ds = load_image_folder(root / "test", info["image_size"])
     if len(np.unique(ds.y)) < 2:
-        raise ValueError(f"{root / 'test'} holds only one class; AUC and specificity need both")
-    p = _probability(model, ds.x, batch_size)
-    report = _report(ds.y, p, info["threshold"], seed=0)
+        raise DataError(f"{root / 'test'} holds only one class; AUC and specificity need both")
+    p = _finite_probability(model, ds.x, batch_size, "test")
+    scores = _report(ds.y, p, info["threshold"], seed=0)
     _log(f"minicnn evaluate: {ref} on {root / 'test'} ({info['image_size']} px)")
     if info["protocol"] and info["protocol"].startswith("thesis"):
         _log("note: this run followed the thesis protocol; its threshold was chosen on a test "
              "sample, so the numbers at that threshold are optimistic.")
     source = "the run's, chosen on validation" if info["run_dir"] else "a bare model file"
     _log(f"threshold {info['threshold']:.3f} ({source})")
-    _log(format_table([("test @ 0.5", report["at_0.5"]), ("test @ threshold", report)]))
+    _log(format_table([("test @ 0.5", scores["at_0.5"]), ("test @ threshold", scores)]))
     return {"model": str(ref), "threshold": info["threshold"], "data_dir": str(root),
-            "test": report}
+            "test": scores}
 
 
 def predict_images(ref, paths, batch_size=32):
     """P(pneumonia) and label for each image file, with the run's threshold.
 
     Returns ``(results, info)``: results holds one dict per path, in order, ``{"path",
-    "probability", "label", "error"}`` (a file that cannot be read gets ``error``, its
-    message, and None for the others; the rest are still predicted); info is
-    :func:`load_run_model`'s (threshold, image_size, ...).
+    "probability", "label", "error"}``. An image that cannot be used gets ``error`` (its
+    message) and no label: a file that is missing, not a regular file or undecodable, an
+    image too large to decode (:data:`minicnn.data.loader.MAX_PIXELS`), one holding NaN or
+    inf pixels, or one for which the model's probability is not a finite number. The others
+    are still predicted. Files decoded as 8- or 16-bit integers are scaled to [0, 1] by their
+    type's range. info is :func:`minicnn.runs.load_run`'s (threshold, image_size, ...).
     """
-    from .data import decode_image, preprocess_image
     model, info = load_run_model(ref)
-    size, threshold, names = info["image_size"], info["threshold"], info["class_names"]
-    results, images, slots = [], [], []
-    for path in paths:
-        entry = {"path": str(path), "probability": None, "label": None, "error": None}
+    results = [{"path": str(path), "probability": None, "label": None, "error": None}
+               for path in paths]
+    images, slots = [], []
+    for slot, entry in enumerate(results):
         try:
-            if not os.path.isfile(path):
-                raise FileNotFoundError("no such file")
-            images.append(preprocess_image(decode_image(path), size))
-            slots.append(len(results))
-        except Exception as exc:  # any unreadable file: report it, go on with the others
+            images.append(_read_image(entry["path"], info["image_size"]))
+            slots.append(slot)
+        except Exception as exc:  # any unusable file: report it, go on with the others
             entry["error"] = f"{type(exc).__name__}: {exc}"
-        results.append(entry)
     if images:
-        p = _probability(model, np.stack(images), batch_size)
-        for i, prob in zip(slots, p):
-            results[i]["probability"] = float(prob)
-            results[i]["label"] = names[1] if prob >= threshold else names[0]
+        probabilities = runs.pneumonia_probability(model, np.stack(images), batch_size)
+        for slot, prob in zip(slots, probabilities):
+            _label(results[slot], float(prob), info)
     return results, info
+
+
+def _read_image(path, size):
+    """One image file as the model's input (S, S, 1); OSError/DataError when unusable."""
+    problem = file_problem(path)
+    if problem:
+        raise DataError(problem)
+    return preprocess_image(decode_image(path), size)
+
+
+def _label(entry, prob, info):
+    """Fill in an entry's probability and label, or its error when prob is not finite."""
+    entry["probability"] = prob
+    entry["label"] = runs.label(prob, info["threshold"], info["class_names"])
+    if entry["label"] is None:
+        entry["probability"], entry["error"] = None, (
+            f"the model's probability is {prob} (not a number): no label is given; the "
+            f"model is damaged (diverged training?)")

@@ -3,11 +3,11 @@ and the network (pixel histogram, class counts, image grids, feature maps, heat-
 
 Every function builds a :class:`matplotlib.figure.Figure` with the non-interactive Agg canvas
 (no window, no pyplot state, safe on a server) and returns it; when ``path`` is given the
-figure is also written there as a PNG.
+figure is also written there as a PNG (atomically: a temporary file, then a rename).
 """
 from __future__ import annotations
 
-import os
+import io
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -15,6 +15,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from . import metrics
+from .io import atomic_write
+from .validation import positive_int
 
 __all__ = ["plot_history", "plot_confusion_matrix", "plot_roc", "plot_intensity_histogram",
            "plot_class_counts", "plot_image_grid", "plot_feature_maps", "plot_heatmap_overlay"]
@@ -30,9 +32,12 @@ def _new_figure(width, height, ncols=1):
 
 
 def _finish(fig, path):
+    """Lay the figure out and, when ``path`` is given, write it as a PNG atomically."""
     fig.tight_layout()
     if path is not None:
-        fig.savefig(os.fspath(path), format="png")
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        atomic_write(path, buffer.getvalue())
     return fig
 
 
@@ -197,8 +202,7 @@ def plot_image_grid(images, titles=None, rows=5, cols=5, path=None):
         images = images[..., 0]
     if images.ndim != 3:
         raise ValueError(f"images must have shape (N, H, W) or (N, H, W, 1), got {images.shape}")
-    if rows < 1 or cols < 1:
-        raise ValueError(f"rows and cols must be >= 1, got {rows} and {cols}")
+    rows, cols = positive_int(rows, "rows"), positive_int(cols, "cols")
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"got {len(titles)} titles for {len(images)} images")
     fig = Figure(figsize=(1.9 * cols, 2.0 * rows), dpi=DPI)
@@ -226,8 +230,7 @@ def plot_feature_maps(maps, path=None, max_maps=16, title=None):
         maps = maps[0]
     if maps.ndim != 3:
         raise ValueError(f"maps must have shape (H, W, C) for one sample, got {maps.shape}")
-    if max_maps < 1:
-        raise ValueError(f"max_maps must be >= 1, got {max_maps}")
+    max_maps = positive_int(max_maps, "max_maps")
     n = min(maps.shape[2], max_maps)
     rows, cols = _grid_shape(n)
     fig = Figure(figsize=(2.1 * cols, 1.8 * rows + (0.4 if title else 0)), dpi=DPI)

@@ -12,7 +12,6 @@ scripts, fonts or links to load, so it can be mailed, archived or opened offline
 from __future__ import annotations
 
 import base64
-import csv
 import datetime
 import html
 import io
@@ -23,10 +22,19 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-__all__ = ["write_report", "REPORT_NAME"]
+from . import __version__, plots, runs
+from .data import find_data_dir, load_image_folder
+from .data.locate import describe_places
+from .explain import grad_cam
+from .io import atomic_write
+from .validation import RunFolderError
 
-REPORT_NAME = "report.html"
+__all__ = ["write_report", "REPORT_NAME", "format_number", "format_table"]
+
+REPORT_NAME = runs.REPORT
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d232a;
@@ -66,40 +74,45 @@ def _esc(value):
     return html.escape(str(value), quote=True)
 
 
-def _num(value, digits=3):
-    """A metric as text: 3 decimals, 'n/a' for None or NaN."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def format_number(value, digits=3):
+    """A metric as text: ``digits`` decimals, 'n/a' for None, NaN or a non-number."""
+    if not isinstance(value, (int, float, np.integer, np.floating)) or (
+            isinstance(value, (float, np.floating)) and math.isnan(value)):
         return "n/a"
     return f"{value:.{digits}f}"
 
 
+
+def format_table(rows):
+    """A small text table of (name, report) rows: threshold, n, AUC [95% CI], accuracy,
+    sensitivity, specificity, from :func:`minicnn.metrics.binary_report` dicts (the
+    console's summary of a run or an evaluation)."""
+    head = ("set", "threshold", "n", "AUC [95% CI]", "accuracy", "sensitivity", "specificity")
+    lines = [head]
+    for name, r in rows:
+        lo, hi = (format_number(v) for v in r["auc_ci"])
+        lines.append((name, format_number(r["threshold"]), str(r["n"]),
+                      f"{format_number(r['auc'])} [{lo}, {hi}]",
+                      *(format_number(r[k]) for k in ("accuracy", "sensitivity", "specificity"))))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
+                     for line in lines)
+
+
 def _read_json(path):
+    """A run file's JSON object, or None when missing or damaged (then a warning names it:
+    the rest of the report is still worth writing)."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
+        return runs.read_json(path, required=False)
+    except (OSError, RunFolderError) as exc:
         warnings.warn(f"cannot read {path}: {exc}", stacklevel=3)
         return None
 
 
-def _read_history(path):
-    """Rows of history.csv as dicts of floats (epoch as int), or None."""
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except FileNotFoundError:
-        return None
-    out = []
-    for row in rows:
-        entry = {}
-        for key, value in row.items():
-            try:
-                entry[key] = int(value) if key == "epoch" else float(value)
-            except (TypeError, ValueError):
-                entry[key] = None
-        out.append(entry)
-    return out
+def _dict(data, key):
+    """``data[key]`` when it is a JSON object, else {} (a damaged file shows as missing)."""
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, dict) else {}
 
 
 def _png_uri(data):
@@ -130,17 +143,17 @@ def _table(head, rows, key_columns=1, row_classes=None):
 
 
 def _with_ci(report, key):
-    value = _num(report.get(key))
+    value = format_number(report.get(key))
     interval = report.get(f"{key}_ci")
     if not interval or None in interval:
         return value
     lo, hi = interval
-    return f'{value} <span class="ci">[{_num(lo)}, {_num(hi)}]</span>'
+    return f'{value} <span class="ci">[{format_number(lo)}, {format_number(hi)}]</span>'
 
 
 # -- sections -----------------------------------------------------------------------------
 def _header(run_dir, config, metrics):
-    settings = config.get("settings", {})
+    settings = _dict(config, "settings")
     protocol = (metrics or {}).get("protocol") or config.get("protocol") or "unknown"
     optimistic = settings.get("protocol") == "thesis" or (metrics or {}).get("honest") is False
     parts = [f"<h1>minicnn run report: {_esc(run_dir.name)}</h1>",
@@ -158,10 +171,14 @@ def _header(run_dir, config, metrics):
         parts.append(f'<div class="banner honest"><b>Protocol: {_esc(protocol)}.</b> '
                      "The epoch and the decision threshold were chosen on validation images "
                      "only; the test images were scored once, at the end.</div>")
-    status = config.get("status", "unknown")
-    if status != "done":
+    status, reason = runs.run_status(run_dir, config)
+    because = f": {_esc(reason)}" if reason else ""
+    if status == "diverged":
+        parts.append(f'<div class="banner note"><b>Training diverged</b>{because}. The '
+                     f"kept model is the last finite epoch's.</div>")
+    elif status != "done":
         parts.append(f'<div class="banner failed">This run did not finish: status '
-                     f"<code>{_esc(status)}</code>. Sections below show what it "
+                     f"<code>{_esc(status)}</code>{because}. Sections below show what it "
                      f"wrote.</div>")
     return "\n".join(parts)
 
@@ -169,30 +186,51 @@ def _header(run_dir, config, metrics):
 def _metrics_section(metrics):
     if not metrics:
         return "<h2>Metrics</h2><p>No metrics.json in the run folder.</p>"
-    rows = []
-    threshold = metrics.get("threshold")
-    test = metrics.get("test") or {}
-    # The loss does not depend on the threshold: the test row's loss holds for both rows.
-    for name, report, loss in (
-            ("validation", metrics.get("validation"), None),
-            ("test at the threshold", test or None, None),
-            ("test at 0.5", test.get("at_0.5"), test.get("loss"))):
-        if not report:
-            continue
-        rows.append([_esc(name), _num(report.get("threshold")), _esc(report.get("n", "?")),
-                     _with_ci(report, "auc"), _with_ci(report, "accuracy"),
-                     _with_ci(report, "sensitivity"), _with_ci(report, "specificity"),
-                     _with_ci(report, "precision"), _num(report.get("f1")),
-                     _num(report.get("loss", loss))])
+    test = _dict(metrics, "test")
     head = ["set", "threshold", "n", "AUC", "accuracy", "sensitivity", "specificity",
             "precision", "F1", "loss"]
     text = ["<h2>Metrics</h2>",
             "<p>95% intervals in brackets: Wilson for the proportions, DeLong for the AUC. "
             "Sensitivity is the recall of pneumonia, specificity the recall of normal.</p>",
-            _table(head, rows)]
+            _table(head, _metric_rows(metrics))]
+    facts = _facts(metrics)
+    if facts:
+        text.append("<ul>" + "".join(f"<li>{f}</li>" for f in facts) + "</ul>")
+    reported = _dict(metrics, "thesis_reported")
+    if reported:
+        text.append(f'<div class="banner note">The thesis reported a best validation '
+                    f"accuracy of {format_number(reported.get('best_val_accuracy'), 4)} at "
+                    f"epoch {_esc(reported.get('epoch'))} and a lowest validation loss of "
+                    f"about {_esc(reported.get('lowest_val_loss'))}.</div>")
+    if test.get("note"):
+        text.append(f"<p>Note: {_esc(test['note'])}.</p>")
+    return "\n".join(text)
+
+
+def _metric_rows(metrics):
+    """Rows of the metrics table: validation, test at the threshold, test at 0.5."""
+    test = _dict(metrics, "test")
+    rows = []
+    # The loss does not depend on the threshold: the test row's loss holds for both rows.
+    for name, report, loss in (
+            ("validation", _dict(metrics, "validation"), None),
+            ("test at the threshold", test, None),
+            ("test at 0.5", _dict(test, "at_0.5"), test.get("loss"))):
+        if report:
+            rows.append([_esc(name), format_number(report.get("threshold")),
+                         _esc(report.get("n", "?")),
+                         *(_with_ci(report, k) for k in ("auc", "accuracy", "sensitivity",
+                                                         "specificity", "precision")),
+                         format_number(report.get("f1")),
+                         format_number(report.get("loss", loss))])
+    return rows
+
+
+def _facts(metrics):
+    """The threshold, the kept epoch and the best epochs, as sentences."""
     facts = []
-    if threshold is not None:
-        facts.append(f"decision threshold {_num(threshold)} "
+    if metrics.get("threshold") is not None:
+        facts.append(f"decision threshold {format_number(metrics['threshold'])} "
                      f"({_esc(metrics.get('threshold_rule', 'chosen on validation'))})")
     if metrics.get("kept_epoch") is not None:
         facts.append(f"kept epoch {_esc(metrics['kept_epoch'])} of "
@@ -200,25 +238,14 @@ def _metrics_section(metrics):
                      f"({_esc(metrics.get('kept_epoch_rule', ''))})")
     for key, label in (("best_val_accuracy", "best validation accuracy"),
                        ("best_val_loss", "lowest validation loss")):
-        best = metrics.get(key)
+        best = _dict(metrics, key)
         if best:
-            facts.append(f"{label} {_num(best.get('value'), 4)} at epoch {_esc(best.get('epoch'))}")
-    if facts:
-        text.append("<ul>" + "".join(f"<li>{f}</li>" for f in facts) + "</ul>")
-    reported = metrics.get("thesis_reported")
-    if reported:
-        text.append(f'<div class="banner note">The thesis reported a best validation '
-                    f"accuracy of {_num(reported.get('best_val_accuracy'), 4)} at epoch "
-                    f"{_esc(reported.get('epoch'))} and a lowest validation loss of about "
-                    f"{_esc(reported.get('lowest_val_loss'))}.</div>")
-    if (metrics.get("test") or {}).get("note"):
-        text.append(f"<p>Note: {_esc(metrics['test']['note'])}.</p>")
-    return "\n".join(text)
+            facts.append(f"{label} {format_number(best.get('value'), 4)} at epoch "
+                         f"{_esc(best.get('epoch'))}")
+    return facts
 
 
 def _figures_section(run_dir, metrics, history):
-    from . import plots
-
     metrics = metrics or {}
     names = metrics.get("class_names", ["NORMAL", "PNEUMONIA"])
     figures = []
@@ -239,7 +266,7 @@ def _figures_section(run_dir, metrics, history):
                        f"</figcaption></figure>")
 
     def confusion():
-        cm = (metrics.get("test") or {}).get("confusion_matrix")
+        cm = _dict(metrics, "test").get("confusion_matrix")
         if cm is None:
             raise ValueError("no test confusion matrix in metrics.json")
         return plots.plot_confusion_matrix(np.array(cm), names)
@@ -271,7 +298,7 @@ def _history_section(history, metrics):
     rows, classes = [], []
     for row in history:
         epoch = (row.get("epoch") or 0) + 1
-        rows.append([str(epoch)] + [_num(row[k], 4) for k in keys])
+        rows.append([str(epoch)] + [format_number(row[k], 4) for k in keys])
         classes.append("kept" if epoch == kept else "")
     note = " The highlighted row is the kept epoch." if kept else ""
     return ("<h2>Epochs</h2><p>One row per epoch (history.csv), numbered from 1." + note
@@ -283,7 +310,6 @@ def _find_data(data_dir, config):
 
     An explicit data_dir is used alone; otherwise the run's recorded data folder, then the
     usual places (:func:`minicnn.data.find_data_dir`)."""
-    from .data import find_data_dir
     hint = ("so no test images are shown. Run <code>minicnn report RUN_DIR --data DIR</code> "
             "to add them.")
     if data_dir is not None:
@@ -301,14 +327,11 @@ def _find_data(data_dir, config):
     if root is not None and (root / "test").is_dir():
         return root / "test", ""
     tried = f"{_esc(recorded)}, then " if recorded else ""
-    return None, (f"The X-ray folder was not found (tried {tried}$MINICNN_DATA, "
-                  f"./data/chest_xray and ../shared/data/chest_xray), {hint}")
+    return None, (f"The X-ray folder was not found (tried {tried}{_esc(describe_places())})"
+                  f", {hint}")
 
 
 def _example_png(image, heatmap):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(4.0, 2.0), dpi=90)
     FigureCanvasAgg(fig)
     left, right = fig.subplots(1, 2)
@@ -325,54 +348,57 @@ def _examples_section(run_dir, config, data_dir, n_images):
     title = "<h2>Test images</h2>"
     if n_images <= 0:
         return ""
-    from .explain import grad_cam
-    from .pipeline import load_run_model
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model, info = load_run_model(run_dir)
+        model, info = runs.load_run(run_dir)
     except (FileNotFoundError, ValueError) as exc:
         return f"{title}<p>No model to explain: {_esc(exc)}</p>"
     test_dir, message = _find_data(data_dir, config)
     if test_dir is None:
         return f'{title}<div class="banner note">{message}</div>'
-    from .data import load_image_folder
-    per_class = max(1, math.ceil(n_images / 2))
     try:
         ds = load_image_folder(test_dir, info["image_size"], progress=False, use_cache=False,
-                               limit_per_class=per_class)
+                               limit_per_class=max(1, math.ceil(n_images / 2)))
     except (FileNotFoundError, ValueError, OSError) as exc:
-        return f'{title}<div class="banner note">Cannot read test images from ' \
-               f'{_esc(test_dir)}: {_esc(exc)}</div>'
-    # Alternate the classes so both appear even when n_images is small.
-    by_class = [np.flatnonzero(ds.y == c) for c in range(len(ds.class_names))]
-    order = [i for group in zip(*by_class) for i in group]
-    order += [i for i in range(len(ds)) if i not in order]
-    order = np.array(order[:n_images], dtype=np.int64)
-    x, y = ds.x[order], ds.y[order]
-    threshold, names = info["threshold"], info["class_names"]
-    p = model.predict(x)[:, 1].astype(np.float64)
-    predicted = (p >= threshold).astype(np.int64)
+        return (f'{title}<div class="banner note">Cannot read test images from '
+                f'{_esc(test_dir)}: {_esc(exc)}</div>')
+    order = _alternate_classes(ds.y, len(ds.class_names))[:n_images]
+    x = ds.x[order]
+    p = runs.pneumonia_probability(model, x)
     cams = grad_cam(model, x, class_index=1)          # evidence for pneumonia, every image
-    cards = []
-    for k in range(len(x)):
-        ok = predicted[k] == y[k]
-        verdict = ('<span class="right">correct</span>' if ok
-                   else '<span class="wrong">wrong</span>')
-        empty = "" if cams[k].max() > 0 else " (empty: no evidence for pneumonia)"
-        cards.append(
-            f'<div class="card"><div class="sub">X-ray | Grad-CAM{empty}</div>'
-            f'{_img(_example_png(x[k, :, :, 0], cams[k]), "test X-ray and its Grad-CAM")}'
-            f"<div><b>{_esc(os.path.basename(ds.paths[order[k]]))}</b></div>"
-            f"<div>true: {_esc(names[y[k]])}</div>"
-            f"<div>P(pneumonia) = <b>{_num(p[k])}</b></div>"
-            f"<div>predicted: {_esc(names[predicted[k]])} ({verdict})</div></div>")
+    cards = [_card(x[k, :, :, 0], cams[k], ds.paths[i], ds.y[i], p[k], info)
+             for k, i in enumerate(order)]
     return (f"{title}<p>The first test images of each class in {_esc(test_dir)}, at "
             f"{info['image_size']} px. A case is called pneumonia when P(pneumonia) &ge; "
-            f"{_num(threshold)} (the run's threshold). The Grad-CAM overlay shows where the "
-            f"last convolution found evidence for pneumonia (red = strong, scaled per image); "
-            f"it is a coarse map of what the network used, not a diagnosis.</p>"
+            f"{format_number(info['threshold'])} (the run's threshold). The Grad-CAM overlay shows "
+            f"where the last convolution found evidence for pneumonia (red = strong, scaled "
+            f"per image); it is a coarse map of what the network used, not a diagnosis.</p>"
             f'<div class="cards">{"".join(cards)}</div>')
+
+
+def _alternate_classes(y, n_classes):
+    """Indices into y taking one of each class in turn, so both classes appear even when
+    only a few images are shown; the rest follow."""
+    by_class = [np.flatnonzero(y == c) for c in range(n_classes)]
+    order = [int(i) for group in zip(*by_class) for i in group]
+    return np.array(order + [i for i in range(len(y)) if i not in order], dtype=np.int64)
+
+
+def _card(image, cam, path, truth, prob, info):
+    """One test X-ray (H, W) with its Grad-CAM (H, W), true class, P(pneumonia) and label."""
+    names = info["class_names"]
+    label = runs.label(prob, info["threshold"], names)
+    if label is None:
+        verdict = '<span class="wrong">no label: the probability is not a number</span>'
+    else:
+        verdict = (f'{_esc(label)} (<span class="right">correct</span>)' if label == names[truth]
+                   else f'{_esc(label)} (<span class="wrong">wrong</span>)')
+    empty = "" if cam.max() > 0 else " (empty: no evidence for pneumonia)"
+    return (f'<div class="card"><div class="sub">X-ray | Grad-CAM{empty}</div>'
+            f'{_img(_example_png(image, cam), "test X-ray and its Grad-CAM")}'
+            f"<div><b>{_esc(os.path.basename(path))}</b></div>"
+            f"<div>true: {_esc(names[truth])}</div>"
+            f"<div>P(pneumonia) = <b>{format_number(prob)}</b></div>"
+            f"<div>predicted: {verdict}</div></div>")
 
 
 def _safe_examples(run_dir, config, data_dir, n_images):
@@ -385,7 +411,7 @@ def _safe_examples(run_dir, config, data_dir, n_images):
 
 
 def _settings_section(config):
-    settings = config.get("settings") or {}
+    settings = _dict(config, "settings")
     rows = [[_esc(k), _esc(v if isinstance(v, str) else json.dumps(v))]
             for k, v in settings.items()]
     extra = [("command", config.get("command")), ("data folder", config.get("data_dir")),
@@ -396,8 +422,8 @@ def _settings_section(config):
              for k, v in extra if v is not None]
     text = ["<h2>Settings</h2><p>From config.json.</p>",
             _table(["setting", "value"], rows, key_columns=2)]
-    counts = config.get("counts")
-    if counts:
+    counts = _dict(config, "counts")
+    if counts and all(isinstance(c, dict) for c in counts.values()):
         classes = [k for k in next(iter(counts.values())) if k != "total"]
         rows = [[_esc(split)] + [_esc(c.get(k, "")) for k in classes] + [_esc(c.get("total"))]
                 for split, c in counts.items()]
@@ -407,9 +433,8 @@ def _settings_section(config):
 
 
 def _versions_section(config):
-    versions = config.get("versions") or {}
-    rows = [[_esc(k), _esc(v)] for k, v in versions.items()]
-    for k, v in (config.get("machine") or {}).items():
+    rows = [[_esc(k), _esc(v)] for k, v in _dict(config, "versions").items()]
+    for k, v in _dict(config, "machine").items():
         rows.append([_esc(k), _esc(v)])
     if not rows:
         return ""
@@ -427,19 +452,16 @@ def write_report(run_dir, data_dir=None, n_images=8):
     with P(pneumonia) and a Grad-CAM overlay (0: none). Raises FileNotFoundError when
     run_dir is not a run folder.
     """
-    from . import __version__
-    from .io import atomic_write
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"no run folder at {run_dir}")
-    config = _read_json(run_dir / "config.json")
-    metrics = _read_json(run_dir / "metrics.json")
+    config = _read_json(run_dir / runs.CONFIG)
+    metrics = _read_json(run_dir / runs.METRICS)
     if config is None and metrics is None:
         raise FileNotFoundError(f"{run_dir} is not a run folder: it has neither config.json "
                                 f"nor metrics.json")
     config = config or {}
-    history = _read_history(run_dir / "history.csv")
+    history = runs.read_history(run_dir / runs.HISTORY)
     body = [_header(run_dir, config, metrics), _metrics_section(metrics),
             _figures_section(run_dir, metrics, history), _history_section(history, metrics),
             _safe_examples(run_dir, config, data_dir, int(n_images)),

@@ -6,6 +6,7 @@ argument, the value given and what was expected.
 
 This module imports nothing from minicnn: every other module may use it.
 """
+import argparse
 import math
 
 import numpy as np
@@ -82,3 +83,19 @@ def fraction(value, name, low=0.0, high=1.0, closed=True):
         bounds = f"[{low}, {high}]" if closed else f"({low}, {high})"
         raise SettingError(f"{name} must be a finite number in {bounds}, got {value!r}")
     return value
+
+
+def int_argument(minimum=1, maximum=None):
+    """A command-line ``type`` for argparse: text -> int in [minimum, maximum] (no maximum
+    when None), checked with :func:`positive_int`; a bad value gets argparse's usage message
+    with what was expected."""
+    def parse(text):
+        try:
+            value = positive_int(int(text), "value", minimum)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"at most {maximum}, got {value}")
+        return value
+    parse.__name__ = f"integer >= {minimum}"
+    return parse

@@ -55,7 +55,7 @@ def test_stock_runs_do_not_inherit_minicnn_process_settings(monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(bench.subprocess, "run", launch)
-    monkeypatch.setattr(bench._runtime, "ENV_SET_HERE", ["OMP_WAIT_POLICY"])
+    monkeypatch.setattr(bench.runtime, "ENV_SET_HERE", ["OMP_WAIT_POLICY"])
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
     for system, env in (("keras", None), ("minicnn", {"MINICNN_RUNTIME": "stock"})):
         seen.clear()

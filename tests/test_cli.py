@@ -16,7 +16,7 @@ from PIL import Image
 import minicnn
 from minicnn import pipeline
 from minicnn.cli import main
-from minicnn.data import patient_id
+from minicnn.data import locate, patient_id
 
 from conftest import real_data_dir
 
@@ -256,9 +256,7 @@ def test_predict_reads_real_xrays(run):
 
 
 def test_evaluate_and_predict_on_a_missing_model_exit_2(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["predict", "--model", str(tmp_path / "no-run"), "x.jpeg"])
-    assert exc.value.code == 2
+    assert main(["predict", "--model", str(tmp_path / "no-run"), "x.jpeg"]) == 2
     assert "no run folder or model file" in capsys.readouterr().err
 
 
@@ -300,9 +298,7 @@ def test_presets_hold_the_issue_settings_and_flags_override_them():
 
 
 def test_too_small_image_size_is_a_clean_error(data_dir, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["train", "--data", str(data_dir), "--image-size", "20"])
-    assert exc.value.code == 2
+    assert main(["train", "--data", str(data_dir), "--image-size", "20"]) == 2
     err = capsys.readouterr().err
     assert "at least 38" in err and "Traceback" not in err
 
@@ -313,13 +309,13 @@ def test_unusable_data_is_a_clean_error_and_marks_the_run_failed(data_dir, tmp_p
     shutil.copytree(data_dir, lopsided)
     shutil.rmtree(lopsided / "test" / "PNEUMONIA")      # test/ holds only normal X-rays
     out = tmp_path / "run"
-    with pytest.warns(UserWarning, match="no folder for class"), \
-            pytest.raises(SystemExit) as exc:
-        main(["train", "--data", str(lopsided), "--image-size", str(SIZE), "--out", str(out)])
-    assert exc.value.code == 2
+    with pytest.warns(UserWarning, match="no folder for class"):
+        assert main(["train", "--data", str(lopsided), "--image-size", str(SIZE),
+                     "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "test set holds only class 'NORMAL'" in err and "Traceback" not in err
-    assert _json(out / "config.json")["status"].startswith("failed: ValueError")
+    config = _json(out / "config.json")
+    assert config["status"] == "failed" and config["reason"].startswith("DataError")
     assert not (out / "model.npz").exists()
 
 
@@ -328,22 +324,23 @@ def test_missing_data_lists_the_places_tried(tmp_path, monkeypatch, capsys):
     work = tmp_path / "project"
     work.mkdir()
     monkeypatch.chdir(work)
-    monkeypatch.setenv("MINICNN_DATA", str(tmp_path / "env-data"))
-    with pytest.raises(SystemExit) as exc:
-        main(["train"])
-    assert exc.value.code == 2
+    monkeypatch.delenv("MINICNN_DATA", raising=False)
+    monkeypatch.setattr(locate, "CHECKOUT", tmp_path)        # no data beside the checkout
+    assert main(["train"]) == 2
     err = capsys.readouterr().err
-    for place in (tmp_path / "env-data", work / "data" / "chest_xray",
-                  work / "../shared/data/chest_xray"):
+    for place in (work / "data" / "chest_xray", work / "../shared/data/chest_xray"):
         assert str(place) in err, place
     assert "doi:10.17632/rscbjbr9sj.2" in err and "Traceback" not in err
     assert not (work / "runs").exists()           # nothing written
+    monkeypatch.setenv("MINICNN_DATA", str(tmp_path / "env-data"))   # used alone when set
+    assert main(["train"]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "env-data") in err and str(work / "data") not in err
 
 
 def test_explicit_missing_data_folder_exit_2(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["train", "--data", str(tmp_path / "nope")])
-    assert exc.value.code == 2 and "does not exist" in capsys.readouterr().err
+    assert main(["train", "--data", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
 
 
 def test_python_dash_m_minicnn_help():

@@ -2,15 +2,15 @@
 
 from .augment import augment_batch
 from .cache import default_cache_dir
-from .loader import (DEFAULT_CLASS_NAMES, IMAGE_EXTENSIONS, ImageDataset, decode_image,
-                     load_image_folder, preprocess_image)
+from .loader import (DEFAULT_CLASS_NAMES, IMAGE_EXTENSIONS, MAX_PIXELS, ImageDataset,
+                     decode_image, file_problem, load_image_folder, preprocess_image)
 from .locate import find_data_dir
 from .splits import (class_weights_balanced, oversample, patient_id, stratified_sample,
                      train_val_split, undersample)
 
 __all__ = [
     "ImageDataset", "load_image_folder", "decode_image", "preprocess_image",
-    "IMAGE_EXTENSIONS", "DEFAULT_CLASS_NAMES", "default_cache_dir",
+    "file_problem", "IMAGE_EXTENSIONS", "DEFAULT_CLASS_NAMES", "MAX_PIXELS", "default_cache_dir",
     "patient_id", "train_val_split", "class_weights_balanced", "oversample", "undersample",
     "stratified_sample", "augment_batch", "find_data_dir",
 ]

@@ -6,11 +6,21 @@ Layout: ``root/<class folder>/**/<image>``. By default ``NORMAL`` is label 0 and
 Preprocessing of one image (thesis, section on data): decode, convert to 3-channel RGB,
 ``skimage.transform.resize(img, (S, S), anti_aliasing=True)``, ``skimage.color.rgb2gray``
 (values in [0, 1]), reshape to (S, S, 1), float32.
+
+Limits, so that a small hostile file cannot take the machine's memory: an image of more than
+``MAX_PIXELS`` (8192 x 8192) is refused from its header, before decoding; one of more than
+``REDUCE_ABOVE`` (4096 x 4096) pixels is shrunk by an integer factor while decoding (JPEG's
+own draft mode, ``Image.reduce`` for the others) before the thesis preprocessing. Real chest
+X-rays (2000-3000 px a side) are below both and preprocessed exactly as in the thesis. Only
+regular files are read: FIFOs, devices and sockets in a data folder are skipped with a
+warning, as are files whose names are not valid UTF-8.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import stat
 import unicodedata
 import warnings
 from collections.abc import Sequence
@@ -23,14 +33,22 @@ from skimage.color import rgb2gray
 from skimage.transform import resize
 from tqdm.auto import tqdm
 
+from ..validation import DataError, positive_int
 from . import cache as _cache
 
 __all__ = ["ImageDataset", "load_image_folder", "decode_image", "preprocess_image",
-           "IMAGE_EXTENSIONS", "DEFAULT_CLASS_NAMES"]
+           "file_problem", "IMAGE_EXTENSIONS", "DEFAULT_CLASS_NAMES", "MAX_PIXELS",
+           "REDUCE_ABOVE"]
 
 #: File extensions (lower case) treated as images; other files are ignored.
 IMAGE_EXTENSIONS = frozenset({".jpeg", ".jpg", ".jpe", ".png", ".bmp", ".gif", ".tif",
                               ".tiff", ".webp", ".pgm", ".ppm", ".pbm"})
+
+#: Largest image decoded, in pixels (width x height); larger ones are refused unread.
+MAX_PIXELS = 8192 * 8192
+
+#: Images with more pixels than this are shrunk by an integer factor while decoding.
+REDUCE_ABOVE = 4096 * 4096
 
 #: Label order used when ``class_names`` is not given.
 DEFAULT_CLASS_NAMES = ["NORMAL", "PNEUMONIA"]
@@ -68,16 +86,58 @@ class ImageDataset:
                 f"skipped={len(self.skipped)})")
 
 
+def file_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be read as an image file (missing, not a regular file, a name
+    that is not valid UTF-8), or None when it can."""
+    try:
+        os.fsdecode(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return "its name is not valid UTF-8; rename the file"
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a folder, FIFO, device or socket); it is not read"
+    return None
+
+
+def _shrink_factor(size: tuple[int, int]) -> int:
+    """Smallest integer factor that brings width x height to at most REDUCE_ABOVE pixels."""
+    w, h = size
+    return max(1, math.ceil(math.sqrt(w * h / REDUCE_ABOVE)))
+
+
+def _open_bounded(im: Image.Image, path) -> Image.Image:
+    """Decode ``im`` (just opened: only its header is read), refusing more than MAX_PIXELS
+    and shrinking images of more than REDUCE_ABOVE pixels by an integer factor."""
+    w, h = im.size
+    if w * h > MAX_PIXELS:
+        raise DataError(f"image {os.fsdecode(path)!r} is {w} x {h} px ({w * h / 1e6:.0f} Mpx), "
+                        f"more than the {MAX_PIXELS / 1e6:.0f} Mpx minicnn decodes; "
+                        f"shrink it first (e.g. to 2048 px a side)")
+    factor = _shrink_factor(im.size)
+    if factor > 1 and im.format == "JPEG":
+        im.draft(im.mode, (w // factor, h // factor))     # decode at 1/2, 1/4 or 1/8 size
+    im.load()
+    factor = _shrink_factor(im.size)
+    return im.reduce(factor) if factor > 1 else im
+
+
 def decode_image(path: str | os.PathLike) -> np.ndarray:
     """Decode one image file to an (H, W, 3) RGB array.
 
     8-bit images (gray, RGB, RGBA with alpha dropped, palette, CMYK, ...) give uint8;
     16-bit gray images give uint16 (so ``resize`` scales them by 65535, not 255); float
-    images with values in [0, 1] give float32. Raises OSError/ValueError if the file cannot
-    be decoded.
+    images with values in [0, 1] give float32. Images of more than MAX_PIXELS are refused
+    (DataError) before decoding; more than REDUCE_ABOVE pixels are shrunk while decoding.
+    Raises OSError/ValueError if the file cannot be decoded.
     """
-    with Image.open(path) as im:
-        im.load()
+    with warnings.catch_warnings():     # the size is checked below, with a clearer message
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        opened = Image.open(path)
+    with opened:
+        im = _open_bounded(opened, path)
         if im.mode.startswith("I;16"):
             gray = np.asarray(im).astype(np.uint16)
         elif im.mode == "I":  # 32-bit integer mode: Pillow's form of 16-bit PNG/TIFF data
@@ -97,9 +157,14 @@ def decode_image(path: str | os.PathLike) -> np.ndarray:
 def preprocess_image(rgb: np.ndarray, image_size: int = 150) -> np.ndarray:
     """Thesis preprocessing of an (H, W, 3) RGB array to (S, S, 1) float32 gray in [0, 1].
 
-    ``resize`` to (S, S) with anti-aliasing (integer inputs are scaled by their dtype range),
-    then ``rgb2gray``.
+    ``resize`` to (S, S) with anti-aliasing, then ``rgb2gray``. Integer arrays are scaled by
+    their type's range (uint8 by 255, uint16 by 65535); float arrays must already hold
+    values in [0, 1]. Non-finite values (NaN, inf) are refused with a DataError.
     """
+    rgb = np.asarray(rgb)
+    if rgb.dtype.kind == "f" and not np.isfinite(rgb).all():
+        raise DataError(f"the image holds {int((~np.isfinite(rgb)).sum())} non-finite pixel "
+                        f"value(s) (NaN or inf); it cannot be classified")
     small = resize(rgb, (image_size, image_size), anti_aliasing=True)
     gray = rgb2gray(small)
     return np.clip(gray, 0.0, 1.0).astype(np.float32).reshape(image_size, image_size, 1)
@@ -117,28 +182,40 @@ def _list_images(folder: Path) -> list[str]:
         for name in filenames:
             if not _is_hidden(name) and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
                 found.append(os.path.join(dirpath, name))
-    return sorted(found)
+    return [path for path in sorted(found) if _readable(path)]
 
 
-def _class_folders(root: Path, class_names: Sequence[str] | None) -> tuple[list[str], list[tuple[Path, int]]]:
-    """Label names and the (folder, label) pairs found in ``root``, in label order."""
+def _readable(path: str) -> bool:
+    """True for a regular file with a UTF-8 name; otherwise warns, naming it, and False."""
+    problem = file_problem(path)
+    if problem:
+        warnings.warn(f"skipped {ascii(path) if 'UTF-8' in problem else repr(path)}: "
+                      f"{problem}", stacklevel=4)
+    return problem is None
+
+
+def _class_lookup(class_names: Sequence[str] | None) -> tuple[list[str], dict, str]:
+    """Label names, {normalised folder name: label}, and the accepted names in words."""
     if class_names is None:
-        names = list(DEFAULT_CLASS_NAMES)
-        lookup = dict(_KNOWN_FOLDERS)
-        known = "NORMAL, PNEUMONIA, NEUMONIA, NEUMONÍA"
-    else:
-        if isinstance(class_names, str) or not all(isinstance(c, str) for c in class_names):
-            raise TypeError(f"class_names must be a list of folder names (str), got {class_names!r}")
-        names = list(class_names)
-        lookup = {}
-        for label, name in enumerate(names):
-            if _norm(name) in lookup:
-                raise ValueError(f"class_names has {name!r} twice (case-insensitive): {names}")
-            lookup[_norm(name)] = label
-        if not names:
-            raise ValueError("class_names is empty; give at least one folder name")
-        known = ", ".join(names)
+        return list(DEFAULT_CLASS_NAMES), dict(_KNOWN_FOLDERS), \
+            "NORMAL, PNEUMONIA, NEUMONIA, NEUMONÍA"
+    if isinstance(class_names, str) or not all(isinstance(c, str) for c in class_names):
+        raise TypeError(f"class_names must be a list of folder names (str), got {class_names!r}")
+    names = list(class_names)
+    if not names:
+        raise ValueError("class_names is empty; give at least one folder name")
+    lookup = {}
+    for label, name in enumerate(names):
+        if _norm(name) in lookup:
+            raise ValueError(f"class_names has {name!r} twice (case-insensitive): {names}")
+        lookup[_norm(name)] = label
+    return names, lookup, ", ".join(names)
 
+
+def _class_folders(root: Path, class_names: Sequence[str] | None
+                   ) -> tuple[list[str], list[tuple[Path, int]]]:
+    """Label names and the (folder, label) pairs found in ``root``, in label order."""
+    names, lookup, known = _class_lookup(class_names)
     folders = []
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
         if _is_hidden(entry.name) or not entry.is_dir():
@@ -180,18 +257,38 @@ def load_image_folder(root: str | os.PathLike, image_size: int = 150,
     Rows are ordered by label, then path. Undecodable files are warned about and listed in
     ``.skipped``; an empty class folder, or a class with no decodable image, is a ValueError.
     """
-    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)):
-        raise TypeError(f"image_size must be an int, got {type(image_size).__name__}")
-    if image_size < 1:
-        raise ValueError(f"image_size must be >= 1, got {image_size}")
-    if limit_per_class is not None and (isinstance(limit_per_class, bool) or limit_per_class < 1):
-        raise ValueError(f"limit_per_class must be None or >= 1, got {limit_per_class!r}")
-    image_size = int(image_size)
+    image_size = positive_int(image_size, "image_size")
+    if limit_per_class is not None:
+        limit_per_class = positive_int(limit_per_class, "limit_per_class")
     root = Path(root).expanduser().absolute()
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {str(root)!r} does not exist or is not a folder")
 
     names, folders = _class_folders(root, class_names)
+    files = _image_files(folders, len(names), limit_per_class)
+    if not use_cache:
+        return _decode_all(files, names, image_size, progress, strict)
+    key = _cache.cache_key(files, {"image_size": image_size, "class_names": names})
+    cache_path = _cache.cache_file(cache_dir or _cache.default_cache_dir(), root, key)
+    ds = _from_cache(cache_path, key, image_size)
+    if ds is not None:
+        for path, reason in ds.skipped:
+            if strict:
+                raise ValueError(f"cannot decode image {path!r}: {reason}")
+            warnings.warn(f"skipped image {path!r}: {reason} (remembered in cache)",
+                          stacklevel=2)
+        return ds
+    ds = _decode_all(files, names, image_size, progress, strict)
+    try:
+        _cache.write_cache(cache_path, key, _to_arrays(ds))
+    except OSError as exc:
+        warnings.warn(f"could not write cache file {str(cache_path)!r}: {exc}", stacklevel=2)
+    return ds
+
+
+def _image_files(folders, n_classes, limit_per_class) -> list[tuple[str, int]]:
+    """(path, label) of every readable image in the class folders, by label then path;
+    at most ``limit_per_class`` per class when given."""
     files: list[tuple[str, int]] = []
     for folder, label in folders:
         found = _list_images(folder)
@@ -201,30 +298,9 @@ def load_image_folder(root: str | os.PathLike, image_size: int = 150,
         files.extend((p, label) for p in found)
     files.sort(key=lambda f: (f[1], f[0]))
     if limit_per_class is not None:
-        per_class = [[f for f in files if f[1] == label] for label in range(len(names))]
+        per_class = [[f for f in files if f[1] == label] for label in range(n_classes)]
         files = [f for group in per_class for f in group[:limit_per_class]]
-
-    cache_path = None
-    if use_cache:
-        settings = {"image_size": image_size, "class_names": names}
-        key = _cache.cache_key(files, settings)
-        cache_path = _cache.cache_file(cache_dir or _cache.default_cache_dir(), root, key)
-        ds = _from_cache(cache_path, key, image_size)
-        if ds is not None:
-            for path, reason in ds.skipped:
-                if strict:
-                    raise ValueError(f"cannot decode image {path!r}: {reason}")
-                warnings.warn(f"skipped image {path!r}: {reason} (remembered in cache)",
-                              stacklevel=2)
-            return ds
-
-    ds = _decode_all(files, names, image_size, progress, strict)
-    if cache_path is not None:
-        try:
-            _cache.write_cache(cache_path, key, _to_arrays(ds))
-        except OSError as exc:
-            warnings.warn(f"could not write cache file {str(cache_path)!r}: {exc}", stacklevel=2)
-    return ds
+    return files
 
 
 def _from_cache(path: Path, key: str, image_size: int) -> ImageDataset | None:

@@ -1,4 +1,6 @@
-"""Two process settings that make the kernels fast, applied when minicnn is imported.
+"""Two process-wide settings that make training faster, applied only when asked.
+
+``import minicnn`` changes nothing in the process. :func:`configure` applies:
 
 1. Freed memory is kept for reuse. A training step allocates and frees the same few hundred
    megabytes of activations and gradients every batch; glibc serves blocks that large with a
@@ -10,15 +12,26 @@
    set). Numba's parallel loops and OpenBLAS's matrix multiplies take turns on the same cores;
    threads spinning after one would slow the other down.
 
-The effect of each is measured in docs/benchmarks.md. ``MINICNN_RUNTIME=stock`` leaves the
-process as it is. Settings the platform lacks (no glibc) are skipped.
+The ``minicnn`` command and ``minicnn bench`` call :func:`configure` because they own their
+process; a notebook or script that trains calls it itself, once, right after the imports
+and before the first training step (the OpenMP threads read the setting when they start)::
+
+    import minicnn
+    minicnn.runtime.configure()
+
+``MINICNN_RUNTIME=stock`` makes :func:`configure` do nothing. Settings the platform lacks (no
+glibc: macOS, Windows, musl) are skipped. The effect of each is measured in
+docs/benchmarks.md.
 """
 import ctypes
 import ctypes.util
 import os
 
+__all__ = ["configure", "retain_freed_memory", "APPLIED", "ENV_SET_HERE"]
+
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _LIMIT = 1 << 30
+APPLIED = []                # what configure() changed in this process, in order
 ENV_SET_HERE = []           # environment variables configure() set (so they can be undone)
 
 
@@ -33,11 +46,15 @@ def retain_freed_memory():
 
 
 def configure():
-    """Apply both settings unless ``MINICNN_RUNTIME=stock``; must run before Numba's first
-    parallel loop (which starts the OpenMP threads)."""
-    if os.environ.get("MINICNN_RUNTIME", "").lower() == "stock":
-        return
+    """Apply both settings unless ``MINICNN_RUNTIME=stock``; returns the list of what was
+    changed (also kept in ``APPLIED``). Call it before the first training step; calling it
+    again does nothing more."""
+    if os.environ.get("MINICNN_RUNTIME", "").lower() == "stock" or APPLIED:
+        return list(APPLIED)
     if "OMP_WAIT_POLICY" not in os.environ:
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
         ENV_SET_HERE.append("OMP_WAIT_POLICY")
-    retain_freed_memory()
+        APPLIED.append("OMP_WAIT_POLICY=PASSIVE")
+    if retain_freed_memory():
+        APPLIED.append("malloc: freed blocks under 1 GiB kept for reuse")
+    return list(APPLIED)

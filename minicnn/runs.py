@@ -1,0 +1,344 @@
+"""Run folders: what a training run writes, and how it is read back.
+
+One run, one folder. ``minicnn train`` claims its folder before writing anything and then
+writes, each file atomically (a temporary file, then a rename, so a crash leaves the old
+file or the new one, never half of one):
+
+- ``config.json``: settings, seed, data folder, counts, versions, wall times and the
+  run's ``status`` with its ``reason`` (below); once finished also the decision
+  ``threshold`` (a probability in [0, 1]) and the kept epoch;
+- ``splits.csv``: one row ``path, label, split`` per file of train/ and test/;
+- ``history.csv``: loss and accuracy per epoch, rewritten after every epoch;
+- ``model.npz``: the kept model (:func:`minicnn.load_model`);
+- ``metrics.json``: validation and test reports (:func:`minicnn.metrics.binary_report`);
+- ``learning_curves.png``, ``confusion_matrix.png``, ``roc.png`` and ``report.html``;
+- ``run.lock`` while the run is alive: the process id and host that own the folder.
+
+Status in config.json: ``running``; ``done``; ``diverged`` (training stopped when the loss
+stopped being finite; the last finite epoch was kept, and the run finished); ``interrupted``
+(Ctrl-C) or ``failed`` (an error), each with a ``reason``. A run killed outright (SIGKILL,
+power cut) cannot say so itself: it stays ``running`` with a ``run.lock`` whose process is
+gone, and :func:`run_status` reports it as ``did not finish``.
+
+Readers (``evaluate``, ``predict``, ``report``) check what they read: a damaged or truncated
+JSON file is named in a :class:`~minicnn.validation.RunFolderError`, and a threshold that
+is not a finite number in [0, 1] is refused.
+"""
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import itertools
+import json
+import math
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+
+from .data import DEFAULT_CLASS_NAMES
+from .io import atomic_write
+from .model import load_model
+from .validation import RunFolderError, fraction
+
+__all__ = ["RunFolder", "claim", "read_json", "read_config", "read_history", "run_status",
+           "load_run", "pneumonia_probability", "label", "MODEL", "CONFIG", "HISTORY", "METRICS",
+           "SPLITS", "LOCK", "REPORT", "FIGURES", "FINISHED"]
+
+MODEL, CONFIG, HISTORY, METRICS = "model.npz", "config.json", "history.csv", "metrics.json"
+SPLITS, LOCK, REPORT = "splits.csv", "run.lock", "report.html"
+FIGURES = ("learning_curves.png", "confusion_matrix.png", "roc.png")
+
+#: Statuses of a run that ended with a model and a threshold.
+FINISHED = ("done", "diverged")
+
+
+def now():
+    """The local time as ISO text, to the second (config.json's ``started``/``finished``)."""
+    return datetime.datetime.now().isoformat(timespec="seconds")
+
+
+# -- writing ------------------------------------------------------------------------------
+class RunFolder:
+    """A claimed run folder (``path``); every write goes through a temporary file and a
+    rename. Made by :func:`claim`."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def file(self, name):
+        return self.path / name
+
+    def write_json(self, name, data):
+        """``data`` (a dict) as indented JSON; NaN and infinities are written as null."""
+        text = json.dumps(_finite(data), indent=2, allow_nan=False, default=_json_default)
+        text += "\n"
+        atomic_write(self.file(name), text.encode("utf-8"))
+
+    def write_splits(self, rows):
+        """splits.csv from ``(path, label, split)`` rows."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["path", "label", "split"])
+        writer.writerows((path, int(label), split) for path, label, split in rows)
+        atomic_write(self.file(SPLITS), buffer.getvalue().encode("utf-8"))
+
+    def finish(self, config, status, reason=None):
+        """Record how the run ended in config.json, then give the folder up (remove
+        run.lock). ``config`` is updated in place."""
+        config.update(status=status, reason=reason, finished=now())
+        try:
+            self.write_json(CONFIG, config)
+        finally:
+            self.file(LOCK).unlink(missing_ok=True)
+
+
+def claim(out=None, preset="run", parent="runs"):
+    """Claim a fresh run folder for this process and return its :class:`RunFolder`.
+
+    out: the folder to use (made if missing; an existing one must be empty). None: a new
+    folder ``<parent>/<preset>-<date>-<time>`` (``-2``, ``-3``, ... when taken), made with
+    ``mkdir`` without exist_ok, so two runs can never get the same one. The claim itself is
+    ``run.lock``, created with O_EXCL: of two runs aimed at one folder exactly one gets it;
+    the other gets a RunFolderError saying what to do.
+    """
+    path = _claim_named(Path(out)) if out else _claim_default(Path(parent), preset)
+    _lock(path)
+    return RunFolder(path)
+
+
+def _lock(path):
+    """Create ``path/run.lock`` (O_EXCL: fails if it exists) naming this process."""
+    try:
+        fd = os.open(path / LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        raise RunFolderError(f"{path} was just claimed by another run; choose another "
+                             f"--out") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": now(),
+                   "process_start": _process_start(os.getpid())}, f)
+
+
+def _claim_named(path):
+    if path.exists() and not path.is_dir():
+        raise RunFolderError(f"--out {path} is a file; give the name of a new folder")
+    path.mkdir(parents=True, exist_ok=True)
+    if any(path.iterdir()):
+        raise RunFolderError(f"output folder {path} is not empty ({_owner(path)}); choose "
+                             f"another --out")
+    return path
+
+
+def _claim_default(parent, preset):
+    parent.mkdir(parents=True, exist_ok=True)
+    base = f"{preset}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    for n in itertools.count(1):
+        path = parent / (base if n == 1 else f"{base}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
+def _owner(path):
+    """Who uses a non-empty folder, in words."""
+    lock = _read_lock(path)
+    if lock is not None and _alive(lock):
+        return f"a run in process {lock.get('pid')} is writing into it"
+    return "it holds another run" if (path / CONFIG).exists() else "it holds other files"
+
+
+def _finite(value):
+    """``value`` with every float that is NaN or infinite (in dicts and lists) as None."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _json_default(value):
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+# -- reading ------------------------------------------------------------------------------
+def read_json(path, required=True):
+    """The JSON object in ``path`` (a dict). A missing file gives None unless ``required``;
+    a file that is not UTF-8 JSON holding an object is a RunFolderError naming it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if required:
+            raise RunFolderError(f"{path} is missing; is {path.parent} a run folder?") from None
+        return None
+    except UnicodeDecodeError:
+        raise RunFolderError(f"{path} is not UTF-8 text; the run folder is damaged") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RunFolderError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno}): it is "
+                             f"damaged or was cut short; restore it or train again") from None
+    if not isinstance(data, dict):
+        raise RunFolderError(f"{path} holds a JSON {type(data).__name__}, expected an object")
+    return data
+
+
+def read_config(run_dir):
+    """config.json of ``run_dir`` (RunFolderError when missing or damaged)."""
+    return read_json(Path(run_dir) / CONFIG)
+
+
+def read_history(path):
+    """Rows of a history.csv as dicts (epoch int, the rest floats, None when unreadable), or
+    None when the file is missing."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        return None
+    return [{key: _number(key, value) for key, value in row.items() if key is not None}
+            for row in rows]
+
+
+def _number(key, value):
+    try:
+        return int(value) if key == "epoch" else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _read_lock(run_dir):
+    try:
+        lock = json.loads((Path(run_dir) / LOCK).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return lock if isinstance(lock, dict) else None
+
+
+def _process_start(pid):
+    """When process ``pid`` started, in clock ticks since boot (Linux's /proc), or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[19])            # field 22 of proc_pid_stat(5)
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _alive(lock):
+    """True when the process named in a run.lock still runs (or runs on another host): its
+    pid exists and, where /proc tells, started when the lock says (not a reused pid)."""
+    if lock.get("host") != socket.gethostname():
+        return True                       # cannot tell from here; assume it runs
+    try:
+        pid = int(lock.get("pid"))
+        os.kill(pid, 0)
+    except (ProcessLookupError, TypeError, ValueError):
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    started = _process_start(pid)
+    return None in (started, lock.get("process_start")) or started == lock["process_start"]
+
+
+def run_status(run_dir, config=None):
+    """``(status, reason)`` of a run folder, from its config.json and run.lock.
+
+    A run recorded as ``running`` whose process is gone gives ``("did not finish", ...)``:
+    it was killed, or the machine stopped, before it could record why.
+    """
+    config = read_config(run_dir) if config is None else config
+    status, reason = str(config.get("status", "unknown")), config.get("reason")
+    if status != "running":
+        return status, reason
+    lock = _read_lock(run_dir)
+    if lock is not None and _alive(lock):
+        return "running", f"process {lock.get('pid')} on {lock.get('host')} is still training"
+    pid = f" (process {lock.get('pid')})" if lock else ""
+    return "did not finish", (f"the run{pid} stopped without recording why: it was killed "
+                              f"or the machine stopped")
+
+
+# -- using a run's model ------------------------------------------------------------------
+def pneumonia_probability(model, x, batch_size=32):
+    """P(pneumonia) (N,) float64 for images x (N, S, S, 1): column 1 of the model's softmax
+    output, class 1 being PNEUMONIA. Non-finite values are passed through, for the caller
+    to refuse."""
+    return model.predict(x, batch_size=batch_size)[:, 1].astype(np.float64)
+
+
+def label(prob, threshold, names):
+    """``names[1]`` (pneumonia) when ``prob >= threshold``, ``names[0]`` below it, and None
+    when prob is NaN or infinite: a number that is not one never gets a label."""
+    if not math.isfinite(prob):
+        return None
+    return names[1] if prob >= threshold else names[0]
+
+
+def load_run(ref):
+    """``(model, info)`` from a finished run folder or a model file.
+
+    info: ``threshold`` (the run's, or 0.5 for a bare model file), ``image_size`` (from the
+    model), ``class_names``, ``protocol`` and ``run_dir`` (None for a model file). A run that
+    did not finish, or whose config.json is damaged or holds a threshold that is not a finite
+    number in [0, 1], is a RunFolderError naming the folder or file.
+    """
+    ref = Path(ref)
+    if ref.is_dir():
+        model, info = _load_folder(ref)
+    elif ref.is_file():
+        model = load_model(ref)
+        info = {"threshold": 0.5, "run_dir": None, "class_names": list(DEFAULT_CLASS_NAMES),
+                "protocol": None}
+    else:
+        raise FileNotFoundError(f"no run folder or model file at {ref}")
+    shape = model.input_shape
+    if len(shape) != 3 or shape[0] != shape[1] or shape[2] != 1:
+        raise RunFolderError(f"the model in {ref} expects inputs of shape {shape}; minicnn "
+                             f"runs use square gray images (S, S, 1)")
+    info["image_size"] = int(shape[0])
+    return model, info
+
+
+def _load_folder(run_dir):
+    config = read_config(run_dir)
+    status, reason = run_status(run_dir, config)
+    if status not in FINISHED:
+        raise RunFolderError(f"run {run_dir} did not finish (status {status}: {reason}); "
+                             f"use a finished run")
+    if not (run_dir / MODEL).is_file():
+        raise RunFolderError(f"{run_dir} has no {MODEL}; is it a run folder?")
+    info = {"threshold": _threshold(config, run_dir / CONFIG), "run_dir": run_dir,
+            "class_names": _class_names(config, run_dir / CONFIG),
+            "protocol": config.get("protocol") if isinstance(config.get("protocol"), str)
+            else None}
+    return load_model(run_dir / MODEL), info
+
+
+def _threshold(config, path):
+    try:
+        return fraction(config.get("threshold"), "threshold")
+    except (TypeError, ValueError):
+        raise RunFolderError(f"{path}: the threshold must be a finite number in [0, 1], got "
+                             f"{config.get('threshold')!r}; the file is damaged") from None
+
+
+def _class_names(config, path):
+    names = config.get("class_names", DEFAULT_CLASS_NAMES)
+    if not (isinstance(names, list) and len(names) == 2 and all(isinstance(n, str)
+                                                                for n in names)):
+        raise RunFolderError(f"{path}: class_names must be two names, got {names!r}")
+    return names
