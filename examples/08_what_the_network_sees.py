@@ -54,8 +54,8 @@ except FileNotFoundError as exc:
 
 # %%
 if RUN:
-    from minicnn.pipeline import load_run_model
-    model, info = load_run_model(RUN)
+    from minicnn.runs import load_run
+    model, info = load_run(RUN)
     IMAGE_SIZE = info["image_size"]
     print(f"loaded the model of run {RUN} ({IMAGE_SIZE} px)")
 else:

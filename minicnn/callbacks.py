@@ -153,8 +153,8 @@ class DivergenceGuard(Callback):
     not even the first epoch was finite), and ``reason`` says so in words. With
     ``restore_on_divergence`` the weights are put back at the end of training.
 
-    Put it last in ``callbacks``: it tells its own stop from another callback's (such as
-    EarlyStopping's) by looking at ``model.stop_training`` after the others have run.
+    A stop in the middle of an epoch is read from ``model.nonfinite_loss``, so the guard
+    may sit anywhere in ``callbacks``.
     """
 
     def __init__(self, restore_on_divergence=True):
@@ -162,11 +162,10 @@ class DivergenceGuard(Callback):
 
     def on_train_begin(self):
         self.diverged, self.diverged_epoch, self.last_finite_epoch = False, None, None
-        self.reason, self._weights, self._epochs, self._stop_asked = None, None, 0, False
+        self.reason, self._weights, self._epochs = None, None, 0
 
     def on_epoch_end(self, epoch, logs):
         self._epochs = epoch + 1
-        self._stop_asked = self.model.stop_training
         weights = self.model.get_weights()
         if _all_finite(logs, weights):
             self.last_finite_epoch, self._weights = epoch, [w.copy() for w in weights]
@@ -175,7 +174,7 @@ class DivergenceGuard(Callback):
             self.model.stop_training = True
 
     def on_train_end(self):
-        if self.model.stop_training and not self._stop_asked and not self.diverged:
+        if self.model.nonfinite_loss is not None and not self.diverged:
             self._diverge(self._epochs)       # fit stopped inside an epoch: a non-finite loss
         if self.diverged and self.restore_on_divergence:
             self.restore()

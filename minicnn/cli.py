@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from . import get_backend, runtime
+from . import exercises, explore, get_backend, notebooks, runtime
 from .bench import add_arguments as bench_arguments
 from .bench import run_from_args as run_bench
 from .data.locate import describe_places
@@ -183,6 +183,20 @@ def _other_parsers(sub):
     p.set_defaults(run=_demo)
 
 
+def _teaching_parsers(sub):
+    p = sub.add_parser("explore", help="write explore.html: step through the CNN on X-rays, "
+                                       "forward and backward, every number from minicnn")
+    explore.add_arguments(p)
+    p.set_defaults(run=explore.run)
+    p = sub.add_parser("exercises", help="write the layers yourself and have them graded "
+                                         "(list | start DIR | check DIR)")
+    exercises.add_arguments(p)
+    p.set_defaults(run=exercises.run)
+    p = sub.add_parser("notebooks", help="write the examples as Jupyter notebooks (.ipynb)")
+    notebooks.add_arguments(p)
+    p.set_defaults(run=notebooks.run)
+
+
 DEBUG_HELP = "show the full traceback of an error (also MINICNN_DEBUG=1)"
 
 
@@ -193,6 +207,7 @@ def build_parser():
     _train_parser(sub)
     _model_parsers(sub)
     _other_parsers(sub)
+    _teaching_parsers(sub)
     for command in sub.choices.values():       # also accepted after the command's name
         command.add_argument("--debug", dest="debug_here", action="store_true", help=DEBUG_HELP)
     return parser
@@ -257,6 +272,9 @@ def main(argv=None):
     with _command_process(debug):
         try:
             return args.run(args) or 0
+        except BrokenPipeError:                 # e.g. `minicnn exercises list | head`
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         except KeyboardInterrupt:
             if debug:
                 traceback.print_exc()

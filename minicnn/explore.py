@@ -34,9 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import losses
+from . import losses, runs
+from .data.locate import describe_places
 from .kernels.geometry import pad_amounts
 from .layers import Conv2D, Dense
+from .models import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, thesis_cnn
+from .validation import int_argument
 
 __all__ = ["PAGE_NAME", "open_model", "check_model", "read_images", "choose_images",
            "forward", "formula", "loss_gradients", "summary", "gradient", "adam_step",
@@ -56,14 +59,12 @@ def open_model(ref=None, image_size=150):
     info: threshold, class_names, source (text for the page), untrained (bool).
     """
     if ref is None:
-        from .models import thesis_cnn
         model = thesis_cnn((image_size, image_size, 1), 2, seed=0)
         model.build()
         return model, {"threshold": 0.5, "class_names": list(DEFAULT_CLASS_NAMES),
                        "source": "the thesis CNN with untrained weights (seed 0)",
                        "untrained": True}
-    from .pipeline import load_run_model      # moves to minicnn.runs: change this line only
-    model, info = load_run_model(ref)
+    model, info = runs.load_run(ref)
     return model, {"threshold": float(info["threshold"]),
                    "class_names": list(info["class_names"]),
                    "source": str(ref), "untrained": False}
@@ -537,23 +538,17 @@ def add_arguments(parser):
     parser.add_argument("--model", metavar="RUN_OR_FILE",
                         help="run folder or model file (default: the thesis CNN with "
                              "untrained weights)")
-    parser.add_argument("--data", help="chest_xray folder (default: $MINICNN_DATA, then the "
-                                       "usual places); its test/ images are shown")
-    parser.add_argument("--images", type=_positive_int, default=4, metavar="N",
+    parser.add_argument("--data", help=f"chest_xray folder (default: {describe_places()}); "
+                                       f"its test/ images are shown")
+    parser.add_argument("--images", type=int_argument(1), default=4, metavar="N",
                         help="how many test X-rays to embed (default 4)")
     parser.add_argument("image_files", nargs="*", metavar="IMAGE",
                         help="image files to show instead of test X-rays")
     parser.add_argument("--out", help=f"the page (default: {PAGE_NAME} in the run folder, "
                                       f"else in the working directory)")
-    parser.add_argument("--image-size", type=_positive_int, default=150,
+    parser.add_argument("--image-size", type=int_argument(MIN_IMAGE_SIZE, MAX_IMAGE_SIZE),
+                        default=150,
                         help="image side for the untrained model (default 150)")
-
-
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def run(args):

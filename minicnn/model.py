@@ -30,6 +30,7 @@ class Sequential:
         self.layers, self.input_shape = [], None
         self.loss = self.optimizer = None
         self.stop_training = False
+        self.nonfinite_loss = None     # set by fit when it stops on a non-finite loss
         for layer in layers or []:
             self.add(layer)
 
@@ -323,7 +324,8 @@ class Sequential:
         (x_val, y_val), "val_loss", "val_accuracy". ``seed`` fixes the shuffling (same seed,
         same machine and backend: bit-identical weights). ``augment``: optional function
         ``(x_batch, rng) -> x_batch`` applied to training batches only. Training stops with a
-        warning naming the epoch and batch if the loss stops being finite.
+        warning naming the epoch and batch if the loss stops being finite; that message is
+        then in ``model.nonfinite_loss`` (None otherwise).
         """
         self._require_compiled()
         batch_size = positive_int(batch_size, "batch_size")
@@ -335,7 +337,7 @@ class Sequential:
         history = History()
         callbacks = self._start_callbacks([history] + list(callbacks or []))
         rng = np.random.default_rng(seed)
-        self.stop_training = False
+        self.stop_training, self.nonfinite_loss = False, None
         try:
             for epoch in range(epochs):
                 logs = self._fit_epoch(x, y, batch_size, epoch, epochs, shuffle, class_weight,
@@ -378,9 +380,9 @@ class Sequential:
             try:
                 loss, acc = self.train_on_batch(xb, y[idx], class_weight=class_weight)
             except FloatingPointError as exc:
-                warnings.warn(f"training stopped at epoch {epoch + 1}, batch {batch + 1}: "
-                              f"{exc}", RuntimeWarning, stacklevel=3)
-                self.stop_training = True
+                message = f"training stopped at epoch {epoch + 1}, batch {batch + 1}: {exc}"
+                warnings.warn(message, RuntimeWarning, stacklevel=3)
+                self.stop_training, self.nonfinite_loss = True, message
                 bar.close()
                 return None
             seen += len(idx)

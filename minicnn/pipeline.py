@@ -37,28 +37,19 @@ from .callbacks import CSVLogger, DivergenceGuard, EarlyStopping
 from .data import (augment_batch, class_weights_balanced, decode_image, default_cache_dir,
                    file_problem, find_data_dir, load_image_folder, patient_id,
                    preprocess_image, stratified_sample, train_val_split)
-from .models import thesis_cnn
+from .models import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, thesis_cnn
 from .optimizers import Adam
 from .report import format_table
-from .runs import load_run as load_run_model
 from .validation import DataError, SettingError, choice, fraction, positive_int
 
 __all__ = ["Settings", "PRESETS", "PROTOCOLS", "MIN_IMAGE_SIZE", "MAX_IMAGE_SIZE",
-           "settings_for", "train_run", "evaluate_run", "predict_images", "load_run_model",
+           "settings_for", "train_run", "evaluate_run", "predict_images",
            "format_table"]
 
 PROTOCOLS = {
     "honest": "honest (validation: patient-grouped split of train/; test/ scored once)",
     "thesis": "thesis (optimistic: validated on the test sample)",
 }
-
-#: Smallest side the thesis CNN accepts: 38 -> 36 -> 18 -> 16 -> 8 -> 6 -> 3 -> 1.
-MIN_IMAGE_SIZE = 38
-
-#: Largest side accepted: twice the thesis's 150 px. The first convolution's output alone
-#: is S x S x 64 floats per image, so memory grows with the square of S (at 300 px one batch
-#: of 32 already needs a few GB); larger sizes die for lack of memory on most machines.
-MAX_IMAGE_SIZE = 300
 
 #: Thesis sample sizes as (normal, pneumonia).
 THESIS_TRAIN = (970, 1041)
@@ -317,7 +308,7 @@ def _train(settings, split, run):
     model.compile(Adam(settings.learning_rate), "sparse_categorical_crossentropy", ["accuracy"])
     stopper = (EarlyStopping("val_loss", patience=settings.patience, restore_best_weights=True)
                if settings.patience is not None else None)
-    guard = DivergenceGuard(restore_on_divergence=False)     # last: sees the stopper's stop
+    guard = DivergenceGuard(restore_on_divergence=False)
     callbacks = [CSVLogger(run.file(runs.HISTORY)), *filter(None, [stopper]), guard]
     augment = (functools.partial(augment_batch, rotation=settings.rotation,
                                  shift=settings.shift, zoom=settings.zoom)
@@ -526,7 +517,7 @@ def evaluate_run(ref, data=None, batch_size=32):
     Reports at the run's threshold and at 0.5; returns ``{"model", "threshold", "data_dir",
     "test"}`` and prints a table.
     """
-    model, info = load_run_model(ref)
+    model, info = runs.load_run(ref)
     root = find_data_dir(data).resolve()
     if not (root / "test").is_dir():
         raise FileNotFoundError(f"{root} has no test/ folder")
@@ -557,7 +548,7 @@ def predict_images(ref, paths, batch_size=32):
     are still predicted. Files decoded as 8- or 16-bit integers are scaled to [0, 1] by their
     type's range. info is :func:`minicnn.runs.load_run`'s (threshold, image_size, ...).
     """
-    model, info = load_run_model(ref)
+    model, info = runs.load_run(ref)
     results = [{"path": str(path), "probability": None, "label": None, "error": None}
                for path in paths]
     images, slots = [], []

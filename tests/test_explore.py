@@ -240,7 +240,7 @@ def test_command_writes_the_page_into_a_run_folder(tmp_path, chest_xray, thesis,
     run = tmp_path / "run"
     run.mkdir()
     thesis.save(run / "model.npz")
-    (run / "config.json").write_text(json.dumps({"threshold": 0.42,
+    (run / "config.json").write_text(json.dumps({"status": "done", "threshold": 0.42,
                                                  "settings": {"image_size": SIZE}}))
     assert explore.run(_parse(["--model", str(run), "--data", str(chest_xray)])) == 0
     page = run / explore.PAGE_NAME
