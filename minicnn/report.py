@@ -441,6 +441,14 @@ def _versions_section(config):
     return "<h2>Versions and machine</h2>" + _table(["", "value"], rows, key_columns=2)
 
 
+def _explore_link(run_dir):
+    """A link to the run's explore.html (written by ``minicnn explore --model RUN_DIR``)."""
+    if not (run_dir / "explore.html").is_file():
+        return ""
+    return ('<div class="banner note">Step through this model on X-rays, forward and '
+            'backward, number by number: <a href="explore.html">explore.html</a>.</div>')
+
+
 # -- the page -----------------------------------------------------------------------------
 def write_report(run_dir, data_dir=None, n_images=8):
     """Write ``report.html`` into a run folder and return its Path.
@@ -462,7 +470,8 @@ def write_report(run_dir, data_dir=None, n_images=8):
                                 f"nor metrics.json")
     config = config or {}
     history = runs.read_history(run_dir / runs.HISTORY)
-    body = [_header(run_dir, config, metrics), _metrics_section(metrics),
+    body = [_header(run_dir, config, metrics), _explore_link(run_dir),
+            _metrics_section(metrics),
             _figures_section(run_dir, metrics, history), _history_section(history, metrics),
             _safe_examples(run_dir, config, data_dir, int(n_images)),
             _settings_section(config), _versions_section(config)]

@@ -189,6 +189,17 @@ def test_thesis_protocol_is_labelled_optimistic_and_missing_plots_are_redrawn(ru
     assert markup.count('src="data:image/png;base64,') == 2 + 2
 
 
+def test_the_report_links_to_explore_html_only_when_it_exists(run, tmp_path):
+    run_dir, data, _ = run
+    copy = tmp_path / "explored-run"
+    shutil.copytree(run_dir, copy)
+    without = report.write_report(copy, data_dir=data, n_images=0).read_text()
+    assert 'href="explore.html"' not in without
+    (copy / "explore.html").write_text("<!DOCTYPE html><title>explore</title>")
+    assert 'href="explore.html"' in report.write_report(copy, data_dir=data,
+                                                        n_images=0).read_text()
+
+
 def test_a_failing_report_only_warns(run, monkeypatch):
     run_dir, data, _ = run
 
