@@ -28,7 +28,7 @@ from minicnn import metrics, models, plots
 from minicnn.data import (class_weights_balanced, find_data_dir, load_image_folder,
                           patient_id, stratified_sample, train_val_split)
 from minicnn.optimizers import Adam
-from minicnn.subsets import load_patient_sample
+from minicnn.data.subsets import load_patient_sample
 
 NAME = "07_train_thesis_cnn"
 QUICK = os.environ.get("MINICNN_QUICK") == "1"   # quick: a few dozen images, 48 px, 1 epoch

@@ -28,7 +28,7 @@ import numpy as np
 from minicnn import explain, layers, models, plots
 from minicnn.data import class_weights_balanced, find_data_dir
 from minicnn.optimizers import Adam
-from minicnn.subsets import load_patient_sample
+from minicnn.data.subsets import load_patient_sample
 
 NAME = "08_what_the_network_sees"
 QUICK = os.environ.get("MINICNN_QUICK") == "1"   # quick: 48 px, a few dozen images, 1 epoch

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from minicnn import initializers, kernels, models, thesis
 from minicnn.data import find_data_dir
 from minicnn.optimizers import Adam
-from minicnn.subsets import load_patient_sample
+from minicnn.data.subsets import load_patient_sample
 
 NAME = "11_learning_step_by_step"
 QUICK = os.environ.get("MINICNN_QUICK") == "1"   # quick: the last part trains on 48 X-rays

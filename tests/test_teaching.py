@@ -57,7 +57,7 @@ def test_patient_sample_is_seeded_and_one_image_per_patient(tmp_path, monkeypatc
     if data is None:
         pytest.skip("the chest X-ray data set is not available")
     from minicnn.data import patient_id
-    from minicnn.subsets import load_patient_sample, one_file_per_patient
+    from minicnn.data.subsets import load_patient_sample, one_file_per_patient
     monkeypatch.setenv("MINICNN_CACHE", str(tmp_path))
     folder = Path(data) / "train" / "PNEUMONIA"
     first = one_file_per_patient(folder, 40, seed=0)

@@ -7,10 +7,12 @@ from .loader import (DEFAULT_CLASS_NAMES, IMAGE_EXTENSIONS, MAX_PIXELS, ImageDat
 from .locate import find_data_dir
 from .splits import (class_weights_balanced, oversample, patient_id, stratified_sample,
                      train_val_split, undersample)
+from .subsets import load_patient_sample, one_file_per_patient
 
 __all__ = [
     "ImageDataset", "load_image_folder", "decode_image", "preprocess_image",
     "file_problem", "IMAGE_EXTENSIONS", "DEFAULT_CLASS_NAMES", "MAX_PIXELS", "default_cache_dir",
     "patient_id", "train_val_split", "class_weights_balanced", "oversample", "undersample",
-    "stratified_sample", "augment_batch", "find_data_dir",
+    "stratified_sample", "augment_batch", "find_data_dir", "load_patient_sample",
+    "one_file_per_patient",
 ]

@@ -174,7 +174,7 @@ def _is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def _list_images(folder: Path) -> list[str]:
+def list_images(folder: Path) -> list[str]:
     """Sorted image file paths under ``folder`` (recursive), hidden files and folders skipped."""
     found = []
     for dirpath, dirnames, filenames in os.walk(folder):
@@ -291,7 +291,7 @@ def _image_files(folders, n_classes, limit_per_class) -> list[tuple[str, int]]:
     at most ``limit_per_class`` per class when given."""
     files: list[tuple[str, int]] = []
     for folder, label in folders:
-        found = _list_images(folder)
+        found = list_images(folder)
         if not found:
             raise ValueError(f"class folder {str(folder)!r} contains no image files "
                              f"(extensions: {', '.join(sorted(IMAGE_EXTENSIONS))})")

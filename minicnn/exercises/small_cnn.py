@@ -5,14 +5,14 @@
 trained with the student's ``adam_step``. ``funcs`` is any object with the ten exercise
 functions as attributes (a student's folder loaded by ``minicnn.exercises.load_solutions``,
 or ``minicnn.exercises.solutions``). The data: a seeded sample of training X-rays at 32 px,
-one image per patient (``minicnn.subsets``), split into training and validation patients;
+one image per patient (``minicnn.data.subsets``), split into training and validation patients;
 the test folder is never read.
 """
 import numpy as np
 
 from ..data import find_data_dir
 from ..initializers import glorot_uniform
-from ..subsets import load_patient_sample
+from ..data.subsets import load_patient_sample
 
 IMAGE_SIZE, PER_CLASS, VAL_PER_CLASS = 32, 80, 20
 EPOCHS, BATCH, LEARNING_RATE, FILTERS = 6, 16, 0.003, 8

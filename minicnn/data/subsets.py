@@ -14,19 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import ImageDataset, decode_image, patient_id, preprocess_image
-from .data import cache as _cache
-
-CLASS_NAMES = ("NORMAL", "PNEUMONIA")
-EXTENSIONS = (".jpeg", ".jpg", ".png")
+from . import cache as _cache
+from .loader import (DEFAULT_CLASS_NAMES, ImageDataset, decode_image, list_images,
+                     preprocess_image)
+from .splits import patient_id
 
 
 def one_file_per_patient(folder, count, seed=0):
     """Up to ``count`` file paths of ``folder``, each from a different, randomly drawn patient
     (``minicnn.data.patient_id``), sorted. Seeded: the same seed gives the same files."""
-    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in EXTENSIONS)
     by_patient = {}
-    for path in files:
+    for path in list_images(Path(folder)):
         by_patient.setdefault(patient_id(path), []).append(path)
     rng = np.random.default_rng(seed)
     patients = sorted(by_patient)
@@ -34,7 +32,8 @@ def one_file_per_patient(folder, count, seed=0):
     return sorted(str(by_patient[p][rng.integers(len(by_patient[p]))]) for p in chosen)
 
 
-def load_patient_sample(root, per_class, image_size, seed=0, class_names=CLASS_NAMES):
+def load_patient_sample(root, per_class, image_size, seed=0,
+                        class_names=tuple(DEFAULT_CLASS_NAMES)):
     """Decode ``per_class`` images of each class folder of ``root``, one per patient.
 
     root: a folder such as ``chest_xray/test`` holding one folder per class, named as
