@@ -7,8 +7,9 @@
 # (Figures 15-17). We redo each of those on the full public data set.
 #
 # The data set (Kermany, Zhang and Goldbaum, 2018, CC BY 4.0) is not part of minicnn. It is
-# looked for in $MINICNN_DATA, ./data/chest_xray and ../shared/data/chest_xray; without it
-# this example says so and stops.
+# looked for in $MINICNN_DATA, then in the places `minicnn.data.find_data_dir` knows (such as
+# data/chest_xray), from the working folder and then from this repository; without it this
+# example says so and stops.
 
 # %%
 import os
@@ -20,6 +21,7 @@ import numpy as np
 from minicnn import plots
 from minicnn.data import (IMAGE_EXTENSIONS, decode_image, find_data_dir, patient_id,
                           preprocess_image)
+from minicnn.data.locate import DEFAULT_PLACES
 
 NAME = "06_explore_xrays"
 QUICK = os.environ.get("MINICNN_QUICK") == "1"   # quick: 64 px images instead of 150
@@ -31,8 +33,12 @@ IMAGE_SIZE = 64 if QUICK else 150                 # the thesis resized to 150x15
 try:
     DATA = find_data_dir(None)
 except FileNotFoundError as exc:
-    print(f"This example needs the chest X-ray data set, which was not found.\n{exc}")
-    sys.exit(0)
+    # run from another folder: the same places, taken relative to this repository
+    DATA = next((HERE.resolve().parent / p for p in DEFAULT_PLACES if (HERE.resolve().parent / p).is_dir()), None)
+    if DATA is None:
+        print(f"This example needs the chest X-ray data set, which was not found.\n{exc}\n"
+              f"  (and relative to the repository, {HERE.resolve().parent.resolve()})")
+        sys.exit(0)
 print(f"data: {DATA}")
 
 # %% [markdown]

@@ -27,6 +27,7 @@ import numpy as np
 from minicnn import metrics, models, plots
 from minicnn.data import (class_weights_balanced, find_data_dir, load_image_folder,
                           patient_id, stratified_sample, train_val_split)
+from minicnn.data.locate import DEFAULT_PLACES
 from minicnn.optimizers import Adam
 
 NAME = "07_train_thesis_cnn"
@@ -64,8 +65,12 @@ print(f"total: {thesis_model.count_params():,} parameters")
 try:
     DATA = find_data_dir(None)
 except FileNotFoundError as exc:
-    print(f"This example needs the chest X-ray data set, which was not found.\n{exc}")
-    sys.exit(0)
+    # run from another folder: the same places, taken relative to this repository
+    DATA = next((HERE.resolve().parent / p for p in DEFAULT_PLACES if (HERE.resolve().parent / p).is_dir()), None)
+    if DATA is None:
+        print(f"This example needs the chest X-ray data set, which was not found.\n{exc}\n"
+              f"  (and relative to the repository, {HERE.resolve().parent.resolve()})")
+        sys.exit(0)
 
 # (quick mode reads only the first few files of each class folder, to save decoding time)
 train_ds = load_image_folder(DATA / "train", IMAGE_SIZE, progress=False,

@@ -27,6 +27,7 @@ import numpy as np
 
 from minicnn import explain, layers, models, plots
 from minicnn.data import class_weights_balanced, find_data_dir, load_image_folder
+from minicnn.data.locate import DEFAULT_PLACES
 from minicnn.optimizers import Adam
 
 NAME = "08_what_the_network_sees"
@@ -39,8 +40,12 @@ RUN = os.environ.get("MINICNN_RUN")
 try:
     DATA = find_data_dir(None)
 except FileNotFoundError as exc:
-    print(f"This example needs the chest X-ray data set, which was not found.\n{exc}")
-    sys.exit(0)
+    # run from another folder: the same places, taken relative to this repository
+    DATA = next((HERE.resolve().parent / p for p in DEFAULT_PLACES if (HERE.resolve().parent / p).is_dir()), None)
+    if DATA is None:
+        print(f"This example needs the chest X-ray data set, which was not found.\n{exc}\n"
+              f"  (and relative to the repository, {HERE.resolve().parent.resolve()})")
+        sys.exit(0)
 
 # %% [markdown]
 # ## A trained model: from a run folder, or trained here briefly
