@@ -49,6 +49,9 @@ def test_sparse_categorical_crossentropy_from_unnormalised_probabilities():
     assert loss([1], [[0.2, 0.3]]) == pytest.approx(math.log(0.5) - math.log(0.3), rel=1e-12)
     np.testing.assert_allclose(loss.gradient([1], [[0.2, 0.3]]), [[2.0, 2.0 - 1 / 0.3]],
                                rtol=1e-12)
+    # a clipped entry still counts in the sum: p = [1, 0.5] -> c = [1 - eps, 0.5]
+    np.testing.assert_allclose(loss.gradient([1], [[1.0, 0.5]]),
+                               [[0.0, 1 / (1.5 - EPSILON) - 1 / 0.5]], rtol=1e-12)
     # p_y = 1 exactly: clipped to 1 - eps, the other to eps; sum 1
     assert loss([1], [[0.0, 1.0]]) == pytest.approx(-math.log(1 - EPSILON), rel=1e-9)
     assert loss([0], [[0.0, 1.0]]) == pytest.approx(-math.log(EPSILON), rel=1e-12)
@@ -89,6 +92,8 @@ def test_binary_targets_of_another_shape_dtype_and_range():
     assert BCE()(np.array([True, False, True]), p) == pytest.approx(expected, rel=1e-12)
     np.testing.assert_allclose(BCE().gradient([1, 0, 1], p),
                                BCE().gradient([[1], [0], [1]], p), rtol=1e-15)
+    # and (N, 1) targets for (N,) outputs
+    assert BCE()([[1], [0], [1]], p[:, 0]) == pytest.approx(expected, rel=1e-12)
     with pytest.raises(ValueError, match=r"y_true has shape \(2,\) but y_pred has shape "
                                          r"\(3, 1\)"):
         BCE()([1, 0], p)
@@ -123,7 +128,7 @@ def test_label_errors_name_the_problem():
     p = np.full((2, 3), 1 / 3)
     with pytest.raises(ValueError, match=r"one label per sample, shape \(2,\), got \(3,\)"):
         SCCE()([0, 1, 2], p)
-    with pytest.raises(ValueError, match="sparse labels must be integers"):
+    with pytest.raises(ValueError, match="^sparse labels must be integers$"):
         SCCE()([0.5, 1], p)
     with pytest.raises(ValueError, match=r"y_pred must have shape \(N, classes\), got \(2,\)"):
         SCCE()([0, 1], [0.3, 0.7])
