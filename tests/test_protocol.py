@@ -200,3 +200,67 @@ def test_kept_epoch_comes_before_the_last_and_is_the_saved_model(runs):
     own_loss = -np.mean(np.log(np.clip(np.where(y == 1, p, 1 - p), 1e-7, 1)))
     assert own_loss == pytest.approx(val_loss[kept - 1], rel=1e-4)
     assert metrics["best_val_loss"] == {"epoch": kept, "value": pytest.approx(val_loss[kept - 1])}
+
+
+@pytest.fixture(scope="module")
+def capped_runs(runs, tmp_path_factory):
+    """Three one-epoch runs on the plain fixture with capped samples (10 training images per
+    class, test sample (4, 3)): seed 5 twice, and seed 6."""
+    _, data_dir = runs["plain"]
+    base = tmp_path_factory.mktemp("capped")
+    out = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINICNN_CACHE", str(base / "cache"))
+        for name, seed in (("a", SEED), ("again", SEED), ("other", SEED + 1)):
+            settings = pipeline.settings_for(
+                "quick", data=str(data_dir), out=str(base / name), image_size=SIZE, epochs=1,
+                seed=seed, val_fraction=0.3, train_per_class=10, test_per_class=(4, 3))
+            out[name] = pipeline.train_run(settings, command="test")
+    return out, data_dir
+
+
+def _split_of(run_dir):
+    return {Path(r["path"]).name: r["split"] for r in split_rows(run_dir)}
+
+
+def test_capped_samples_are_recorded_row_by_row(capped_runs):
+    """train_per_class and test_per_class draw that many images per class; splits.csv marks
+    the rest 'unused'; config.json and metrics.json count the same images."""
+    runs_, _ = capped_runs
+    run_dir = runs_["a"]
+    rows = split_rows(run_dir)
+    by_split = {}
+    for r in rows:
+        by_split.setdefault(r["split"], []).append(int(r["label"]))
+    assert sorted(by_split) == ["test", "train", "unused", "validation"]
+    assert sorted(by_split["train"]) == [0] * 10 + [1] * 10
+    assert sorted(by_split["test"]) == [0] * 4 + [1] * 3
+    n_train_folder = sum(1 for r in rows if Path(r["path"]).parent.parent.name == "train")
+    assert len(rows) == n_train_folder + 4 * TEST_PATIENTS
+    unused_test = [r for r in rows if r["split"] == "unused"
+                   and Path(r["path"]).parent.parent.name == "test"]
+    assert len(unused_test) == 4 * TEST_PATIENTS - 7
+    config, metrics = read_json(run_dir / "config.json"), read_json(run_dir / "metrics.json")
+    assert config["counts"]["train"] == {"NORMAL": 10, "PNEUMONIA": 10, "total": 20}
+    assert config["counts"]["test"] == {"NORMAL": 4, "PNEUMONIA": 3, "total": 7}
+    assert config["counts"]["validation"]["total"] == len(by_split["validation"])
+    assert config["counts"]["test_folder"]["total"] == 4 * TEST_PATIENTS
+    assert metrics["test"]["n"] == 7 and metrics["test"]["at_0.5"]["n"] == 7
+    assert metrics["validation"]["n"] == len(by_split["validation"])
+
+
+def test_the_seed_fixes_every_sample_and_the_weights(capped_runs):
+    """Same seed: the same rows in every split and bit-identical saved weights. Another seed:
+    other samples."""
+    runs_, _ = capped_runs
+    a, again, other = (runs_[k] for k in ("a", "again", "other"))
+    assert _split_of(a) == _split_of(again)
+    wa = minicnn.load_model(a / "model.npz").get_weights()
+    wb = minicnn.load_model(again / "model.npz").get_weights()
+    assert all(np.array_equal(x, y) for x, y in zip(wa, wb))
+    assert read_json(a / "metrics.json")["threshold"] == read_json(again / "metrics.json")[
+        "threshold"]
+    sa, so = _split_of(a), _split_of(other)
+    for split in ("validation", "train", "test"):
+        assert {n for n, s in sa.items() if s == split} != {n for n, s in so.items()
+                                                             if s == split}, split
