@@ -244,7 +244,13 @@ def test_capped_samples_are_recorded_row_by_row(capped_runs):
     assert config["counts"]["train"] == {"NORMAL": 10, "PNEUMONIA": 10, "total": 20}
     assert config["counts"]["test"] == {"NORMAL": 4, "PNEUMONIA": 3, "total": 7}
     assert config["counts"]["validation"]["total"] == len(by_split["validation"])
-    assert config["counts"]["test_folder"]["total"] == 4 * TEST_PATIENTS
+    assert config["counts"]["test_folder"] == {"NORMAL": 2 * TEST_PATIENTS,
+                                               "PNEUMONIA": 2 * TEST_PATIENTS,
+                                               "total": 4 * TEST_PATIENTS}
+    assert config["counts"]["train_folder"] == {"NORMAL": 2 * TRAIN_PATIENTS,
+                                                "PNEUMONIA": 2 * TRAIN_PATIENTS,
+                                                "total": 4 * TRAIN_PATIENTS}
+    assert config["class_names"] == ["NORMAL", "PNEUMONIA"] and config["skipped_files"] == []
     assert metrics["test"]["n"] == 7 and metrics["test"]["at_0.5"]["n"] == 7
     assert metrics["validation"]["n"] == len(by_split["validation"])
 
@@ -264,3 +270,55 @@ def test_the_seed_fixes_every_sample_and_the_weights(capped_runs):
     for split in ("validation", "train", "test"):
         assert {n for n, s in sa.items() if s == split} != {n for n, s in so.items()
                                                              if s == split}, split
+
+
+@pytest.fixture(scope="module")
+def thesis_runs(runs, tmp_path_factory):
+    """The thesis protocol on the plain fixture, one epoch: a sample (8 per class, test
+    (4, 3)) with seed 5 twice, and all images with seed 6."""
+    _, data_dir = runs["plain"]
+    base = tmp_path_factory.mktemp("thesis")
+    out = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINICNN_CACHE", str(base / "cache"))
+        for name, seed, train, test in (("a", SEED, 8, (4, 3)), ("again", SEED, 8, (4, 3)),
+                                        ("all", SEED + 1, 0, None)):
+            settings = pipeline.settings_for("thesis", data=str(data_dir), out=str(base / name),
+                                             image_size=SIZE, epochs=1, seed=seed,
+                                             train_per_class=train, test_per_class=test)
+            out[name] = pipeline.train_run(settings, command="test")
+    return out, data_dir
+
+
+def test_thesis_protocol_validates_on_its_test_sample(thesis_runs):
+    """Thesis protocol: the seeded test sample is also the validation set (marked
+    'test+validation'); the threshold is Youden's J on it; the last epoch is kept; the same
+    seed draws the same samples; train_per_class 0 takes every training image."""
+    runs_, data_dir = thesis_runs
+    run_dir = runs_["a"]
+    rows = split_rows(run_dir)
+    labels = {}
+    for r in rows:
+        labels.setdefault(r["split"], []).append(int(r["label"]))
+    assert sorted(labels) == ["test+validation", "train", "unused"]
+    assert sorted(labels["train"]) == [0] * 8 + [1] * 8
+    assert sorted(labels["test+validation"]) == [0] * 4 + [1] * 3
+    metrics, config = read_json(run_dir / "metrics.json"), read_json(run_dir / "config.json")
+    assert metrics["honest"] is False and metrics["validation"]["n"] == metrics["test"]["n"] == 7
+    assert metrics["validation"]["confusion_matrix"] == metrics["test"]["confusion_matrix"]
+    assert config["counts"]["validation"] == config["counts"]["test"] == {
+        "NORMAL": 4, "PNEUMONIA": 3, "total": 7}
+    x, y, _ = images_of(run_dir, data_dir, "test+validation", SIZE)
+    p = saved_model_probability(run_dir, x)
+    expected, best_j = youden_by_hand(y, p)
+    assert metrics["threshold"] == pytest.approx(expected, rel=1e-5, abs=1e-7)
+    history = history_rows(run_dir)
+    assert metrics["kept_epoch"] == len(history) == 1
+    own_loss = -np.mean(np.log(np.clip(np.where(y == 1, p, 1 - p), 1e-7, 1)))
+    assert own_loss == pytest.approx(history[-1]["val_loss"], rel=1e-4)
+    assert _split_of(run_dir) == _split_of(runs_["again"])
+    every = split_rows(runs_["all"])
+    assert {r["split"] for r in every if Path(r["path"]).parent.parent.name == "train"} == {
+        "train"}
+    assert {r["split"] for r in every if Path(r["path"]).parent.parent.name == "test"} == {
+        "test+validation"}
