@@ -104,6 +104,11 @@ def score_row(name, found, equivalent):
 
 
 def run(name, spec, workers, ci, show):
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip() or "?"
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "minicnn", "tests"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    commit += "+changes" if dirty else ""
     work, tests = prepare(name, spec)
     env = {**os.environ,
            # GNU OpenMP is not fork-safe: Numba kills a forked worker that starts a parallel
@@ -122,8 +127,6 @@ def run(name, spec, workers, ci, show):
     found = results(work, spec)
     equivalent = equivalent_names()
     count, total, score = score_row(name, found, equivalent)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip() or "?"
     print(f"| {name} | {total} | {count.get('killed', 0)} | {count.get('timeout', 0)} | "
           f"{count.get('survived', 0)} | {count.get('equivalent', 0)} | "
           f"{count.get('no tests', 0)} | {score:.1%} | {date.today()} | {commit} | "
