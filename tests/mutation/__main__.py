@@ -3,7 +3,8 @@
     python -m tests.mutation MODULE [MODULE ...] [--workers N] [--ci] [--list]
 
 MODULE is a table of ``[tool.minicnn-mutation.modules]`` in pyproject.toml (files to
-mutate, mutant names to keep, tests to run, lines to leave alone). Each module runs in its own
+mutate, mutant names to keep, tests to run, lines to leave alone, and optionally a seeded
+sample of the mutants of a large function). Each module runs in its own
 folder, ``.mutation/MODULE/`` (a copy of minicnn/, tests/ and a pyproject.toml whose
 ``[tool.mutmut]`` is the module's), so modules do not share results and the working tree is
 never changed. Survivors listed in tests/mutation/equivalent.txt count as equivalent.
@@ -16,6 +17,7 @@ import argparse
 import fnmatch
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -79,15 +81,30 @@ def prepare(name, spec):
     return work, tests
 
 
-def results(work, spec):
-    """{mutant name: status} of the module's mutants, from mutmut's .meta files."""
-    found = {}
+def all_codes(work):
+    """{mutant name: exit code or None} of every mutant mutmut generated in ``work``."""
+    codes = {}
     for meta in (work / "mutants").rglob("*.meta"):
-        codes = json.loads(meta.read_text()).get("exit_code_by_key", {})
-        for mutant, code in codes.items():
-            if any(fnmatch.fnmatchcase(mutant, pattern) for pattern in spec["names"]):
-                found[mutant] = STATUS.get(code, "suspicious")
-    return found
+        codes.update(json.loads(meta.read_text()).get("exit_code_by_key", {}))
+    return codes
+
+
+def sampled(codes, spec):
+    """The seeded sample of ``spec['sample']`` ({name pattern: count}): the same mutants
+    for the same source, whatever ran before."""
+    chosen = []
+    for pattern, count in spec.get("sample", {}).items():
+        pool = sorted(m for m in codes if fnmatch.fnmatchcase(m, pattern))
+        chosen += random.Random(0).sample(pool, min(count, len(pool)))
+    return chosen
+
+
+def results(work, spec):
+    """{mutant name: status} of the module's mutants (its names and its sample)."""
+    codes = all_codes(work)
+    keep = set(sampled(codes, spec))
+    return {m: STATUS.get(c, "suspicious") for m, c in codes.items()
+            if m in keep or any(fnmatch.fnmatchcase(m, p) for p in spec["names"])}
 
 
 def score_row(name, found, equivalent):
@@ -123,6 +140,13 @@ def run(name, spec, workers, ci, show):
     with open(work / "mutmut.log", "w") as log:
         proc = subprocess.run(["nice", "-n", "10", *command], cwd=work, env=env, stdout=log,
                               stderr=subprocess.STDOUT)
+        if proc.returncode == 0 and spec.get("sample"):
+            # a large function: a seeded sample of its mutants, drawn once all are generated
+            extra = sampled(all_codes(work), spec)
+            print(f"[{name}] and a sample of {len(extra)} mutants of "
+                  f"{', '.join(spec['sample'])}", flush=True)
+            proc = subprocess.run(["nice", "-n", "10", *command[:6], *extra], cwd=work,
+                                  env=env, stdout=log, stderr=subprocess.STDOUT)
     seconds = time.perf_counter() - started
     found = results(work, spec)
     equivalent = equivalent_names()
