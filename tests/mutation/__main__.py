@@ -133,7 +133,7 @@ def run(name, spec, workers, ci, show):
            "NUMBA_THREADING_LAYER": "workqueue",
            "MINICNN_CACHE": str(work / "cache"), "MPLBACKEND": "Agg"}
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(workers),
-               *spec["names"]]
+               *(spec["names"] or ["generate-only: no mutant has this name"])]
     print(f"[{name}] mutating {', '.join(spec['paths'])} with {len(tests)} test files "
           f"in {work}", flush=True)
     started = time.perf_counter()
