@@ -62,3 +62,14 @@ def pytest_runtest_makereport(item, call):
         report.outcome = "failed"
         report.longrepr = (f"MINICNN_REQUIRE_DATA=1 but the chest X-ray data set was not found "
                            f"in: {', '.join(map(str, data_places()))} ({report.longrepr})")
+
+
+def pytest_configure(config):
+    """Mutation testing (tests/mutation) runs, for each mutant, only the tests that called the
+    mutated function. A module-scoped fixture runs inside the first test that uses it, so the
+    tests that only read its results would be left out. For the files named in
+    $MINICNN_MUTATION_WHOLE_FILES, a mutant runs the whole file."""
+    whole = os.environ.get("MINICNN_MUTATION_WHOLE_FILES", "").split()
+    if whole and "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", ""):
+        args = [a.split("::")[0] if a.split("::")[0] in whole else a for a in config.args]
+        config.args[:] = list(dict.fromkeys(args))

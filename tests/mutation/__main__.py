@@ -131,7 +131,9 @@ def run(name, spec, workers, ci, show):
            # GNU OpenMP is not fork-safe: Numba kills a forked worker that starts a parallel
            # loop after the parent ran one ('suspicious', exit -15). workqueue is fork-safe.
            "NUMBA_THREADING_LAYER": "workqueue",
-           "MINICNN_CACHE": str(work / "cache"), "MPLBACKEND": "Agg"}
+           "MINICNN_CACHE": str(work / "cache"), "MPLBACKEND": "Agg",
+           # files whose tests share module-scoped fixtures run whole (tests/conftest.py)
+           "MINICNN_MUTATION_WHOLE_FILES": " ".join(spec.get("whole_files", []))}
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(workers),
                *(spec["names"] or ["generate-only"])]   # no names: only generate, then sample
     print(f"[{name}] mutating {', '.join(spec['paths'])} with {len(tests)} test files "
