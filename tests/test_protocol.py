@@ -7,6 +7,9 @@ The fixture is a tiny synthetic chest_xray folder whose validation images look l
 other class, so validation loss rises while training improves: the kept (lowest validation
 loss) epoch must then come before the last one, and the saved weights must be its weights.
 """
+import contextlib
+import io
+import shutil
 import zlib
 from pathlib import Path
 
@@ -76,7 +79,10 @@ def runs(tmp_path_factory):
         mp.setenv("MINICNN_CACHE", str(base / "cache"))
         mp.delenv("MINICNN_DATA", raising=False)
         plain_data = make_folder(base / "plain" / "chest_xray")
-        plain = pipeline.train_run(_settings(plain_data, base / "run-plain", 1), command="test")
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            plain = pipeline.train_run(_settings(plain_data, base / "run-plain", 1),
+                                       command="test")
         flipped = frozenset(Path(r["path"]).name for r in split_rows(plain)
                             if r["split"] == "validation")
         rising_data = make_folder(base / "rising" / "chest_xray", flipped)
@@ -98,7 +104,7 @@ def runs(tmp_path_factory):
         rising = pipeline.train_run(_settings(rising_data, base / "run-rising", 4),
                                     command="test")
     return {"plain": (plain, plain_data), "rising": (rising, rising_data), "calls": calls,
-            "flipped": flipped}
+            "flipped": flipped, "printed": printed.getvalue()}
 
 
 def _hashes(x):
@@ -215,7 +221,10 @@ def capped_runs(runs, tmp_path_factory):
             settings = pipeline.settings_for(
                 "quick", data=str(data_dir), out=str(base / name), image_size=SIZE, epochs=1,
                 seed=seed, val_fraction=0.3, train_per_class=10, test_per_class=(4, 3))
-            out[name] = pipeline.train_run(settings, command="test")
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                out[name] = pipeline.train_run(settings, command="test")
+            out[name + " printed"] = printed.getvalue()
     return out, data_dir
 
 
@@ -322,3 +331,28 @@ def test_thesis_protocol_validates_on_its_test_sample(thesis_runs):
         "train"}
     assert {r["split"] for r in every if Path(r["path"]).parent.parent.name == "test"} == {
         "test+validation"}
+
+
+def test_a_sample_larger_than_the_folder_is_noted_and_capped(runs, capped_runs):
+    """Asking for more images than a class has takes them all and says so; a sample that fits
+    says nothing."""
+    assert ("note: training sample: asked for (300, 300) images per class, only (24, 24) "
+            "available; using (24, 24)") in runs["printed"]
+    assert "note:" not in capped_runs[0]["a printed"]
+
+
+def test_a_test_sample_of_one_class_is_a_clear_error(runs, tmp_path, monkeypatch):
+    """A test/ folder without pneumonia images and a test sample: the run stops with the
+    protocol's own message before training (not an IndexError from the sampling)."""
+    _, data_dir = runs["plain"]
+    lopsided = tmp_path / "chest_xray"
+    shutil.copytree(data_dir, lopsided)
+    shutil.rmtree(lopsided / "test" / "PNEUMONIA")
+    monkeypatch.setenv("MINICNN_CACHE", str(tmp_path / "cache"))
+    settings = pipeline.settings_for("quick", data=str(lopsided), out=str(tmp_path / "run"),
+                                     image_size=SIZE, epochs=1, seed=SEED, val_fraction=0.3,
+                                     test_per_class=(3, 3))
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="the test set holds only "
+                                                                    "class 'NORMAL'"):
+        pipeline.train_run(settings, command="test")
+    assert not (tmp_path / "run" / "model.npz").exists()
