@@ -356,3 +356,11 @@ def test_a_test_sample_of_one_class_is_a_clear_error(runs, tmp_path, monkeypatch
                                                                     "class 'NORMAL'"):
         pipeline.train_run(settings, command="test")
     assert not (tmp_path / "run" / "model.npz").exists()
+
+
+def test_settings_for_defaults_and_unknown_names():
+    """No preset is the quick preset; None overrides nothing; a misspelt setting is named."""
+    assert pipeline.settings_for() == pipeline.PRESETS["quick"]
+    assert pipeline.settings_for("full", epochs=None) == pipeline.PRESETS["full"]
+    with pytest.raises(TypeError, match=r"unknown settings \['epoch'\]"):
+        pipeline.settings_for("quick", epoch=3)
