@@ -341,9 +341,10 @@ def test_a_sample_larger_than_the_folder_is_noted_and_capped(runs, capped_runs):
     assert "note:" not in capped_runs[0]["a printed"]
 
 
-def test_a_test_sample_of_one_class_is_a_clear_error(runs, tmp_path, monkeypatch):
-    """A test/ folder without pneumonia images and a test sample: the run stops with the
-    protocol's own message before training (not an IndexError from the sampling)."""
+def test_a_test_sample_of_one_class_is_a_clear_error(runs, tmp_path, monkeypatch, capsys):
+    """A test/ folder without pneumonia images and a test sample: the sample notes what it
+    could take, and the run stops with the protocol's own message before training (not an
+    IndexError from the sampling)."""
     _, data_dir = runs["plain"]
     lopsided = tmp_path / "chest_xray"
     shutil.copytree(data_dir, lopsided)
@@ -356,6 +357,8 @@ def test_a_test_sample_of_one_class_is_a_clear_error(runs, tmp_path, monkeypatch
                                                                     "class 'NORMAL'"):
         pipeline.train_run(settings, command="test")
     assert not (tmp_path / "run" / "model.npz").exists()
+    assert ("note: test sample: asked for (3, 3) images per class, only (10, 0) available; "
+            "using (3, 0)") in capsys.readouterr().out
 
 
 def test_settings_for_defaults_and_unknown_names():
