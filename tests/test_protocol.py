@@ -92,7 +92,8 @@ def runs(tmp_path_factory):
 
         def fit(self, x, y, *args, **kwargs):
             calls["fit"].append({"x": np.array(x), "y": np.array(y),
-                                 "validation_data": kwargs.get("validation_data")})
+                                 "validation_data": kwargs.get("validation_data"),
+                                 "class_weight": kwargs.get("class_weight")})
             return real_fit(self, x, y, *args, **kwargs)
 
         def youden(y, p):
@@ -175,6 +176,11 @@ def test_no_test_image_reaches_training_early_stopping_or_the_threshold(runs):
     assert _hashes(fit_val_x) == _hashes(x_val) and len(fit_val_x) == len(x_val)
     assert sorted(np.asarray(fit["y"]).tolist()) == sorted(y_train.tolist())
     assert sorted(np.asarray(fit_val_y).tolist()) == sorted(y_val.tolist())
+    # the quick preset's balanced class weights, n / (2 n_c), from the training rows
+    n, n1 = len(y_train), int(y_train.sum())
+    assert fit["class_weight"] == pytest.approx({0: n / (2 * (n - n1)), 1: n / (2 * n1)})
+    assert read_json(run_dir / "config.json")["class_weight_values"] == pytest.approx(
+        fit["class_weight"])
     # the threshold is chosen from the saved model's scores on validation, and on nothing else
     p_val = saved_model_probability(run_dir, x_val)
     for y, p in calls["youden"]:
@@ -314,6 +320,8 @@ def test_thesis_protocol_validates_on_its_test_sample(thesis_runs):
     assert sorted(labels["test+validation"]) == [0] * 4 + [1] * 3
     metrics, config = read_json(run_dir / "metrics.json"), read_json(run_dir / "config.json")
     assert metrics["honest"] is False and metrics["validation"]["n"] == metrics["test"]["n"] == 7
+    assert metrics["thesis_reported"] == {"best_val_accuracy": 0.8622, "epoch": 2,
+                                          "lowest_val_loss": 0.34}
     assert metrics["validation"]["confusion_matrix"] == metrics["test"]["confusion_matrix"]
     assert config["counts"]["validation"] == config["counts"]["test"] == {
         "NORMAL": 4, "PNEUMONIA": 3, "total": 7}
