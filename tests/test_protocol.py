@@ -180,7 +180,7 @@ def test_no_test_image_reaches_training_early_stopping_or_the_threshold(runs):
     n, n1 = len(y_train), int(y_train.sum())
     assert fit["class_weight"] == pytest.approx({0: n / (2 * (n - n1)), 1: n / (2 * n1)})
     assert read_json(run_dir / "config.json")["class_weight_values"] == pytest.approx(
-        fit["class_weight"])
+        {str(c): w for c, w in fit["class_weight"].items()})           # JSON keys are text
     # the threshold is chosen from the saved model's scores on validation, and on nothing else
     p_val = saved_model_probability(run_dir, x_val)
     for y, p in calls["youden"]:
