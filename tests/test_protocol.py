@@ -322,6 +322,11 @@ def test_thesis_protocol_validates_on_its_test_sample(thesis_runs):
     assert metrics["honest"] is False and metrics["validation"]["n"] == metrics["test"]["n"] == 7
     assert metrics["thesis_reported"] == {"best_val_accuracy": 0.8622, "epoch": 2,
                                           "lowest_val_loss": 0.34}
+    assert metrics["test"]["note"] == "same images as validation (the thesis protocol)"
+    assert metrics["preset"] == "thesis" and metrics["positive_class"] == "PNEUMONIA"
+    assert metrics["threshold_rule"] == ("Youden's J (sensitivity + specificity - 1) "
+                                         "maximised on validation")
+    assert metrics["kept_epoch_rule"] == "last epoch (no early stopping, as the thesis)"
     assert metrics["validation"]["confusion_matrix"] == metrics["test"]["confusion_matrix"]
     assert config["counts"]["validation"] == config["counts"]["test"] == {
         "NORMAL": 4, "PNEUMONIA": 3, "total": 7}
@@ -333,6 +338,7 @@ def test_thesis_protocol_validates_on_its_test_sample(thesis_runs):
     assert metrics["kept_epoch"] == len(history) == 1
     own_loss = -np.mean(np.log(np.clip(np.where(y == 1, p, 1 - p), 1e-7, 1)))
     assert own_loss == pytest.approx(history[-1]["val_loss"], rel=1e-4)
+    assert metrics["best_val_accuracy"] == {"epoch": 1, "value": history[0]["val_accuracy"]}
     assert _split_of(run_dir) == _split_of(runs_["again"])
     every = split_rows(runs_["all"])
     assert {r["split"] for r in every if Path(r["path"]).parent.parent.name == "train"} == {
