@@ -77,6 +77,8 @@ def prepare(name, spec):
         f"only_mutate = {_toml_list(spec['paths'])}\n"
         f"do_not_mutate_patterns = {_toml_list(spec.get('skip_lines', []))}\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x"]\n'
+        # a whole file takes longer than the tests mutmut timed for the mutant's function
+        f"timeout_multiplier = {60.0 if spec.get('whole_files') else 15.0}\n"
         f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n")
     return work, tests
 
