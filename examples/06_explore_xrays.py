@@ -7,8 +7,9 @@
 # (Figures 15-17). We redo each of those on the full public data set.
 #
 # The data set (Kermany, Zhang and Goldbaum, 2018, CC BY 4.0) is not part of minicnn. It is
-# looked for in $MINICNN_DATA, ./data/chest_xray and ../shared/data/chest_xray; without it
-# this example says so and stops.
+# looked for in $MINICNN_DATA, then in the places `minicnn.data.find_data_dir` knows (such as
+# data/chest_xray), from the working folder and then from this repository; without it this
+# example says so and stops.
 
 # %%
 import os
@@ -30,7 +31,7 @@ IMAGE_SIZE = 64 if QUICK else 150                 # the thesis resized to 150x15
 
 try:
     DATA = find_data_dir(None)
-except FileNotFoundError as exc:
+except FileNotFoundError as exc:        # looked for from here and from the checkout
     print(f"This example needs the chest X-ray data set, which was not found.\n{exc}")
     sys.exit(0)
 print(f"data: {DATA}")

@@ -64,7 +64,7 @@ print(f"total: {thesis_model.count_params():,} parameters")
 # %%
 try:
     DATA = find_data_dir(None)
-except FileNotFoundError as exc:
+except FileNotFoundError as exc:        # looked for from here and from the checkout
     print(f"This example needs the chest X-ray data set, which was not found.\n{exc}")
     sys.exit(0)
 

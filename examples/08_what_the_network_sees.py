@@ -39,7 +39,7 @@ RUN = os.environ.get("MINICNN_RUN")
 
 try:
     DATA = find_data_dir(None)
-except FileNotFoundError as exc:
+except FileNotFoundError as exc:        # looked for from here and from the checkout
     print(f"This example needs the chest X-ray data set, which was not found.\n{exc}")
     sys.exit(0)
 

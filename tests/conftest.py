@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,10 +30,46 @@ def tier(request):
     return request.param
 
 
+ROOT = Path(__file__).resolve().parents[1]          # the repository
+REQUIRE_DATA = os.environ.get("MINICNN_REQUIRE_DATA") == "1"
+
+
+def data_places():
+    """Where the tests look for the real chest X-ray folder: $MINICNN_DATA, then the places
+    minicnn.data.locate knows, taken relative to the repository (not the working folder)."""
+    from minicnn.data.locate import PLACES
+    places = [Path(os.environ["MINICNN_DATA"])] if os.environ.get("MINICNN_DATA") else []
+    return places + [ROOT / place for place in PLACES]
+
+
+def repo_data_dir():
+    """The data folder at one of locate's places taken relative to the repository, or None."""
+    from minicnn.data.locate import PLACES
+    return next(((ROOT / p).resolve() for p in PLACES if (ROOT / p).is_dir()), None)
+
+
 def real_data_dir():
-    """The real chest X-ray folder ($MINICNN_DATA or the default places), or None."""
-    from minicnn.data import find_data_dir
-    try:
-        return find_data_dir()
-    except FileNotFoundError:
-        return None
+    """The real chest X-ray folder (the first of data_places() that exists), or None."""
+    return next((p.resolve() for p in data_places() if p.is_dir()), None)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """With MINICNN_REQUIRE_DATA=1 (CI), a test skipped for want of the data set fails."""
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_DATA and report.skipped and "data set" in str(report.longrepr):
+        report.outcome = "failed"
+        report.longrepr = (f"MINICNN_REQUIRE_DATA=1 but the chest X-ray data set was not found "
+                           f"in: {', '.join(map(str, data_places()))} ({report.longrepr})")
+
+
+def pytest_configure(config):
+    """Mutation testing (tests/mutation) runs, for each mutant, only the tests that called the
+    mutated function. A module-scoped fixture runs inside the first test that uses it, so the
+    tests that only read its results would be left out. For the files named in
+    $MINICNN_MUTATION_WHOLE_FILES, a mutant runs the whole file."""
+    whole = os.environ.get("MINICNN_MUTATION_WHOLE_FILES", "").split()
+    if whole and "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", ""):
+        args = [a.split("::")[0] if a.split("::")[0] in whole else a for a in config.args]
+        config.args[:] = list(dict.fromkeys(args))

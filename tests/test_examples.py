@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import real_data_dir
+from conftest import real_data_dir, repo_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -154,13 +154,14 @@ def cache_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("minicnn_cache")
 
 
-def run_example(name, figures, cache, extra_env=None, cwd=ROOT):
+def run_example(name, figures, cache, extra_env=None, cwd=ROOT, script=None):
     env = {k: v for k, v in os.environ.items() if k not in ("MINICNN_RUN", "MINICNN_DATA")}
     env.update(MINICNN_QUICK="1", MPLBACKEND="Agg", MINICNN_FIGURES=str(figures),
                MINICNN_CACHE=str(cache), TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
     env.update(extra_env or {})
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py")], cwd=cwd, env=env,
+    script = script or EXAMPLES / f"{name}.py"
+    proc = subprocess.run([sys.executable, str(script)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=TIMEOUT)
     return proc, time.perf_counter() - start
 
@@ -199,9 +200,16 @@ def test_example_runs_in_quick_mode(name, tmp_path, cache_dir):
 @pytest.mark.parametrize("name", ["06_explore_xrays", "07_train_thesis_cnn",
                                   "08_what_the_network_sees", "11_learning_step_by_step"])
 def test_data_examples_exit_cleanly_without_data(name, tmp_path, cache_dir):
-    """No data set anywhere: a clear message naming the places tried, exit code 0."""
+    """No data set anywhere: a clear message naming the places tried, exit code 0. The
+    example runs from a copy in a bare folder, so that the places next to this repository
+    are not found either."""
+    bare = tmp_path / "bare" / "examples"
+    bare.mkdir(parents=True)
+    script = bare / f"{name}.py"
+    script.write_text((EXAMPLES / f"{name}.py").read_text())
     proc, _ = run_example(name, tmp_path / "figures", cache_dir,
-                          {"MINICNN_DATA": str(tmp_path / "nowhere")}, cwd=tmp_path)
+                          {"MINICNN_DATA": str(tmp_path / "nowhere")}, cwd=tmp_path,
+                          script=script)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "needs the chest X-ray data set" in proc.stdout
     assert "nowhere" in proc.stdout and "Traceback" not in proc.stderr
@@ -217,3 +225,15 @@ def test_keras_example_exits_cleanly_without_tensorflow(tmp_path, cache_dir):
                           {"PYTHONPATH": pythonpath})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "TensorFlow/Keras is not installed" in proc.stdout
+
+
+def test_data_example_finds_the_data_from_another_folder(tmp_path, cache_dir):
+    """Run from a folder other than the repository, without $MINICNN_DATA, example 06 finds
+    the data set next to the repository (where the tests find it), instead of skipping."""
+    data = repo_data_dir()
+    if data is None:
+        pytest.skip("no chest X-ray data set next to the repository")
+    proc, _ = run_example("06_explore_xrays", tmp_path / "figures", cache_dir, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = re.search(r"^data: (.+)$", proc.stdout, re.MULTILINE)
+    assert found and Path(found.group(1)).resolve() == data, proc.stdout[-2000:]

@@ -42,7 +42,10 @@ def test_fit_learns_a_separable_problem_and_history_has_keras_keys():
     assert set(h) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert all(len(v) == 15 for v in h.values()) and history.epoch == list(range(15))
     assert h["loss"][-1] < 0.5 * h["loss"][0]
-    assert h["accuracy"][-1] == 1.0 and model.evaluate(xv, yv)[1] == 1.0
+    # learnt, not memorised: nearly every training and held-out sample right. (Not exactly
+    # all: another BLAS or thread count may round one borderline sample the other way.)
+    assert h["accuracy"][-1] >= 62 / 64 and model.evaluate(xv, yv)[1] >= 30 / 32
+    assert h["accuracy"][0] < 0.9                      # ... starting from far below
     np.testing.assert_allclose(model.predict(xv).sum(axis=1), 1, rtol=1e-6)
 
 
