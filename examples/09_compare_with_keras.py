@@ -48,7 +48,7 @@ except ImportError:
     print("TensorFlow/Keras is not installed, so there is nothing to compare with; "
           "install it from the minicnn checkout with: pip install -e '.[keras]'")
     sys.exit(0)
-from minicnn.keras_interop import to_keras
+from minicnn.keras_interop import to_keras  # noqa: E402 (only once TensorFlow is known to be there)
 
 
 def rel_diff(ours, theirs):

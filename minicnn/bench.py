@@ -106,7 +106,8 @@ def _minicnn_layer_times(model, x, repeats):
             start = time.perf_counter()
             grad = layer.backward(grad, layer is not model.layers[0])
             rows[layer.name][1].append(time.perf_counter() - start)
-    return {name: {"forward_ms": 1e3 * float(np.median(f)), "backward_ms": 1e3 * float(np.median(b))}
+    return {name: {"forward_ms": 1e3 * float(np.median(f)),
+                   "backward_ms": 1e3 * float(np.median(b))}
             for name, (f, b) in rows.items()}
 
 
@@ -236,7 +237,8 @@ def markdown(report):
                      f"{r['launch_to_first_step_s']:.2f} | {ratios} |")
     for label, r in report.get("start", {}).items():
         lines.append(f"\nminicnn launch to first finished step, Numba cache {label}: "
-                     f"{r['launch_to_first_step_s']:.2f} s (warm-up step {r['warmup_step_s']:.2f} s)")
+                     f"{r['launch_to_first_step_s']:.2f} s "
+                     f"(warm-up step {r['warmup_step_s']:.2f} s)")
     if report.get("stock"):
         r = report["stock"]
         lines.append(f"\nminicnn with MINICNN_RUNTIME=stock (no retained memory, spinning OpenMP "
@@ -309,7 +311,8 @@ def run(systems, batch_sizes, image_sizes, repeats, out_dir, markdown_path=None,
     main = THESIS_CONFIG if THESIS_CONFIG in configs else configs[0]   # timed per layer too
     report = {"command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
               "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "runs": [],
-              "start": {}, "tiers": {}, "openblas_settings": "unset" if unset_openblas else "as set"}
+              "start": {}, "tiers": {},
+              "openblas_settings": "unset" if unset_openblas else "as set"}
     if unset_openblas:
         report["machine"]["env"].update(dict.fromkeys(OPENBLAS_SETTINGS, "(unset)"))
     for batch, size in configs:

@@ -8,7 +8,8 @@ from minicnn import bench
 
 def test_tiny_benchmark_writes_json_markdown_and_per_layer_times(tmp_path):
     doc = tmp_path / "benchmarks.md"
-    doc.write_text(f"# Benchmarks\n\nprose kept\n\n{bench.MARK_BEGIN}\nold table\n{bench.MARK_END}\n"
+    doc.write_text(f"# Benchmarks\n\nprose kept\n\n{bench.MARK_BEGIN}\nold table\n"
+                   f"{bench.MARK_END}\n"
                    "\nafter\n")
     report = bench.run(["minicnn"], [2], [40], 2, tmp_path / "out", doc, start_times=False,
                        tiers=False, stock=False, progress=lambda *a: None)

@@ -144,12 +144,14 @@ def test_config_records_settings_counts_versions_and_times(run, data_dir):
     c = _json(run_dir / "config.json")
     s = c["settings"]
     assert (s["preset"], s["image_size"], s["epochs"], s["seed"]) == ("quick", SIZE, 2, 3)
-    assert s["batch_size"] == pipeline.PRESETS["quick"].batch_size and s["class_weight"] == "balanced"
+    assert s["batch_size"] == pipeline.PRESETS["quick"].batch_size
+    assert s["class_weight"] == "balanced"
     assert c["status"] == "done" and c["seed"] == 3
     assert c["command"].startswith("minicnn train --data") and "--epochs 2" in c["command"]
     assert Path(c["data_dir"]) == data_dir.resolve()
     counts = c["counts"]
-    assert counts["train"]["total"] + counts["validation"]["total"] == counts["train_folder"]["total"]
+    assert (counts["train"]["total"] + counts["validation"]["total"]
+            == counts["train_folder"]["total"])
     assert counts["test"] == counts["test_folder"] == {"NORMAL": 8, "PNEUMONIA": 8, "total": 16}
     assert {"python", "numpy", "numba", "minicnn"} <= set(c["versions"])
     assert c["versions"]["minicnn"] == minicnn.__version__

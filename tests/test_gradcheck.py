@@ -1,4 +1,5 @@
-"""Gradient checks (the recipe in minicnn.gradcheck) of every layer and loss, on every kernel tier."""
+"""Gradient checks (the recipe in minicnn.gradcheck) of every layer and loss, on every kernel
+tier."""
 import numpy as np
 import pytest
 from hypothesis import assume, given

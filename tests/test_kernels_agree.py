@@ -55,7 +55,8 @@ def test_conv2d_numba_paths_agree_with_naive(monkeypatch, chunk_rows, direct_max
     monkeypatch.setattr(conv, "_CHUNK_ROWS", {"forward": chunk_rows, "backward": chunk_rows + 3})
     monkeypatch.setattr(conv, "_DIRECT_MAX_CHANNELS", direct_max_channels)
     rng = np.random.default_rng(chunk_rows)
-    x, kernel, bias = rng.normal(size=(5, 9, 8, 3)), rng.normal(size=(3, 2, 3, 4)), rng.normal(size=4)
+    x, kernel = rng.normal(size=(5, 9, 8, 3)), rng.normal(size=(3, 2, 3, 4))
+    bias = rng.normal(size=4)
     y = kernels.conv2d_forward(x, kernel, bias, strides, padding, backend="naive")
     dy = rng.normal(size=y.shape)
     want = (y, np.maximum(y, 0),
@@ -85,7 +86,8 @@ def test_maxpool_tiers_agree(dtype, rtol, geometry, seed):
        seed=st.integers(0, 2**16))
 def test_dense_tiers_agree(dtype, rtol, n, d_in, d_out, seed):
     rng = np.random.default_rng(seed)
-    x, kernel = rng.normal(size=(n, d_in)).astype(dtype), rng.normal(size=(d_in, d_out)).astype(dtype)
+    x = rng.normal(size=(n, d_in)).astype(dtype)
+    kernel = rng.normal(size=(d_in, d_out)).astype(dtype)
     bias, dz = rng.normal(size=d_out).astype(dtype), rng.normal(size=(n, d_out)).astype(dtype)
     _compare(lambda t: (kernels.dense_forward(x, kernel, bias, backend=t),
                         *kernels.dense_backward(x, kernel, dz, backend=t)), dtype, rtol)

@@ -81,7 +81,7 @@ def test_early_stopping_restores_the_best_weights():
             self.weights.append(self.model.get_weights())
     record = Record()
     stop = callbacks.EarlyStopping("val_loss", patience=1, restore_best_weights=True)
-    yv_noisy = 1 - yv                                     # validation gets worse as training improves
+    yv_noisy = 1 - yv                     # validation gets worse as training improves
     history = model.fit(x, y, batch_size=16, epochs=20, validation_data=(xv, yv_noisy),
                         callbacks=[record, stop], verbose=0, seed=0)
     val = history.history["val_loss"]

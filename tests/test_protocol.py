@@ -129,7 +129,8 @@ def test_threshold_is_youden_on_the_validation_rows_with_the_saved_model(runs, w
     for value in (metrics["threshold"], metrics["validation"]["threshold"],
                   metrics["test"]["threshold"]):
         assert value == saved
-    assert metrics["validation"]["at_0.5"]["threshold"] == metrics["test"]["at_0.5"]["threshold"] == 0.5
+    assert (metrics["validation"]["at_0.5"]["threshold"]
+            == metrics["test"]["at_0.5"]["threshold"] == 0.5)
 
 
 @pytest.mark.parametrize("which", ["plain", "rising"])

@@ -88,7 +88,8 @@ def read_cache(path: str | os.PathLike, key: str) -> dict[str, np.ndarray] | Non
 
 
 def write_cache(path: str | os.PathLike, key: str, arrays: Mapping[str, np.ndarray]) -> None:
-    """Store ``arrays`` (no object arrays) and ``key`` in ``path`` as compressed ``.npz``, atomically.
+    """Store ``arrays`` (no object arrays) and ``key`` in ``path`` as compressed ``.npz``,
+    atomically.
 
     Creates the folder if needed. Raises OSError if it cannot be written (the temporary file
     is removed first).

@@ -109,7 +109,8 @@ def undersample(y, seed: int | np.random.Generator = 0) -> np.ndarray:
 
 def stratified_sample(y, counts_per_class: Mapping[int, int] | Sequence[int],
                       seed: int | np.random.Generator = 0) -> np.ndarray:
-    """Indices (sorted) of ``counts_per_class[c]`` samples of each class c, drawn without replacement.
+    """Indices (sorted) of ``counts_per_class[c]`` samples of each class c, drawn without
+    replacement.
 
     counts_per_class: {label: count} (or a list indexed by label); classes not named are left
     out. The thesis training sample is ``stratified_sample(y, {0: 970, 1: 1041})``.
