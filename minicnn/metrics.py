@@ -176,9 +176,15 @@ def youden_threshold(y_true, p) -> float:
     Returns one of the scores in p; predict positive when ``p >= threshold``. Ties go to the
     highest threshold.
     """
+    y_true, p = _scores(y_true, p)
     fpr, tpr, thresholds = roc_curve(y_true, p)
+    positives = int(y_true.sum())
+    negatives = len(y_true) - positives
+    # J compared exactly, as J * P * N = TP * N - FP * P in integers: as floats, equal J's
+    # can differ by one rounding (2/3 - 1/3 < 1 - 2/3) and a tie would go the wrong way
+    tp, fp = np.rint(tpr * positives).astype(np.int64), np.rint(fpr * negatives).astype(np.int64)
     finite = np.isfinite(thresholds)
-    j = (tpr - fpr)[finite]
+    j = (tp * negatives - fp * positives)[finite]
     return float(thresholds[finite][np.argmax(j)])
 
 

@@ -111,9 +111,6 @@ def test_youden_threshold_by_hand():
                                                             0.3, 0.35, 0.2]) == 0.7
 
 
-@pytest.mark.xfail(strict=True, reason="youden_threshold compares J = TPR - FPR as floats: "
-                   "2/3 - 1/3 < 1 - 2/3 by one ulp, so this tie goes to the lower threshold "
-                   "(source fix: compare TP * N - FP * P in integers)")
 def test_youden_ties_that_floats_round_differently_go_to_the_higher_threshold():
     """J = 1/3 at 0.7 (TPR 2/3, FPR 1/3) and at 0.2 (TPR 1, FPR 2/3): a tie, so 0.7."""
     assert M.youden_threshold([0, 1, 0, 1, 1, 0], [0.9, 0.8, 0.3, 0.7, 0.2, 0.1]) == 0.7
