@@ -14,6 +14,7 @@ import pytest
 
 import minicnn
 from minicnn import backend, layers, losses, optimizers
+from minicnn.gradcheck import numerical_gradient, relative_error
 
 from conftest import TIERS
 
@@ -26,8 +27,11 @@ def spatial_layers():
     """Layers on (H, W, C) maps, in order: 9x9x2 -> 7x7x3 -> 4x4x3 -> 3x3x3 (one line each)."""
     return [
         layers.Conv2D(3, 3, padding="valid", activation="relu", dtype="float64"),
-        layers.Conv2D(3, 3, strides=2, padding="same", activation="sigmoid", dtype="float64"),
+        layers.Conv2D(3, 3, strides=2, padding="same", use_bias=False, dtype="float64"),
+        layers.BatchNormalization(momentum=0.9, dtype="float64"),
+        layers.Sigmoid(),
         layers.MaxPooling2D(2, strides=1),
+        layers.AveragePooling2D(2, strides=1, padding="same"),
         layers.ReLU(),
     ]
 
@@ -36,6 +40,7 @@ def flat_layers():
     """Layers on (features,) vectors after the Flatten (one line each)."""
     return [
         layers.Dense(5, activation="relu", dtype="float64"),
+        layers.BatchNormalization(center=False, dtype="float64"),
         layers.Dropout(0.4),
         layers.Sigmoid(),
         layers.Dense(4, dtype="float64"),
@@ -43,38 +48,29 @@ def flat_layers():
     ]
 
 
-def every_layer_kind_net(head, seed=0):
-    """Input -> spatial_layers -> Flatten -> flat_layers -> head, float64 weights.
+BRIDGES = {"flatten": layers.Flatten, "global": layers.GlobalAveragePooling2D}
+
+
+def every_layer_kind_net(head, seed=0, bridge="flatten"):
+    """Input -> spatial_layers -> Flatten or GlobalAveragePooling2D (``bridge``) ->
+    flat_layers -> head, float64 weights.
     head: "softmax" (2 classes), "sigmoid" (1 unit) or "linear" (2 logits)."""
     out = {"softmax": layers.Dense(2, activation="softmax", dtype="float64"),
            "sigmoid": layers.Dense(1, activation="sigmoid", dtype="float64"),
            "linear": layers.Dense(2, dtype="float64")}[head]
-    return minicnn.Sequential([layers.Input(INPUT_SHAPE), *spatial_layers(), layers.Flatten(),
+    return minicnn.Sequential([layers.Input(INPUT_SHAPE), *spatial_layers(), BRIDGES[bridge](),
                                *flat_layers(), out], seed=seed)
+
+
+def trainable_positions(model):
+    """Positions of the trainable weights in ``model.get_weights()`` (the rest is state)."""
+    kinds = [store is layer.params for layer in model.layers for store, _ in layer.weights()]
+    return [i for i, trainable in enumerate(kinds) if trainable]
 
 
 LOSSES = {"softmax": lambda: losses.SparseCategoricalCrossentropy(),
           "sigmoid": lambda: losses.BinaryCrossentropy(),
           "linear": lambda: losses.SparseCategoricalCrossentropy(from_logits=True)}
-
-
-def centred_difference(f, w):
-    """d f / d w by (f(w + h e_i) - f(w - h e_i)) / 2h, one entry at a time."""
-    w = np.array(w, dtype=np.float64)
-    grad = np.empty_like(w)
-    for i in np.ndindex(w.shape):
-        keep = w[i]
-        w[i] = keep + H
-        up = f(w)
-        w[i] = keep - H
-        down = f(w)
-        w[i] = keep
-        grad[i] = (up - down) / (2 * H)
-    return grad
-
-
-def relative_error(a, n):
-    return float(np.max(np.abs(a - n) / np.maximum(1e-8, np.abs(a) + np.abs(n))))
 
 
 def _batch(head, seed=1):
@@ -85,14 +81,16 @@ def _batch(head, seed=1):
 
 
 @pytest.mark.parametrize("tier", TIERS)
-@pytest.mark.parametrize("head", ["softmax", "sigmoid", "linear"])
-def test_every_weight_gradient_of_a_training_step_is_the_derivative_of_the_loss(tier, head):
+@pytest.mark.parametrize("head, bridge", [("softmax", "flatten"), ("sigmoid", "flatten"),
+                                          ("linear", "flatten"), ("softmax", "global")])
+def test_every_weight_gradient_of_a_training_step_is_the_derivative_of_the_loss(tier, head,
+                                                                                bridge):
     """train_on_batch's gradients (training mode: Dropout drops) equal centred differences
     of the loss of the same forward pass; every evaluation starts from a copy of the model as
     it was, so every forward pass draws the same Dropout mask."""
     x, y = _batch(head)
     with backend.using(tier):
-        frozen = every_layer_kind_net(head)
+        frozen = every_layer_kind_net(head, bridge=bridge)
         frozen.compile(optimizers.SGD(0.1), LOSSES[head]())
         frozen.build()
         assert all(w.dtype == np.float64 for w in frozen.get_weights())
@@ -112,11 +110,13 @@ def test_every_weight_gradient_of_a_training_step_is_the_derivative_of_the_loss(
         # the mask is fixed, and it really drops something
         probe = copy.deepcopy(frozen)
         assert not np.allclose(probe.forward(x, training=True), probe.forward(x))
-        for i, (g, w) in enumerate(zip(analytic, weights)):
+        positions = trainable_positions(frozen)
+        assert len(positions) == len(analytic) < len(weights)       # BatchNorm's state too
+        for (layer, key), g, i in zip(slots, analytic, positions):
             def f(v, i=i):
                 return loss_with(weights[:i] + [v] + weights[i + 1:])
-            err = relative_error(g, centred_difference(f, w))
-            assert err < KINKED, (slots[i][0].name, slots[i][1], err)
+            err = relative_error(g, numerical_gradient(f, weights[i], H))
+            assert err < KINKED, (layer.name, key, err)
 
 
 @pytest.mark.parametrize("rate", [0.25, 0.6])
@@ -133,8 +133,8 @@ def test_dropout_training_backward_is_the_derivative_with_the_same_mask(rate):
     kept = y != 0
     assert 0 < kept.mean() < 1
     np.testing.assert_allclose(y[kept], x[kept] / (1 - rate), rtol=1e-12)
-    numeric = centred_difference(
-        lambda v: float(np.sum(g * copy.deepcopy(frozen).forward(v, training=True))), x)
+    numeric = numerical_gradient(
+        lambda v: float(np.sum(g * copy.deepcopy(frozen).forward(v, training=True))), x, H)
     assert relative_error(dx, numeric) < 1e-8
     np.testing.assert_allclose(dx, np.where(kept, g / (1 - rate), 0.0), rtol=1e-12)
 
