@@ -1,6 +1,7 @@
 """Sequential: a stack of layers trained like a Keras model (compile, fit, evaluate, predict).
 
-Shapes: inputs x (N, *input_shape) float; labels y (N,) integers for
+Shapes: inputs x (N, *input_shape) float (integer arrays, such as 8-bit images, are refused
+rather than used unscaled); labels y (N,) integers for
 sparse_categorical_crossentropy, (N,) or (N, D) in [0, 1] for binary_crossentropy.
 """
 import math
@@ -145,6 +146,11 @@ class Sequential:
     def _check_x(self, x):
         self._ensure_built()
         x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.floating):
+            hint = (f"; scale 8-bit images to [0, 1] first, x / {np.iinfo(x.dtype).max}"
+                    if np.issubdtype(x.dtype, np.integer) else "")
+            raise TypeError(f"the model takes float inputs, got dtype {x.dtype}{hint} (minicnn "
+                            f"models are trained on images in [0, 1])")
         if x.shape[1:] != self.input_shape or x.ndim != len(self.input_shape) + 1:
             raise ShapeError(f"the model expects inputs of shape (N, "
                              f"{', '.join(map(str, self.input_shape))}), got {x.shape}")

@@ -267,3 +267,14 @@ def test_set_weights_checks_every_array_before_replacing_any(bad, error, words):
         model.set_weights(bad(new))
     for a, b in zip(model.get_weights(), start):       # the first arrays were not replaced
         np.testing.assert_array_equal(a, b)
+
+
+def test_integer_images_are_refused_not_used_unscaled():
+    """A uint8 image (0-255) would reach the network 255 times too bright: refused, with the
+    scaling to use."""
+    model = tiny_net()
+    pixels = np.full((2, 6, 6, 1), 200, np.uint8)
+    with pytest.raises(TypeError, match=r"got dtype uint8; scale 8-bit images to \[0, 1\] "
+                                        r"first, x / 255"):
+        model.predict(pixels)
+    assert model.predict(pixels / 255.0).shape == (2, 2)
