@@ -22,6 +22,7 @@ from collections import defaultdict, namedtuple
 
 import numpy as np
 
+from ..kernels.geometry import output_length
 from ..validation import ShapeError
 from .activations import Activation
 
@@ -203,6 +204,15 @@ class Layer:
             raise ShapeError(f"{self.name}: expected input of shape (N, "
                              f"{', '.join(map(str, self.input_shape))}), got {x.shape}{hint}")
         return x.astype(self._compute_dtype(x), copy=False)
+
+    def _window_output_hw(self, input_shape):
+        """(H_out, W_out) of a windowed layer for (H, W, C) inputs; ShapeError naming it."""
+        size, strides, padding = self.window
+        try:
+            return tuple(output_length(n, k, s, padding)
+                         for n, k, s in zip(input_shape[:2], size, strides))
+        except ValueError as exc:
+            raise ShapeError(f"{self.name}: {exc}") from None
 
     def _require_rank(self, input_shape, rank, layout, hint=""):
         """ShapeError naming the layer unless ``input_shape`` has ``rank`` axes."""

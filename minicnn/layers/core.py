@@ -4,8 +4,7 @@ import numpy as np
 
 from .. import kernels
 from ..initializers import glorot_uniform, zeros
-from ..kernels.geometry import output_length
-from ..validation import SettingError, ShapeError, int_pair, padding as check_padding, positive_int
+from ..validation import SettingError, int_pair, padding as check_padding, positive_int
 from .base import Layer, Weight, Window, register
 
 
@@ -75,7 +74,7 @@ class Conv2D(_Weighted):
 
     def compute_output_shape(self, input_shape):
         self._require_rank(input_shape, 3, "(H, W, C)")
-        return _window_output(self, input_shape) + (self.filters,)
+        return self._window_output_hw(input_shape) + (self.filters,)
 
     def weight_specs(self, input_shape):
         return self._kernel_and_bias_specs(self.kernel_size + (input_shape[-1], self.filters))
@@ -101,16 +100,6 @@ class Conv2D(_Weighted):
         return {**super().get_config(), "filters": self.filters,
                 "kernel_size": list(self.kernel_size), "strides": list(self.strides),
                 "padding": self.padding}
-
-
-def _window_output(layer, input_shape):
-    """(H_out, W_out) of a windowed layer for (H, W, C) inputs, as a ShapeError naming it."""
-    size, strides, padding = layer.window
-    try:
-        return tuple(output_length(n, k, s, padding)
-                     for n, k, s in zip(input_shape[:2], size, strides))
-    except ValueError as exc:
-        raise ShapeError(f"{layer.name}: {exc}") from None
 
 
 @register

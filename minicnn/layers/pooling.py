@@ -2,7 +2,6 @@
 from .. import kernels
 from ..validation import int_pair, padding as check_padding
 from .base import Layer, Window, register
-from .core import _window_output
 
 
 class _Pooling2D(Layer):
@@ -22,7 +21,7 @@ class _Pooling2D(Layer):
 
     def compute_output_shape(self, input_shape):
         self._require_rank(input_shape, 3, "(H, W, C)")
-        return _window_output(self, input_shape) + (input_shape[2],)
+        return self._window_output_hw(input_shape) + (input_shape[2],)
 
     def _op_forward(self, x, training):
         return self.kernel_forward(x, self.pool_size, self.strides, self.padding)
