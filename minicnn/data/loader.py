@@ -266,9 +266,18 @@ def load_image_folder(root: str | os.PathLike, image_size: int = 150,
 
     names, folders = _class_folders(root, class_names)
     files = _image_files(folders, len(names), limit_per_class)
+    return load_files(root, files, names, image_size, cache_dir, progress, strict,
+                      use_cache=use_cache)
+
+
+def load_files(root, files, class_names, image_size=150, cache_dir=None, progress=True,
+               strict=False, use_cache=True) -> ImageDataset:
+    """Decode the chosen ``files`` [(path, label), ...] of the folder ``root`` into an
+    :class:`ImageDataset` (x: (N, S, S, 1) float32), cached like :func:`load_image_folder`
+    (which calls it with every file of a folder); arguments as there."""
     if not use_cache:
-        return _decode_all(files, names, image_size, progress, strict)
-    key = _cache.cache_key(files, {"image_size": image_size, "class_names": names})
+        return _decode_all(files, class_names, image_size, progress, strict)
+    key = _cache.cache_key(files, {"image_size": image_size, "class_names": class_names})
     cache_path = _cache.cache_file(cache_dir or _cache.default_cache_dir(), root, key)
     ds = _from_cache(cache_path, key, image_size)
     if ds is not None:
@@ -278,7 +287,7 @@ def load_image_folder(root: str | os.PathLike, image_size: int = 150,
             warnings.warn(f"skipped image {path!r}: {reason} (remembered in cache)",
                           stacklevel=2)
         return ds
-    ds = _decode_all(files, names, image_size, progress, strict)
+    ds = _decode_all(files, class_names, image_size, progress, strict)
     try:
         _cache.write_cache(cache_path, key, _to_arrays(ds))
     except OSError as exc:

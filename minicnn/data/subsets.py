@@ -14,9 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cache as _cache
-from .loader import (DEFAULT_CLASS_NAMES, ImageDataset, decode_image, list_images,
-                     preprocess_image)
+from .loader import DEFAULT_CLASS_NAMES, list_images, load_files
 from .splits import patient_id
 
 
@@ -37,28 +35,10 @@ def load_patient_sample(root, per_class, image_size, seed=0,
     """Decode ``per_class`` images of each class folder of ``root``, one per patient.
 
     root: a folder such as ``chest_xray/test`` holding one folder per class, named as
-    ``class_names`` (label = position). Returns an ImageDataset, rows ordered by label.
+    ``class_names`` (label = position). Returns an ImageDataset, rows ordered by label,
+    decoded and cached as :func:`minicnn.data.load_image_folder` does.
     """
-    paths, labels = [], []
-    for label, name in enumerate(class_names):
-        chosen = one_file_per_patient(Path(root) / name, per_class, seed + label)
-        paths += chosen
-        labels += [label] * len(chosen)
-    x = _decoded(root, list(zip(paths, labels)), image_size)
-    return ImageDataset(x=x, y=np.array(labels, np.int64), paths=paths,
-                        class_names=list(class_names))
-
-
-def _decoded(root, files, image_size):
-    """(N, S, S, 1) float32 images of ``files`` [(path, label)], from the cache if there."""
-    key = _cache.cache_key(files, {"image_size": image_size, "sample": "one per patient"})
-    path = _cache.cache_file(_cache.default_cache_dir(), root, key)
-    stored = _cache.read_cache(path, key)
-    if stored is not None:
-        return stored["x"]
-    x = np.stack([preprocess_image(decode_image(p), image_size) for p, _ in files])
-    try:
-        _cache.write_cache(path, key, {"x": x})
-    except OSError:
-        pass                                   # no cache: the next run decodes again
-    return x
+    files = [(path, label) for label, name in enumerate(class_names)
+             for path in one_file_per_patient(Path(root) / name, per_class, seed + label)]
+    return load_files(Path(root).absolute(), files, list(class_names), image_size,
+                      progress=False)
