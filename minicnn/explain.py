@@ -18,7 +18,7 @@ from collections import namedtuple
 import numpy as np
 
 from .kernels.geometry import pad_amounts
-from .layers import Conv2D, Layer
+from .layers import Conv2D
 
 __all__ = ["ScoreGradient", "class_score_gradients", "saliency", "grad_cam", "layer_outputs",
            "last_conv_layer", "receptive_field_centres"]
@@ -46,27 +46,9 @@ def _check_batch(model, x):
 
 
 def _layer_index(model, layer):
-    """Index in model.layers of ``layer`` (a Layer, its name or an int); -1 for None (the
-    input)."""
-    if layer is None:
-        return -1
-    if isinstance(layer, Layer):
-        for i, candidate in enumerate(model.layers):
-            if candidate is layer:
-                return i
-        raise ValueError(f"layer {layer.name!r} is not in the model")
-    if isinstance(layer, str):
-        for i, candidate in enumerate(model.layers):
-            if candidate.name == layer:
-                return i
-        names = ", ".join(candidate.name for candidate in model.layers)
-        raise ValueError(f"no layer named {layer!r}; the model has: {names}")
-    if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
-        n = len(model.layers)
-        if not -n <= layer < n:
-            raise ValueError(f"layer index {layer} is out of range for {n} layers")
-        return int(layer) % n
-    raise TypeError(f"layer must be a Layer, a layer name or an index, got {layer!r}")
+    """Index in model.layers of ``layer`` (:meth:`Sequential.layer_index`); -1 for None
+    (the input)."""
+    return -1 if layer is None else model.layer_index(layer)
 
 
 def last_conv_layer(model):

@@ -174,16 +174,6 @@ def forward(model, image):
     return [out[0] for out in model.forward(image[None], keep=True)]
 
 
-def _index(model, layer):
-    """The index of ``layer`` (a name or an index) in model.layers."""
-    if isinstance(layer, str):
-        names = [lay.name for lay in model.layers]
-        if layer not in names:
-            raise ValueError(f"no layer named {layer!r}; the model has {', '.join(names)}")
-        return names.index(layer)
-    return int(layer) % len(model.layers)
-
-
 def _conv_window(layer, x, row, col):
     """The (KH, KW, C_in) window of the input x (H, W, C_in) that output pixel (row, col)
     of Conv2D ``layer`` reads; cells in the 'same' padding are zeros."""
@@ -206,7 +196,7 @@ def formula(model, image, layer, row, col, channel):
     window * kernel per input channel, bias, z = sum(partial) + bias, y = phi(z) (the value
     minicnn's forward pass put in the map)}``.
     """
-    i = _index(model, layer)
+    i = model.layer_index(layer)
     conv = model.layers[i]
     if not isinstance(conv, Conv2D):
         raise ValueError(f"layer {conv.name!r} is a {type(conv).__name__}, not a Conv2D")
@@ -215,15 +205,9 @@ def formula(model, image, layer, row, col, channel):
     window = _conv_window(conv, x, row, col).astype(np.float64)
     kernel = conv.params["kernel"][:, :, :, channel].astype(np.float64)
     partial = (window * kernel).sum(axis=(0, 1))
-    bias = float(_bias(conv)[channel])
+    bias = float(conv.bias_or_zeros()[channel])
     return {"window": window, "kernel": kernel, "partial": partial, "bias": bias,
             "z": float(partial.sum() + bias), "y": float(outputs[i][row, col, channel])}
-
-
-def _bias(layer):
-    """A Conv2D's or Dense's bias (out,), zeros when it has none (use_bias=False)."""
-    kernel = layer.params["kernel"]
-    return layer.params.get("bias", np.zeros(kernel.shape[-1], kernel.dtype))
 
 
 def _logits_loss(model):
@@ -275,7 +259,7 @@ def gradient(model, image, layer, class_index):
     grads = loss_gradients(model, image, class_index)
     if layer == "input":
         return summary(grads["input"])
-    return summary(grads["layers"][_index(model, layer)])
+    return summary(grads["layers"][model.layer_index(layer)])
 
 
 def adam_step(model, image, label):
@@ -383,7 +367,7 @@ def _layer_entry(layer):
                                          in zip(layer.input_shape, window.size,
                                                 window.strides)]}
     if isinstance(layer, (Conv2D, Dense)):
-        entry["bias"] = _bias(layer).astype(np.float64).tolist()
+        entry["bias"] = layer.bias_or_zeros().astype(np.float64).tolist()
     if isinstance(layer, Conv2D):
         entry["kernel"] = _pack(layer.params["kernel"], np.float32)
     return entry
@@ -452,7 +436,7 @@ def _adam_entry(model, image, label):
     return {"label": int(label), "loss": step["loss"],
             "dKernel": {str(i): _pack(_change(step["kernels"][i][0], layers[i].params["kernel"]),
                                  np.float32) for i in convs},
-            "dBias": {str(i): _list(_change(step["kernels"][i][1], _bias(layers[i])))
+            "dBias": {str(i): _list(_change(step["kernels"][i][1], layers[i].bias_or_zeros()))
                       for i in convs}}
 
 

@@ -49,6 +49,26 @@ class Sequential:
             raise ValueError(f"a layer named {layer.name!r} is already in the model")
         self.layers.append(layer)
 
+    def layer_index(self, layer):
+        """Index in ``layers`` of ``layer``: a Layer of this model, a layer's name, or an int
+        (negative counts from the end); ValueError naming what the model has otherwise."""
+        if isinstance(layer, layers_module.Layer):
+            for i, candidate in enumerate(self.layers):
+                if candidate is layer:
+                    return i
+            raise ValueError(f"layer {layer.name!r} is not in the model")
+        if isinstance(layer, str):
+            names = [candidate.name for candidate in self.layers]
+            if layer not in names:
+                raise ValueError(f"no layer named {layer!r}; the model has: {', '.join(names)}")
+            return names.index(layer)
+        if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
+            n = len(self.layers)
+            if not -n <= layer < n:
+                raise ValueError(f"layer index {layer} is out of range for {n} layers")
+            return int(layer) % n
+        raise TypeError(f"layer must be a Layer, a layer name or an index, got {layer!r}")
+
     @property
     def built(self):
         return bool(self.layers) and all(layer.built for layer in self.layers)

@@ -85,7 +85,7 @@ def test_formula_z_equals_minicnns_convolution(which, thesis):
     for i in convs:
         layer = model.layers[i]
         inputs = x[None] if i == 0 else outputs[i - 1][None]
-        z_all = kernels.conv2d_forward(inputs, layer.params["kernel"], layer._bias(),
+        z_all = kernels.conv2d_forward(inputs, layer.params["kernel"], layer.bias_or_zeros(),
                                        layer.strides, layer.padding)[0]
         h, w, c = z_all.shape
         for row, col, ch in [(0, 0, 0), (h - 1, w - 1, c - 1), (h // 2, w // 3, c // 2)]:
@@ -368,7 +368,7 @@ def _minicnn_z(model, x, layer, row, col, channel):
     index = [lay.name for lay in model.layers].index(layer)
     inputs = x[None] if index == 0 else model.forward(x[None], keep=True)[index - 1]
     conv = model.layers[index]
-    z = kernels.conv2d_forward(inputs, conv.params["kernel"], conv._bias(), conv.strides,
+    z = kernels.conv2d_forward(inputs, conv.params["kernel"], conv.bias_or_zeros(), conv.strides,
                                conv.padding)
     return float(z[0, row, col, channel])
 

@@ -35,8 +35,8 @@ class _Weighted(Layer):
             specs.append(Weight("bias", kernel_shape[-1:], zeros, True))
         return specs
 
-    def _bias(self):
-        """The bias, or zeros when ``use_bias=False`` (the kernels always add one)."""
+    def bias_or_zeros(self):
+        """The bias (out,), or zeros when ``use_bias=False`` (the kernels always add one)."""
         kernel = self.params["kernel"]
         return self.params["bias"] if self.use_bias else np.zeros(kernel.shape[-1], kernel.dtype)
 
@@ -83,11 +83,11 @@ class Conv2D(_Weighted):
         if self.activation.name != "relu":
             return super()._forward(x, training)
         # conv + bias + ReLU in one pass; z is not kept
-        return None, kernels.conv2d_forward(x, self.params["kernel"], self._bias(),
+        return None, kernels.conv2d_forward(x, self.params["kernel"], self.bias_or_zeros(),
                                             self.strides, self.padding, relu=True)
 
     def _op_forward(self, x, training):
-        return kernels.conv2d_forward(x, self.params["kernel"], self._bias(), self.strides,
+        return kernels.conv2d_forward(x, self.params["kernel"], self.bias_or_zeros(), self.strides,
                                       self.padding)
 
     def _op_backward(self, x, dz, need_dx):
@@ -142,7 +142,7 @@ class Dense(_Weighted):
         return self._kernel_and_bias_specs((input_shape[0], self.units))
 
     def _op_forward(self, x, training):
-        return kernels.dense_forward(x, self.params["kernel"], self._bias())
+        return kernels.dense_forward(x, self.params["kernel"], self.bias_or_zeros())
 
     def _op_backward(self, x, dz, need_dx):
         dx, dkernel, dbias = kernels.dense_backward(x, self.params["kernel"], dz)
