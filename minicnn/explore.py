@@ -34,8 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import losses, runs
+from . import __version__, losses, runs
+from ._explore_page import render
+from .data import decode_image, find_data_dir, load_image_folder, preprocess_image
 from .data.locate import describe_places
+from .explain import grad_cam
+from .io import atomic_write
 from .kernels.geometry import pad_amounts
 from .layers import Conv2D, Dense
 from .models import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, thesis_cnn
@@ -111,7 +115,6 @@ def _label_of(path, class_names):
 def read_images(paths, size, class_names=DEFAULT_CLASS_NAMES):
     """``[(name, label or None, image (H, W, 1) float32)]`` for image files, preprocessed as
     in training; a file that cannot be decoded is skipped with a warning naming it."""
-    from .data import decode_image, preprocess_image
     if size[0] != size[1]:
         raise ValueError(f"the model takes {size[0]}x{size[1]} images; minicnn's "
                          f"preprocessing makes square ones")
@@ -133,7 +136,6 @@ def choose_images(model, info, data_dir=None, n=4):
     """n images from the data set's test/ folder, alternating the classes: with a trained
     model, one right and one wrong per class first (at the run's threshold), then right
     ones; untrained, the first of each class. Returns :func:`read_images`' list."""
-    from .data import find_data_dir, load_image_folder
     root = find_data_dir(data_dir)
     folder = root / "test" if (root / "test").is_dir() else root
     size = check_model(model)
@@ -381,7 +383,6 @@ def _backward_entry(model, image, class_index, first=None):
     is linear in it): when minicnn's gradients confirm it, only the factor is stored and the
     page scales class 0's maps by it. The summaries are always this class's own.
     """
-    from .explain import grad_cam
     grads = loss_gradients(model, image, class_index)
     convs = [i for i, lay in enumerate(model.layers) if isinstance(lay, Conv2D)]
     entry = {"loss": grads["loss"], "summary": [summary(g) for g in grads["layers"]],
@@ -478,7 +479,6 @@ def page_data(model, images, info):
     """The page's data as a JSON-able dict: the model's layers and, per image (from
     :func:`read_images` / :func:`choose_images`), every number the views show."""
     check_model(model)
-    from . import __version__
     names = list(info.get("class_names") or DEFAULT_CLASS_NAMES)
     return {"version": __version__, "source": info["source"], "untrained": info["untrained"],
             "threshold": info["threshold"], "classNames": names[:_n_classes(model)],
@@ -491,8 +491,6 @@ def page_data(model, images, info):
 def write_page(path, data):
     """Write the self-contained page for ``data`` (:func:`page_data`) to ``path``; returns
     the Path. The data sits in a JSON script element (every ``<`` escaped as \\u003c)."""
-    from ._explore_page import render
-    from .io import atomic_write
     path = Path(path)
     payload = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
     atomic_write(path, render(payload).encode("utf-8"))
