@@ -15,6 +15,7 @@ from . import layers as layers_module
 from . import losses as losses_module
 from . import optimizers as optimizers_module
 from .callbacks import Callback, History
+from .fusion import forward_steps, split_at
 from .io import read_arrays, write_arrays
 from .validation import ModelFileError, ShapeError, positive_int
 
@@ -32,6 +33,7 @@ class Sequential:
         self.loss = self.optimizer = None
         self.stop_training = False
         self.nonfinite_loss = None     # set by fit when it stops on a non-finite loss
+        self._steps = []               # the last forward's steps, (layer index, step)
         for layer in layers or []:
             self.add(layer)
 
@@ -194,9 +196,13 @@ class Sequential:
         the list of every layer's output instead of the last one. This is the model's one
         forward traversal: fit, evaluate, predict, gradients and explain all use it.
         """
+        if not self.built:                       # as Keras: built by the first call
+            self.build(None if self.input_shape is not None else np.shape(x)[1:])
+        layers = self.layers[:None if stop is None else stop + 1]
+        self._steps = list(enumerate(layers)) if keep else forward_steps(layers)
         outputs = []
-        for layer in self.layers[:None if stop is None else stop + 1]:
-            x = layer.forward(x, training=training)
+        for _, step in self._steps:
+            x = step.forward(x, training=training)
             if keep:
                 outputs.append(x)
         return outputs if keep else x
@@ -208,14 +214,16 @@ class Sequential:
         ``grad``: dL/d(model output), or dL/d(last layer's logits) with ``from_logits``
         (the fused softmax/sigmoid + cross-entropy, or a class score for explain). The one
         backward traversal: training and explain both use it; it fills each layer's grads.
+        It goes through the steps of the last forward (see ``minicnn.fusion``).
         """
-        last = len(self.layers) - 1
-        for i in range(last, start - 1, -1):
-            layer, need_dx = self.layers[i], i > start or input_grad
-            if i == last and from_logits:
-                grad = layer.backward_from_logits(grad, need_dx)
-            else:
-                grad = layer.backward(grad, need_dx)
+        if not self._steps:
+            raise RuntimeError("backward called before forward")
+        self._steps = split_at(self._steps, start)
+        steps = [step for i, step in self._steps if i >= start]
+        for k in range(len(steps) - 1, -1, -1):
+            last_from_logits = from_logits and k == len(steps) - 1
+            pass_back = steps[k].backward_from_logits if last_from_logits else steps[k].backward
+            grad = pass_back(grad, k > 0 or input_grad)
         return grad
 
     # -- compiling and loss ---------------------------------------------------------------

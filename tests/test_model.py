@@ -177,8 +177,12 @@ def test_gradients_are_aligned_with_get_weights():
     assert loss == pytest.approx(model.evaluate(x, y)[0], rel=1e-6)
 
 
-def test_training_skips_the_first_layers_input_gradient_only(monkeypatch):
-    """Nobody needs dL/dx of the first layer; the weight gradients are the same without it."""
+@pytest.mark.parametrize("backend", ["numpy", "naive"])
+def test_training_skips_the_first_layers_input_gradient_only(monkeypatch, backend):
+    """Nobody needs dL/dx of the first layer; the weight gradients are the same without it.
+    (On these tiers the first block runs layer by layer; tests/test_fusion.py does the Numba
+    tier's fused block.)"""
+    monkeypatch.setattr(minicnn.backend, "_current", backend)
     x, y = bright_side_data(8)
     model = compiled(tiny_net())
     real, asked = minicnn.kernels.conv2d_backward, []

@@ -1,0 +1,92 @@
+"""Layer pairs that the Numba tier runs as one step, so a large intermediate map is never
+written: Conv2D(relu) on a few input channels followed by MaxPooling2D(2x2) (the thesis
+CNN's first block; the kernels and their equations are in ``minicnn/kernels/fused.py``).
+
+``Sequential.forward`` asks :func:`forward_steps` for its steps. A step has the layers'
+``forward(x, training)`` / ``backward(dy, need_dx)``. The naive and numpy tiers, and any pass
+that needs each layer's output (``keep=True``: explain, explore), run the layers one by one:
+they are the reference the fused step is tested against.
+"""
+from . import kernels
+from .backend import resolve
+from .kernels import fused
+from .kernels.geometry import crop_hw, pad_hw, window_plan
+from .layers import Conv2D, MaxPooling2D
+
+
+class ConvReluMaxPool:
+    """Conv2D(activation='relu', strides=1, C_in <= 4) + MaxPooling2D(2, strides=2, 'valid')
+    as one step: x (N, H, W, C_in) -> (N, H_out // 2, W_out // 2, filters)."""
+
+    def __init__(self, conv, pool):
+        self.conv, self.pool = conv, pool
+        self._x = self._xp = self._pads = self._argmax = None
+        self._training = False
+
+    @staticmethod
+    def fits(conv, pool):
+        """True when the pair is one the fused kernel computes exactly."""
+        return (isinstance(conv, Conv2D) and isinstance(pool, MaxPooling2D)
+                and conv.activation.name == "relu" and conv.strides == (1, 1)
+                and conv.built and conv.input_shape[-1] <= fused.MAX_CHANNELS
+                and pool.pool_size == pool.strides == (2, 2) and pool.padding == "valid"
+                and conv.dtype == pool.dtype)
+
+    def forward(self, x, training=False):
+        conv = self.conv
+        self._x, self._training = conv._check_input(x), training
+        self._pads, _ = window_plan(x.shape, conv.kernel_size, conv.strides, conv.padding)
+        self._xp = pad_hw(self._x, self._pads)
+        y, self._argmax = fused.conv_relu_maxpool_forward(self._xp, conv.params["kernel"],
+                                                          conv.bias_or_zeros())
+        conv._cache = self.pool._cache = None    # nothing stale (or 179 MB) kept behind
+        return y
+
+    def backward(self, dy, need_dx=True):
+        conv, xp = self.conv, self._xp
+        if xp is None:
+            raise RuntimeError(f"{conv.name}+{self.pool.name}: backward called before forward")
+        if need_dx:                              # not for a first layer: the general path
+            dz = fused.unpool_gradient(self._argmax, dy, conv.output_shape[:2])
+            dxp, dkernel, dbias = kernels.conv2d_backward(xp, conv.params["kernel"], dz)
+            conv._store_grads(dkernel, dbias)
+            return crop_hw(dxp, self._pads)
+        conv._store_grads(*fused.conv_relu_maxpool_kernel_grad(
+            xp, self._argmax, dy, conv.kernel_size))
+        return None
+
+    backward_from_logits = backward           # the pooling's activation is the identity
+
+    def layer_by_layer(self, index):
+        """Run the last forward again through the two layers (filling their caches) and
+        return them as steps ``[(index, conv), (index + 1, pool)]``."""
+        self.pool.forward(self.conv.forward(self._x, self._training), self._training)
+        return [(index, self.conv), (index + 1, self.pool)]
+
+
+def forward_steps(layers):
+    """``[(index of the step's first layer, step), ...]`` covering ``layers`` in order:
+    the layers themselves, except that fusable pairs become one :class:`ConvReluMaxPool`
+    (Numba tier only)."""
+    steps, i = [], 0
+    while i < len(layers):
+        if (resolve() == "numba" and i + 1 < len(layers)
+                and ConvReluMaxPool.fits(layers[i], layers[i + 1])):
+            steps.append((i, ConvReluMaxPool(layers[i], layers[i + 1])))
+            i += 2
+        else:
+            steps.append((i, layers[i]))
+            i += 1
+    return steps
+
+
+def split_at(steps, start):
+    """``steps`` where a fused step that layer ``start`` falls inside is replaced by its two
+    layers, run again (so a backward, e.g. explain's, can stop between them)."""
+    out = []
+    for i, step in steps:
+        if isinstance(step, ConvReluMaxPool) and start == i + 1:
+            out += step.layer_by_layer(i)
+        else:
+            out.append((i, step))
+    return out

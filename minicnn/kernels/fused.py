@@ -1,0 +1,162 @@
+"""The first block of the thesis CNN in one pass: Conv2D (stride 1) + bias + ReLU followed by
+MaxPooling2D(2x2, stride 2, 'valid').
+
+Shapes: x (N, H, W, C), kernel (KH, KW, C, F), bias (F,); the convolution's map z is
+(N, H_out, W_out, F) and the block's output y (N, H_out // 2, W_out // 2, F):
+
+    y[n, p, q, f] = max over (di, dj) in {0, 1}^2 of relu(z[n, 2p + di, 2q + dj, f])
+
+with z from eq. (1) of the thesis (see ``conv.py``). Done layer by layer, z is written to
+memory (for the thesis CNN at batch 32: 32 x 148 x 148 x 64 float32, 179 MB), read back by
+the pooling, and the same again backward: the block is memory-bound while doing 5% of the
+network's arithmetic. Here z lives only in a (4, F) buffer in cache; forward writes y and
+one byte per output, ``argmax``: the offset 2 di + dj of the window's first maximum (row-major,
+as the max-pooling kernels choose), or :data:`NO_GRADIENT` when the maximum is not positive
+(ReLU's derivative is 0 there, also for NaN). Backward needs only x, ``argmax`` and dy:
+
+    dkernel[a, e, c, f] = sum over (n, p, q) with argmax = 2 di + dj of
+                          x[n, 2p + di + a, 2q + dj + e, c] * dy[n, p, q, f]
+    dbias[f] = sum of dy[n, p, q, f] where argmax < NO_GRADIENT
+
+It is the gradient of the two layers (eqs. (4)-(7) of the thesis, chain rule through the
+max and the ReLU), without the map dz in between. The first layer needs no dx; when a caller
+wants it, :func:`unpool_gradient` rebuilds dz for the ordinary convolution backward.
+
+One tier (Numba): the unfused layers are the readable reference, and the tests compare the
+two. The direct loops suit a few input channels (a gray or RGB image), as in ``conv.py``.
+"""
+import numba
+import numpy as np
+
+from ._checks import as_float_arrays, check_rank
+
+NO_GRADIENT = 4                 # argmax value of a window whose maximum is 0 or less (or NaN)
+MAX_CHANNELS = 4                # wider inputs go through the im2col + BLAS convolution
+
+
+@numba.njit(cache=True)
+def _window_convs(xp, kernel, bias, b, i, j, z):
+    """z (4, F): eq. (1) at the four output pixels (i + di, j + dj) of one pooling window,
+    z[2 di + dj] = bias + window sum; the filters are the innermost, vectorised loop."""
+    kh, kw, c, f = kernel.shape
+    for o in range(4):
+        z[o] = bias
+    for a in range(kh):
+        for e in range(kw):
+            for ch in range(c):
+                w = kernel[a, e, ch]
+                v0, v1 = xp[b, i + a, j + e, ch], xp[b, i + a, j + e + 1, ch]
+                v2, v3 = xp[b, i + a + 1, j + e, ch], xp[b, i + a + 1, j + e + 1, ch]
+                z0, z1, z2, z3 = z[0], z[1], z[2], z[3]
+                for k in range(f):
+                    z0[k] += v0 * w[k]
+                    z1[k] += v1 * w[k]
+                    z2[k] += v2 * w[k]
+                    z3[k] += v3 * w[k]
+
+
+@numba.njit(parallel=True, cache=True)
+def _forward_into(xp, kernel, bias, y, argmax):
+    n, hq, wq, f = y.shape
+    for t in numba.prange(n * hq):
+        b, p = t // hq, t % hq
+        z = np.empty((4, f), y.dtype)
+        for q in range(wq):
+            _window_convs(xp, kernel, bias, b, 2 * p, 2 * q, z)
+            best = y[b, p, q]
+            for k in range(f):
+                best[k], first = z[0, k], 0
+                for o in range(1, 4):
+                    v = z[o, k]
+                    if v > best[k] or (v != v and best[k] == best[k]):   # NaN wins
+                        best[k], first = v, o
+                if best[k] < 0:                       # ReLU after the max: the same (monotone)
+                    best[k] = 0
+                argmax[b, p, q, k] = first if best[k] > 0 else NO_GRADIENT
+
+
+@numba.njit(parallel=True, cache=True)
+def _kernel_grad_parts(xp, argmax, dy, dkernel_parts, dbias_parts):
+    """Per part (a slice of output rows), its share of dkernel and dbias. Vectorised over the
+    filters: for each of the 4 window offsets, dy masked to the filters whose maximum sat
+    there, times the window at that offset."""
+    n, hq, wq, f = dy.shape
+    kh, kw, c, _ = dkernel_parts.shape[1:]
+    parts, rows = dkernel_parts.shape[0], n * hq
+    for part in numba.prange(parts):
+        dk, db = dkernel_parts[part], dbias_parts[part]
+        dk[:] = 0
+        db[:] = 0
+        g = np.empty(f, dy.dtype)
+        for t in range(part * rows // parts, (part + 1) * rows // parts):
+            b, p = t // hq, t % hq
+            for q in range(wq):
+                for o in range(4):
+                    for k in range(f):
+                        g[k] = dy[b, p, q, k] if argmax[b, p, q, k] == o else 0
+                        db[k] += g[k]
+                    i, j = 2 * p + o // 2, 2 * q + o % 2
+                    for a in range(kh):
+                        for e in range(kw):
+                            src = xp[b, i + a, j + e]
+                            for ch in range(c):
+                                v, dst = src[ch], dk[a, e, ch]
+                                for k in range(f):
+                                    dst[k] += v * g[k]
+
+
+def _check(x, kernel):
+    check_rank(x, 4, "x", "(N, H, W, C)")
+    check_rank(kernel, 4, "kernel", "(KH, KW, C, F)")
+    if x.shape[3] != kernel.shape[2]:
+        raise ValueError(f"x has {x.shape[3]} channels (shape {x.shape}) but the kernel "
+                         f"expects {kernel.shape[2]} (kernel shape {kernel.shape})")
+    ho, wo = x.shape[1] - kernel.shape[0] + 1, x.shape[2] - kernel.shape[1] + 1
+    if ho < 2 or wo < 2:
+        raise ValueError(f"the convolution's output {ho}x{wo} (input {x.shape[1:3]}, kernel "
+                         f"{kernel.shape[:2]}) is smaller than the 2x2 pooling window")
+    return ho // 2, wo // 2
+
+
+def conv_relu_maxpool_forward(x, kernel, bias):
+    """Conv2D(stride 1, 'valid') + bias + ReLU + MaxPooling2D(2x2) without the full map.
+
+    x (N, H, W, C), kernel (KH, KW, C, F), bias (F,) -> ``(y, argmax)``: y (N, Hq, Wq, F)
+    with Hq = (H - KH + 1) // 2, and argmax (N, Hq, Wq, F) uint8 (see the module docstring).
+    Pad x first for a 'same' convolution. (Skipping argmax for inference measured no faster:
+    the byte per output is small beside y's four.)
+    """
+    x, kernel, bias = as_float_arrays(x, kernel, bias, names=("x", "kernel", "bias"))
+    hq, wq = _check(x, kernel)
+    shape = (x.shape[0], hq, wq, kernel.shape[3])
+    y = np.empty(shape, x.dtype)
+    argmax = np.empty(shape, np.uint8)
+    _forward_into(x, kernel, bias, y, argmax)
+    return y, argmax
+
+
+def conv_relu_maxpool_kernel_grad(x, argmax, dy, kernel_size):
+    """``(dkernel, dbias)`` of :func:`conv_relu_maxpool_forward` from dy = dL/dy
+    (N, Hq, Wq, F) and the forward's ``argmax``; dkernel (KH, KW, C, F), dbias (F,)."""
+    x, dy = as_float_arrays(x, dy, names=("x", "dy"))
+    kh, kw = kernel_size
+    if argmax is None or argmax.shape != dy.shape:
+        raise ValueError(f"argmax must be the forward's, shaped like dy {dy.shape}")
+    _check(x, np.empty((kh, kw, x.shape[3], dy.shape[3])))
+    parts = max(1, min(numba.get_num_threads(), dy.shape[0] * dy.shape[1]))
+    dkernel_parts = np.empty((parts, kh, kw, x.shape[3], dy.shape[3]), x.dtype)
+    dbias_parts = np.empty((parts, dy.shape[3]), x.dtype)
+    _kernel_grad_parts(x, argmax, dy, dkernel_parts, dbias_parts)
+    return dkernel_parts.sum(axis=0), dbias_parts.sum(axis=0)
+
+
+def unpool_gradient(argmax, dy, conv_hw):
+    """dz = dL/dz (N, H_out, W_out, F), the gradient at the convolution's output, from dy and
+    ``argmax``: each dy goes to its window's winning cell, every other cell gets 0."""
+    dz = np.zeros((dy.shape[0],) + tuple(conv_hw) + (dy.shape[3],), dy.dtype)
+    hq, wq = dy.shape[1:3]
+    for o in range(4):
+        di, dj = divmod(o, 2)
+        cells = dz[:, di:2 * hq:2, dj:2 * wq:2]
+        cells[argmax == o] = dy[argmax == o]
+    return dz
