@@ -47,12 +47,12 @@ def _window_convs(xp, kernel, bias, b, i, j, z):
                 w = kernel[a, e, ch]
                 v0, v1 = xp[b, i + a, j + e, ch], xp[b, i + a, j + e + 1, ch]
                 v2, v3 = xp[b, i + a + 1, j + e, ch], xp[b, i + a + 1, j + e + 1, ch]
-                z0, z1, z2, z3 = z[0], z[1], z[2], z[3]
-                for k in range(f):
-                    z0[k] += v0 * w[k]
-                    z1[k] += v1 * w[k]
-                    z2[k] += v2 * w[k]
-                    z3[k] += v3 * w[k]
+                for k in range(f):          # z[o, k], not row views: measured 2x faster
+                    wk = w[k]
+                    z[0, k] += v0 * wk
+                    z[1, k] += v1 * wk
+                    z[2, k] += v2 * wk
+                    z[3, k] += v3 * wk
 
 
 @numba.njit(parallel=True, cache=True)
