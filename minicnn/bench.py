@@ -24,8 +24,9 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from . import __version__, runtime
+from . import __version__, efficiency, runtime
 from .backend import get_backend
+from .fusion import forward_steps
 from .models import thesis_cnn
 from .validation import int_argument
 
@@ -92,23 +93,60 @@ def _torch_model(size, seed):
 
 
 def _minicnn_layer_times(model, x, repeats):
-    """Median forward and backward milliseconds per layer of a minicnn model on the batch x
+    """Per step of a minicnn model (a layer, or a fused pair such as conv2d+max_pooling2d):
+    its layer indices and median forward and backward milliseconds on the batch x
     (N, H, W, 1), backpropagating a constant gradient (no dx for the first layer)."""
-    rows = {layer.name: ([], []) for layer in model.layers}
+    steps = forward_steps(model.layers)
+    times = [([], []) for _ in steps]
     for _ in range(repeats):
         h = x
-        for layer in model.layers:
+        for (_, step), (forward, _) in zip(steps, times):
             start = time.perf_counter()
-            h = layer.forward(h, training=True)
-            rows[layer.name][0].append(time.perf_counter() - start)
+            h = step.forward(h, training=True)
+            forward.append(time.perf_counter() - start)
         grad = np.full(h.shape, 1.0 / h.size, h.dtype)
-        for layer in reversed(model.layers):
+        for (i, step), (_, backward) in reversed(list(zip(steps, times))):
             start = time.perf_counter()
-            grad = layer.backward(grad, layer is not model.layers[0])
-            rows[layer.name][1].append(time.perf_counter() - start)
-    return {name: {"forward_ms": 1e3 * float(np.median(f)),
-                   "backward_ms": 1e3 * float(np.median(b))}
-            for name, (f, b) in rows.items()}
+            grad = step.backward(grad, i > 0)
+            backward.append(time.perf_counter() - start)
+    return [{"name": step.name, "layers": [i + k for k in range(len(_step_layers(step)))],
+             "forward_ms": 1e3 * float(np.median(f)), "backward_ms": 1e3 * float(np.median(b))}
+            for (i, step), (f, b) in zip(steps, times)]
+
+
+def _step_layers(step):
+    return getattr(step, "layers", (step,))
+
+
+def _keras_layer_times(model, x, repeats):
+    """Median forward and backward milliseconds of each Keras layer, each pass compiled
+    with ``tf.function`` on the layer's real input (no dx for the first layer)."""
+    import tensorflow as tf
+
+    def timed(fn, *args):
+        fn(*args)                                              # trace and warm up
+        runs = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn(*args)
+            runs.append(time.perf_counter() - start)
+        return 1e3 * float(np.median(runs))
+
+    rows, h = [], tf.constant(x)
+    for i, layer in enumerate(model.layers):
+        def backward(t, g, layer=layer, first=i == 0):
+            with tf.GradientTape() as tape:
+                tape.watch(t)
+                y = layer(t, training=True)
+            sources = layer.trainable_weights + ([] if first else [t])
+            return tape.gradient(y, sources, output_gradients=g) if sources else g
+        forward = tf.function(lambda t, layer=layer: layer(t, training=True))
+        y = forward(h)
+        grad = tf.ones_like(y) / float(np.prod(y.shape))
+        rows.append({"name": layer.name, "forward_ms": timed(forward, h),
+                     "backward_ms": timed(tf.function(backward), h, grad)})
+        h = y
+    return rows
 
 
 # ---------------------------------------------------------------------------- one process
@@ -143,8 +181,10 @@ def worker(system, batch, size, repeats, launched_at, layer_times=False, seed=0)
         "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "versions": _versions(system), "threads": _threads(system),
     }
-    if layer_times and system == "minicnn":
-        result["layers"] = _minicnn_layer_times(model, x, repeats)
+    if layer_times:
+        timer = {"minicnn": _minicnn_layer_times, "keras": _keras_layer_times}.get(system)
+        result["layers"] = timer(model, x, repeats) if timer else None
+        result["ceilings"] = efficiency.ceilings()
     return result
 
 
@@ -252,13 +292,80 @@ def markdown(report):
         lines += [f"| {tier} | {batch / r['train_images_per_s']:.3f} | "
                   f"{batch / r['predict_images_per_s']:.3f} |"
                   for tier, r in report["tiers"].items()]
-    layered = next((r for r in rows if "layers" in r), None)
-    if layered:
-        lines += [f"\nminicnn per layer, batch {layered['batch']}, {layered['image_size']} px "
-                  "(median ms):\n", "| layer | forward ms | backward ms |", "|---|---|---|"]
-        lines += [f"| {name} | {t['forward_ms']:.1f} | {t['backward_ms']:.1f} |"
-                  for name, t in layered["layers"].items()]
-    return "\n".join(lines)
+    return "\n".join(lines + _efficiency_tables(report))
+
+
+def _efficiency_tables(report):
+    """Effective GFLOPS against the machine's sgemm, per run and per step (see
+    ``minicnn.efficiency``), and the first block against its roofline bound."""
+    layered = {r["system"]: r for r in report["runs"] if r.get("layers")}
+    mine = layered.get("minicnn")
+    if not mine:
+        return []
+    ceiling, bandwidth = mine["ceilings"]["sgemm_gflops"], mine["ceilings"]["copy_gb_per_s"]
+    m, k, n = mine["ceilings"]["sgemm_shape"]
+    lines = [f"\nThis machine's ceilings (measured in the minicnn process): sgemm "
+             f"({m}x{k})@({k}x{n}) {ceiling:.0f} GFLOPS; copy {bandwidth:.1f} GB/s (read + "
+             "write). FLOPs are direct-convolution counts.\n",
+             "| system | batch | image | train GFLOPS | train / sgemm | predict GFLOPS "
+             "| predict / sgemm |", "|---|---|---|---|---|---|---|"]
+    for r in report["runs"]:
+        predict, train = efficiency.model_flops(_counting_model(r["image_size"]), r["batch"])
+        g_train = train * r["train_images_per_s"] / r["batch"] / 1e9
+        g_predict = predict * r["predict_images_per_s"] / r["batch"] / 1e9
+        lines.append(f"| {r['system']} | {r['batch']} | {r['image_size']} | {g_train:.0f} | "
+                     f"{g_train / ceiling:.2f}x | {g_predict:.0f} | {g_predict / ceiling:.2f}x |")
+    return lines + _step_table(mine, layered.get("keras"), ceiling, bandwidth)
+
+
+def _counting_model(size):
+    model = thesis_cnn((size, size, 1), 2)
+    model.build()
+    return model
+
+
+def _step_table(mine, keras, ceiling, bandwidth):
+    layers = _counting_model(mine["image_size"]).layers
+    batch = mine["batch"]
+    lines = [f"\nPer step, batch {batch}, {mine['image_size']} px: median ms, effective "
+             "GFLOPS and percent of the sgemm ceiling; Keras's layers timed the same way "
+             "(each pass a `tf.function`).\n",
+             "| step | fwd ms | fwd GFLOPS | fwd % | bwd ms | bwd GFLOPS | bwd % | Keras fwd ms "
+             "| Keras bwd ms | Keras fwd GFLOPS | Keras bwd GFLOPS |", "|---" * 11 + "|"]
+
+    def rate(flops, ms):
+        return flops / ms / 1e6 if flops and ms > 0 else 0.0
+    for step in mine["layers"]:
+        fwd, bwd = map(sum, zip(*(efficiency.layer_flops(layers[i], batch, i == 0)
+                                  for i in step["layers"])))
+        theirs = [keras["layers"][i] for i in step["layers"]] if keras else []
+        k_fwd = sum(t["forward_ms"] for t in theirs)
+        k_bwd = sum(t["backward_ms"] for t in theirs)
+        g_fwd, g_bwd = rate(fwd, step["forward_ms"]), rate(bwd, step["backward_ms"])
+        keras_cells = (f"{k_fwd:.1f} | {k_bwd:.1f} | {rate(fwd, k_fwd):.0f} | "
+                       f"{rate(bwd, k_bwd):.0f}" if keras else "- | - | - | -")
+        lines.append(f"| {step['name']} | {step['forward_ms']:.1f} | {g_fwd:.0f} | "
+                     f"{100 * g_fwd / ceiling:.0f} | {step['backward_ms']:.1f} | {g_bwd:.0f} | "
+                     f"{100 * g_bwd / ceiling:.0f} | {keras_cells} |")
+    return lines + _first_block_lines(mine, layers, ceiling, bandwidth)
+
+
+def _first_block_lines(mine, layers, ceiling, bandwidth):
+    block = mine["layers"][0]
+    if len(block["layers"]) != 2:
+        return []
+    batch = mine["batch"]
+    flops = efficiency.layer_flops(layers[0], batch, first=True)
+    nbytes = efficiency.first_block_bytes(batch, mine["image_size"], layers[0].filters,
+                                          layers[0].kernel_size[0])
+    lines = ["\nThe fused first block against its roofline bound (max of memory time and "
+             "compute time):\n", "| pass | measured ms | bound ms | measured / bound |",
+             "|---|---|---|---|"]
+    for label, key, f, b in (("forward", "forward_ms", flops[0], nbytes[0]),
+                             ("backward", "backward_ms", flops[1], nbytes[1])):
+        bound = efficiency.roofline_ms(f, b, ceiling, bandwidth)
+        lines.append(f"| {label} | {block[key]:.1f} | {bound:.1f} | {block[key] / bound:.1f}x |")
+    return lines
 
 
 def write_markdown_section(path, text, header):
@@ -317,7 +424,7 @@ def run(systems, batch_sizes, image_sizes, repeats, out_dir, markdown_path=None,
         report["machine"]["env"].update(dict.fromkeys(OPENBLAS_SETTINGS, "(unset)"))
     for batch, size in configs:
         for system in systems:
-            layer_times = system == "minicnn" and (batch, size) == main
+            layer_times = (batch, size) == main
             r = run_in_process(system, batch, size, repeats, layer_times=layer_times,
                                unset_openblas=unset_openblas)
             report["runs"].append(r)

@@ -20,6 +20,7 @@ class ConvReluMaxPool:
 
     def __init__(self, conv, pool):
         self.conv, self.pool = conv, pool
+        self.layers, self.name = (conv, pool), f"{conv.name}+{pool.name}"
         self._x = self._xp = self._pads = self._argmax = None
         self._training = False
 
@@ -45,7 +46,7 @@ class ConvReluMaxPool:
     def backward(self, dy, need_dx=True):
         conv, xp = self.conv, self._xp
         if xp is None:
-            raise RuntimeError(f"{conv.name}+{self.pool.name}: backward called before forward")
+            raise RuntimeError(f"{self.name}: backward called before forward")
         if need_dx:                              # not for a first layer: the general path
             dz = fused.unpool_gradient(self._argmax, dy, conv.output_shape[:2])
             dxp, dkernel, dbias = kernels.conv2d_backward(xp, conv.params["kernel"], dz)

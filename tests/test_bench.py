@@ -18,14 +18,19 @@ def test_tiny_benchmark_writes_json_markdown_and_per_layer_times(tmp_path):
     assert run["train_images_per_s"] > 0 and run["predict_images_per_s"] > 0
     assert run["peak_memory_mb"] > 10 and len(run["train_step_s"]) == 2
     assert run["versions"]["numba"] and run["threads"]["backend"] == "numba"
-    assert len(run["layers"]) == 10                  # the thesis CNN's ten layers
-    assert all(t["forward_ms"] > 0 and t["backward_ms"] >= 0 for t in run["layers"].values())
+    steps = run["layers"]                            # ten layers, the first two fused
+    assert [s["name"] for s in steps[:2]] == ["conv2d+max_pooling2d", "conv2d_1"]
+    assert [i for s in steps for i in s["layers"]] == list(range(10))
+    assert all(s["forward_ms"] > 0 and s["backward_ms"] >= 0 for s in steps)
+    assert run["ceilings"]["sgemm_gflops"] > 0 and run["ceilings"]["copy_gb_per_s"] > 0
     saved = json.loads((tmp_path / "out" / "latest.json").read_text())
     assert saved["runs"][0]["train_images_per_s"] == run["train_images_per_s"]
     text = doc.read_text()
     assert "prose kept" in text and "after" in text and "old table" not in text
     assert text.count(bench.MARK_BEGIN) == 1 and "| minicnn | 2 | 40 |" in text
     assert "| - | - |" in text                       # no Keras run, so no ratio
+    assert "| conv2d+max_pooling2d |" in text and "train / sgemm" in text
+    assert "The fused first block against its roofline bound" in text
 
 
 def test_a_worker_runs_the_tier_named_by_minicnn_backend():
@@ -46,6 +51,10 @@ def test_keras_runs_beside_minicnn_and_gets_a_ratio(tmp_path):
     assert "tensorflow" in report["runs"][1]["versions"]
     table = bench.markdown(report)
     assert table.count("x |") >= 2 and "| keras | 2 | 40 |" in table
+    keras_layers = report["runs"][1]["layers"]
+    assert len(keras_layers) == 10 and all(t["forward_ms"] > 0 for t in keras_layers)
+    fused_row = next(line for line in table.splitlines() if line.startswith("| conv2d+max"))
+    assert "- | - | - | -" not in fused_row          # Keras's two layers, summed
 
 
 def test_stock_runs_do_not_inherit_minicnn_process_settings(monkeypatch):
