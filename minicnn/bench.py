@@ -254,9 +254,23 @@ def machine():
     except OSError:
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+            "code": compiled_for(),
             "env": {k: os.environ.get(k) for k in (
                 "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
                 "NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MINICNN_RUNTIME")}}
+
+
+def compiled_for():
+    """What the machine's code runs on: OpenBLAS's kernel family for NumPy's products
+    (threadpoolctl) and the CPU Numba compiles for, with its widest vector extension."""
+    from llvmlite import binding
+    from threadpoolctl import threadpool_info
+    features = binding.get_host_cpu_features()
+    vectors = next((name for name in ("avx512f", "avx2", "sse4.2") if features.get(name)), "?")
+    blas = [f"{info['internal_api']} {info.get('version')} ({info.get('architecture')} kernels)"
+            for info in threadpool_info() if info["user_api"] == "blas"]
+    return {"blas": ", ".join(blas) or "unknown",
+            "numba_target": f"{binding.get_host_cpu_name()} ({vectors})"}
 
 
 def markdown(report):
@@ -442,7 +456,8 @@ def run(systems, batch_sizes, image_sizes, repeats, out_dir, markdown_path=None,
     if markdown_path:
         m = report["machine"]
         header = (f"Measured {report['date']} with `{report['command']}` on {m['cpu']}, "
-                  f"{m['cores']} cores; environment {json.dumps(m['env'])}.")
+                  f"{m['cores']} cores; NumPy's BLAS: {m['code']['blas']}; Numba compiles "
+                  f"for {m['code']['numba_target']}; environment {json.dumps(m['env'])}.")
         write_markdown_section(markdown_path, table, header)
     return report
 

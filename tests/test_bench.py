@@ -31,6 +31,7 @@ def test_tiny_benchmark_writes_json_markdown_and_per_layer_times(tmp_path):
     assert "| - | - |" in text                       # no Keras run, so no ratio
     assert "| conv2d+max_pooling2d |" in text and "train / sgemm" in text
     assert "The fused first block against its roofline bound" in text
+    assert "NumPy's BLAS: " in text and "kernels)" in text and "Numba compiles for " in text
 
 
 def test_a_worker_runs_the_tier_named_by_minicnn_backend():
