@@ -36,7 +36,7 @@ class ConvReluMaxPool:
     def forward(self, x, training=False):
         conv = self.conv
         self._x, self._training = conv._check_input(x), training
-        self._pads, _ = window_plan(x.shape, conv.kernel_size, conv.strides, conv.padding)
+        self._pads, _ = window_plan(self._x.shape, conv.kernel_size, conv.strides, conv.padding)
         self._xp = pad_hw(self._x, self._pads)
         y, self._argmax = fused.conv_relu_maxpool_forward(self._xp, conv.params["kernel"],
                                                           conv.bias_or_zeros())
