@@ -8,6 +8,7 @@ machine's sgemm rate on (16384 x 576) @ (576 x 64) measured in the same run. Num
 (or cache load) time is the first call on a tiny input, reported on its own.
 
     python benchmarks/winograd.py [--repeats 7] [--tiles 4 2] [--cases 150px/32 64px/32]
+    python benchmarks/winograd.py --accuracy     # float32 errors against a float64 reference
 """
 import argparse
 import platform
@@ -95,13 +96,59 @@ def time_layer(n, side, tiles, repeats):
     return ms, 2 * n * ho * ho * 9 * 64 * 64
 
 
+def accuracy_inputs(kind, rng, n=4, side=74):
+    """'random': x, kernel, bias all N(0, 1). 'realistic': the scale of the thesis CNN's
+    conv2d_1, post-ReLU inputs and a Glorot-uniform kernel (limit sqrt(6 / (576 + 576)))."""
+    if kind == "random":
+        return (rng.standard_normal((n, side, side, 64)), rng.standard_normal((3, 3, 64, 64)),
+                rng.standard_normal(64))
+    limit = np.sqrt(6 / (2 * 9 * 64))
+    return (np.maximum(rng.standard_normal((n, side, side, 64)), 0) * 0.5,
+            rng.uniform(-limit, limit, (3, 3, 64, 64)), rng.normal(0, 0.01, 64))
+
+
+def errors(got, want):
+    """max |error| / max |want|, and the elementwise |error| / |want| (median, 99th percentile,
+    max) over outputs larger than 1e-3 max |want| (smaller ones only cancel to rounding)."""
+    err, size = np.abs(got - want), np.abs(want)
+    big = size > 1e-3 * size.max()
+    rel = err[big] / size[big]
+    return (err.max() / size.max(), np.median(rel), np.percentile(rel, 99), rel.max())
+
+
+def print_accuracy(tiles):
+    """float32 forward and dx of conv2d_1 (N = 4) against the float64 numpy tier."""
+    print("float32 vs float64 reference, conv2d_1 shape at N=4: max|err|/max|y|;"
+          " elementwise |err|/|y| median, p99, max (outputs > 1e-3 max|y|)")
+    for kind in ("random", "realistic"):
+        x, k, b = accuracy_inputs(kind, np.random.default_rng(0))
+        dy = np.random.default_rng(1).standard_normal((x.shape[0], 72, 72, 64))
+        want = conv._forward_numpy(x, k, b, 1, 1, 72, 72, False)
+        want_dx, _ = conv._backward_numpy(x, k, dy, 1, 1, True)
+        x32, k32, b32, dy32 = (a.astype(np.float32) for a in (x, k, b, dy))
+        got = {"im2col (numba tier)": (conv._forward_numba(x32, k32, b32, 1, 1, 72, 72, False),
+                                       conv._backward_numba(x32, k32, dy32, 1, 1, True)[0])}
+        for m in tiles:
+            got[f"Winograd F({m}x{m},3x3)"] = (
+                winograd.winograd_conv3x3(x32, k32, b32, m=m),
+                winograd.winograd_conv3x3_input_grad(dy32, k32, m=m))
+        for name, (y, dx) in got.items():
+            fwd, back = errors(y, want), errors(dx, want_dx)
+            print(f"  {kind:<9} {name:<22} y: " + " ".join(f"{v:.1e}" for v in fwd)
+                  + "   dx: " + " ".join(f"{v:.1e}" for v in back))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--tiles", type=int, nargs="+", default=[4, 2], choices=[2, 4])
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--accuracy", action="store_true", help="measure float32 errors only")
     args = parser.parse_args()
     applied = minicnn.runtime.configure()          # as in training: passive OpenMP threads
+    if args.accuracy:
+        print_accuracy(args.tiles)
+        return
     first = first_calls(args.tiles)
     print(f"CPU: {cpu_name()}, {numba.get_num_threads()} threads ({numba.threading_layer()});"
           f" numpy {np.__version__}, numba {numba.__version__}; runtime: {applied}")

@@ -64,6 +64,26 @@ def test_transform_matrices_reproduce_every_tap(m):
                                        rtol=1e-12, atol=1e-9)
 
 
+@pytest.mark.parametrize("m", TILES)
+def test_compiled_transforms_are_the_written_out_matrices(m):
+    """The Numba kernels spell Bᵀ and Aᵀ out as sums; they must be the matrices above."""
+    bt, _, at = winograd.TRANSFORMS[m]
+    bt_1d, at_1d = {2: (winograd._bt_2, winograd._at_2), 4: (winograd._bt_4, winograd._at_4)}[m]
+    column = np.random.default_rng(m).normal(size=m + 2)
+    np.testing.assert_allclose(bt_1d(*column), bt @ column, rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(at_1d(*column), at @ column, rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("m", TILES)
+def test_ragged_tiles_add_nothing_at_any_scale(m):
+    """Tiles running past the edge are filled with zeros: tiny inputs give tiny outputs with
+    the same relative accuracy (a nonzero fill would swamp them)."""
+    xp, kernel, bias = _random_layer(np.random.default_rng(3), (2, 7, 8, 3), 2, np.float32)
+    xp *= np.float32(1e-30)
+    y = winograd_conv3x3(xp, kernel, np.zeros_like(bias), m=m)
+    assert_close(y, _reference(xp, kernel, np.zeros_like(bias)), FLOAT32_RTOL[m])
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("m", TILES)
 @given(n=st.integers(1, 3), h=st.integers(3, 20), w=st.integers(3, 20),
