@@ -1,0 +1,298 @@
+"""Winograd convolution for 3x3 stride-1 kernels: fewer multiplies per output pixel.
+
+A 3x3 'valid' cross-correlation of an (m+2)x(m+2) input tile d with a 3x3 kernel g gives an
+m x m output tile Y. Winograd's minimal filtering algorithm F(m x m, 3 x 3) computes it as
+
+    Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A          (⊙: elementwise product)
+
+with the small constant matrices below (α = m + 2 is the transformed tile size):
+
+    m = 2: Bᵀ (4x4), G (4x3), Aᵀ (2x4)   -> 16 products per tile (direct: 4 * 9 = 36)
+    m = 4: Bᵀ (6x6), G (6x3), Aᵀ (4x6)   -> 36 products per tile (direct: 16 * 9 = 144)
+
+With C input channels and F filters the elementwise product becomes, for each of the α²
+positions k of the transformed tile, a matrix product over the channels:
+
+    M[k] = V[k] @ U[k],   V = Bᵀ d B  (α², T, C),  U = G g Gᵀ  (α², C, F),  M (α², T, F)
+
+for T tiles at once, so the layer is α² BLAS products (T, C) @ (C, F) between two cheap
+transforms: the input transform (per tile and channel) and the output transform Aᵀ M A
+(per tile and filter), which also adds the bias and applies the ReLU.
+
+Shapes (channels-last, as the rest of minicnn.kernels):
+    xp (N, Hp, Wp, C) already padded, kernel (3, 3, C, F), bias (F,) -> y (N, Hp-2, Wp-2, F)
+
+The larger tile saves more multiplies but its transforms have larger constants (up to 8 in
+Aᵀ, 5 in Bᵀ, 1/24 in G), which costs some float32 accuracy; docs/kernels.md measures it.
+"""
+import numba
+import numpy as np
+
+# ------------------------------------------------------------------ the transform matrices
+# F(2x2, 3x3): interpolation points 0, 1, -1 and infinity.
+BT_2 = np.array([[1, 0, -1, 0],
+                 [0, 1, 1, 0],
+                 [0, -1, 1, 0],
+                 [0, 1, 0, -1]], dtype=np.float64)
+G_2 = np.array([[1, 0, 0],
+                [1 / 2, 1 / 2, 1 / 2],
+                [1 / 2, -1 / 2, 1 / 2],
+                [0, 0, 1]], dtype=np.float64)
+AT_2 = np.array([[1, 1, 1, 0],
+                 [0, 1, -1, -1]], dtype=np.float64)
+
+# F(4x4, 3x3): interpolation points 0, 1, -1, 2, -2 and infinity.
+BT_4 = np.array([[4, 0, -5, 0, 1, 0],
+                 [0, -4, -4, 1, 1, 0],
+                 [0, 4, -4, -1, 1, 0],
+                 [0, -2, -1, 2, 1, 0],
+                 [0, 2, -1, -2, 1, 0],
+                 [0, 4, 0, -5, 0, 1]], dtype=np.float64)
+G_4 = np.array([[1 / 4, 0, 0],
+                [-1 / 6, -1 / 6, -1 / 6],
+                [-1 / 6, 1 / 6, -1 / 6],
+                [1 / 24, 1 / 12, 1 / 6],
+                [1 / 24, -1 / 12, 1 / 6],
+                [0, 0, 1]], dtype=np.float64)
+AT_4 = np.array([[1, 1, 1, 1, 1, 0],
+                 [0, 1, -1, 2, -2, 0],
+                 [0, 1, 1, 4, 4, 0],
+                 [0, 1, -1, 8, -8, 1]], dtype=np.float64)
+
+TRANSFORMS = {2: (BT_2, G_2, AT_2), 4: (BT_4, G_4, AT_4)}   # m -> (Bᵀ, G, Aᵀ)
+DEFAULT_TILE = 4
+# Tiles per chunk: the chunk's transformed input and products (α² * tiles * channels each)
+# stay in the processor's cache between the transforms and the matrix products.
+_CHUNK_TILES = {2: 2048, 4: 1024}
+_BLOCK_TILES = 16                                    # tiles per parallel work item
+
+
+def winograd_tile_reference(d, g):
+    """One tile, one channel, in plain NumPy: Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A.
+
+    d (m+2, m+2) input tile, g (3, 3) kernel -> (m, m), the 'valid' cross-correlation of d
+    with g, for m = 2 or 4.
+    """
+    bt, gm, at = TRANSFORMS[d.shape[0] - 2]
+    return at @ ((gm @ g @ gm.T) * (bt @ d @ bt.T)) @ at.T
+
+
+def kernel_transform(kernel, m=DEFAULT_TILE):
+    """U = G g Gᵀ for every (input channel, filter): kernel (3, 3, C, F) -> (α², C, F).
+
+    Computed in float64 and rounded once to the kernel's dtype (G holds 1/6 and 1/24).
+    """
+    _, gm, _ = TRANSFORMS[m]
+    u = np.einsum("ia,abcf,jb->ijcf", gm, kernel.astype(np.float64), gm)
+    return np.ascontiguousarray(u.reshape(-1, *kernel.shape[2:]), dtype=kernel.dtype)
+
+
+# --------------------------------------------------------- 1-D transforms, written out
+# Each applies one matrix (Bᵀ or Aᵀ) to a column of the tile; the 2-D transform applies it
+# to the columns, then to the rows. Sums are grouped to share work (same values as Bᵀ d).
+@numba.njit(cache=True)
+def _bt_2(d0, d1, d2, d3):
+    return d0 - d2, d1 + d2, d2 - d1, d1 - d3
+
+
+@numba.njit(cache=True)
+def _at_2(m0, m1, m2, m3):
+    return m0 + m1 + m2, m1 - m2 - m3
+
+
+@numba.njit(cache=True)
+def _twice(x):
+    """2x, exactly, in x's own type (a literal 2 would turn float32 arithmetic into float64)."""
+    return x + x
+
+
+@numba.njit(cache=True)
+def _bt_4(d0, d1, d2, d3, d4, d5):
+    s12, s34 = _twice(_twice(d1 + d2)), d3 + d4                       # 4(d1 + d2), d3 + d4
+    t12, t34 = _twice(_twice(d1 - d2)), d4 - d3
+    p, q = d4 - d2, _twice(d3 - d1)
+    four_d2, four_d3 = _twice(_twice(d2)), _twice(_twice(d3))
+    return (_twice(_twice(d0)) - (four_d2 + d2) + d4, s34 - s12, t12 + t34, p + q, p - q,
+            _twice(_twice(d1)) - (four_d3 + d3) + d5)
+
+
+@numba.njit(cache=True)
+def _at_4(m0, m1, m2, m3, m4, m5):
+    a, b, c, d = m1 + m2, m1 - m2, m3 + m4, m3 - m4
+    two_d = _twice(d)
+    return m0 + a + c, b + two_d, a + _twice(_twice(c)), b + _twice(_twice(two_d)) + m5
+
+
+# ------------------------------------------------------------- per-tile transforms
+# Vectorised over the channels (contiguous in memory). Each innermost loop writes one output
+# row: LLVM vectorises that well, and it did not when one loop wrote all α rows at once
+# (about 5x slower for m = 4), although the 1-D transform is then evaluated α times.
+@numba.njit(cache=True)
+def _input_tile_2(src, b, r0, c0, tmp, v, t):
+    """v[4*i + k, t, :] = (Bᵀ d B)[i, k] for the 4x4 tile d = src[b, r0:r0+4, c0:c0+4, :]."""
+    for j in range(4):                                   # tmp = Bᵀ d, column by column
+        for k in range(4):
+            for c in range(src.shape[3]):
+                tmp[k, j, c] = _bt_2(src[b, r0, c0 + j, c], src[b, r0 + 1, c0 + j, c],
+                                     src[b, r0 + 2, c0 + j, c], src[b, r0 + 3, c0 + j, c])[k]
+    for i in range(4):                                   # v = (Bᵀ d) B, row by row
+        for k in range(4):
+            for c in range(src.shape[3]):
+                v[4 * i + k, t, c] = _bt_2(tmp[i, 0, c], tmp[i, 1, c], tmp[i, 2, c],
+                                           tmp[i, 3, c])[k]
+
+
+@numba.njit(cache=True)
+def _input_tile_4(src, b, r0, c0, tmp, v, t):
+    """v[6*i + k, t, :] = (Bᵀ d B)[i, k] for the 6x6 tile d = src[b, r0:r0+6, c0:c0+6, :]."""
+    for j in range(6):                                   # tmp = Bᵀ d, column by column
+        for k in range(6):
+            for c in range(src.shape[3]):
+                tmp[k, j, c] = _bt_4(src[b, r0, c0 + j, c], src[b, r0 + 1, c0 + j, c],
+                                     src[b, r0 + 2, c0 + j, c], src[b, r0 + 3, c0 + j, c],
+                                     src[b, r0 + 4, c0 + j, c], src[b, r0 + 5, c0 + j, c])[k]
+    for i in range(6):                                   # v = (Bᵀ d) B, row by row
+        for k in range(6):
+            for c in range(src.shape[3]):
+                v[6 * i + k, t, c] = _bt_4(tmp[i, 0, c], tmp[i, 1, c], tmp[i, 2, c],
+                                           tmp[i, 3, c], tmp[i, 4, c], tmp[i, 5, c])[k]
+
+
+@numba.njit(cache=True)
+def _finish(z, relu, zero):
+    """Bias already added: ReLU when asked (NaN < 0 is false, so NaN stays NaN)."""
+    return zero if relu and z < 0 else z
+
+
+@numba.njit(cache=True)
+def _output_tile_2(mm, t, bias, relu, zero, tmp, dst, b, r0, c0):
+    """dst[b, r0:r0+2, c0:c0+2, :] = Aᵀ M A + bias (ReLU'd when asked), M = mm[:, t, :]."""
+    for j in range(4):                                   # tmp = Aᵀ M, column by column
+        for k in range(2):
+            for f in range(mm.shape[2]):
+                tmp[k, j, f] = _at_2(mm[j, t, f], mm[4 + j, t, f], mm[8 + j, t, f],
+                                     mm[12 + j, t, f])[k]
+    for i in range(2):                                   # y = (Aᵀ M) A, row by row
+        for k in range(2):
+            for f in range(mm.shape[2]):
+                z = _at_2(tmp[i, 0, f], tmp[i, 1, f], tmp[i, 2, f], tmp[i, 3, f])[k]
+                dst[b, r0 + i, c0 + k, f] = _finish(z + bias[f], relu, zero)
+
+
+@numba.njit(cache=True)
+def _output_tile_4(mm, t, bias, relu, zero, tmp, dst, b, r0, c0):
+    """dst[b, r0:r0+4, c0:c0+4, :] = Aᵀ M A + bias (ReLU'd when asked), M = mm[:, t, :]."""
+    for j in range(6):                                   # tmp = Aᵀ M, column by column
+        for k in range(4):
+            for f in range(mm.shape[2]):
+                tmp[k, j, f] = _at_4(mm[j, t, f], mm[6 + j, t, f], mm[12 + j, t, f],
+                                     mm[18 + j, t, f], mm[24 + j, t, f], mm[30 + j, t, f])[k]
+    for i in range(4):                                   # y = (Aᵀ M) A, row by row
+        for k in range(4):
+            for f in range(mm.shape[2]):
+                z = _at_4(tmp[i, 0, f], tmp[i, 1, f], tmp[i, 2, f], tmp[i, 3, f],
+                          tmp[i, 4, f], tmp[i, 5, f])[k]
+                dst[b, r0 + i, c0 + k, f] = _finish(z + bias[f], relu, zero)
+
+
+# ------------------------------------------------------- chunk transforms (parallel)
+@numba.njit(cache=True)
+def _tile_origin(t, m, tiles_h, tiles_w):
+    """Image and top-left pixel (b, r0, c0) of tile t (tiles in row-major order per image)."""
+    b, rest = divmod(t, tiles_h * tiles_w)
+    return b, m * (rest // tiles_w), m * (rest % tiles_w)
+
+
+@numba.njit(cache=True)
+def _copy_padded_tile(xp, b, r0, c0, tile):
+    """tile[0] = xp[b, r0:r0+α, c0:c0+α, :], zeros where the tile runs past xp's edge."""
+    tile[:] = 0
+    for r in range(min(tile.shape[1], xp.shape[1] - r0)):
+        for s in range(min(tile.shape[2], xp.shape[2] - c0)):
+            tile[0, r, s, :] = xp[b, r0 + r, c0 + s, :]
+
+
+@numba.njit(parallel=True, cache=True)
+def _input_transform(xp, m, t0, t1, tiles_h, tiles_w, v):
+    """v[:, t - t0, :] = Bᵀ d B for the tiles t0 <= t < t1 of xp; v (α², chunk, C)."""
+    alpha, c = m + 2, xp.shape[3]
+    for blk in numba.prange((t1 - t0 + _BLOCK_TILES - 1) // _BLOCK_TILES):
+        tmp = np.empty((alpha, alpha, c), xp.dtype)
+        tile = np.empty((1, alpha, alpha, c), xp.dtype)
+        for t in range(t0 + blk * _BLOCK_TILES, min(t1, t0 + (blk + 1) * _BLOCK_TILES)):
+            b, r0, c0 = _tile_origin(t, m, tiles_h, tiles_w)
+            src, sb, sr, sc = xp, b, r0, c0
+            if r0 + alpha > xp.shape[1] or c0 + alpha > xp.shape[2]:   # the ragged edge
+                _copy_padded_tile(xp, b, r0, c0, tile)
+                src, sb, sr, sc = tile, 0, 0, 0
+            if m == 4:
+                _input_tile_4(src, sb, sr, sc, tmp, v, t - t0)
+            else:
+                _input_tile_2(src, sb, sr, sc, tmp, v, t - t0)
+
+
+@numba.njit(parallel=True, cache=True)
+def _output_transform(mm, m, t0, t1, tiles_h, tiles_w, bias, relu, y):
+    """y's tiles t0 <= t < t1 = Aᵀ M A + bias (ReLU'd when asked); mm (α², chunk, F)."""
+    alpha, f = m + 2, y.shape[3]
+    for blk in numba.prange((t1 - t0 + _BLOCK_TILES - 1) // _BLOCK_TILES):
+        tmp = np.empty((m, alpha, f), y.dtype)
+        tile = np.empty((1, m, m, f), y.dtype)
+        zero = np.zeros(1, y.dtype)[0]                  # 0 in y's own type
+        for t in range(t0 + blk * _BLOCK_TILES, min(t1, t0 + (blk + 1) * _BLOCK_TILES)):
+            b, r0, c0 = _tile_origin(t, m, tiles_h, tiles_w)
+            rows, cols = min(m, y.shape[1] - r0), min(m, y.shape[2] - c0)
+            dst, db, dr, dc = y, b, r0, c0
+            if rows < m or cols < m:                # the ragged edge: keep the part inside
+                dst, db, dr, dc = tile, 0, 0, 0
+            if m == 4:
+                _output_tile_4(mm, t - t0, bias, relu, zero, tmp, dst, db, dr, dc)
+            else:
+                _output_tile_2(mm, t - t0, bias, relu, zero, tmp, dst, db, dr, dc)
+            if rows < m or cols < m:
+                y[b, r0:r0 + rows, c0:c0 + cols, :] = tile[0, :rows, :cols, :]
+
+
+# ------------------------------------------------------------------------- front door
+def winograd_conv3x3(xp, kernel, bias, relu=False, m=DEFAULT_TILE):
+    """Valid 3x3 stride-1 cross-correlation of the padded xp by Winograd F(m x m, 3 x 3).
+
+    xp (N, Hp, Wp, C) float32 or float64 (Hp, Wp >= 3), kernel (3, 3, C, F), bias (F,)
+    -> y (N, Hp-2, Wp-2, F) of xp's dtype; max(0, y) when ``relu`` (NaN stays NaN).
+    ``m`` is the output tile side, 2 or 4. The same numbers as conv2d_forward up to rounding.
+    """
+    xp = np.ascontiguousarray(xp)
+    if xp.dtype not in (np.float32, np.float64):
+        raise TypeError(f"xp must be float32 or float64, got {xp.dtype}")
+    n, hp, wp, c = xp.shape
+    if kernel.shape[:3] != (3, 3, c) or bias.shape != kernel.shape[3:] or min(hp, wp) < 3:
+        raise ValueError(f"need xp (N, Hp>=3, Wp>=3, C), kernel (3, 3, C, F), bias (F,); got "
+                         f"{xp.shape}, {kernel.shape}, {bias.shape}")
+    ho, wo, f = hp - 2, wp - 2, kernel.shape[3]
+    tiles_h, tiles_w = -(-ho // m), -(-wo // m)
+    tiles = n * tiles_h * tiles_w
+    u = kernel_transform(np.asarray(kernel, xp.dtype), m)
+    bias = np.ascontiguousarray(bias, xp.dtype)
+    chunk = min(tiles, _CHUNK_TILES[m])
+    v = np.empty(((m + 2) ** 2, chunk, c), xp.dtype)       # reused by every chunk
+    mm = np.empty(((m + 2) ** 2, chunk, f), xp.dtype)
+    y = np.empty((n, ho, wo, f), xp.dtype)
+    for t0 in range(0, tiles, chunk):
+        t1 = min(tiles, t0 + chunk)
+        _input_transform(xp, m, t0, t1, tiles_h, tiles_w, v)
+        np.matmul(v[:, :t1 - t0], u, out=mm[:, :t1 - t0])
+        _output_transform(mm, m, t0, t1, tiles_h, tiles_w, bias, bool(relu), y)
+    return y
+
+
+def winograd_conv3x3_input_grad(dy, kernel, m=DEFAULT_TILE):
+    """Gradient of :func:`winograd_conv3x3` with respect to its padded input.
+
+    dy (N, Ho, Wo, F), kernel (3, 3, C, F) -> dxp (N, Ho+2, Wo+2, C). It is the 'full'
+    correlation of dy with the kernel rotated by 180 degrees and its channel axes swapped:
+    the forward convolution of dy padded by 2 on each side of H and W.
+    """
+    dy = np.ascontiguousarray(dy)
+    flipped = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2), dy.dtype)
+    padded = np.pad(dy, ((0, 0), (2, 2), (2, 2), (0, 0)))
+    return winograd_conv3x3(padded, flipped, np.zeros(kernel.shape[2], dy.dtype), m=m)
