@@ -23,6 +23,7 @@ from ..backend import resolve
 from ._checks import as_float_arrays, check_rank
 from ..validation import int_pair, padding as check_padding
 from .geometry import crop_hw, pad_hw, shifted_view, window_plan
+from .winograd import winograd_conv3x3, winograd_conv3x3_input_grad
 
 
 # ---------------------------------------------------------------------------------- naive
@@ -171,9 +172,18 @@ def _chunks(n, ho, wo, rows):
     return [(t0, min(n * ho, t0 + step)) for t0 in range(0, n * ho, step)]
 
 
+def _winograd_fits(kernel, sh, sw):
+    """3x3 stride-1 kernels on more channels than the direct loops take go through Winograd
+    (winograd.py): about 4x fewer multiplies than im2col + BLAS."""
+    return kernel.shape[:2] == (3, 3) and (sh, sw) == (1, 1) and (
+        kernel.shape[2] > _DIRECT_MAX_CHANNELS)
+
+
 def _forward_numba(xp, kernel, bias, sh, sw, ho, wo, relu):
     kh, kw, c, f = kernel.shape
     n = xp.shape[0]
+    if _winograd_fits(kernel, sh, sw):
+        return winograd_conv3x3(xp, kernel, bias, relu)
     if c <= _DIRECT_MAX_CHANNELS:
         y = np.empty((n, ho, wo, f), xp.dtype)
         _direct_forward(xp, kernel, bias, sh, sw, relu, y)
@@ -192,6 +202,13 @@ def _forward_numba(xp, kernel, bias, sh, sw, ho, wo, relu):
 
 
 def _backward_numba(xp, kernel, dy, sh, sw, need_dx):
+    if _winograd_fits(kernel, sh, sw):
+        dxp = winograd_conv3x3_input_grad(dy, kernel) if need_dx else None
+        return dxp, _backward_im2col(xp, kernel, dy, sh, sw, False)[1]
+    return _backward_im2col(xp, kernel, dy, sh, sw, need_dx)
+
+
+def _backward_im2col(xp, kernel, dy, sh, sw, need_dx):
     n, ho, wo, f = dy.shape
     kh, kw, c, _ = kernel.shape
     g = dy.reshape(-1, f)
