@@ -296,3 +296,104 @@ def winograd_conv3x3_input_grad(dy, kernel, m=DEFAULT_TILE):
     flipped = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2), dy.dtype)
     padded = np.pad(dy, ((0, 0), (2, 2), (2, 2), (0, 0)))
     return winograd_conv3x3(padded, flipped, np.zeros(kernel.shape[2], dy.dtype), m=m)
+
+
+# ------------------------------------------------------------------- kernel gradient
+# The forward is y = Aᵀ [U ⊙ V] A per tile, U = G g Gᵀ, V = Bᵀ d B. For a loss L with
+# dY = dL/dy, Σ dY ⊙ (Aᵀ M A) = Σ (A dY Aᵀ) ⊙ M, so L is linear in U with coefficient
+# (A dY Aᵀ) ⊙ V, and by the chain rule through U = G g Gᵀ:
+#
+#     dL/dg = Gᵀ [ Σ over tiles of (A dY Aᵀ) ⊙ (Bᵀ d B) ] G
+#
+# With channels: dU[k] = Σ_t V[k, t, :]ᵀ ⊗ (A dY Aᵀ)[k, t, :], one (C, T) @ (T, F) product per
+# position k of the transformed tile: the same α² products and the same input transform as
+# the forward, and the 3x3 kernel gradient from the summed (α, α, C, F) array at the end.
+@numba.njit(cache=True)
+def _a_2(y0, y1):
+    """A [y0, y1] for F(2x2, 3x3) (A = (Aᵀ)ᵀ, 4x2)."""
+    return y0, y0 + y1, y0 - y1, -y1
+
+
+@numba.njit(cache=True)
+def _a_4(y0, y1, y2, y3):
+    """A [y0, .., y3] for F(4x4, 3x3) (A = (Aᵀ)ᵀ, 6x4)."""
+    even, odd = y0 + y2, y1 + y3
+    even4, odd2 = y0 + _twice(_twice(y2)), _twice(y1) + _twice(_twice(_twice(y3)))
+    return y0, even + odd, even - odd, even4 + odd2, even4 - odd2, y3
+
+
+@numba.njit(cache=True)
+def _gradient_tile_2(src, b, r0, c0, tmp, dm, t):
+    """dm[4*i + k, t, :] = (A dY Aᵀ)[i, k] for the 2x2 tile dY = src[b, r0:r0+2, c0:c0+2, :]."""
+    for j in range(2):                                   # tmp = A dY, column by column
+        for k in range(4):
+            for f in range(src.shape[3]):
+                tmp[k, j, f] = _a_2(src[b, r0, c0 + j, f], src[b, r0 + 1, c0 + j, f])[k]
+    for i in range(4):                                   # (A dY) Aᵀ, row by row
+        for k in range(4):
+            for f in range(src.shape[3]):
+                dm[4 * i + k, t, f] = _a_2(tmp[i, 0, f], tmp[i, 1, f])[k]
+
+
+@numba.njit(cache=True)
+def _gradient_tile_4(src, b, r0, c0, tmp, dm, t):
+    """dm[6*i + k, t, :] = (A dY Aᵀ)[i, k] for the 4x4 tile dY = src[b, r0:r0+4, c0:c0+4, :]."""
+    for j in range(4):                                   # tmp = A dY, column by column
+        for k in range(6):
+            for f in range(src.shape[3]):
+                tmp[k, j, f] = _a_4(src[b, r0, c0 + j, f], src[b, r0 + 1, c0 + j, f],
+                                    src[b, r0 + 2, c0 + j, f], src[b, r0 + 3, c0 + j, f])[k]
+    for i in range(6):                                   # (A dY) Aᵀ, row by row
+        for k in range(6):
+            for f in range(src.shape[3]):
+                dm[6 * i + k, t, f] = _a_4(tmp[i, 0, f], tmp[i, 1, f], tmp[i, 2, f],
+                                           tmp[i, 3, f])[k]
+
+
+@numba.njit(parallel=True, cache=True)
+def _gradient_transform(dy, m, t0, t1, tiles_h, tiles_w, dm):
+    """dm[:, t - t0, :] = A dY Aᵀ for the output tiles t0 <= t < t1 of dy (zeros past its
+    edge); dm (α², chunk, F)."""
+    alpha, f = m + 2, dy.shape[3]
+    for blk in numba.prange((t1 - t0 + _BLOCK_TILES - 1) // _BLOCK_TILES):
+        tmp = np.empty((alpha, m, f), dy.dtype)
+        tile = np.empty((1, m, m, f), dy.dtype)
+        for t in range(t0 + blk * _BLOCK_TILES, min(t1, t0 + (blk + 1) * _BLOCK_TILES)):
+            b, r0, c0 = _tile_origin(t, m, tiles_h, tiles_w)
+            src, sb, sr, sc = dy, b, r0, c0
+            if r0 + m > dy.shape[1] or c0 + m > dy.shape[2]:     # the ragged edge
+                _copy_padded_tile(dy, b, r0, c0, tile)
+                src, sb, sr, sc = tile, 0, 0, 0
+            if m == 4:
+                _gradient_tile_4(src, sb, sr, sc, tmp, dm, t - t0)
+            else:
+                _gradient_tile_2(src, sb, sr, sc, tmp, dm, t - t0)
+
+
+def winograd_conv3x3_kernel_grad(xp, dy, m=DEFAULT_TILE):
+    """Gradient of :func:`winograd_conv3x3` with respect to its kernel.
+
+    xp (N, Hp, Wp, C) the padded input, dy (N, Hp-2, Wp-2, F) -> dkernel (3, 3, C, F):
+    Gᵀ [Σ over tiles of (A dY Aᵀ) ⊙ (Bᵀ d B)] G, the α² tile positions summed as
+    (C, tiles) @ (tiles, F) products, in float64 across chunks.
+    """
+    xp, dy = np.ascontiguousarray(xp), np.ascontiguousarray(dy, xp.dtype)
+    n, ho, wo, f = dy.shape
+    if xp.shape[:3] != (n, ho + 2, wo + 2):
+        raise ValueError(f"dy {dy.shape} is not the 3x3 valid output of xp {xp.shape}")
+    c, alpha = xp.shape[3], m + 2
+    tiles_h, tiles_w = -(-ho // m), -(-wo // m)
+    tiles = n * tiles_h * tiles_w
+    chunk = min(tiles, _CHUNK_TILES[m])
+    v = np.empty((alpha * alpha, chunk, c), xp.dtype)        # reused by every chunk
+    dm = np.empty((alpha * alpha, chunk, f), xp.dtype)
+    part = np.empty((alpha * alpha, c, f), xp.dtype)
+    du = np.zeros((alpha * alpha, c, f))
+    for t0 in range(0, tiles, chunk):
+        t1 = min(tiles, t0 + chunk)
+        _input_transform(xp, m, t0, t1, tiles_h, tiles_w, v)
+        _gradient_transform(dy, m, t0, t1, tiles_h, tiles_w, dm)
+        du += np.matmul(v[:, :t1 - t0].transpose(0, 2, 1), dm[:, :t1 - t0], out=part)
+    _, gm, _ = TRANSFORMS[m]
+    dkernel = np.einsum("ia,ijcf,jb->abcf", gm, du.reshape(alpha, alpha, c, f), gm)
+    return dkernel.astype(xp.dtype)
