@@ -23,8 +23,7 @@ from ..backend import resolve
 from ._checks import as_float_arrays, check_rank
 from ..validation import int_pair, padding as check_padding
 from .geometry import crop_hw, pad_hw, shifted_view, window_plan
-from .winograd import (winograd_conv3x3, winograd_conv3x3_input_grad,
-                       winograd_conv3x3_kernel_grad)
+from .winograd import winograd_conv3x3, winograd_conv3x3_input_grad
 
 
 # ---------------------------------------------------------------------------------- naive
@@ -205,7 +204,7 @@ def _forward_numba(xp, kernel, bias, sh, sw, ho, wo, relu):
 def _backward_numba(xp, kernel, dy, sh, sw, need_dx):
     if _winograd_fits(kernel, sh, sw):
         dxp = winograd_conv3x3_input_grad(dy, kernel) if need_dx else None
-        return dxp, winograd_conv3x3_kernel_grad(xp, dy)
+        return dxp, _backward_im2col(xp, kernel, dy, sh, sw, False)[1]
     return _backward_im2col(xp, kernel, dy, sh, sw, need_dx)
 
 
