@@ -24,7 +24,7 @@ from .bench import add_arguments as bench_arguments
 from .bench import run_from_args as run_bench
 from .data.locate import describe_places
 from .models import thesis_cnn
-from .validation import int_argument
+from .validation import SettingError, int_argument
 
 # The commands below import the pipeline and the report when they run, not here: those pull
 # in scikit-image, scikit-learn and matplotlib (a second or more), which `minicnn --help`
@@ -65,9 +65,22 @@ def _demo(args):
         print(f"  Adam step {step}: loss {loss:.4f}, accuracy {acc:.3f}")
 
 
+#: train's flags that set a setting: --resume takes the run's own instead.
+SETTING_FLAGS = ("preset", "epochs", "image_size", "batch_size", "seed", "out", "augment",
+                 "class_weight", "train_per_class", "patience")
+
+
 def _train(args):
-    from .pipeline import settings_for, train_run            # lazy: see the note above
-    settings = settings_for(args.preset, epochs=args.epochs, image_size=args.image_size,
+    from .pipeline import resume_run, settings_for, train_run   # lazy: see the note above
+    if args.resume:
+        given = [f"--{name.replace('_', '-')}" for name in SETTING_FLAGS
+                 if getattr(args, name) is not None]
+        if given:
+            raise SettingError(f"--resume goes on with the run's own settings; drop "
+                               f"{' '.join(given)}")
+        resume_run(args.resume, data=args.data, command=args.command_line)
+        return
+    settings = settings_for(args.preset or "quick", epochs=args.epochs, image_size=args.image_size,
                             batch_size=args.batch_size, seed=args.seed, data=args.data,
                             out=args.out, augment=args.augment, class_weight=args.class_weight,
                             train_per_class=args.train_per_class, patience=args.patience)
@@ -123,7 +136,7 @@ def _train_parser(sub):
     p = sub.add_parser("train", help="train the thesis CNN on the X-rays and write a run folder",
                        epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", help=DATA_HELP)
-    p.add_argument("--preset", choices=("quick", "thesis", "full"), default="quick",
+    p.add_argument("--preset", choices=("quick", "thesis", "full"),
                    help="settings to start from (default quick)")
     p.add_argument("--epochs", type=int_argument(1))
     p.add_argument("--image-size", type=int_argument(1),
@@ -139,6 +152,9 @@ def _train_parser(sub):
                    help="at most N training images per class, seeded sample (0 = all)")
     p.add_argument("--patience", type=int_argument(0),
                    help="early stopping patience in epochs (validation loss)")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="go on with an unfinished run (interrupted, failed or killed) from its "
+                        "last finished epoch, with its own settings")
     p.set_defaults(run=_train)
 
 
