@@ -17,8 +17,6 @@ from minicnn.validation import RunFolderError, SettingError
 
 from test_cli import make_chest_xray
 
-pytest.importorskip("distributed")
-
 # A printed table of Student's t (two-sided 95%: the 0.975 quantile) by degrees of freedom.
 T_TABLE = {1: 12.706, 2: 4.303, 4: 2.776, 9: 2.262, 29: 2.045}
 
@@ -141,6 +139,7 @@ def _files(folder):
 @pytest.mark.slow
 def test_a_sweep_survives_a_killed_worker_and_a_rerun_does_nothing(tmp_path, data_dir, env,
                                                                    monkeypatch, capsys):
+    pytest.importorskip("distributed")
     out, flag = tmp_path / "sweep", tmp_path / "killed"
     monkeypatch.setenv(sweep.KILL_ONCE, str(flag))
     assert main([*SWEEP, "--data", str(data_dir), "--out", str(out)]) == 0
