@@ -12,6 +12,7 @@ Dask is imported only when a sweep runs on a cluster: ``import minicnn`` never i
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -209,9 +210,18 @@ def _kill_once_after_epoch_1(run_dir, flag):
 
 def run_task(task, threads=1, command=None):
     """Train, resume or skip one task's run in this process; returns ``(run folder name,
-    what was done)``: "trained", "resumed" or "skipped"."""
+    what was done)``: "trained", "resumed" or "skipped". What the training prints goes to
+    ``DIR/logs/<run>.log``."""
     runtime.configure()                 # once per process; later calls do nothing
     _threads(threads)
+    log = Path(task.run_dir).parent.parent / "logs" / f"{Path(task.run_dir).name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as f, contextlib.redirect_stdout(f), \
+            contextlib.redirect_stderr(f):
+        return _run_task(task, command)
+
+
+def _run_task(task, command):
     state = _state(task.run_dir, task.settings)
     if state == "done":
         return Path(task.run_dir).name, "skipped"
