@@ -168,6 +168,8 @@ class CSVLogger(Callback):
         self._rows = [dict(row) for row in state["rows"]]
         if self._rows:
             self._write()
+        elif os.path.exists(self.path):
+            os.remove(self.path)
 
     def _write(self):
         buffer = io.StringIO()

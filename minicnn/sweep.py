@@ -428,13 +428,30 @@ def summary_markdown(summary):
     return "\n".join(lines)
 
 
-def plot_sweep(rows, summary, path):
+def short_labels(plan_json):
+    """{setting: label}: only the keys whose value changes between settings (``augment=true``),
+    or the preset's name when none does."""
+    varying = [key for key, values in plan_json["grid"].items() if len(values) > 1]
+    return {entry["setting"]: ", ".join(f"{k}={_text(entry['values'][k])}" for k in varying)
+            or plan_json["preset"] for entry in plan_json["runs"]}
+
+
+def _text(value):
+    """A JSON value as --set spells it: true, none, 50 for [50, 50]."""
+    if isinstance(value, list):
+        value = value[0]
+    return str(value).lower() if value is None or isinstance(value, bool) else str(value)
+
+
+def plot_sweep(rows, summary, path, labels=None):
     """sweep.png: one panel per metric (rows: test, validation); a point per seed, the mean
-    and its 95% interval per setting."""
+    and its 95% interval per setting (the axes show [0, 1], where every metric lies)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     settings = list(summary)
-    fig = Figure(figsize=(3.2 * len(METRICS), 3.0 * len(PARTS)), layout="constrained")
+    names = [(labels or {}).get(s, s) for s in settings]
+    fig = Figure(figsize=(max(10, 1.1 * len(METRICS) * len(settings)), 6.5),
+                 layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(PARTS), len(METRICS), squeeze=False)
     for (i, part), (j, metric) in itertools.product(enumerate(PARTS), enumerate(METRICS)):
@@ -451,7 +468,9 @@ def plot_sweep(rows, summary, path):
                 ax.errorbar([k - 0.12], [d["mean"]], yerr=[[d["mean"] - low], [high - d["mean"]]],
                             fmt="s", color="#c0392b", capsize=4, ms=5)
         ax.set_title(f"{part} {metric}", fontsize=9)
-        ax.set_xticks(range(len(settings)), settings, rotation=30, ha="right", fontsize=7)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlim(-0.6, len(settings) - 0.4)
+        ax.set_xticks(range(len(settings)), names, rotation=30, ha="right", fontsize=7)
     fig.savefig(path, dpi=100)
     return path
 
@@ -462,8 +481,9 @@ def write_results(out):
     out = Path(out)
     rows = collect(out)
     summary = summarize(rows)
+    labels = short_labels(runs.read_json(out / SWEEP))
     atomic_write(out / CSV, _csv_text(rows).encode("utf-8"))
     atomic_write(out / SUMMARY_JSON, (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
     atomic_write(out / SUMMARY_MD, summary_markdown(summary).encode("utf-8"))
-    plot_sweep(rows, summary, out / PLOT)
+    plot_sweep(rows, summary, out / PLOT, labels)
     return [out / name for name in (CSV, SUMMARY_JSON, SUMMARY_MD, PLOT)]
