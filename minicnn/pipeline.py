@@ -480,9 +480,9 @@ def resume_run(run_dir, data=None, command=None):
         run.release()
         raise
     config.setdefault("resumed", []).append(
-        {"started": runs.now(), "from_epoch": saved.epoch,
+        {"started": runs.now(), "from_epoch": saved.epoch, "data_dir": str(data_root),
          "command": command if command is not None else " ".join(sys.argv)})
-    config.update(status="running", reason=None, data_dir=str(data_root))
+    config.update(status="running", reason=None)
     _log(f"resuming {run.path} after epoch {saved.epoch}")
     return _execute(settings, run, config, data_root, started, saved)
 

@@ -313,3 +313,28 @@ def test_a_damaged_checkpoint_is_refused_by_name(tmp_path):
         checkpoint.load(tmp_path)
     with pytest.raises(RunFolderError, match="has no checkpoint"):
         checkpoint.load(tmp_path / "nothing")
+
+
+def test_resume_refuses_other_images_and_goes_on_with_the_right_ones(tmp_path, data_dir,
+                                                                      monkeypatch, capsys):
+    from minicnn import pipeline
+    original, calls = pipeline.augment_batch, []
+
+    def interrupt_in_epoch_2(x, rng, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:                    # 3 batches per epoch: the first of epoch 2
+            raise KeyboardInterrupt
+        return original(x, rng, **kwargs)
+
+    monkeypatch.setattr(pipeline, "augment_batch", interrupt_in_epoch_2)
+    out = tmp_path / "run"
+    assert main([*TRAIN, "--data", str(data_dir), "--out", str(out)]) == 130
+    assert runs.read_config(out)["status"] == "interrupted" and _epoch_saved(out) == 1
+    other = make_chest_xray(tmp_path / "other" / "chest_xray", seed=1)
+    assert main(["train", "--resume", str(out), "--data", str(other)]) == 2
+    assert "images differ" in capsys.readouterr().err
+    assert not (out / "run.lock").exists() and _epoch_saved(out) == 1
+    assert main(["train", "--resume", str(out)]) == 0
+    config = runs.read_config(out)
+    assert config["status"] == "done" and len(config["resumed"]) == 2
+    assert len((out / "history.csv").read_text().splitlines()) == 1 + 4
