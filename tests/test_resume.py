@@ -143,7 +143,7 @@ def test_ctrl_c_stops_after_the_batch_and_leaves_a_resumable_run(tmp_path, data_
                                                                 reference):
     out = tmp_path / "run"
     proc, marks = _start([*TRAIN, "--data", str(data_dir), "--out", str(out)], env, tmp_path,
-                         pause=0.5)
+                         pause=0.3)
     _in_epoch_3(out, marks, proc)
     at_signal = _batches(marks)
     proc.send_signal(signal.SIGINT)
