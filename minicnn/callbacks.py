@@ -2,14 +2,20 @@
 and DivergenceGuard (Keras's TerminateOnNaN that also keeps the last finite weights).
 
 A callback gets ``set_model(model)`` once, then ``on_train_begin()``,
-``on_epoch_end(epoch, logs)`` after every epoch (logs: "loss", "accuracy", "val_loss",
-"val_accuracy") and ``on_train_end()``. Setting ``model.stop_training = True`` ends ``fit``
-after the current epoch.
+``on_batch_end(batch, logs)`` after every training batch, ``on_epoch_end(epoch, logs)`` after
+every epoch (logs: "loss", "accuracy", "val_loss", "val_accuracy") and ``on_train_end()``.
+Setting ``model.stop_training = True`` ends ``fit`` after the current epoch.
+
+A callback that remembers something across epochs has ``get_state()`` (a dict of plain
+values and NumPy arrays) and ``set_state(state)``: what a resumed training
+(:mod:`minicnn.checkpoint`) needs to go on exactly as if it had never stopped.
 """
 import csv
 import io
 import math
 import os
+import signal
+import threading
 
 import numpy as np
 
@@ -23,6 +29,9 @@ class Callback:
         self.model = model
 
     def on_train_begin(self):
+        pass
+
+    def on_batch_end(self, batch, logs):
         pass
 
     def on_epoch_end(self, epoch, logs):
@@ -43,6 +52,14 @@ class History(Callback):
         self.epoch.append(epoch)
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
+
+    def get_state(self):
+        return {"history": {k: list(v) for k, v in self.history.items()},
+                "epoch": list(self.epoch)}
+
+    def set_state(self, state):
+        self.history = {k: list(v) for k, v in state["history"].items()}
+        self.epoch = [int(e) for e in state["epoch"]]
 
 
 class _Monitor(Callback):
@@ -98,6 +115,18 @@ class EarlyStopping(_Monitor):
         if self.restore_best_weights and self.best_weights is not None:
             self.model.set_weights(self.best_weights)
 
+    def get_state(self):
+        """The best value so far, its epoch and weights, and the epochs waited since."""
+        weights = None if self.best_weights is None else [w.copy() for w in self.best_weights]
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
+                "stopped_epoch": self.stopped_epoch, "best_weights": weights}
+
+    def set_state(self, state):
+        self.best, self.best_epoch = float(state["best"]), state["best_epoch"]
+        self.wait, self.stopped_epoch = int(state["wait"]), state["stopped_epoch"]
+        weights = state["best_weights"]
+        self.best_weights = None if weights is None else [np.array(w) for w in weights]
+
 
 class ModelCheckpoint(_Monitor):
     """Save the model (``model.save``) after each epoch, or only when ``monitor`` improves
@@ -129,6 +158,20 @@ class CSVLogger(Callback):
 
     def on_epoch_end(self, epoch, logs):
         self._rows.append({"epoch": epoch, **logs})
+        self._write()
+
+    def get_state(self):
+        return {"rows": [dict(row) for row in self._rows]}
+
+    def set_state(self, state):
+        """Take the rows back and rewrite the file with them (it may hold a row more)."""
+        self._rows = [dict(row) for row in state["rows"]]
+        if self._rows:
+            self._write()
+        elif os.path.exists(self.path):
+            os.remove(self.path)
+
+    def _write(self):
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, list(self._rows[0]), lineterminator="\n")
         writer.writeheader()
@@ -186,9 +229,67 @@ class DivergenceGuard(Callback):
         self.reason = (f"training diverged in epoch {epoch + 1} (the loss or the weights "
                        f"stopped being finite); {kept}")
 
+    def get_state(self):
+        weights = None if self._weights is None else [w.copy() for w in self._weights]
+        return {"diverged": self.diverged, "diverged_epoch": self.diverged_epoch,
+                "last_finite_epoch": self.last_finite_epoch, "reason": self.reason,
+                "epochs": self._epochs, "weights": weights}
+
+    def set_state(self, state):
+        self.diverged, self.diverged_epoch = bool(state["diverged"]), state["diverged_epoch"]
+        self.last_finite_epoch, self.reason = state["last_finite_epoch"], state["reason"]
+        self._epochs = int(state["epochs"])
+        weights = state["weights"]
+        self._weights = None if weights is None else [np.array(w) for w in weights]
+
     def restore(self):
         """Put back the weights of the last finite epoch; False when there is none."""
         if self._weights is None:
             return False
         self.model.set_weights(self._weights)
         return True
+
+
+class StopOnSignal(Callback):
+    """Ctrl-C (SIGINT) or SIGTERM ends training at the end of the current batch or epoch,
+    with a KeyboardInterrupt, so the last epoch's checkpoint stays whole; a second signal
+    interrupts at once.
+
+    Use it as a context manager around ``fit`` and put it after the checkpoint callback: the
+    handlers are installed only inside the ``with`` block, and only in the main thread
+    (elsewhere signals cannot be caught; the callback then does nothing). A signal that came
+    after the last batch is acted on when the block ends.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.requested, self._previous = None, {}
+
+    def __enter__(self):
+        self.requested = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+        if exc_type is None:
+            self._stop_if_requested()
+
+    def _handle(self, signum, frame):
+        if self.requested is not None:
+            raise KeyboardInterrupt
+        self.requested = signal.Signals(signum).name
+
+    def _stop_if_requested(self):
+        if self.requested is not None:
+            raise KeyboardInterrupt(f"stopped by {self.requested}")
+
+    def on_batch_end(self, batch, logs):
+        self._stop_if_requested()
+
+    def on_epoch_end(self, epoch, logs):
+        self._stop_if_requested()

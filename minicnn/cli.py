@@ -16,6 +16,7 @@ import threading
 import time
 import traceback
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from .bench import add_arguments as bench_arguments
 from .bench import run_from_args as run_bench
 from .data.locate import describe_places
 from .models import thesis_cnn
-from .validation import int_argument
+from .validation import SettingError, int_argument
 
 # The commands below import the pipeline and the report when they run, not here: those pull
 # in scikit-image, scikit-learn and matplotlib (a second or more), which `minicnn --help`
@@ -65,9 +66,22 @@ def _demo(args):
         print(f"  Adam step {step}: loss {loss:.4f}, accuracy {acc:.3f}")
 
 
+#: train's flags that set a setting: --resume takes the run's own instead.
+SETTING_FLAGS = ("preset", "epochs", "image_size", "batch_size", "seed", "out", "augment",
+                 "class_weight", "train_per_class", "patience")
+
+
 def _train(args):
-    from .pipeline import settings_for, train_run            # lazy: see the note above
-    settings = settings_for(args.preset, epochs=args.epochs, image_size=args.image_size,
+    from .pipeline import resume_run, settings_for, train_run   # lazy: see the note above
+    if args.resume:
+        given = [f"--{name.replace('_', '-')}" for name in SETTING_FLAGS
+                 if getattr(args, name) is not None]
+        if given:
+            raise SettingError(f"--resume goes on with the run's own settings; drop "
+                               f"{' '.join(given)}")
+        resume_run(args.resume, data=args.data, command=args.command_line)
+        return
+    settings = settings_for(args.preset or "quick", epochs=args.epochs, image_size=args.image_size,
                             batch_size=args.batch_size, seed=args.seed, data=args.data,
                             out=args.out, augment=args.augment, class_weight=args.class_weight,
                             train_per_class=args.train_per_class, patience=args.patience)
@@ -99,9 +113,31 @@ def _predict(args):
 
 
 def _report(args):
+    if (Path(args.run_dir) / "sweep.json").is_file():
+        from .sweep import write_results                      # lazy: see the note above
+        paths = write_results(args.run_dir)
+        print(paths[2].read_text(encoding="utf-8"))
+        print("written: " + ", ".join(str(p) for p in paths))
+        return
     from .report import write_report                          # lazy: see the note above
     path = write_report(args.run_dir, data_dir=args.data, n_images=args.images)
     print(f"report written to {path}")
+
+
+def _sweep(args):
+    from .sweep import parse_sets, run_sweep                  # lazy: pipeline, dask
+    grid = parse_sets(args.set or [])
+    result = run_sweep(args.preset, grid, args.seeds, args.out, data=args.data,
+                       scheduler=args.scheduler, workers=args.workers,
+                       threads=args.threads_per_worker, command=args.command_line)
+    counts = {}
+    for what in result["done"].values():
+        key = what if not what.startswith("error") else "failed"
+        counts[key] = counts.get(key, 0) + 1
+    print(f"{result['tasks']} runs: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    print(result["results"][2].read_text(encoding="utf-8"))
+    print("written: " + ", ".join(str(p) for p in result["results"]))
+    return 1 if counts.get("failed") else 0
 
 
 DATA_HELP = f"chest_xray folder (default: {describe_places()})"
@@ -123,7 +159,7 @@ def _train_parser(sub):
     p = sub.add_parser("train", help="train the thesis CNN on the X-rays and write a run folder",
                        epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", help=DATA_HELP)
-    p.add_argument("--preset", choices=("quick", "thesis", "full"), default="quick",
+    p.add_argument("--preset", choices=("quick", "thesis", "full"),
                    help="settings to start from (default quick)")
     p.add_argument("--epochs", type=int_argument(1))
     p.add_argument("--image-size", type=int_argument(1),
@@ -139,6 +175,9 @@ def _train_parser(sub):
                    help="at most N training images per class, seeded sample (0 = all)")
     p.add_argument("--patience", type=int_argument(0),
                    help="early stopping patience in epochs (validation loss)")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="go on with an unfinished run (interrupted, failed or killed) from its "
+                        "last finished epoch, with its own settings")
     p.set_defaults(run=_train)
 
 
@@ -163,6 +202,38 @@ def _model_parsers(sub):
     p.add_argument("--images", type=int_argument(0), default=8, metavar="N",
                    help="test X-rays to show with Grad-CAM (default 8, 0 = none)")
     p.set_defaults(run=_report)
+
+
+SWEEP_EPILOG = """Every (setting, seed) pair is one run folder, DIR/runs/<setting>-seed<k>/, as
+`minicnn train` writes it. --set KEY=VALUE may repeat; several values of one key (repeated,
+or comma-separated: --set image_size=48,64) make a grid, and the settings are the Cartesian
+product of the keys' values. Running the command again skips the finished runs and resumes
+the others. Results: DIR/sweep.csv, summary.json, summary.md (mean, sd, min, max and a 95%
+t-interval across seeds per setting) and sweep.png. See docs/sweeps.md."""
+
+
+def _sweep_parser(sub):
+    p = sub.add_parser("sweep", help="train over several seeds and settings on Dask "
+                                     "(needs '.[sweep]')", epilog=SWEEP_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", choices=("quick", "thesis", "full"), default="quick",
+                   help="settings to start from (default quick)")
+    p.add_argument("--seeds", type=int_argument(0), nargs="+", default=[0, 1, 2],
+                   metavar="K", help="seeds to run each setting with (default 0 1 2)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="a setting and its value(s), e.g. augment=true or image_size=48,64 "
+                        "(an unknown key lists the valid ones)")
+    p.add_argument("--out", required=True, metavar="DIR", help="the sweep folder")
+    p.add_argument("--data", help=DATA_HELP)
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="an existing Dask scheduler, e.g. tcp://HOST:8786 (default: a local "
+                        "cluster on this machine)")
+    p.add_argument("--workers", type=int_argument(1), default=max(1, (os.cpu_count() or 2) // 2),
+                   help="local worker processes, each training one run at a time (default: "
+                        "one per two cores)")
+    p.add_argument("--threads-per-worker", type=int_argument(1), default=1, metavar="T",
+                   help="compute threads (Numba, BLAS) of each run (default 1)")
+    p.set_defaults(run=_sweep)
 
 
 def _other_parsers(sub):
@@ -205,6 +276,7 @@ def build_parser():
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
+    _sweep_parser(sub)
     _model_parsers(sub)
     _other_parsers(sub)
     _teaching_parsers(sub)

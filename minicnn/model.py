@@ -164,6 +164,34 @@ class Sequential:
         for (layer, store, key), w in zip(slots, arrays):
             store[key] = np.array(w, dtype=store[key].dtype)
 
+    def _generators(self):
+        """{(layer name, attribute): np.random.Generator} of every generator a layer holds
+        (Dropout's masks): training draws from them, so a checkpoint keeps their states."""
+        return {(layer.name, attr): value for layer in self.layers
+                for attr, value in vars(layer).items()
+                if isinstance(value, np.random.Generator)}
+
+    def get_state(self):
+        """What a resumed training needs from the model: copies of the weights, the state of
+        every layer's random generator and ``stop_training``."""
+        return {"weights": self.get_weights(), "stop_training": self.stop_training,
+                "generators": [[name, attr, g.bit_generator.state]
+                               for (name, attr), g in self._generators().items()]}
+
+    def set_state(self, state):
+        """Put back a :meth:`get_state` of a model with the same layers (the weights are
+        checked as :meth:`set_weights` does; a generator the model lacks is a ValueError)."""
+        generators = self._generators()
+        missing = [f"{name}.{attr}" for name, attr, _ in state["generators"]
+                   if (name, attr) not in generators]
+        if missing or len(state["generators"]) != len(generators):
+            raise ValueError(f"the state's random generators {missing or ''} do not match "
+                             f"the model's {sorted(generators)}")
+        self.set_weights(state["weights"])
+        for name, attr, bit_state in state["generators"]:
+            generators[name, attr].bit_generator.state = bit_state
+        self.stop_training = bool(state["stop_training"])
+
     # -- passes ---------------------------------------------------------------------------
     def _check_x(self, x):
         self._ensure_built()
@@ -351,15 +379,18 @@ class Sequential:
         return [total_loss / len(x), total_acc / len(x)]
 
     def fit(self, x, y, batch_size=32, epochs=1, validation_data=None, shuffle=True,
-            class_weight=None, callbacks=None, verbose=1, seed=None, augment=None):
-        """Train for ``epochs`` passes over (x, y); returns a History.
+            class_weight=None, callbacks=None, verbose=1, seed=None, augment=None,
+            initial_epoch=0):
+        """Train for ``epochs`` passes over (x, y); returns a History (also ``model.history``).
 
         ``history.history`` holds per-epoch "loss", "accuracy" and, with validation_data
         (x_val, y_val), "val_loss", "val_accuracy". ``seed`` fixes the shuffling (same seed,
-        same machine and backend: bit-identical weights). ``augment``: optional function
+        same machine and backend: bit-identical weights); it may also be a
+        ``np.random.Generator``, used as it is. ``augment``: optional function
         ``(x_batch, rng) -> x_batch`` applied to training batches only. Training stops with a
         warning naming the epoch and batch if the loss stops being finite; that message is
-        then in ``model.nonfinite_loss`` (None otherwise).
+        then in ``model.nonfinite_loss`` (None otherwise). ``initial_epoch``: the epoch
+        (0-based) to start at, as Keras, when resuming (:mod:`minicnn.checkpoint`).
         """
         self._require_compiled()
         batch_size = positive_int(batch_size, "batch_size")
@@ -368,14 +399,17 @@ class Sequential:
         if validation_data is not None:
             validation_data = self._check_xy(*validation_data,
                                              "validation_data (pass None to skip validation)")
-        history = History()
-        callbacks = self._start_callbacks([history] + list(callbacks or []))
+        initial_epoch = positive_int(initial_epoch, "initial_epoch", minimum=0)
+        self.history = history = History()
         rng = np.random.default_rng(seed)
         self.stop_training, self.nonfinite_loss = False, None
+        callbacks = self._start_callbacks([history] + list(callbacks or []))
         try:
-            for epoch in range(epochs):
-                logs = self._fit_epoch(x, y, batch_size, epoch, epochs, shuffle, class_weight,
-                                       verbose, rng, augment)
+            for epoch in range(initial_epoch, epochs):
+                if self.stop_training:       # asked for at the last epoch's end
+                    break
+                logs = self._fit_epoch(x, y, batch_size, (epoch, epochs), shuffle,
+                                       class_weight, verbose, rng, augment, callbacks)
                 if logs is None:             # non-finite loss: stop without logging the epoch
                     break
                 if validation_data is not None:
@@ -386,8 +420,6 @@ class Sequential:
                 if verbose:
                     tqdm.write(f"Epoch {epoch + 1}/{epochs}: " + ", ".join(
                         f"{k} {v:.4f}" for k, v in logs.items()))
-                if self.stop_training:
-                    break
         finally:
             for cb in callbacks:
                 cb.on_train_end()
@@ -401,8 +433,11 @@ class Sequential:
             cb.on_train_begin()
         return callbacks
 
-    def _fit_epoch(self, x, y, batch_size, epoch, epochs, shuffle, class_weight, verbose, rng,
-                   augment):
+    def _fit_epoch(self, x, y, batch_size, when, shuffle, class_weight, verbose, rng, augment,
+                   callbacks):
+        """One pass over (x, y); ``when`` is (epoch, epochs). Returns the epoch's logs, or None
+        when the loss stopped being finite."""
+        epoch, epochs = when
         order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
         starts = range(0, len(x), batch_size)
         seen = loss_sum = acc_sum = 0.0
@@ -421,6 +456,8 @@ class Sequential:
                 return None
             seen += len(idx)
             loss_sum, acc_sum = loss_sum + loss * len(idx), acc_sum + acc * len(idx)
+            for cb in callbacks:
+                cb.on_batch_end(batch, {"loss": loss, "accuracy": acc})
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", accuracy=f"{acc_sum / seen:.4f}")
         bar.close()
         return {"loss": loss_sum / seen, "accuracy": acc_sum / seen}

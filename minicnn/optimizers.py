@@ -39,6 +39,24 @@ class Optimizer:
     def get_config(self):
         return {"learning_rate": self.learning_rate}
 
+    def get_state(self):
+        """What the next step depends on: the step count and copies of the slots (Adam's m
+        and v per weight; None before the first step), for :meth:`set_state`."""
+        slots = None if self._slots is None else [[s.copy() for s in ws] for ws in self._slots]
+        return {"iterations": self.iterations, "slots": slots}
+
+    def set_state(self, state):
+        """Continue from a :meth:`get_state` of the same kind of optimizer; a state with
+        another number of slots per weight is a ValueError, and nothing changes then."""
+        iterations, slots = int(state["iterations"]), state["slots"]
+        if slots is not None:
+            slots = [[np.array(s) for s in ws] for ws in slots]
+            per_weight = len(self._new_slots(np.zeros(1)))
+            if any(len(ws) != per_weight for ws in slots):
+                raise ValueError(f"this {type(self).__name__} keeps {per_weight} slot(s) per "
+                                 f"weight; the state holds another number")
+        self.iterations, self._slots = iterations, slots
+
 
 class SGD(Optimizer):
     """Stochastic gradient descent, with Keras's momentum form:

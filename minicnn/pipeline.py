@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import os
 import platform
 import sys
@@ -31,19 +32,19 @@ import scipy
 import skimage
 import sklearn
 
-from . import __version__, get_backend, plots, report, runs
+from . import __version__, checkpoint, get_backend, plots, report, runs
 from . import metrics as metrics_module
-from .callbacks import CSVLogger, DivergenceGuard, EarlyStopping
+from .callbacks import CSVLogger, DivergenceGuard, EarlyStopping, StopOnSignal
 from .data import (augment_batch, class_weights_balanced, decode_image, default_cache_dir,
                    file_problem, find_data_dir, load_image_folder, patient_id,
                    preprocess_image, stratified_sample, train_val_split)
 from .models import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, thesis_cnn
 from .optimizers import Adam
 from .report import format_table
-from .validation import DataError, SettingError, choice, fraction, positive_int
+from .validation import DataError, RunFolderError, SettingError, choice, fraction, positive_int
 
 __all__ = ["Settings", "PRESETS", "PROTOCOLS", "MIN_IMAGE_SIZE", "MAX_IMAGE_SIZE",
-           "settings_for", "train_run", "evaluate_run", "predict_images",
+           "settings_for", "train_run", "resume_run", "evaluate_run", "predict_images",
            "format_table"]
 
 PROTOCOLS = {
@@ -117,6 +118,18 @@ class Settings:
 
     def to_dict(self):
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        """The settings a :meth:`to_dict` (e.g. config.json's) describes, checked."""
+        if not isinstance(data, dict):
+            raise SettingError(f"settings must be a JSON object, got {data!r}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        unknown = set(values) - known
+        if unknown:
+            raise SettingError(f"unknown settings {sorted(unknown)}")
+        return cls(**values)
 
 
 PRESETS = {
@@ -301,23 +314,51 @@ def _honest_indices(settings, train_ds, seed):
     return tr, va
 
 
-def _train(settings, split, run):
-    """Phase 3, train: the thesis CNN with Adam; history.csv is written after every epoch.
-    Returns the model, the history, the early stopper (or None) and the divergence guard."""
+def _train(settings, split, run, resume=None):
+    """Phase 3, train: the thesis CNN with Adam; history.csv and the checkpoint are written
+    after every epoch, and Ctrl-C stops after the current batch. ``resume``: a loaded
+    checkpoint to go on from. Returns the model, the history, the early stopper (or None) and
+    the divergence guard."""
     model = thesis_cnn((settings.image_size, settings.image_size, 1), 2, settings.seed)
     model.compile(Adam(settings.learning_rate), "sparse_categorical_crossentropy", ["accuracy"])
     stopper = (EarlyStopping("val_loss", patience=settings.patience, restore_best_weights=True)
                if settings.patience is not None else None)
     guard = DivergenceGuard(restore_on_divergence=False)
-    callbacks = [CSVLogger(run.file(runs.HISTORY)), *filter(None, [stopper]), guard]
+    logger = CSVLogger(run.file(runs.HISTORY))
+    rng = np.random.default_rng(settings.seed)           # shuffling and augmentation
+    parts = {"csv_logger": logger, "divergence_guard": guard,
+             "fit_rng": checkpoint.GeneratorState(rng),
+             **({"early_stopping": stopper} if stopper else {})}
+    saver = checkpoint.TrainingCheckpoint(run.file(runs.CHECKPOINT), parts,
+                                          _checkpoint_info(settings, split), resume)
+    stop = StopOnSignal()
     augment = (functools.partial(augment_batch, rotation=settings.rotation,
                                  shift=settings.shift, zoom=settings.zoom)
                if settings.augment else None)
-    history = model.fit(split.x_train, split.y_train, batch_size=settings.batch_size,
-                        epochs=settings.epochs, validation_data=(split.x_val, split.y_val),
-                        class_weight=_class_weight(settings, split), callbacks=callbacks,
-                        seed=settings.seed, augment=augment)
+    with stop:
+        history = model.fit(split.x_train, split.y_train, batch_size=settings.batch_size,
+                            epochs=settings.epochs, validation_data=(split.x_val, split.y_val),
+                            class_weight=_class_weight(settings, split),
+                            callbacks=[logger, *filter(None, [stopper]), guard, saver, stop],
+                            seed=rng, augment=augment, initial_epoch=resume.epoch if resume else 0)
     return model, history.history, stopper, guard
+
+
+def _checkpoint_info(settings, split):
+    """What a checkpoint records besides the training's state: the settings and a
+    fingerprint (SHA-256) of the training and validation arrays."""
+    digest = hashlib.sha256()
+    for array in (split.x_train, split.y_train, split.x_val, split.y_val):
+        digest.update(np.ascontiguousarray(array).data)
+    return {"settings": settings.to_dict(), "data_sha256": digest.hexdigest()}
+
+
+def _check_same_data(saved, settings, split):
+    """RunFolderError when a resumed run would train on other images than it started with."""
+    if saved.info.get("data_sha256") != _checkpoint_info(settings, split)["data_sha256"]:
+        raise RunFolderError("the training and validation images differ from those the run "
+                             "started with (another data folder, or changed files); resume "
+                             "with the run's own data (--data)")
 
 
 def _class_weight(settings, split):
@@ -400,9 +441,11 @@ def train_run(settings, command=None):
     command: the command line to record in config.json (default ``sys.argv``). Raises
     FileNotFoundError (listing the places tried) when no data folder is found, before anything
     is written; RunFolderError when the output folder is taken; ValueError for unusable
-    settings or data. A run that stops early records ``"status": "interrupted"`` (Ctrl-C) or
-    ``"failed"``, with the ``reason``, in its config.json. A finished run ends by writing
-    report.html; if that fails, a RuntimeWarning says so and the run stands.
+    settings or data. A run that stops early records ``"status": "interrupted"`` (Ctrl-C or
+    SIGTERM: after the current batch) or ``"failed"``, with the ``reason``, in its
+    config.json, and keeps the checkpoint of its last finished epoch (:func:`resume_run`). A
+    finished run ends by writing report.html; if that fails, a RuntimeWarning says so and the
+    run stands.
     """
     started = time.perf_counter()
     data_root = _data_folders(settings)
@@ -414,10 +457,42 @@ def train_run(settings, command=None):
               "run_dir": str(run.path.absolute()),
               "cache_dir": str(default_cache_dir().absolute()),
               "versions": _versions(), "backend": get_backend(), "machine": _machine()}
+    return _execute(settings, run, config, data_root, started)
+
+
+def resume_run(run_dir, data=None, command=None):
+    """Go on with an unfinished run (interrupted, failed, or killed) from its checkpoint, with
+    its own settings, and finish it as :func:`train_run` would; returns the run folder.
+
+    data: the chest_xray folder (default: the one the run used); its training and validation
+    images must be the ones the run started with. RunFolderError when the folder has
+    finished, has no checkpoint, is locked by a live run, or its checkpoint is damaged.
+    With the same machine and thread count, the result is bit for bit the uninterrupted run's.
+    """
+    started = time.perf_counter()
+    run, config = runs.reclaim(run_dir)
+    try:
+        saved = checkpoint.load(run.file(runs.CHECKPOINT))
+        settings = dataclasses.replace(Settings.from_dict(saved.info.get("settings")),
+                                       data=data or config.get("data_dir"))
+        data_root = _data_folders(settings)
+    except BaseException:
+        run.release()
+        raise
+    config.setdefault("resumed", []).append(
+        {"started": runs.now(), "from_epoch": saved.epoch, "data_dir": str(data_root),
+         "command": command if command is not None else " ".join(sys.argv)})
+    config.update(status="running", reason=None)
+    _log(f"resuming {run.path} after epoch {saved.epoch}")
+    return _execute(settings, run, config, data_root, started, saved)
+
+
+def _execute(settings, run, config, data_root, started, resume=None):
+    """Run the phases in a claimed folder and record how they ended."""
     run.write_json(runs.CONFIG, config)
     _print_start(settings, data_root)
     try:
-        trained = _run_phases(settings, data_root, run, config, started)
+        trained = _run_phases(settings, data_root, run, config, started, resume)
     except KeyboardInterrupt:
         run.finish(config, "interrupted", "stopped by Ctrl-C (SIGINT) or SIGTERM")
         raise
@@ -425,22 +500,25 @@ def train_run(settings, command=None):
         run.finish(config, "failed", f"{type(exc).__name__}: {exc}")
         raise
     run.finish(config, trained.status, trained.reason)
+    checkpoint.remove(run.file(runs.CHECKPOINT))
     _write_report(run.path, data_root)
     return run.path
 
 
-def _run_phases(settings, data_root, run, config, started):
+def _run_phases(settings, data_root, run, config, started, resume=None):
     """Load, split, train, choose, evaluate, write; returns the Trained result."""
     seconds = {}
     t0 = time.perf_counter()
     split = _split(settings, *_load(settings, data_root))
     seconds["loading"] = time.perf_counter() - t0
+    if resume is not None:
+        _check_same_data(resume, settings, split)
     run.write_splits(split.rows)
     config.update(_split_facts(split), class_weight_values=_class_weight(settings, split))
     run.write_json(runs.CONFIG, config)
     _print_counts(config["counts"], split.class_names, seconds["loading"])
     t0 = time.perf_counter()
-    trained = _choose_epoch(*_train(settings, split, run))
+    trained = _choose_epoch(*_train(settings, split, run, resume))
     seconds["training"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     evaluation = _evaluate(settings, trained, split)

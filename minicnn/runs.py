@@ -12,13 +12,17 @@ file or the new one, never half of one):
 - ``model.npz``: the kept model (:func:`minicnn.load_model`);
 - ``metrics.json``: validation and test reports (:func:`minicnn.metrics.binary_report`);
 - ``learning_curves.png``, ``confusion_matrix.png``, ``roc.png`` and ``report.html``;
-- ``run.lock`` while the run is alive: the process id and host that own the folder.
+- ``run.lock`` while the run is alive: the process id and host that own the folder;
+- ``checkpoint/`` while the run is unfinished: the training's state after the last finished
+  epoch (:mod:`minicnn.checkpoint`), from which ``minicnn train --resume`` goes on; removed
+  when the run finishes.
 
 Status in config.json: ``running``; ``done``; ``diverged`` (training stopped when the loss
 stopped being finite; the last finite epoch was kept, and the run finished); ``interrupted``
 (Ctrl-C) or ``failed`` (an error), each with a ``reason``. A run killed outright (SIGKILL,
 power cut) cannot say so itself: it stays ``running`` with a ``run.lock`` whose process is
-gone, and :func:`run_status` reports it as ``did not finish``.
+gone, and :func:`run_status` reports it as ``did not finish``. :func:`reclaim` takes such a
+folder back (or an ``interrupted`` or ``failed`` one) to resume it from its checkpoint.
 
 Readers (``evaluate``, ``predict``, ``report``) check what they read: a damaged or truncated
 JSON file is named in a :class:`~minicnn.validation.RunFolderError`, and a threshold that
@@ -43,12 +47,13 @@ from .io import atomic_write
 from .model import load_model
 from .validation import RunFolderError, fraction
 
-__all__ = ["RunFolder", "claim", "read_json", "read_config", "read_history", "run_status",
-           "load_run", "pneumonia_probability", "label", "MODEL", "CONFIG", "HISTORY", "METRICS",
-           "SPLITS", "LOCK", "REPORT", "FIGURES", "FINISHED"]
+__all__ = ["RunFolder", "claim", "reclaim", "read_json", "read_config", "read_history",
+           "run_status", "load_run", "pneumonia_probability", "label", "MODEL", "CONFIG",
+           "HISTORY", "METRICS", "SPLITS", "LOCK", "REPORT", "FIGURES", "FINISHED", "CHECKPOINT"]
 
 MODEL, CONFIG, HISTORY, METRICS = "model.npz", "config.json", "history.csv", "metrics.json"
 SPLITS, LOCK, REPORT = "splits.csv", "run.lock", "report.html"
+CHECKPOINT = "checkpoint"
 FIGURES = ("learning_curves.png", "confusion_matrix.png", "roc.png")
 
 #: Statuses of a run that ended with a model and a threshold.
@@ -92,7 +97,11 @@ class RunFolder:
         try:
             self.write_json(CONFIG, config)
         finally:
-            self.file(LOCK).unlink(missing_ok=True)
+            self.release()
+
+    def release(self):
+        """Give the folder up: remove run.lock."""
+        self.file(LOCK).unlink(missing_ok=True)
 
 
 def claim(out=None, preset="run", parent="runs"):
@@ -107,6 +116,32 @@ def claim(out=None, preset="run", parent="runs"):
     path = _claim_named(Path(out)) if out else _claim_default(Path(parent), preset)
     _lock(path)
     return RunFolder(path)
+
+
+def reclaim(run_dir):
+    """Take an unfinished run folder back to resume it; returns ``(RunFolder, config)``.
+
+    RunFolderError, saying why, when ``run_dir`` is not a run folder, has finished (``done``
+    or ``diverged``), has no checkpoint, or is locked by a live run. A ``run.lock`` whose
+    process is gone (a run killed outright) is taken over.
+    """
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise RunFolderError(f"no run folder at {path}")
+    config = read_config(path)
+    lock = _read_lock(path)
+    if lock is not None and _alive(lock):
+        raise RunFolderError(f"run {path} is locked by a live run (process {lock.get('pid')} "
+                             f"on {lock.get('host')})")
+    status, _ = run_status(path, config)
+    if status in FINISHED:
+        raise RunFolderError(f"run {path} is {status}: there is nothing to resume")
+    if not (path / CHECKPOINT / "state.json").is_file():
+        raise RunFolderError(f"run {path} ({status}) has no checkpoint: it stopped before "
+                             f"its first epoch began; train it again in a new folder")
+    (path / LOCK).unlink(missing_ok=True)        # a dead process's lock, if any
+    _lock(path)
+    return RunFolder(path), config
 
 
 def _lock(path):

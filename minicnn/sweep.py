@@ -1,0 +1,489 @@
+"""``minicnn sweep``: the same training over several seeds and settings, on Dask.
+
+Every (setting, seed) pair is one task that writes one run folder, exactly as
+``minicnn train`` does, into ``DIR/runs/<setting>-seed<k>/``. Tasks run on a
+``distributed.LocalCluster`` of this machine, or on an existing cluster (``--scheduler``).
+A task whose worker dies is run again and resumes from its run's checkpoint; running the same
+command again skips the finished runs and resumes the others. At the end the sweep folder
+gets ``sweep.csv`` (one row per run), ``summary.json`` and ``summary.md`` (per setting: mean,
+standard deviation, min, max and a 95% t-interval across seeds) and ``sweep.png``.
+
+Dask is imported only when a sweep runs on a cluster: ``import minicnn`` never imports it.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import io
+import itertools
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import threading
+import time
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from . import pipeline, runs, runtime
+from .data import find_data_dir
+from .io import atomic_write
+from .validation import RunFolderError, SettingError
+
+__all__ = ["SWEEPABLE", "parse_sets", "plan", "run_sweep", "t_interval", "describe",
+           "collect", "summarize", "write_results", "SWEEP", "KILL_ONCE"]
+
+SWEEP, CSV, SUMMARY_JSON, SUMMARY_MD, PLOT = ("sweep.json", "sweep.csv", "summary.json",
+                                              "summary.md", "sweep.png")
+#: Settings a sweep does not vary: the preset is its own option, the seed is --seeds, and
+#: the data folder and the run folder are the sweep's.
+FIXED = ("preset", "protocol", "seed", "data", "out")
+#: Every other field of pipeline.Settings may be swept, with its type.
+SWEEPABLE = {name: kind for name, kind in typing.get_type_hints(pipeline.Settings).items()
+             if name not in FIXED}
+METRICS = ("auc", "accuracy", "sensitivity", "specificity")
+PARTS = ("test", "validation")
+#: Test-only: the path of a flag file; the first task to create it kills its own worker
+#: process (SIGKILL) once its run has saved a checkpoint after epoch 1.
+KILL_ONCE = "MINICNN_SWEEP_KILL_ONCE"
+
+
+# -- the grid -----------------------------------------------------------------------------
+def _parse_bool(text):
+    words = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+    if text.lower() not in words:
+        raise ValueError("expected true or false")
+    return words[text.lower()]
+
+
+def _parse_per_class(text):
+    """'N' -> (N, N); '0', 'none' or 'all' -> None (every image), as --train-per-class."""
+    if text.lower() in ("none", "all", "0"):
+        return None
+    n = int(text)
+    if n < 1:
+        raise ValueError("expected a count >= 1, or 0 / none / all")
+    return (n, n)
+
+
+def _parser(kind):
+    """The function that reads a text value of a Settings field of type ``kind``."""
+    args = typing.get_args(kind)
+    if type(None) in args:                                  # X | None
+        inner = _parser(next(a for a in args if a is not type(None)))
+        return lambda text: None if text.lower() == "none" else inner(text)
+    if typing.get_origin(kind) is tuple:
+        return _parse_per_class
+    return {bool: _parse_bool, int: int, float: float, str: str}[kind]
+
+
+def parse_value(key, text):
+    """One ``--set`` value of ``key``; SettingError naming the key and the valid keys."""
+    if key not in SWEEPABLE:
+        raise SettingError(f"--set: unknown setting {key!r}; valid keys: "
+                           f"{', '.join(SWEEPABLE)}")
+    try:
+        return _parser(SWEEPABLE[key])(text.strip())
+    except ValueError as exc:
+        raise SettingError(f"--set {key}={text}: not a valid {key} ({exc})") from None
+
+
+def parse_sets(pairs):
+    """``["augment=true", "image_size=64,96", "augment=false"]`` -> ``{"augment": [True,
+    False], "image_size": [64, 96]}``: each key's values in order, without repeats."""
+    grid = {}
+    for pair in pairs:
+        key, sep, texts = pair.partition("=")
+        if not sep or not texts:
+            raise SettingError(f"--set takes KEY=VALUE, got {pair!r}; valid keys: "
+                               f"{', '.join(SWEEPABLE)}")
+        for text in texts.split(","):
+            value = parse_value(key.strip(), text)
+            values = grid.setdefault(key.strip(), [])
+            if value not in values:
+                values.append(value)
+    return grid
+
+
+def _slug_value(value):
+    if isinstance(value, tuple):
+        value = value[0]
+    text = str(value).lower() if value is not None else "none"
+    return re.sub(r"[^a-z0-9.]+", "-", text)
+
+
+def setting_name(preset, values):
+    """A setting's folder-name part: ``quick`` or ``quick_augment-true_image_size-64``."""
+    return "_".join([preset] + [f"{key}-{_slug_value(v)}" for key, v in values.items()])
+
+
+@dataclass(frozen=True)
+class Task:
+    """One run of the sweep: its setting's name and values, seed, folder and settings."""
+
+    setting: str
+    values: dict
+    seed: int
+    run_dir: str
+    settings: pipeline.Settings
+
+
+def plan(preset, grid, seeds, out, data=None):
+    """Every (setting, seed) task of the Cartesian product of ``grid``'s values, each
+    checked (SettingError naming the bad value) before anything runs."""
+    keys = list(grid)
+    tasks = []
+    for combo in itertools.product(*(grid[k] for k in keys)):
+        values = dict(zip(keys, combo))
+        name = setting_name(preset, values)
+        for seed in seeds:
+            run_dir = str((Path(out) / "runs" / f"{name}-seed{seed}").absolute())
+            try:
+                settings = dataclasses.replace(pipeline.settings_for(preset), **values,
+                                               seed=seed, data=data, out=run_dir)
+            except (TypeError, ValueError) as exc:
+                raise SettingError(f"--set {', '.join(f'{k}={v}' for k, v in values.items())}"
+                                   f": {exc}") from None
+            tasks.append(Task(name, values, seed, run_dir, settings))
+    return tasks
+
+
+# -- one task, in a worker process ----------------------------------------------------------
+def _same_settings(config, settings):
+    mine = {k: v for k, v in settings.to_dict().items() if k not in ("data", "out")}
+    theirs = pipeline.Settings.from_dict(config.get("settings")).to_dict()
+    return all(theirs[k] == v for k, v in mine.items())
+
+
+def _state(run_dir, settings):
+    """What a run folder needs: "new", "done", "running" (a live process trains it),
+    "resume", or "restart" (it died before its first checkpoint). RunFolderError when it
+    holds a run with other settings."""
+    path = Path(run_dir)
+    if not (path / runs.CONFIG).is_file():
+        return "restart" if path.exists() else "new"
+    config = runs.read_config(path)
+    if not _same_settings(config, settings):
+        raise RunFolderError(f"{path} holds a run with other settings; use another --out")
+    status, _ = runs.run_status(path, config)
+    if status in runs.FINISHED:
+        return "done"
+    if status == "running":
+        return "running"
+    return "resume" if (path / runs.CHECKPOINT / "state.json").is_file() else "restart"
+
+
+def _threads(n):
+    """At most ``n`` compute threads for this process's Numba loops."""
+    import numba
+    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+
+
+def _kill_once_after_epoch_1(run_dir, flag):
+    """Test-only: a thread that SIGKILLs this process once the run's epoch-1 checkpoint is
+    saved, if it is the first to create ``flag`` (so one worker dies, once, per sweep)."""
+    def watch():
+        state, end = Path(run_dir) / runs.CHECKPOINT / "state.json", time.monotonic() + 300
+        while True:
+            try:
+                if json.loads(state.read_text())["epoch"] >= 1:
+                    break
+            except (OSError, ValueError, KeyError):
+                if (Path(run_dir) / runs.MODEL).exists() or time.monotonic() > end:
+                    return                     # finished (or stuck) without a checkpoint
+            time.sleep(0.01)
+        try:
+            os.close(os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+        Path(flag).write_text(str(run_dir))
+        os.kill(os.getpid(), signal.SIGKILL)
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def run_task(task, threads=1, command=None):
+    """Train, resume or skip one task's run in this process; returns ``(run folder name,
+    what was done)``: "trained", "resumed" or "skipped". What the training prints goes to
+    ``DIR/logs/<run>.log``."""
+    runtime.configure()                 # once per process; later calls do nothing
+    _threads(threads)
+    log = Path(task.run_dir).parent.parent / "logs" / f"{Path(task.run_dir).name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a", encoding="utf-8") as f, contextlib.redirect_stdout(f), \
+            contextlib.redirect_stderr(f):
+        return _run_task(task, command)
+
+
+def _run_task(task, command):
+    state = _state(task.run_dir, task.settings)
+    if state == "done":
+        return Path(task.run_dir).name, "skipped"
+    if state == "running":
+        raise RunFolderError(f"{task.run_dir} is being trained by a live process")
+    if os.environ.get(KILL_ONCE):
+        _kill_once_after_epoch_1(task.run_dir, os.environ[KILL_ONCE])
+    if state == "resume":
+        pipeline.resume_run(task.run_dir, data=task.settings.data, command=command)
+        return Path(task.run_dir).name, "resumed"
+    if state == "restart":
+        shutil.rmtree(task.run_dir)
+    pipeline.train_run(task.settings, command=command)
+    return Path(task.run_dir).name, "trained"
+
+
+# -- the cluster --------------------------------------------------------------------------
+def _client(scheduler, workers, threads):
+    """A distributed Client: to ``scheduler``, or to a new LocalCluster of ``workers``
+    single-task worker processes, each computing with ``threads`` threads."""
+    from distributed import Client, LocalCluster     # lazy: see the module's docstring
+    if scheduler:
+        return Client(scheduler)
+    limit = str(threads)
+    env = {name: limit for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                    "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None, env=env)
+    return Client(cluster)
+
+
+def _submit_all(client, todo, threads, command):
+    """Run the tasks; returns {run folder name: what was done or the error}."""
+    from distributed import as_completed              # lazy: see the module's docstring
+    from tqdm.auto import tqdm
+    futures = {client.submit(run_task, task, threads, command, retries=2, pure=False,
+                             key=f"minicnn-{Path(task.run_dir).name}"): task for task in todo}
+    done = {}
+    for future in tqdm(as_completed(futures), total=len(futures), unit="run", desc="sweep"):
+        name = Path(futures[future].run_dir).name
+        try:
+            done[name] = future.result()[1]
+        except Exception as exc:  # one failed run must not lose the others
+            done[name] = f"error: {type(exc).__name__}: {exc}"
+            print(f"minicnn sweep: {name}: {done[name]}", flush=True)
+    return done
+
+
+def run_sweep(preset, grid, seeds, out, data=None, scheduler=None, workers=1, threads=1,
+              command=None):
+    """Plan, run the unfinished tasks on Dask, and write the results; returns
+    ``{"tasks": n, "done": {run: "trained"/"resumed"/"skipped"/"error: ..."}, "results":
+    the files written}``. Every setting is checked, and the data folder found, before any
+    cluster starts."""
+    root = find_data_dir(data).resolve()
+    tasks = plan(preset, grid, seeds, out, str(root))
+    done = {Path(t.run_dir).name: "skipped" for t in tasks
+            if _state(t.run_dir, t.settings) == "done"}
+    todo = [t for t in tasks if Path(t.run_dir).name not in done]
+    _write_plan(out, preset, grid, seeds, tasks, command)
+    if todo:
+        client = _client(scheduler, workers, threads)
+        try:
+            done.update(_submit_all(client, todo, threads, command))
+        finally:
+            _close(client, scheduler)
+    return {"tasks": len(tasks), "done": done, "results": write_results(out)}
+
+
+def _close(client, scheduler):
+    cluster = None if scheduler else client.cluster
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def _write_plan(out, preset, grid, seeds, tasks, command):
+    Path(out).mkdir(parents=True, exist_ok=True)
+    plan_json = {"preset": preset, "grid": {k: [list(v) if isinstance(v, tuple) else v
+                                                for v in values] for k, values in grid.items()},
+                 "seeds": list(seeds), "command": command,
+                 "runs": [{"run": Path(t.run_dir).name, "setting": t.setting, "seed": t.seed,
+                           "values": {k: list(v) if isinstance(v, tuple) else v
+                                      for k, v in t.values.items()}} for t in tasks]}
+    atomic_write(Path(out) / SWEEP, (json.dumps(plan_json, indent=2) + "\n").encode("utf-8"))
+
+
+# -- statistics across seeds ------------------------------------------------------------------
+def t_interval(values, level=0.95):
+    """``(low, high)``: mean ± t_{(1+level)/2, n-1} · sd / √n, the interval for the mean of
+    the runs' population from n values (sd with n - 1); ``(None, None)`` when n < 2."""
+    x = np.asarray(values, dtype=np.float64)
+    if len(x) < 2:
+        return None, None
+    half = stats.t.ppf((1 + level) / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+    return float(x.mean() - half), float(x.mean() + half)
+
+
+def describe(values):
+    """n, mean, sd (n - 1), min, max and the 95% t-interval of a list of numbers (None
+    values left out); sd and the interval are None with fewer than two."""
+    x = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not x:
+        return {"n": 0, "mean": None, "sd": None, "min": None, "max": None,
+                "ci_low": None, "ci_high": None}
+    low, high = t_interval(x)
+    return {"n": len(x), "mean": float(np.mean(x)),
+            "sd": float(np.std(x, ddof=1)) if len(x) > 1 else None,
+            "min": min(x), "max": max(x), "ci_low": low, "ci_high": high}
+
+
+# -- results ----------------------------------------------------------------------------------
+def _flatten(prefix, report):
+    """A metrics.json report as flat columns: numbers, intervals as _low/_high, at_0.5."""
+    row = {}
+    for key, value in report.items():
+        if isinstance(value, dict):
+            row.update(_flatten(f"{prefix}_{key}", value))
+        elif key.endswith("_ci") and isinstance(value, list) and len(value) == 2:
+            row[f"{prefix}_{key}_low"], row[f"{prefix}_{key}_high"] = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            row[f"{prefix}_{key}"] = value
+    return row
+
+
+def _row(out, entry):
+    """One sweep.csv row: the run, its setting's values, seed, status and metrics."""
+    run_dir = Path(out) / "runs" / entry["run"]
+    row = {"run": entry["run"], "setting": entry["setting"], **entry["values"],
+           "seed": entry["seed"]}
+    config = runs.read_json(run_dir / runs.CONFIG, required=False)
+    if config is None:
+        return {**row, "status": "not started"}
+    row["status"] = runs.run_status(run_dir, config)[0]
+    row["wall_seconds"] = (config.get("wall_seconds") or {}).get("total")
+    metrics = runs.read_json(run_dir / runs.METRICS, required=False) or {}
+    for key in ("threshold", "kept_epoch", "epochs_run"):
+        row[key] = metrics.get(key)
+    for part in PARTS:
+        row.update(_flatten(part, metrics.get(part) or {}))
+    return row
+
+
+def collect(out):
+    """The rows of a sweep folder's runs, in sweep.json's order."""
+    plan_json = runs.read_json(Path(out) / SWEEP)
+    return [_row(out, entry) for entry in plan_json["runs"]]
+
+
+def summarize(rows):
+    """{setting: {"runs", "finished", part: {metric: describe(...)}}}, over finished runs."""
+    summary = {}
+    for row in rows:
+        entry = summary.setdefault(row["setting"], {"runs": 0, "finished": 0,
+                                                    **{p: {m: [] for m in METRICS}
+                                                       for p in PARTS}})
+        entry["runs"] += 1
+        if row["status"] in runs.FINISHED:
+            entry["finished"] += 1
+            for part, metric in itertools.product(PARTS, METRICS):
+                entry[part][metric].append(row.get(f"{part}_{metric}"))
+    for entry in summary.values():
+        for part, metric in itertools.product(PARTS, METRICS):
+            entry[part][metric] = describe(entry[part][metric])
+    return summary
+
+
+def _csv_text(rows):
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: _csv_value(v) for k, v in row.items()} for row in rows)
+    return buffer.getvalue()
+
+
+def _csv_value(value):
+    return "none" if value is None else (f"{value[0]}" if isinstance(value, list) else value)
+
+
+def _number(value, digits=3):
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def summary_markdown(summary):
+    """summary.md: per part, one table row per setting and metric."""
+    lines = ["# Sweep summary", "",
+             "Across seeds, per setting: mean, standard deviation (n - 1), min, max and the "
+             "95% t-interval for the mean (mean ± t(0.975, n-1)·sd/√n; n/a with one seed). "
+             "Finished runs only.", ""]
+    for part in PARTS:
+        lines += [f"## {part.capitalize()}", "",
+                  "| setting | metric | n | mean | sd | min | max | 95% interval |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for setting, entry in summary.items():
+            for metric in METRICS:
+                d = entry[part][metric]
+                interval = ("n/a" if d["ci_low"] is None else
+                            f"[{_number(d['ci_low'])}, {_number(d['ci_high'])}]")
+                lines.append(f"| {setting} | {metric} | {d['n']} | {_number(d['mean'])} | "
+                             f"{_number(d['sd'])} | {_number(d['min'])} | {_number(d['max'])} "
+                             f"| {interval} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def short_labels(plan_json):
+    """{setting: label}: only the keys whose value changes between settings (``augment=true``),
+    or the preset's name when none does."""
+    varying = [key for key, values in plan_json["grid"].items() if len(values) > 1]
+    return {entry["setting"]: ", ".join(f"{k}={_text(entry['values'][k])}" for k in varying)
+            or plan_json["preset"] for entry in plan_json["runs"]}
+
+
+def _text(value):
+    """A JSON value as --set spells it: true, none, 50 for [50, 50]."""
+    if isinstance(value, list):
+        value = value[0]
+    return str(value).lower() if value is None or isinstance(value, bool) else str(value)
+
+
+def plot_sweep(rows, summary, path, labels=None):
+    """sweep.png: one panel per metric (rows: test, validation); a point per seed, the mean
+    and its 95% interval per setting (the axes show [0, 1], where every metric lies)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    settings = list(summary)
+    names = [(labels or {}).get(s, s) for s in settings]
+    fig = Figure(figsize=(max(10, 1.1 * len(METRICS) * len(settings)), 6.5),
+                 layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(PARTS), len(METRICS), squeeze=False)
+    for (i, part), (j, metric) in itertools.product(enumerate(PARTS), enumerate(METRICS)):
+        ax = axes[i][j]
+        for k, setting in enumerate(settings):
+            points = [r.get(f"{part}_{metric}") for r in rows
+                      if r["setting"] == setting and r["status"] in runs.FINISHED]
+            points = [p for p in points if p is not None]
+            ax.plot([k + 0.12] * len(points), points, "o", color="#7a8ca3", ms=4)
+            d = summary[setting][part][metric]
+            if d["mean"] is not None:
+                low, high = (d["ci_low"], d["ci_high"]) if d["ci_low"] is not None else (
+                    d["mean"], d["mean"])
+                ax.errorbar([k - 0.12], [d["mean"]], yerr=[[d["mean"] - low], [high - d["mean"]]],
+                            fmt="s", color="#c0392b", capsize=4, ms=5)
+        ax.set_title(f"{part} {metric}", fontsize=9)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlim(-0.6, len(settings) - 0.4)
+        ax.set_xticks(range(len(settings)), names, rotation=30, ha="right", fontsize=7)
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def write_results(out):
+    """sweep.csv, summary.json, summary.md and sweep.png from the sweep folder's runs;
+    returns their paths."""
+    out = Path(out)
+    rows = collect(out)
+    summary = summarize(rows)
+    labels = short_labels(runs.read_json(out / SWEEP))
+    atomic_write(out / CSV, _csv_text(rows).encode("utf-8"))
+    atomic_write(out / SUMMARY_JSON, (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
+    atomic_write(out / SUMMARY_MD, summary_markdown(summary).encode("utf-8"))
+    plot_sweep(rows, summary, out / PLOT, labels)
+    return [out / name for name in (CSV, SUMMARY_JSON, SUMMARY_MD, PLOT)]
