@@ -1,6 +1,6 @@
-"""Layer pairs that the Numba tier runs as one step, so a large intermediate map is never
-written: Conv2D(relu) on a few input channels followed by MaxPooling2D(2x2) (the thesis
-CNN's first block; the kernels and their equations are in ``minicnn/kernels/fused.py``).
+"""Layer pairs that the Numba tier runs as one step: Conv2D(relu) followed by
+MaxPooling2D(2x2), the thesis CNN's three blocks (the kernels and their equations are in
+``minicnn/kernels/fused.py``).
 
 ``Sequential.forward`` asks :func:`forward_steps` for its steps. A step has the layers'
 ``forward(x, training)`` / ``backward(dy, need_dx)``. The naive and numpy tiers, and any pass
@@ -10,13 +10,20 @@ they are the reference the fused step is tested against.
 from . import kernels
 from .backend import resolve
 from .kernels import fused
-from .kernels.geometry import crop_hw, pad_hw, window_plan
+from .kernels.geometry import pad_hw, window_plan
 from .layers import Conv2D, MaxPooling2D
 
 
 class ConvReluMaxPool:
-    """Conv2D(activation='relu', strides=1, C_in <= 4) + MaxPooling2D(2, strides=2, 'valid')
-    as one step: x (N, H, W, C_in) -> (N, H_out // 2, W_out // 2, filters)."""
+    """Conv2D(activation='relu') + MaxPooling2D(2, strides=2, 'valid') as one step:
+    x (N, H, W, C_in) -> (N, H_out // 2, W_out // 2, filters).
+
+    With at most four input channels and stride 1 (a gray or RGB first layer) one Numba
+    pass computes the pooled output and never writes the convolution's map. Otherwise the
+    convolution runs as usual (Winograd or im2col) and the pooling keeps one byte per output
+    saying where its maximum was, so backward rebuilds dz from it directly (no second search
+    for the maximum, no separate ReLU mask) and the full map is not kept between the passes.
+    """
 
     def __init__(self, conv, pool):
         self.conv, self.pool = conv, pool
@@ -26,35 +33,45 @@ class ConvReluMaxPool:
 
     @staticmethod
     def fits(conv, pool):
-        """True when the pair is one the fused kernel computes exactly."""
+        """True when the pair is a Conv2D with ReLU and a 2x2, stride-2, 'valid' max-pool."""
         return (isinstance(conv, Conv2D) and isinstance(pool, MaxPooling2D)
-                and conv.activation.name == "relu" and conv.strides == (1, 1)
-                and conv.built and conv.input_shape[-1] <= fused.MAX_CHANNELS
+                and conv.activation.name == "relu" and conv.built
                 and pool.pool_size == pool.strides == (2, 2) and pool.padding == "valid"
                 and conv.dtype == pool.dtype)
+
+    @property
+    def _direct(self):
+        """True when the one-pass kernel applies (few input channels, stride 1)."""
+        return self.conv.input_shape[-1] <= fused.MAX_CHANNELS and self.conv.strides == (1, 1)
 
     def forward(self, x, training=False):
         conv = self.conv
         self._x, self._training = conv._check_input(x), training
-        self._pads, _ = window_plan(self._x.shape, conv.kernel_size, conv.strides, conv.padding)
-        self._xp = pad_hw(self._x, self._pads)
-        y, self._argmax = fused.conv_relu_maxpool_forward(self._xp, conv.params["kernel"],
-                                                          conv.bias_or_zeros())
+        kernel, bias = conv.params["kernel"], conv.bias_or_zeros()
+        if self._direct:
+            self._pads, _ = window_plan(self._x.shape, conv.kernel_size, conv.strides,
+                                        conv.padding)
+            self._xp = pad_hw(self._x, self._pads)
+            y, self._argmax = fused.conv_relu_maxpool_forward(self._xp, kernel, bias)
+        else:
+            y, self._argmax = fused.relu_maxpool(kernels.conv2d_forward(
+                self._x, kernel, bias, conv.strides, conv.padding, relu=True))
         conv._cache = self.pool._cache = None    # nothing stale (or 179 MB) kept behind
         return y
 
     def backward(self, dy, need_dx=True):
-        conv, xp = self.conv, self._xp
-        if xp is None:
+        conv = self.conv
+        if self._argmax is None:
             raise RuntimeError(f"{self.name}: backward called before forward")
-        if need_dx:                              # not for a first layer: the general path
-            dz = fused.unpool_gradient(self._argmax, dy, conv.output_shape[:2])
-            dxp, dkernel, dbias = kernels.conv2d_backward(xp, conv.params["kernel"], dz)
-            conv._store_grads(dkernel, dbias)
-            return crop_hw(dxp, self._pads)
-        conv._store_grads(*fused.conv_relu_maxpool_kernel_grad(
-            xp, self._argmax, dy, conv.kernel_size))
-        return None
+        if self._direct and not need_dx:         # the first layer: straight to dkernel
+            conv._store_grads(*fused.conv_relu_maxpool_kernel_grad(
+                self._xp, self._argmax, dy, conv.kernel_size))
+            return None
+        dz = fused.unpool_gradient(self._argmax, dy, conv.output_shape[:2])
+        dx, dkernel, dbias = kernels.conv2d_backward(self._x, conv.params["kernel"], dz,
+                                                     conv.strides, conv.padding, need_dx)
+        conv._store_grads(dkernel, dbias)
+        return dx
 
     backward_from_logits = backward           # the pooling's activation is the identity
 

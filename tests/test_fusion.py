@@ -6,7 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 import minicnn
 from minicnn import kernels, layers
-from minicnn.fusion import ConvReluMaxPool, forward_steps
+from minicnn.fusion import forward_steps
 from minicnn.kernels import fused
 
 
@@ -70,11 +70,14 @@ def test_outputs_smaller_than_the_window_are_refused():
 
 
 def thesis_like(padding="valid", channels=1, seed=0, dtype="float64"):
+    """Two blocks: the first fused in one pass (few channels), the second (6 input channels)
+    through the ordinary convolution with the pooling's argmax."""
     return minicnn.Sequential([
-        layers.Input((11, 12, channels)),
-        layers.Conv2D(4, 3, padding=padding, activation="relu", dtype=dtype),
+        layers.Input((14, 15, channels)),
+        layers.Conv2D(6, 3, padding=padding, activation="relu", dtype=dtype),
         layers.MaxPooling2D(2, dtype=dtype),
         layers.Conv2D(3, 3, activation="relu", dtype=dtype),
+        layers.MaxPooling2D(2, dtype=dtype),
         layers.Flatten(dtype=dtype), layers.Dense(2, activation="softmax", dtype=dtype)],
         seed=seed)
 
@@ -85,10 +88,12 @@ def test_model_fused_and_layer_by_layer_agree(padding, channels):
     model = thesis_like(padding, channels)
     model.compile("adam", "sparse_categorical_crossentropy")
     rng = np.random.default_rng(1)
-    x, y = rng.standard_normal((5, 11, 12, channels)), rng.integers(0, 2, 5)
+    x, y = rng.standard_normal((5, 14, 15, channels)), rng.integers(0, 2, 5)
 
     fused_out = model.forward(x)
-    assert isinstance(model._steps[0][1], ConvReluMaxPool)
+    assert [type(step).__name__ for _, step in model._steps] == [
+        "ConvReluMaxPool", "ConvReluMaxPool", "Flatten", "Dense"]
+    assert model._steps[0][1]._direct and not model._steps[1][1]._direct
     assert model.layers[0]._cache is None              # the full map is not kept
     np.testing.assert_array_equal(fused_out, model.forward(x, keep=True)[-1])
     _, fused_grads = model.gradients(x, y)
@@ -114,7 +119,7 @@ def test_only_pairs_the_fused_kernel_computes_are_fused():
     assert steps(relu_conv, layers.MaxPooling2D(2)) == ["ConvReluMaxPool"]
     assert steps(layers.Conv2D(2, 3), layers.MaxPooling2D(2)) == ["Conv2D", "MaxPooling2D"]
     assert steps(layers.Conv2D(2, 3, strides=2, activation="relu"),
-                 layers.MaxPooling2D(2)) == ["Conv2D", "MaxPooling2D"]
+                 layers.MaxPooling2D(2)) == ["ConvReluMaxPool"]     # the two-pass way
     assert steps(layers.Conv2D(2, 3, activation="relu"),
                  layers.MaxPooling2D(3)) == ["Conv2D", "MaxPooling2D"]
     assert steps(layers.Conv2D(2, 3, activation="relu"), layers.MaxPooling2D(2, strides=1)) \
@@ -122,7 +127,7 @@ def test_only_pairs_the_fused_kernel_computes_are_fused():
     assert steps(layers.Conv2D(2, 3, activation="relu"), layers.AveragePooling2D(2)) \
         == ["Conv2D", "AveragePooling2D"]
     assert steps(layers.Conv2D(2, 3, activation="relu"), layers.MaxPooling2D(2),
-                 shape=(12, 12, 5)) == ["Conv2D", "MaxPooling2D"]     # BLAS path instead
+                 shape=(12, 12, 5)) == ["ConvReluMaxPool"]
     with minicnn.backend.using("numpy"):                # the reference tiers never fuse
         assert steps(layers.Conv2D(2, 3, activation="relu"),
                      layers.MaxPooling2D(2)) == ["Conv2D", "MaxPooling2D"]
@@ -130,7 +135,7 @@ def test_only_pairs_the_fused_kernel_computes_are_fused():
 
 def test_backward_can_stop_inside_the_fused_block():
     model = thesis_like()
-    x = np.random.default_rng(2).standard_normal((2, 11, 12, 1))
+    x = np.random.default_rng(2).standard_normal((2, 14, 15, 1))
     with pytest.raises(RuntimeError, match="before forward"):
         model.backward(np.ones((2, 2)))
     model.forward(x, keep=True)
@@ -138,3 +143,20 @@ def test_backward_can_stop_inside_the_fused_block():
     model.forward(x)
     np.testing.assert_array_equal(model.backward(np.ones((2, 2)), start=1), expected)
     assert [type(step).__name__ for _, step in model._steps][:2] == ["Conv2D", "MaxPooling2D"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 3), h=st.integers(2, 11), w=st.integers(2, 11), f=st.integers(1, 7),
+       dtype=st.sampled_from([np.float32, np.float64]), ties=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_pooling_with_argmax_and_unpooling_match_the_layers(n, h, w, f, dtype, ties, seed):
+    """The second half of a block on a ReLU's output: the same pooled values as the pooling
+    layer and, from the argmax, the same dz as pooling backward times ReLU's derivative."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, h, w, f))
+    z = np.maximum(np.round(z) if ties else z, 0).astype(dtype)
+    y, argmax = fused.relu_maxpool(z)
+    np.testing.assert_array_equal(y, kernels.maxpool2d_forward(z, 2))
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dz = fused.unpool_gradient(argmax, dy, (h, w))
+    np.testing.assert_array_equal(dz, kernels.maxpool2d_backward(z, dy, 2) * (z > 0))

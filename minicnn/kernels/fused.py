@@ -150,13 +150,50 @@ def conv_relu_maxpool_kernel_grad(x, argmax, dy, kernel_size):
     return dkernel_parts.sum(axis=0), dbias_parts.sum(axis=0)
 
 
+@numba.njit(parallel=True, cache=True)
+def _pool_into(z, y, argmax):
+    n, hq, wq, f = y.shape
+    for t in numba.prange(n * hq):
+        b, p = t // hq, t % hq
+        for q in range(wq):
+            for k in range(f):
+                best, first = z[b, 2 * p, 2 * q, k], 0
+                for o in range(1, 4):
+                    v = z[b, 2 * p + o // 2, 2 * q + o % 2, k]
+                    if v > best or (v != v and best == best):              # NaN wins
+                        best, first = v, o
+                y[b, p, q, k] = best
+                argmax[b, p, q, k] = first if best > 0 else NO_GRADIENT
+
+
+def relu_maxpool(z):
+    """2x2 max-pooling of a ReLU's output z (N, H, W, F) -> ``(y, argmax)``, y (N, H // 2,
+    W // 2, F) and argmax as :func:`conv_relu_maxpool_forward`'s: the second half of the
+    block for convolutions the direct loops do not suit (64 input channels)."""
+    check_rank(z, 4, "z", "(N, H, W, F)")
+    shape = (z.shape[0], z.shape[1] // 2, z.shape[2] // 2, z.shape[3])
+    y, argmax = np.empty(shape, z.dtype), np.empty(shape, np.uint8)
+    _pool_into(np.ascontiguousarray(z), y, argmax)
+    return y, argmax
+
+
+@numba.njit(parallel=True, cache=True)
+def _unpool_into(argmax, dy, dz):
+    n, hq, wq, f = dy.shape
+    for t in numba.prange(n * dz.shape[1]):
+        b, r = t // dz.shape[1], t % dz.shape[1]
+        p, di = r // 2, r % 2
+        for j in range(dz.shape[2]):
+            q, dj = j // 2, j % 2
+            for k in range(f):
+                inside = p < hq and q < wq
+                dz[b, r, j, k] = (dy[b, p, q, k] if inside and argmax[b, p, q, k] == 2 * di + dj
+                                  else 0)
+
+
 def unpool_gradient(argmax, dy, conv_hw):
     """dz = dL/dz (N, H_out, W_out, F), the gradient at the convolution's output, from dy and
     ``argmax``: each dy goes to its window's winning cell, every other cell gets 0."""
-    dz = np.zeros((dy.shape[0],) + tuple(conv_hw) + (dy.shape[3],), dy.dtype)
-    hq, wq = dy.shape[1:3]
-    for o in range(4):
-        di, dj = divmod(o, 2)
-        cells = dz[:, di:2 * hq:2, dj:2 * wq:2]
-        cells[argmax == o] = dy[argmax == o]
+    dz = np.empty((dy.shape[0],) + tuple(conv_hw) + (dy.shape[3],), dy.dtype)
+    _unpool_into(argmax, np.ascontiguousarray(dy), dz)
     return dz
