@@ -18,8 +18,9 @@ def test_tiny_benchmark_writes_json_markdown_and_per_layer_times(tmp_path):
     assert run["train_images_per_s"] > 0 and run["predict_images_per_s"] > 0
     assert run["peak_memory_mb"] > 10 and len(run["train_step_s"]) == 2
     assert run["versions"]["numba"] and run["threads"]["backend"] == "numba"
-    steps = run["layers"]                            # ten layers, the first two fused
-    assert [s["name"] for s in steps[:2]] == ["conv2d+max_pooling2d", "conv2d_1"]
+    steps = run["layers"]                      # ten layers; each conv + pool pair is one step
+    assert [s["name"] for s in steps[:3]] == ["conv2d+max_pooling2d",
+                                             "conv2d_1+max_pooling2d_1", "conv2d_2+max_pooling2d_2"]
     assert [i for s in steps for i in s["layers"]] == list(range(10))
     assert all(s["forward_ms"] > 0 and s["backward_ms"] >= 0 for s in steps)
     assert run["ceilings"]["sgemm_gflops"] > 0 and run["ceilings"]["copy_gb_per_s"] > 0
