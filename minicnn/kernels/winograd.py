@@ -25,8 +25,12 @@ Shapes (channels-last, as the rest of minicnn.kernels):
 The larger tile saves more multiplies but its transforms have larger constants (up to 8 in
 Aᵀ, 5 in Bᵀ, 1/24 in G), which costs some float32 accuracy; docs/kernels.md measures it.
 """
+import itertools
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 # ------------------------------------------------------------------ the transform matrices
 # F(2x2, 3x3): interpolation points 0, 1, -1 and infinity.
@@ -63,8 +67,8 @@ TRANSFORMS = {2: (BT_2, G_2, AT_2), 4: (BT_4, G_4, AT_4)}   # m -> (Bᵀ, G, A�
 DEFAULT_TILE = 4
 # Tiles per chunk: the chunk's transformed input and products (α² * tiles * channels each)
 # stay in the processor's cache between the transforms and the matrix products.
-_CHUNK_TILES = {2: 2048, 4: 1024}
-_BLOCK_TILES = 16                                    # tiles per parallel work item
+_CHUNK_TILES = {2: 1024, 4: 256}
+_BLAS = ThreadpoolController()      # to run BLAS single-threaded inside the worker threads
 
 
 def winograd_tile_reference(d, g):
@@ -195,7 +199,7 @@ def _output_tile_4(mm, t, bias, relu, zero, tmp, dst, b, r0, c0):
                 dst[b, r0 + i, c0 + k, f] = _finish(z + bias[f], relu, zero)
 
 
-# ------------------------------------------------------- chunk transforms (parallel)
+# ------------------------------------------------------------------ chunk transforms
 @numba.njit(cache=True)
 def _tile_origin(t, m, tiles_h, tiles_w):
     """Image and top-left pixel (b, r0, c0) of tile t (tiles in row-major order per image)."""
@@ -212,76 +216,100 @@ def _copy_padded_tile(xp, b, r0, c0, tile):
             tile[0, r, s, :] = xp[b, r0 + r, c0 + s, :]
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(nogil=True, cache=True)
 def _input_transform(xp, m, t0, t1, tiles_h, tiles_w, v):
     """v[:, t - t0, :] = Bᵀ d B for the tiles t0 <= t < t1 of xp; v (α², chunk, C)."""
     alpha, c = m + 2, xp.shape[3]
-    for blk in numba.prange((t1 - t0 + _BLOCK_TILES - 1) // _BLOCK_TILES):
-        tmp = np.empty((alpha, alpha, c), xp.dtype)
-        tile = np.empty((1, alpha, alpha, c), xp.dtype)
-        for t in range(t0 + blk * _BLOCK_TILES, min(t1, t0 + (blk + 1) * _BLOCK_TILES)):
-            b, r0, c0 = _tile_origin(t, m, tiles_h, tiles_w)
-            src, sb, sr, sc = xp, b, r0, c0
-            if r0 + alpha > xp.shape[1] or c0 + alpha > xp.shape[2]:   # the ragged edge
-                _copy_padded_tile(xp, b, r0, c0, tile)
-                src, sb, sr, sc = tile, 0, 0, 0
-            if m == 4:
-                _input_tile_4(src, sb, sr, sc, tmp, v, t - t0)
-            else:
-                _input_tile_2(src, sb, sr, sc, tmp, v, t - t0)
+    tmp = np.empty((alpha, alpha, c), xp.dtype)
+    tile = np.empty((1, alpha, alpha, c), xp.dtype)
+    for t in range(t0, t1):
+        b, r0, c0 = _tile_origin(t, m, tiles_h, tiles_w)
+        src, sb, sr, sc = xp, b, r0, c0
+        if r0 + alpha > xp.shape[1] or c0 + alpha > xp.shape[2]:   # the ragged edge
+            _copy_padded_tile(xp, b, r0, c0, tile)
+            src, sb, sr, sc = tile, 0, 0, 0
+        if m == 4:
+            _input_tile_4(src, sb, sr, sc, tmp, v, t - t0)
+        else:
+            _input_tile_2(src, sb, sr, sc, tmp, v, t - t0)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(nogil=True, cache=True)
 def _output_transform(mm, m, t0, t1, tiles_h, tiles_w, bias, relu, y):
     """y's tiles t0 <= t < t1 = Aᵀ M A + bias (ReLU'd when asked); mm (α², chunk, F)."""
     alpha, f = m + 2, y.shape[3]
-    for blk in numba.prange((t1 - t0 + _BLOCK_TILES - 1) // _BLOCK_TILES):
-        tmp = np.empty((m, alpha, f), y.dtype)
-        tile = np.empty((1, m, m, f), y.dtype)
-        zero = np.zeros(1, y.dtype)[0]                  # 0 in y's own type
-        for t in range(t0 + blk * _BLOCK_TILES, min(t1, t0 + (blk + 1) * _BLOCK_TILES)):
-            b, r0, c0 = _tile_origin(t, m, tiles_h, tiles_w)
-            rows, cols = min(m, y.shape[1] - r0), min(m, y.shape[2] - c0)
-            dst, db, dr, dc = y, b, r0, c0
-            if rows < m or cols < m:                # the ragged edge: keep the part inside
-                dst, db, dr, dc = tile, 0, 0, 0
-            if m == 4:
-                _output_tile_4(mm, t - t0, bias, relu, zero, tmp, dst, db, dr, dc)
-            else:
-                _output_tile_2(mm, t - t0, bias, relu, zero, tmp, dst, db, dr, dc)
-            if rows < m or cols < m:
-                y[b, r0:r0 + rows, c0:c0 + cols, :] = tile[0, :rows, :cols, :]
+    tmp = np.empty((m, alpha, f), y.dtype)
+    tile = np.empty((1, m, m, f), y.dtype)
+    zero = np.zeros(1, y.dtype)[0]                  # 0 in y's own type
+    for t in range(t0, t1):
+        b, r0, c0 = _tile_origin(t, m, tiles_h, tiles_w)
+        rows, cols = min(m, y.shape[1] - r0), min(m, y.shape[2] - c0)
+        dst, db, dr, dc = y, b, r0, c0
+        if rows < m or cols < m:                    # the ragged edge: keep the part inside
+            dst, db, dr, dc = tile, 0, 0, 0
+        if m == 4:
+            _output_tile_4(mm, t - t0, bias, relu, zero, tmp, dst, db, dr, dc)
+        else:
+            _output_tile_2(mm, t - t0, bias, relu, zero, tmp, dst, db, dr, dc)
+        if rows < m or cols < m:
+            y[b, r0:r0 + rows, c0:c0 + cols, :] = tile[0, :rows, :cols, :]
 
 
 # ------------------------------------------------------------------------- front door
+def _convolve_chunks(xp, u, bias, relu, m, y, claims, chunk):
+    """One worker: claim chunks of tiles (t0 from ``claims``) until none are left; for each,
+    input transform, α² matrix products, output transform, in this thread's own buffers."""
+    tiles_h, tiles_w = -(-y.shape[1] // m), -(-y.shape[2] // m)
+    tiles = y.shape[0] * tiles_h * tiles_w
+    v = np.empty((u.shape[0], chunk, u.shape[1]), xp.dtype)
+    mm = np.empty((u.shape[0], chunk, u.shape[2]), xp.dtype)
+    for t0 in claims:                       # next() on a shared itertools.count is atomic
+        if t0 >= tiles:
+            return
+        t1 = min(tiles, t0 + chunk)
+        _input_transform(xp, m, t0, t1, tiles_h, tiles_w, v)
+        np.matmul(v[:, :t1 - t0], u, out=mm[:, :t1 - t0])
+        _output_transform(mm, m, t0, t1, tiles_h, tiles_w, bias, relu, y)
+
+
+def _check(xp, kernel, bias):
+    if xp.dtype not in (np.float32, np.float64):
+        raise TypeError(f"xp must be float32 or float64, got {xp.dtype}")
+    if (xp.ndim != 4 or kernel.shape[:3] != (3, 3, xp.shape[3])
+            or bias.shape != kernel.shape[3:] or min(xp.shape[1:3]) < 3):
+        raise ValueError(f"need xp (N, Hp>=3, Wp>=3, C), kernel (3, 3, C, F), bias (F,); got "
+                         f"{xp.shape}, {kernel.shape}, {bias.shape}")
+
+
 def winograd_conv3x3(xp, kernel, bias, relu=False, m=DEFAULT_TILE):
     """Valid 3x3 stride-1 cross-correlation of the padded xp by Winograd F(m x m, 3 x 3).
 
     xp (N, Hp, Wp, C) float32 or float64 (Hp, Wp >= 3), kernel (3, 3, C, F), bias (F,)
     -> y (N, Hp-2, Wp-2, F) of xp's dtype; max(0, y) when ``relu`` (NaN stays NaN).
     ``m`` is the output tile side, 2 or 4. The same numbers as conv2d_forward up to rounding.
+
+    Runs on ``numba.get_num_threads()`` threads, each taking chunks of tiles through all
+    three steps with single-threaded BLAS: no thread waits for another between the steps.
     """
-    xp = np.ascontiguousarray(xp)
-    if xp.dtype not in (np.float32, np.float64):
-        raise TypeError(f"xp must be float32 or float64, got {xp.dtype}")
-    n, hp, wp, c = xp.shape
-    if kernel.shape[:3] != (3, 3, c) or bias.shape != kernel.shape[3:] or min(hp, wp) < 3:
-        raise ValueError(f"need xp (N, Hp>=3, Wp>=3, C), kernel (3, 3, C, F), bias (F,); got "
-                         f"{xp.shape}, {kernel.shape}, {bias.shape}")
-    ho, wo, f = hp - 2, wp - 2, kernel.shape[3]
-    tiles_h, tiles_w = -(-ho // m), -(-wo // m)
-    tiles = n * tiles_h * tiles_w
-    u = kernel_transform(np.asarray(kernel, xp.dtype), m)
+    xp, kernel, bias = np.ascontiguousarray(xp), np.asarray(kernel), np.asarray(bias)
+    _check(xp, kernel, bias)
+    n, hp, wp, _ = xp.shape
+    y = np.empty((n, hp - 2, wp - 2, kernel.shape[3]), xp.dtype)
+    u = kernel_transform(kernel.astype(xp.dtype, copy=False), m)
     bias = np.ascontiguousarray(bias, xp.dtype)
+    tiles = n * -(-(hp - 2) // m) * -(-(wp - 2) // m)
     chunk = min(tiles, _CHUNK_TILES[m])
-    v = np.empty(((m + 2) ** 2, chunk, c), xp.dtype)       # reused by every chunk
-    mm = np.empty(((m + 2) ** 2, chunk, f), xp.dtype)
-    y = np.empty((n, ho, wo, f), xp.dtype)
-    for t0 in range(0, tiles, chunk):
-        t1 = min(tiles, t0 + chunk)
-        _input_transform(xp, m, t0, t1, tiles_h, tiles_w, v)
-        np.matmul(v[:, :t1 - t0], u, out=mm[:, :t1 - t0])
-        _output_transform(mm, m, t0, t1, tiles_h, tiles_w, bias, bool(relu), y)
+    workers = min(numba.get_num_threads(), -(-tiles // chunk))
+    claims = itertools.count(0, chunk)
+    with _BLAS.limit(limits=1, user_api="blas"):
+        if workers == 1:
+            _convolve_chunks(xp, u, bias, bool(relu), m, y, claims, chunk)
+            return y
+        with ThreadPoolExecutor(workers) as pool:
+            running = [pool.submit(_convolve_chunks, xp, u, bias, bool(relu), m, y, claims,
+                                   chunk) for _ in range(workers)]
+            for work in running:
+                work.result()                       # re-raises a worker's exception
     return y
 
 
