@@ -1,5 +1,5 @@
 """Time Winograd 3x3 convolution (minicnn/kernels/winograd.py) against the numba tier's im2col
-+ BLAS on the thesis CNN's 64-channel layers, forward and input gradient (dx), float32.
++ BLAS on the thesis CNN's 64-channel layers: forward, input gradient dx, kernel gradient dk.
 
 Each layer's calls run interleaved (numba tier, then Winograd, then again) so that both see
 the same load on a shared machine; the table gives the median of --repeats runs and the
@@ -80,11 +80,12 @@ def time_layer(n, side, tiles, repeats):
     dy = rng.standard_normal((n, ho, ho, 64), np.float32)
     calls = {"forward im2col": lambda: conv._forward_numba(xp, kernel, bias, 1, 1, ho, ho, True),
              "backward im2col dx+dk": lambda: conv._backward_numba(xp, kernel, dy, 1, 1, True),
-             "backward im2col dk": lambda: conv._backward_numba(xp, kernel, dy, 1, 1, False)}
+             "dk im2col (no dx)": lambda: conv._backward_numba(xp, kernel, dy, 1, 1, False)}
     for m in tiles:
         calls[f"forward F({m},3)"] = (
             lambda m=m: winograd.winograd_conv3x3(xp, kernel, bias, relu=True, m=m))
         calls[f"dx F({m},3)"] = lambda m=m: winograd.winograd_conv3x3_input_grad(dy, kernel, m=m)
+        calls[f"dk F({m},3)"] = lambda m=m: winograd.winograd_conv3x3_kernel_grad(xp, dy, m=m)
     times = {name: [] for name in calls}
     for _ in range(repeats):
         for name, call in calls.items():
@@ -92,7 +93,7 @@ def time_layer(n, side, tiles, repeats):
             call()
             times[name].append(time.perf_counter() - start)
     ms = {name: median_ms(t) for name, t in times.items()}
-    ms["dx im2col (dx+dk - dk)"] = ms["backward im2col dx+dk"] - ms["backward im2col dk"]
+    ms["dx im2col (dx+dk - dk)"] = ms["backward im2col dx+dk"] - ms["dk im2col (no dx)"]
     return ms, 2 * n * ho * ho * 9 * 64 * 64
 
 
@@ -161,7 +162,7 @@ def main():
             print(f"\n{case} {layer}: ({n},{side},{side},64) -> ({n},{side - 2},{side - 2},64)")
             for name, value in ms.items():
                 rate = f"{flops / (value * 1e6):7.0f} GFLOPS (direct count)" \
-                    if name.startswith(("forward", "dx")) else ""
+                    if name.startswith(("forward", "dx", "dk")) else ""
                 print(f"  {name:<26} {value:8.2f} ms {rate}")
 
 

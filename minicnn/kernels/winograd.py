@@ -127,6 +127,19 @@ def _at_4(m0, m1, m2, m3, m4, m5):
     return m0 + a + c, b + two_d, a + _twice(_twice(c)), b + _twice(_twice(two_d)) + m5
 
 
+@numba.njit(cache=True)
+def _a_2(x0, x1):
+    """A (the transpose of Aᵀ) applied to a column of an output-gradient tile."""
+    return x0, x0 + x1, x0 - x1, -x1
+
+
+@numba.njit(cache=True)
+def _a_4(x0, x1, x2, x3):
+    """A (the transpose of Aᵀ) applied to a column of an output-gradient tile."""
+    even, odd = x0 + _twice(_twice(x2)), _twice(x1) + _twice(_twice(_twice(x3)))
+    return x0, x0 + x1 + x2 + x3, x0 - x1 + x2 - x3, even + odd, even - odd, x3
+
+
 # ------------------------------------------------------------- per-tile transforms
 # Vectorised over the channels (contiguous in memory). Each innermost loop writes one output
 # row: LLVM vectorises that well, and it did not when one loop wrote all α rows at once
@@ -160,6 +173,34 @@ def _input_tile_4(src, b, r0, c0, tmp, v, t):
             for c in range(src.shape[3]):
                 v[6 * i + k, t, c] = _bt_4(tmp[i, 0, c], tmp[i, 1, c], tmp[i, 2, c],
                                            tmp[i, 3, c], tmp[i, 4, c], tmp[i, 5, c])[k]
+
+
+@numba.njit(cache=True)
+def _grad_tile_2(src, b, r0, c0, tmp, w, t):
+    """w[4*i + k, t, :] = (A dY Aᵀ)[i, k] for the 2x2 tile dY = src[b, r0:r0+2, c0:c0+2, :]."""
+    for j in range(2):                                   # tmp = A dY, column by column
+        for k in range(4):
+            for f in range(src.shape[3]):
+                tmp[k, j, f] = _a_2(src[b, r0, c0 + j, f], src[b, r0 + 1, c0 + j, f])[k]
+    for i in range(4):                                   # w = (A dY) Aᵀ, row by row
+        for k in range(4):
+            for f in range(src.shape[3]):
+                w[4 * i + k, t, f] = _a_2(tmp[i, 0, f], tmp[i, 1, f])[k]
+
+
+@numba.njit(cache=True)
+def _grad_tile_4(src, b, r0, c0, tmp, w, t):
+    """w[6*i + k, t, :] = (A dY Aᵀ)[i, k] for the 4x4 tile dY = src[b, r0:r0+4, c0:c0+4, :]."""
+    for j in range(4):                                   # tmp = A dY, column by column
+        for k in range(6):
+            for f in range(src.shape[3]):
+                tmp[k, j, f] = _a_4(src[b, r0, c0 + j, f], src[b, r0 + 1, c0 + j, f],
+                                    src[b, r0 + 2, c0 + j, f], src[b, r0 + 3, c0 + j, f])[k]
+    for i in range(6):                                   # w = (A dY) Aᵀ, row by row
+        for k in range(6):
+            for f in range(src.shape[3]):
+                w[6 * i + k, t, f] = _a_4(tmp[i, 0, f], tmp[i, 1, f], tmp[i, 2, f],
+                                          tmp[i, 3, f])[k]
 
 
 @numba.njit(cache=True)
@@ -255,6 +296,24 @@ def _output_transform(mm, m, t0, t1, tiles_h, tiles_w, bias, relu, y):
             y[b, r0:r0 + rows, c0:c0 + cols, :] = tile[0, :rows, :cols, :]
 
 
+@numba.njit(nogil=True, cache=True)
+def _grad_transform(dy, m, t0, t1, tiles_h, tiles_w, w):
+    """w[:, t - t0, :] = A dY Aᵀ for the m x m tiles t0 <= t < t1 of dy; w (α², chunk, F)."""
+    alpha, f = m + 2, dy.shape[3]
+    tmp = np.empty((alpha, m, f), dy.dtype)
+    tile = np.empty((1, m, m, f), dy.dtype)
+    for t in range(t0, t1):
+        b, r0, c0 = _tile_origin(t, m, tiles_h, tiles_w)
+        src, sb, sr, sc = dy, b, r0, c0
+        if r0 + m > dy.shape[1] or c0 + m > dy.shape[2]:           # the ragged edge
+            _copy_padded_tile(dy, b, r0, c0, tile)
+            src, sb, sr, sc = tile, 0, 0, 0
+        if m == 4:
+            _grad_tile_4(src, sb, sr, sc, tmp, w, t - t0)
+        else:
+            _grad_tile_2(src, sb, sr, sc, tmp, w, t - t0)
+
+
 # ------------------------------------------------------------------------- front door
 def _convolve_chunks(xp, u, bias, relu, m, y, claims, chunk):
     """One worker: claim chunks of tiles (t0 from ``claims``) until none are left; for each,
@@ -270,6 +329,38 @@ def _convolve_chunks(xp, u, bias, relu, m, y, claims, chunk):
         _input_transform(xp, m, t0, t1, tiles_h, tiles_w, v)
         np.matmul(v[:, :t1 - t0], u, out=mm[:, :t1 - t0])
         _output_transform(mm, m, t0, t1, tiles_h, tiles_w, bias, relu, y)
+
+
+def _kernel_grad_chunks(xp, dy, m, claims, chunk):
+    """One worker of :func:`winograd_conv3x3_kernel_grad`: the sum over the chunks it claims
+    of V[k]ᵀ @ W[k] (V = Bᵀ d B of xp's tiles, W = A dY Aᵀ of dy's), float64 (α², C, F)."""
+    tiles_h, tiles_w = -(-dy.shape[1] // m), -(-dy.shape[2] // m)
+    tiles = dy.shape[0] * tiles_h * tiles_w
+    v = np.empty(((m + 2) ** 2, chunk, xp.shape[3]), xp.dtype)
+    w = np.empty(((m + 2) ** 2, chunk, dy.shape[3]), xp.dtype)
+    part = np.empty(((m + 2) ** 2, xp.shape[3], dy.shape[3]), xp.dtype)
+    total = np.zeros(part.shape)
+    for t0 in claims:
+        if t0 >= tiles:
+            return total
+        t1 = min(tiles, t0 + chunk)
+        _input_transform(xp, m, t0, t1, tiles_h, tiles_w, v)
+        _grad_transform(dy, m, t0, t1, tiles_h, tiles_w, w)
+        total += np.matmul(v[:, :t1 - t0].transpose(0, 2, 1), w[:, :t1 - t0], out=part)
+    return total
+
+
+def _run_workers(work, tiles, chunk, *args):
+    """``work(*args, claims, chunk)`` on up to numba.get_num_threads() threads sharing the
+    chunk starts ``claims``, BLAS single-threaded meanwhile; returns their results."""
+    claims = itertools.count(0, chunk)
+    workers = min(numba.get_num_threads(), -(-tiles // chunk))
+    with _BLAS.limit(limits=1, user_api="blas"):
+        if workers == 1:
+            return [work(*args, claims, chunk)]
+        with ThreadPoolExecutor(workers) as pool:
+            running = [pool.submit(work, *args, claims, chunk) for _ in range(workers)]
+            return [job.result() for job in running]     # re-raises a worker's exception
 
 
 def _check(xp, kernel, bias):
@@ -299,17 +390,7 @@ def winograd_conv3x3(xp, kernel, bias, relu=False, m=DEFAULT_TILE):
     bias = np.ascontiguousarray(bias, xp.dtype)
     tiles = n * -(-(hp - 2) // m) * -(-(wp - 2) // m)
     chunk = min(tiles, _CHUNK_TILES[m])
-    workers = min(numba.get_num_threads(), -(-tiles // chunk))
-    claims = itertools.count(0, chunk)
-    with _BLAS.limit(limits=1, user_api="blas"):
-        if workers == 1:
-            _convolve_chunks(xp, u, bias, bool(relu), m, y, claims, chunk)
-            return y
-        with ThreadPoolExecutor(workers) as pool:
-            running = [pool.submit(_convolve_chunks, xp, u, bias, bool(relu), m, y, claims,
-                                   chunk) for _ in range(workers)]
-            for work in running:
-                work.result()                       # re-raises a worker's exception
+    _run_workers(_convolve_chunks, tiles, chunk, xp, u, bias, bool(relu), m, y)
     return y
 
 
@@ -324,3 +405,23 @@ def winograd_conv3x3_input_grad(dy, kernel, m=DEFAULT_TILE):
     flipped = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2), dy.dtype)
     padded = np.pad(dy, ((0, 0), (2, 2), (2, 2), (0, 0)))
     return winograd_conv3x3(padded, flipped, np.zeros(kernel.shape[2], dy.dtype), m=m)
+
+
+def winograd_conv3x3_kernel_grad(xp, dy, m=DEFAULT_TILE):
+    """Gradient of :func:`winograd_conv3x3` with respect to its kernel.
+
+    xp (N, Ho+2, Wo+2, C), dy (N, Ho, Wo, F) -> dkernel (3, 3, C, F) of xp's dtype:
+    dkernel = Gᵀ dU G with dU[k] = sum over tiles of V[k]ᵀ (A dY Aᵀ)[k], the adjoint of
+    Y = Aᵀ [U ⊙ V] A (partial sums are added in float64).
+    """
+    xp, dy = np.ascontiguousarray(xp), np.ascontiguousarray(dy, xp.dtype)
+    n, ho, wo, f = dy.shape
+    _check(xp, np.empty((3, 3, xp.shape[3], f)), np.empty(f))
+    if xp.shape[:3] != (n, ho + 2, wo + 2):
+        raise ValueError(f"dy {dy.shape} is not the output shape of xp {xp.shape}")
+    tiles = n * -(-ho // m) * -(-wo // m)
+    chunk = min(tiles, _CHUNK_TILES[m])
+    du = sum(_run_workers(_kernel_grad_chunks, tiles, chunk, xp, dy, m))
+    _, gm, _ = TRANSFORMS[m]
+    du = du.reshape(m + 2, m + 2, xp.shape[3], f)
+    return np.einsum("ia,ijcf,jb->abcf", gm, du, gm).astype(xp.dtype)
