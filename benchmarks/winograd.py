@@ -118,25 +118,26 @@ def errors(got, want):
 
 
 def print_accuracy(tiles):
-    """float32 forward and dx of conv2d_1 (N = 4) against the float64 numpy tier."""
-    print("float32 vs float64 reference, conv2d_1 shape at N=4: max|err|/max|y|;"
-          " elementwise |err|/|y| median, p99, max (outputs > 1e-3 max|y|)")
+    """float32 forward, dx and dk of conv2d_1 (N = 4) against the float64 numpy tier."""
+    print("float32 vs float64 reference, conv2d_1 shape at N=4: max|err|/max|ref|;"
+          " elementwise |err|/|ref| median, p99, max (entries > 1e-3 max|ref|)")
     for kind in ("random", "realistic"):
         x, k, b = accuracy_inputs(kind, np.random.default_rng(0))
         dy = np.random.default_rng(1).standard_normal((x.shape[0], 72, 72, 64))
-        want = conv._forward_numpy(x, k, b, 1, 1, 72, 72, False)
-        want_dx, _ = conv._backward_numpy(x, k, dy, 1, 1, True)
+        want = (conv._forward_numpy(x, k, b, 1, 1, 72, 72, False),
+                *conv._backward_numpy(x, k, dy, 1, 1, True))
         x32, k32, b32, dy32 = (a.astype(np.float32) for a in (x, k, b, dy))
         got = {"im2col (numba tier)": (conv._forward_numba(x32, k32, b32, 1, 1, 72, 72, False),
-                                       conv._backward_numba(x32, k32, dy32, 1, 1, True)[0])}
+                                       *conv._backward_numba(x32, k32, dy32, 1, 1, True))}
         for m in tiles:
             got[f"Winograd F({m}x{m},3x3)"] = (
                 winograd.winograd_conv3x3(x32, k32, b32, m=m),
-                winograd.winograd_conv3x3_input_grad(dy32, k32, m=m))
-        for name, (y, dx) in got.items():
-            fwd, back = errors(y, want), errors(dx, want_dx)
-            print(f"  {kind:<9} {name:<22} y: " + " ".join(f"{v:.1e}" for v in fwd)
-                  + "   dx: " + " ".join(f"{v:.1e}" for v in back))
+                winograd.winograd_conv3x3_input_grad(dy32, k32, m=m),
+                winograd.winograd_conv3x3_kernel_grad(x32, dy32, m=m))
+        for name, results in got.items():
+            print(f"  {kind:<9} {name:<22}" + "".join(
+                f"  {what}: " + " ".join(f"{v:.1e}" for v in errors(r, w))
+                for what, r, w in zip(("y", "dx", "dk"), results, want)))
 
 
 def main():
