@@ -87,7 +87,7 @@ def kernel_transform(kernel, m=DEFAULT_TILE):
     Computed in float64 and rounded once to the kernel's dtype (G holds 1/6 and 1/24).
     """
     _, gm, _ = TRANSFORMS[m]
-    u = np.einsum("ia,abcf,jb->ijcf", gm, kernel.astype(np.float64), gm)
+    u = np.einsum("ia,abcf,jb->ijcf", gm, kernel.astype(np.float64), gm, optimize=True)
     return np.ascontiguousarray(u.reshape(-1, *kernel.shape[2:]), dtype=kernel.dtype)
 
 
@@ -424,4 +424,4 @@ def winograd_conv3x3_kernel_grad(xp, dy, m=DEFAULT_TILE):
     du = sum(_run_workers(_kernel_grad_chunks, tiles, chunk, xp, dy, m))
     _, gm, _ = TRANSFORMS[m]
     du = du.reshape(m + 2, m + 2, xp.shape[3], f)
-    return np.einsum("ia,ijcf,jb->abcf", gm, du, gm).astype(xp.dtype)
+    return np.einsum("ia,ijcf,jb->abcf", gm, du, gm, optimize=True).astype(xp.dtype)
