@@ -22,6 +22,10 @@ transforms: the input transform (per tile and channel) and the output transform 
 Shapes (channels-last, as the rest of minicnn.kernels):
     xp (N, Hp, Wp, C) already padded, kernel (3, 3, C, F), bias (F,) -> y (N, Hp-2, Wp-2, F)
 
+The gradients reuse the same pieces: dx is the forward convolution of dy padded by 2 with the
+kernel rotated 180 degrees (channel axes swapped); dK = Gᵀ dU G with dU[k] = Σ V[k]ᵀ W[k],
+W = A dY Aᵀ per tile.
+
 The larger tile saves more multiplies but its transforms have larger constants (up to 8 in
 Aᵀ, 5 in Bᵀ, 1/24 in G), which costs some float32 accuracy; docs/kernels.md measures it.
 """
@@ -415,10 +419,10 @@ def winograd_conv3x3_kernel_grad(xp, dy, m=DEFAULT_TILE):
     Y = Aᵀ [U ⊙ V] A (partial sums are added in float64).
     """
     xp, dy = np.ascontiguousarray(xp), np.ascontiguousarray(dy, xp.dtype)
+    if xp.ndim != 4 or dy.ndim != 4 or xp.shape[:3] != (dy.shape[0], *np.add(dy.shape[1:3], 2)):
+        raise ValueError(f"dy {dy.shape} is not the output shape of xp {xp.shape}")
     n, ho, wo, f = dy.shape
     _check(xp, np.empty((3, 3, xp.shape[3], f)), np.empty(f))
-    if xp.shape[:3] != (n, ho + 2, wo + 2):
-        raise ValueError(f"dy {dy.shape} is not the output shape of xp {xp.shape}")
     tiles = n * -(-ho // m) * -(-wo // m)
     chunk = min(tiles, _CHUNK_TILES[m])
     du = sum(_run_workers(_kernel_grad_chunks, tiles, chunk, xp, dy, m))
