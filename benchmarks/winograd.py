@@ -11,6 +11,7 @@ machine's sgemm rate on (16384 x 576) @ (576 x 64) measured in the same run. Num
     python benchmarks/winograd.py --accuracy     # float32 errors against a float64 reference
 """
 import argparse
+import os
 import platform
 import time
 
@@ -153,7 +154,8 @@ def main():
         return
     first = first_calls(args.tiles)
     print(f"CPU: {cpu_name()}, {numba.get_num_threads()} threads ({numba.threading_layer()});"
-          f" numpy {np.__version__}, numba {numba.__version__}; runtime: {applied}")
+          f" numpy {np.__version__}, numba {numba.__version__}; runtime: {applied}; "
+          f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT', '(unset)')}")
     print("first calls (s):", {k: round(v, 2) for k, v in first.items()})
     print(f"sgemm (16384x576)@(576x64): {sgemm_gflops(args.repeats):.0f} GFLOPS")
     for case in args.cases:
