@@ -254,24 +254,26 @@ def _tile_origin(t, m, tiles_h, tiles_w):
 
 @numba.njit(cache=True)
 def _copy_padded_tile(xp, b, r0, c0, tile):
-    """tile[0] = xp[b, r0:r0+α, c0:c0+α, :], zeros where the tile runs past xp's edge."""
+    """tile[0] = xp[b, r0:r0+α, c0:c0+α, :], zeros where the tile runs past xp's edges (r0
+    and c0 may be negative: the tile starts in the zero padding above or left of xp)."""
     tile[:] = 0
-    for r in range(min(tile.shape[1], xp.shape[1] - r0)):
-        for s in range(min(tile.shape[2], xp.shape[2] - c0)):
+    for r in range(max(0, -r0), min(tile.shape[1], xp.shape[1] - r0)):
+        for s in range(max(0, -c0), min(tile.shape[2], xp.shape[2] - c0)):
             tile[0, r, s, :] = xp[b, r0 + r, c0 + s, :]
 
 
 @numba.njit(nogil=True, cache=True)
-def _input_transform(xp, m, t0, t1, tiles_h, tiles_w, v):
-    """v[:, t - t0, :] = Bᵀ d B for the tiles t0 <= t < t1 of xp; v (α², chunk, C)."""
+def _input_transform(xp, pad, m, t0, t1, tiles_h, tiles_w, v):
+    """v[:, t - t0, :] = Bᵀ d B for the tiles t0 <= t < t1 of xp seen as padded with ``pad``
+    zeros on each side of H and W (without copying it); v (α², chunk, C)."""
     alpha, c = m + 2, xp.shape[3]
     tmp = np.empty((alpha, alpha, c), xp.dtype)
     tile = np.empty((1, alpha, alpha, c), xp.dtype)
     for t in range(t0, t1):
         b, r0, c0 = _tile_origin(t, m, tiles_h, tiles_w)
-        src, sb, sr, sc = xp, b, r0, c0
-        if r0 + alpha > xp.shape[1] or c0 + alpha > xp.shape[2]:   # the ragged edge
-            _copy_padded_tile(xp, b, r0, c0, tile)
+        src, sb, sr, sc = xp, b, r0 - pad, c0 - pad
+        if min(sr, sc) < 0 or sr + alpha > xp.shape[1] or sc + alpha > xp.shape[2]:
+            _copy_padded_tile(xp, b, sr, sc, tile)               # padding or ragged edge
             src, sb, sr, sc = tile, 0, 0, 0
         if m == 4:
             _input_tile_4(src, sb, sr, sc, tmp, v, t - t0)
@@ -319,7 +321,7 @@ def _grad_transform(dy, m, t0, t1, tiles_h, tiles_w, w):
 
 
 # ------------------------------------------------------------------------- front door
-def _convolve_chunks(xp, u, bias, relu, m, y, claims, chunk):
+def _convolve_chunks(xp, pad, u, bias, relu, m, y, claims, chunk):
     """One worker: claim chunks of tiles (t0 from ``claims``) until none are left; for each,
     input transform, α² matrix products, output transform, in this thread's own buffers."""
     tiles_h, tiles_w = -(-y.shape[1] // m), -(-y.shape[2] // m)
@@ -330,7 +332,7 @@ def _convolve_chunks(xp, u, bias, relu, m, y, claims, chunk):
         if t0 >= tiles:
             return
         t1 = min(tiles, t0 + chunk)
-        _input_transform(xp, m, t0, t1, tiles_h, tiles_w, v)
+        _input_transform(xp, pad, m, t0, t1, tiles_h, tiles_w, v)
         np.matmul(v[:, :t1 - t0], u, out=mm[:, :t1 - t0])
         _output_transform(mm, m, t0, t1, tiles_h, tiles_w, bias, relu, y)
 
@@ -348,7 +350,7 @@ def _kernel_grad_chunks(xp, dy, m, claims, chunk):
         if t0 >= tiles:
             return total
         t1 = min(tiles, t0 + chunk)
-        _input_transform(xp, m, t0, t1, tiles_h, tiles_w, v)
+        _input_transform(xp, 0, m, t0, t1, tiles_h, tiles_w, v)
         _grad_transform(dy, m, t0, t1, tiles_h, tiles_w, w)
         total += np.matmul(v[:, :t1 - t0].transpose(0, 2, 1), w[:, :t1 - t0], out=part)
     return total
@@ -367,11 +369,12 @@ def _run_workers(work, tiles, chunk, *args):
             return [job.result() for job in running]     # re-raises a worker's exception
 
 
-def _check(xp, kernel, bias):
+def _check(xp, kernel, bias, pad=0):
+    """Dtype and shapes of a convolution of xp padded by ``pad`` on each side of H and W."""
     if xp.dtype not in (np.float32, np.float64):
         raise TypeError(f"xp must be float32 or float64, got {xp.dtype}")
     if (xp.ndim != 4 or kernel.shape[:3] != (3, 3, xp.shape[3])
-            or bias.shape != kernel.shape[3:] or min(xp.shape[1:3]) < 3):
+            or bias.shape != kernel.shape[3:] or min(xp.shape[1:3]) + 2 * pad < 3):
         raise ValueError(f"need xp (N, Hp>=3, Wp>=3, C), kernel (3, 3, C, F), bias (F,); got "
                          f"{xp.shape}, {kernel.shape}, {bias.shape}")
 
@@ -388,13 +391,18 @@ def winograd_conv3x3(xp, kernel, bias, relu=False, m=DEFAULT_TILE):
     """
     xp, kernel, bias = np.ascontiguousarray(xp), np.asarray(kernel), np.asarray(bias)
     _check(xp, kernel, bias)
-    n, hp, wp, _ = xp.shape
+    return _convolve(xp, 0, kernel, bias, relu, m)
+
+
+def _convolve(xp, pad, kernel, bias, relu, m):
+    """:func:`winograd_conv3x3` of xp padded by ``pad`` zeros on each side of H and W."""
+    n, hp, wp = xp.shape[0], xp.shape[1] + 2 * pad, xp.shape[2] + 2 * pad
     y = np.empty((n, hp - 2, wp - 2, kernel.shape[3]), xp.dtype)
     u = kernel_transform(kernel.astype(xp.dtype, copy=False), m)
     bias = np.ascontiguousarray(bias, xp.dtype)
     tiles = n * -(-(hp - 2) // m) * -(-(wp - 2) // m)
     chunk = min(tiles, _CHUNK_TILES[m])
-    _run_workers(_convolve_chunks, tiles, chunk, xp, u, bias, bool(relu), m, y)
+    _run_workers(_convolve_chunks, tiles, chunk, xp, pad, u, bias, bool(relu), m, y)
     return y
 
 
@@ -403,12 +411,14 @@ def winograd_conv3x3_input_grad(dy, kernel, m=DEFAULT_TILE):
 
     dy (N, Ho, Wo, F), kernel (3, 3, C, F) -> dxp (N, Ho+2, Wo+2, C). It is the 'full'
     correlation of dy with the kernel rotated by 180 degrees and its channel axes swapped:
-    the forward convolution of dy padded by 2 on each side of H and W.
+    the forward convolution of dy padded by 2 on each side of H and W (tiles that reach into
+    the padding read zeros; no padded copy of dy is made).
     """
     dy = np.ascontiguousarray(dy)
     flipped = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2), dy.dtype)
-    padded = np.pad(dy, ((0, 0), (2, 2), (2, 2), (0, 0)))
-    return winograd_conv3x3(padded, flipped, np.zeros(kernel.shape[2], dy.dtype), m=m)
+    bias = np.zeros(kernel.shape[2], dy.dtype)
+    _check(dy, flipped, bias, pad=2)
+    return _convolve(dy, 2, flipped, bias, False, m)     # the padding is never copied
 
 
 def winograd_conv3x3_kernel_grad(xp, dy, m=DEFAULT_TILE):
