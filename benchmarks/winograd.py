@@ -1,5 +1,5 @@
 """Time Winograd 3x3 convolution (minicnn/kernels/winograd.py) against the numba tier's im2col
-+ BLAS on the thesis CNN's 64-channel layers, forward and input gradient (dx), float32.
++ BLAS on the thesis CNN's 64-channel layers: forward, input gradient dx, kernel gradient dk.
 
 Each layer's calls run interleaved (numba tier, then Winograd, then again) so that both see
 the same load on a shared machine; the table gives the median of --repeats runs and the
@@ -11,6 +11,8 @@ machine's sgemm rate on (16384 x 576) @ (576 x 64) measured in the same run. Num
     python benchmarks/winograd.py --accuracy     # float32 errors against a float64 reference
 """
 import argparse
+import contextlib
+import os
 import platform
 import time
 
@@ -24,6 +26,28 @@ from minicnn.kernels import conv, winograd
 LAYERS = {150: (("conv2d_1", 74), ("conv2d_2", 36), ("conv2d_3", 17)),
           64: (("conv2d_1", 31), ("conv2d_2", 14), ("conv2d_3", 6))}
 CASES = {"150px/32": (150, 32), "150px/8": (150, 8), "64px/32": (64, 32)}
+
+
+@contextlib.contextmanager
+def im2col_only():
+    """The numba tier's im2col + BLAS path even where the tier itself would use Winograd
+    (conv.py sends 3x3 stride-1 layers there once it has a ``_winograd_fits`` test)."""
+    fits = getattr(conv, "_winograd_fits", None)
+    if fits is not None:
+        conv._winograd_fits = lambda *args: False
+    try:
+        yield
+    finally:
+        if fits is not None:
+            conv._winograd_fits = fits
+
+
+def im2col(call):
+    """``call`` run with :func:`im2col_only`."""
+    def run():
+        with im2col_only():
+            return call()
+    return run
 
 
 def cpu_name():
@@ -64,9 +88,10 @@ def first_calls(tiles):
         winograd.winograd_conv3x3_input_grad(xp[:, :5, :5], k, m=m)
         seconds[f"winograd m={m}"] = time.perf_counter() - start
     start = time.perf_counter()
-    conv._forward_numba(xp, k, np.zeros(2, np.float32), 1, 1, 5, 5, True)
-    conv._backward_numba(xp, k, xp[:, :5, :5], 1, 1, True)
-    seconds["numba tier"] = time.perf_counter() - start
+    with im2col_only():
+        conv._forward_numba(xp, k, np.zeros(2, np.float32), 1, 1, 5, 5, True)
+        conv._backward_numba(xp, k, xp[:, :5, :5], 1, 1, True)
+    seconds["numba tier (im2col)"] = time.perf_counter() - start
     return seconds
 
 
@@ -78,13 +103,15 @@ def time_layer(n, side, tiles, repeats):
     bias = np.zeros(64, np.float32)
     ho = side - 2
     dy = rng.standard_normal((n, ho, ho, 64), np.float32)
-    calls = {"forward im2col": lambda: conv._forward_numba(xp, kernel, bias, 1, 1, ho, ho, True),
-             "backward im2col dx+dk": lambda: conv._backward_numba(xp, kernel, dy, 1, 1, True),
-             "backward im2col dk": lambda: conv._backward_numba(xp, kernel, dy, 1, 1, False)}
+    calls = {
+        "forward im2col": im2col(lambda: conv._forward_numba(xp, kernel, bias, 1, 1, ho, ho, True)),
+        "backward im2col dx+dk": im2col(lambda: conv._backward_numba(xp, kernel, dy, 1, 1, True)),
+        "dk im2col (no dx)": im2col(lambda: conv._backward_numba(xp, kernel, dy, 1, 1, False))}
     for m in tiles:
         calls[f"forward F({m},3)"] = (
             lambda m=m: winograd.winograd_conv3x3(xp, kernel, bias, relu=True, m=m))
         calls[f"dx F({m},3)"] = lambda m=m: winograd.winograd_conv3x3_input_grad(dy, kernel, m=m)
+        calls[f"dk F({m},3)"] = lambda m=m: winograd.winograd_conv3x3_kernel_grad(xp, dy, m=m)
     times = {name: [] for name in calls}
     for _ in range(repeats):
         for name, call in calls.items():
@@ -92,7 +119,7 @@ def time_layer(n, side, tiles, repeats):
             call()
             times[name].append(time.perf_counter() - start)
     ms = {name: median_ms(t) for name, t in times.items()}
-    ms["dx im2col (dx+dk - dk)"] = ms["backward im2col dx+dk"] - ms["backward im2col dk"]
+    ms["dx im2col (dx+dk - dk)"] = ms["backward im2col dx+dk"] - ms["dk im2col (no dx)"]
     return ms, 2 * n * ho * ho * 9 * 64 * 64
 
 
@@ -117,25 +144,28 @@ def errors(got, want):
 
 
 def print_accuracy(tiles):
-    """float32 forward and dx of conv2d_1 (N = 4) against the float64 numpy tier."""
-    print("float32 vs float64 reference, conv2d_1 shape at N=4: max|err|/max|y|;"
-          " elementwise |err|/|y| median, p99, max (outputs > 1e-3 max|y|)")
+    """float32 forward, dx and dk of conv2d_1 (N = 4) against the float64 numpy tier."""
+    print("float32 vs float64 reference, conv2d_1 shape at N=4: max|err|/max|ref|;"
+          " elementwise |err|/|ref| median, p99, max (entries > 1e-3 max|ref|)")
     for kind in ("random", "realistic"):
         x, k, b = accuracy_inputs(kind, np.random.default_rng(0))
         dy = np.random.default_rng(1).standard_normal((x.shape[0], 72, 72, 64))
-        want = conv._forward_numpy(x, k, b, 1, 1, 72, 72, False)
-        want_dx, _ = conv._backward_numpy(x, k, dy, 1, 1, True)
+        want = (conv._forward_numpy(x, k, b, 1, 1, 72, 72, False),
+                *conv._backward_numpy(x, k, dy, 1, 1, True))
         x32, k32, b32, dy32 = (a.astype(np.float32) for a in (x, k, b, dy))
-        got = {"im2col (numba tier)": (conv._forward_numba(x32, k32, b32, 1, 1, 72, 72, False),
-                                       conv._backward_numba(x32, k32, dy32, 1, 1, True)[0])}
+        with im2col_only():
+            got = {"im2col (numba tier)": (
+                conv._forward_numba(x32, k32, b32, 1, 1, 72, 72, False),
+                *conv._backward_numba(x32, k32, dy32, 1, 1, True))}
         for m in tiles:
             got[f"Winograd F({m}x{m},3x3)"] = (
                 winograd.winograd_conv3x3(x32, k32, b32, m=m),
-                winograd.winograd_conv3x3_input_grad(dy32, k32, m=m))
-        for name, (y, dx) in got.items():
-            fwd, back = errors(y, want), errors(dx, want_dx)
-            print(f"  {kind:<9} {name:<22} y: " + " ".join(f"{v:.1e}" for v in fwd)
-                  + "   dx: " + " ".join(f"{v:.1e}" for v in back))
+                winograd.winograd_conv3x3_input_grad(dy32, k32, m=m),
+                winograd.winograd_conv3x3_kernel_grad(x32, dy32, m=m))
+        for name, results in got.items():
+            print(f"  {kind:<9} {name:<22}" + "".join(
+                f"  {what}: " + " ".join(f"{v:.1e}" for v in errors(r, w))
+                for what, r, w in zip(("y", "dx", "dk"), results, want)))
 
 
 def main():
@@ -151,7 +181,8 @@ def main():
         return
     first = first_calls(args.tiles)
     print(f"CPU: {cpu_name()}, {numba.get_num_threads()} threads ({numba.threading_layer()});"
-          f" numpy {np.__version__}, numba {numba.__version__}; runtime: {applied}")
+          f" numpy {np.__version__}, numba {numba.__version__}; runtime: {applied}; "
+          f"OPENBLAS_THREAD_TIMEOUT={os.environ.get('OPENBLAS_THREAD_TIMEOUT', '(unset)')}")
     print("first calls (s):", {k: round(v, 2) for k, v in first.items()})
     print(f"sgemm (16384x576)@(576x64): {sgemm_gflops(args.repeats):.0f} GFLOPS")
     for case in args.cases:
@@ -161,7 +192,7 @@ def main():
             print(f"\n{case} {layer}: ({n},{side},{side},64) -> ({n},{side - 2},{side - 2},64)")
             for name, value in ms.items():
                 rate = f"{flops / (value * 1e6):7.0f} GFLOPS (direct count)" \
-                    if name.startswith(("forward", "dx")) else ""
+                    if name.startswith(("forward", "dx", "dk")) else ""
                 print(f"  {name:<26} {value:8.2f} ms {rate}")
 
 

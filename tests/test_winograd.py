@@ -1,5 +1,6 @@
-"""Winograd 3x3 convolution (minicnn/kernels/winograd.py) computes the numpy tier's numbers:
-float64 to 1e-10, float32 to FLOAT32_RTOL[m] relative to the output's largest value."""
+"""Winograd 3x3 convolution (minicnn/kernels/winograd.py) computes the numpy tier's numbers,
+forward, input gradient and kernel gradient: float64 to 1e-10, float32 to FLOAT32_RTOL[m]
+relative to the output's largest value."""
 import numpy as np
 import pytest
 from hypothesis import given
@@ -8,13 +9,13 @@ from hypothesis import strategies as st
 from minicnn import kernels
 from minicnn.kernels import winograd
 from minicnn.kernels.winograd import (winograd_conv3x3, winograd_conv3x3_input_grad,
-                                      winograd_tile_reference)
+                                      winograd_conv3x3_kernel_grad, winograd_tile_reference)
 
 from conftest import assert_close
 
 TILES = (2, 4)
-# float32: measured max |error| / max |output| is ~1e-7 for F(2x2,3x3) and ~3e-6 for
-# F(4x4,3x3) on these random inputs (the larger tile's transforms have larger constants).
+# float32: measured max |error| / max |output| is up to ~1e-6 for F(2x2,3x3) and ~1e-5 for
+# F(4x4,3x3) with 64 channels (the larger tile's transforms have larger constants).
 FLOAT32_RTOL = {2: 2e-6, 4: 3e-5}
 THESIS_SIDES = (74, 36, 17, 31, 14, 6)        # conv2d_1..3 inputs at 150 px and 64 px
 
@@ -68,10 +69,12 @@ def test_transform_matrices_reproduce_every_tap(m):
 def test_compiled_transforms_are_the_written_out_matrices(m):
     """The Numba kernels spell Bᵀ and Aᵀ out as sums; they must be the matrices above."""
     bt, _, at = winograd.TRANSFORMS[m]
-    bt_1d, at_1d = {2: (winograd._bt_2, winograd._at_2), 4: (winograd._bt_4, winograd._at_4)}[m]
+    bt_1d, at_1d, a_1d = {2: (winograd._bt_2, winograd._at_2, winograd._a_2),
+                          4: (winograd._bt_4, winograd._at_4, winograd._a_4)}[m]
     column = np.random.default_rng(m).normal(size=m + 2)
     np.testing.assert_allclose(bt_1d(*column), bt @ column, rtol=1e-14, atol=1e-14)
     np.testing.assert_allclose(at_1d(*column), at @ column, rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(a_1d(*column[:m]), at.T @ column[:m], rtol=1e-14, atol=1e-14)
 
 
 @pytest.mark.parametrize("m", TILES)
@@ -142,6 +145,37 @@ def test_input_grad_matches_numpy_tier(dtype, m, n, ho, wo, c, f, seed):
     assert_close(got, want, _rtol(dtype, m), f"dx F({m},3) {dtype}")
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("m", TILES)
+@given(n=st.integers(1, 2), ho=st.integers(1, 13), wo=st.integers(1, 13), c=st.integers(1, 6),
+       f=st.integers(1, 6), seed=st.integers(0, 2**16))
+def test_kernel_grad_matches_numpy_tier(dtype, m, n, ho, wo, c, f, seed):
+    rng = np.random.default_rng(seed)
+    xp, kernel, _ = _random_layer(rng, (n, ho + 2, wo + 2, c), f, dtype)
+    dy = rng.normal(size=(n, ho, wo, f)).astype(dtype)
+    _, want, _ = kernels.conv2d_backward(xp.astype(np.float64), kernel.astype(np.float64),
+                                         dy.astype(np.float64), backend="numpy")
+    got = winograd_conv3x3_kernel_grad(xp, dy, m=m)
+    assert got.dtype == dtype and got.shape == kernel.shape
+    assert_close(got, want, _rtol(dtype, m), f"dkernel F({m},3) {dtype}")
+
+
+@pytest.mark.parametrize("m", TILES)
+@pytest.mark.parametrize("chunk", [1, 3, 50])
+def test_kernel_grad_in_chunks_and_thesis_shape(monkeypatch, m, chunk):
+    """Chunks (and the worker threads' partial sums) add up; conv2d_2's shape in float32."""
+    monkeypatch.setitem(winograd._CHUNK_TILES, m, chunk)
+    rng = np.random.default_rng(chunk)
+    xp, dy = rng.normal(size=(2, 9, 8, 3)), rng.normal(size=(2, 7, 6, 4))
+    _, want, _ = kernels.conv2d_backward(xp, np.zeros((3, 3, 3, 4)), dy, backend="numpy")
+    assert_close(winograd_conv3x3_kernel_grad(xp, dy, m=m), want, 1e-10)
+    xp = np.maximum(rng.normal(size=(2, 36, 36, 64)), 0).astype(np.float32)
+    dy = rng.normal(scale=1e-3, size=(2, 34, 34, 64)).astype(np.float32)
+    _, want, _ = kernels.conv2d_backward(xp.astype(np.float64), np.zeros((3, 3, 64, 64)),
+                                         dy.astype(np.float64), backend="numpy")
+    assert_close(winograd_conv3x3_kernel_grad(xp, dy, m=m), want, FLOAT32_RTOL[m])
+
+
 @pytest.mark.parametrize("m", TILES)
 def test_input_grad_of_a_same_padded_layer(m):
     """conv2d 'same' pads by one pixel: dx is the padded gradient's interior."""
@@ -162,3 +196,5 @@ def test_bad_shapes_are_refused():
         winograd_conv3x3(xp, kernel, bias[:2])
     with pytest.raises(TypeError):
         winograd_conv3x3(xp.astype(np.int32), kernel, bias)
+    with pytest.raises(ValueError):
+        winograd_conv3x3_kernel_grad(xp, np.zeros((1, 4, 3, 3), np.float32))

@@ -22,11 +22,19 @@ transforms: the input transform (per tile and channel) and the output transform 
 Shapes (channels-last, as the rest of minicnn.kernels):
     xp (N, Hp, Wp, C) already padded, kernel (3, 3, C, F), bias (F,) -> y (N, Hp-2, Wp-2, F)
 
+The gradients reuse the same pieces: dx is the forward convolution of dy padded by 2 with the
+kernel rotated 180 degrees (channel axes swapped); dK = Gᵀ dU G with dU[k] = Σ V[k]ᵀ W[k],
+W = A dY Aᵀ per tile.
+
 The larger tile saves more multiplies but its transforms have larger constants (up to 8 in
 Aᵀ, 5 in Bᵀ, 1/24 in G), which costs some float32 accuracy; docs/kernels.md measures it.
 """
+import itertools
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 # ------------------------------------------------------------------ the transform matrices
 # F(2x2, 3x3): interpolation points 0, 1, -1 and infinity.
@@ -63,8 +71,8 @@ TRANSFORMS = {2: (BT_2, G_2, AT_2), 4: (BT_4, G_4, AT_4)}   # m -> (Bᵀ, G, A�
 DEFAULT_TILE = 4
 # Tiles per chunk: the chunk's transformed input and products (α² * tiles * channels each)
 # stay in the processor's cache between the transforms and the matrix products.
-_CHUNK_TILES = {2: 2048, 4: 1024}
-_BLOCK_TILES = 16                                    # tiles per parallel work item
+_CHUNK_TILES = {2: 1024, 4: 256}
+_BLAS = ThreadpoolController()      # to run BLAS single-threaded inside the worker threads
 
 
 def winograd_tile_reference(d, g):
@@ -83,7 +91,7 @@ def kernel_transform(kernel, m=DEFAULT_TILE):
     Computed in float64 and rounded once to the kernel's dtype (G holds 1/6 and 1/24).
     """
     _, gm, _ = TRANSFORMS[m]
-    u = np.einsum("ia,abcf,jb->ijcf", gm, kernel.astype(np.float64), gm)
+    u = np.einsum("ia,abcf,jb->ijcf", gm, kernel.astype(np.float64), gm, optimize=True)
     return np.ascontiguousarray(u.reshape(-1, *kernel.shape[2:]), dtype=kernel.dtype)
 
 
@@ -123,6 +131,19 @@ def _at_4(m0, m1, m2, m3, m4, m5):
     return m0 + a + c, b + two_d, a + _twice(_twice(c)), b + _twice(_twice(two_d)) + m5
 
 
+@numba.njit(cache=True)
+def _a_2(x0, x1):
+    """A (the transpose of Aᵀ) applied to a column of an output-gradient tile."""
+    return x0, x0 + x1, x0 - x1, -x1
+
+
+@numba.njit(cache=True)
+def _a_4(x0, x1, x2, x3):
+    """A (the transpose of Aᵀ) applied to a column of an output-gradient tile."""
+    even, odd = x0 + _twice(_twice(x2)), _twice(x1) + _twice(_twice(_twice(x3)))
+    return x0, x0 + x1 + x2 + x3, x0 - x1 + x2 - x3, even + odd, even - odd, x3
+
+
 # ------------------------------------------------------------- per-tile transforms
 # Vectorised over the channels (contiguous in memory). Each innermost loop writes one output
 # row: LLVM vectorises that well, and it did not when one loop wrote all α rows at once
@@ -156,6 +177,34 @@ def _input_tile_4(src, b, r0, c0, tmp, v, t):
             for c in range(src.shape[3]):
                 v[6 * i + k, t, c] = _bt_4(tmp[i, 0, c], tmp[i, 1, c], tmp[i, 2, c],
                                            tmp[i, 3, c], tmp[i, 4, c], tmp[i, 5, c])[k]
+
+
+@numba.njit(cache=True)
+def _grad_tile_2(src, b, r0, c0, tmp, w, t):
+    """w[4*i + k, t, :] = (A dY Aᵀ)[i, k] for the 2x2 tile dY = src[b, r0:r0+2, c0:c0+2, :]."""
+    for j in range(2):                                   # tmp = A dY, column by column
+        for k in range(4):
+            for f in range(src.shape[3]):
+                tmp[k, j, f] = _a_2(src[b, r0, c0 + j, f], src[b, r0 + 1, c0 + j, f])[k]
+    for i in range(4):                                   # w = (A dY) Aᵀ, row by row
+        for k in range(4):
+            for f in range(src.shape[3]):
+                w[4 * i + k, t, f] = _a_2(tmp[i, 0, f], tmp[i, 1, f])[k]
+
+
+@numba.njit(cache=True)
+def _grad_tile_4(src, b, r0, c0, tmp, w, t):
+    """w[6*i + k, t, :] = (A dY Aᵀ)[i, k] for the 4x4 tile dY = src[b, r0:r0+4, c0:c0+4, :]."""
+    for j in range(4):                                   # tmp = A dY, column by column
+        for k in range(6):
+            for f in range(src.shape[3]):
+                tmp[k, j, f] = _a_4(src[b, r0, c0 + j, f], src[b, r0 + 1, c0 + j, f],
+                                    src[b, r0 + 2, c0 + j, f], src[b, r0 + 3, c0 + j, f])[k]
+    for i in range(6):                                   # w = (A dY) Aᵀ, row by row
+        for k in range(6):
+            for f in range(src.shape[3]):
+                w[6 * i + k, t, f] = _a_4(tmp[i, 0, f], tmp[i, 1, f], tmp[i, 2, f],
+                                          tmp[i, 3, f])[k]
 
 
 @numba.njit(cache=True)
@@ -195,7 +244,7 @@ def _output_tile_4(mm, t, bias, relu, zero, tmp, dst, b, r0, c0):
                 dst[b, r0 + i, c0 + k, f] = _finish(z + bias[f], relu, zero)
 
 
-# ------------------------------------------------------- chunk transforms (parallel)
+# ------------------------------------------------------------------ chunk transforms
 @numba.njit(cache=True)
 def _tile_origin(t, m, tiles_h, tiles_w):
     """Image and top-left pixel (b, r0, c0) of tile t (tiles in row-major order per image)."""
@@ -205,83 +254,155 @@ def _tile_origin(t, m, tiles_h, tiles_w):
 
 @numba.njit(cache=True)
 def _copy_padded_tile(xp, b, r0, c0, tile):
-    """tile[0] = xp[b, r0:r0+α, c0:c0+α, :], zeros where the tile runs past xp's edge."""
+    """tile[0] = xp[b, r0:r0+α, c0:c0+α, :], zeros where the tile runs past xp's edges (r0
+    and c0 may be negative: the tile starts in the zero padding above or left of xp)."""
     tile[:] = 0
-    for r in range(min(tile.shape[1], xp.shape[1] - r0)):
-        for s in range(min(tile.shape[2], xp.shape[2] - c0)):
+    for r in range(max(0, -r0), min(tile.shape[1], xp.shape[1] - r0)):
+        for s in range(max(0, -c0), min(tile.shape[2], xp.shape[2] - c0)):
             tile[0, r, s, :] = xp[b, r0 + r, c0 + s, :]
 
 
-@numba.njit(parallel=True, cache=True)
-def _input_transform(xp, m, t0, t1, tiles_h, tiles_w, v):
-    """v[:, t - t0, :] = Bᵀ d B for the tiles t0 <= t < t1 of xp; v (α², chunk, C)."""
+@numba.njit(nogil=True, cache=True)
+def _input_transform(xp, pad, m, t0, t1, tiles_h, tiles_w, v):
+    """v[:, t - t0, :] = Bᵀ d B for the tiles t0 <= t < t1 of xp seen as padded with ``pad``
+    zeros on each side of H and W (without copying it); v (α², chunk, C)."""
     alpha, c = m + 2, xp.shape[3]
-    for blk in numba.prange((t1 - t0 + _BLOCK_TILES - 1) // _BLOCK_TILES):
-        tmp = np.empty((alpha, alpha, c), xp.dtype)
-        tile = np.empty((1, alpha, alpha, c), xp.dtype)
-        for t in range(t0 + blk * _BLOCK_TILES, min(t1, t0 + (blk + 1) * _BLOCK_TILES)):
-            b, r0, c0 = _tile_origin(t, m, tiles_h, tiles_w)
-            src, sb, sr, sc = xp, b, r0, c0
-            if r0 + alpha > xp.shape[1] or c0 + alpha > xp.shape[2]:   # the ragged edge
-                _copy_padded_tile(xp, b, r0, c0, tile)
-                src, sb, sr, sc = tile, 0, 0, 0
-            if m == 4:
-                _input_tile_4(src, sb, sr, sc, tmp, v, t - t0)
-            else:
-                _input_tile_2(src, sb, sr, sc, tmp, v, t - t0)
+    tmp = np.empty((alpha, alpha, c), xp.dtype)
+    tile = np.empty((1, alpha, alpha, c), xp.dtype)
+    for t in range(t0, t1):
+        b, r0, c0 = _tile_origin(t, m, tiles_h, tiles_w)
+        src, sb, sr, sc = xp, b, r0 - pad, c0 - pad
+        if min(sr, sc) < 0 or sr + alpha > xp.shape[1] or sc + alpha > xp.shape[2]:
+            _copy_padded_tile(xp, b, sr, sc, tile)               # padding or ragged edge
+            src, sb, sr, sc = tile, 0, 0, 0
+        if m == 4:
+            _input_tile_4(src, sb, sr, sc, tmp, v, t - t0)
+        else:
+            _input_tile_2(src, sb, sr, sc, tmp, v, t - t0)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(nogil=True, cache=True)
 def _output_transform(mm, m, t0, t1, tiles_h, tiles_w, bias, relu, y):
     """y's tiles t0 <= t < t1 = Aᵀ M A + bias (ReLU'd when asked); mm (α², chunk, F)."""
     alpha, f = m + 2, y.shape[3]
-    for blk in numba.prange((t1 - t0 + _BLOCK_TILES - 1) // _BLOCK_TILES):
-        tmp = np.empty((m, alpha, f), y.dtype)
-        tile = np.empty((1, m, m, f), y.dtype)
-        zero = np.zeros(1, y.dtype)[0]                  # 0 in y's own type
-        for t in range(t0 + blk * _BLOCK_TILES, min(t1, t0 + (blk + 1) * _BLOCK_TILES)):
-            b, r0, c0 = _tile_origin(t, m, tiles_h, tiles_w)
-            rows, cols = min(m, y.shape[1] - r0), min(m, y.shape[2] - c0)
-            dst, db, dr, dc = y, b, r0, c0
-            if rows < m or cols < m:                # the ragged edge: keep the part inside
-                dst, db, dr, dc = tile, 0, 0, 0
-            if m == 4:
-                _output_tile_4(mm, t - t0, bias, relu, zero, tmp, dst, db, dr, dc)
-            else:
-                _output_tile_2(mm, t - t0, bias, relu, zero, tmp, dst, db, dr, dc)
-            if rows < m or cols < m:
-                y[b, r0:r0 + rows, c0:c0 + cols, :] = tile[0, :rows, :cols, :]
+    tmp = np.empty((m, alpha, f), y.dtype)
+    tile = np.empty((1, m, m, f), y.dtype)
+    zero = np.zeros(1, y.dtype)[0]                  # 0 in y's own type
+    for t in range(t0, t1):
+        b, r0, c0 = _tile_origin(t, m, tiles_h, tiles_w)
+        rows, cols = min(m, y.shape[1] - r0), min(m, y.shape[2] - c0)
+        dst, db, dr, dc = y, b, r0, c0
+        if rows < m or cols < m:                    # the ragged edge: keep the part inside
+            dst, db, dr, dc = tile, 0, 0, 0
+        if m == 4:
+            _output_tile_4(mm, t - t0, bias, relu, zero, tmp, dst, db, dr, dc)
+        else:
+            _output_tile_2(mm, t - t0, bias, relu, zero, tmp, dst, db, dr, dc)
+        if rows < m or cols < m:
+            y[b, r0:r0 + rows, c0:c0 + cols, :] = tile[0, :rows, :cols, :]
+
+
+@numba.njit(nogil=True, cache=True)
+def _grad_transform(dy, m, t0, t1, tiles_h, tiles_w, w):
+    """w[:, t - t0, :] = A dY Aᵀ for the m x m tiles t0 <= t < t1 of dy; w (α², chunk, F)."""
+    alpha, f = m + 2, dy.shape[3]
+    tmp = np.empty((alpha, m, f), dy.dtype)
+    tile = np.empty((1, m, m, f), dy.dtype)
+    for t in range(t0, t1):
+        b, r0, c0 = _tile_origin(t, m, tiles_h, tiles_w)
+        src, sb, sr, sc = dy, b, r0, c0
+        if r0 + m > dy.shape[1] or c0 + m > dy.shape[2]:           # the ragged edge
+            _copy_padded_tile(dy, b, r0, c0, tile)
+            src, sb, sr, sc = tile, 0, 0, 0
+        if m == 4:
+            _grad_tile_4(src, sb, sr, sc, tmp, w, t - t0)
+        else:
+            _grad_tile_2(src, sb, sr, sc, tmp, w, t - t0)
 
 
 # ------------------------------------------------------------------------- front door
+def _convolve_chunks(xp, pad, u, bias, relu, m, y, claims, chunk):
+    """One worker: claim chunks of tiles (t0 from ``claims``) until none are left; for each,
+    input transform, α² matrix products, output transform, in this thread's own buffers."""
+    tiles_h, tiles_w = -(-y.shape[1] // m), -(-y.shape[2] // m)
+    tiles = y.shape[0] * tiles_h * tiles_w
+    v = np.empty((u.shape[0], chunk, u.shape[1]), xp.dtype)
+    mm = np.empty((u.shape[0], chunk, u.shape[2]), xp.dtype)
+    for t0 in claims:                       # next() on a shared itertools.count is atomic
+        if t0 >= tiles:
+            return
+        t1 = min(tiles, t0 + chunk)
+        _input_transform(xp, pad, m, t0, t1, tiles_h, tiles_w, v)
+        np.matmul(v[:, :t1 - t0], u, out=mm[:, :t1 - t0])
+        _output_transform(mm, m, t0, t1, tiles_h, tiles_w, bias, relu, y)
+
+
+def _kernel_grad_chunks(xp, dy, m, claims, chunk):
+    """One worker of :func:`winograd_conv3x3_kernel_grad`: the sum over the chunks it claims
+    of V[k]ᵀ @ W[k] (V = Bᵀ d B of xp's tiles, W = A dY Aᵀ of dy's), float64 (α², C, F)."""
+    tiles_h, tiles_w = -(-dy.shape[1] // m), -(-dy.shape[2] // m)
+    tiles = dy.shape[0] * tiles_h * tiles_w
+    v = np.empty(((m + 2) ** 2, chunk, xp.shape[3]), xp.dtype)
+    w = np.empty(((m + 2) ** 2, chunk, dy.shape[3]), xp.dtype)
+    part = np.empty(((m + 2) ** 2, xp.shape[3], dy.shape[3]), xp.dtype)
+    total = np.zeros(part.shape)
+    for t0 in claims:
+        if t0 >= tiles:
+            return total
+        t1 = min(tiles, t0 + chunk)
+        _input_transform(xp, 0, m, t0, t1, tiles_h, tiles_w, v)
+        _grad_transform(dy, m, t0, t1, tiles_h, tiles_w, w)
+        total += np.matmul(v[:, :t1 - t0].transpose(0, 2, 1), w[:, :t1 - t0], out=part)
+    return total
+
+
+def _run_workers(work, tiles, chunk, *args):
+    """``work(*args, claims, chunk)`` on up to numba.get_num_threads() threads sharing the
+    chunk starts ``claims``, BLAS single-threaded meanwhile; returns their results."""
+    claims = itertools.count(0, chunk)
+    workers = min(numba.get_num_threads(), -(-tiles // chunk))
+    with _BLAS.limit(limits=1, user_api="blas"):
+        if workers == 1:
+            return [work(*args, claims, chunk)]
+        with ThreadPoolExecutor(workers) as pool:
+            running = [pool.submit(work, *args, claims, chunk) for _ in range(workers)]
+            return [job.result() for job in running]     # re-raises a worker's exception
+
+
+def _check(xp, kernel, bias, pad=0):
+    """Dtype and shapes of a convolution of xp padded by ``pad`` on each side of H and W."""
+    if xp.dtype not in (np.float32, np.float64):
+        raise TypeError(f"xp must be float32 or float64, got {xp.dtype}")
+    if (xp.ndim != 4 or kernel.shape[:3] != (3, 3, xp.shape[3])
+            or bias.shape != kernel.shape[3:] or min(xp.shape[1:3]) + 2 * pad < 3):
+        raise ValueError(f"need xp (N, Hp>=3, Wp>=3, C), kernel (3, 3, C, F), bias (F,); got "
+                         f"{xp.shape}, {kernel.shape}, {bias.shape}")
+
+
 def winograd_conv3x3(xp, kernel, bias, relu=False, m=DEFAULT_TILE):
     """Valid 3x3 stride-1 cross-correlation of the padded xp by Winograd F(m x m, 3 x 3).
 
     xp (N, Hp, Wp, C) float32 or float64 (Hp, Wp >= 3), kernel (3, 3, C, F), bias (F,)
     -> y (N, Hp-2, Wp-2, F) of xp's dtype; max(0, y) when ``relu`` (NaN stays NaN).
     ``m`` is the output tile side, 2 or 4. The same numbers as conv2d_forward up to rounding.
+
+    Runs on ``numba.get_num_threads()`` threads, each taking chunks of tiles through all
+    three steps with single-threaded BLAS: no thread waits for another between the steps.
     """
-    xp = np.ascontiguousarray(xp)
-    if xp.dtype not in (np.float32, np.float64):
-        raise TypeError(f"xp must be float32 or float64, got {xp.dtype}")
-    n, hp, wp, c = xp.shape
-    if kernel.shape[:3] != (3, 3, c) or bias.shape != kernel.shape[3:] or min(hp, wp) < 3:
-        raise ValueError(f"need xp (N, Hp>=3, Wp>=3, C), kernel (3, 3, C, F), bias (F,); got "
-                         f"{xp.shape}, {kernel.shape}, {bias.shape}")
-    ho, wo, f = hp - 2, wp - 2, kernel.shape[3]
-    tiles_h, tiles_w = -(-ho // m), -(-wo // m)
-    tiles = n * tiles_h * tiles_w
-    u = kernel_transform(np.asarray(kernel, xp.dtype), m)
+    xp, kernel, bias = np.ascontiguousarray(xp), np.asarray(kernel), np.asarray(bias)
+    _check(xp, kernel, bias)
+    return _convolve(xp, 0, kernel, bias, relu, m)
+
+
+def _convolve(xp, pad, kernel, bias, relu, m):
+    """:func:`winograd_conv3x3` of xp padded by ``pad`` zeros on each side of H and W."""
+    n, hp, wp = xp.shape[0], xp.shape[1] + 2 * pad, xp.shape[2] + 2 * pad
+    y = np.empty((n, hp - 2, wp - 2, kernel.shape[3]), xp.dtype)
+    u = kernel_transform(kernel.astype(xp.dtype, copy=False), m)
     bias = np.ascontiguousarray(bias, xp.dtype)
+    tiles = n * -(-(hp - 2) // m) * -(-(wp - 2) // m)
     chunk = min(tiles, _CHUNK_TILES[m])
-    v = np.empty(((m + 2) ** 2, chunk, c), xp.dtype)       # reused by every chunk
-    mm = np.empty(((m + 2) ** 2, chunk, f), xp.dtype)
-    y = np.empty((n, ho, wo, f), xp.dtype)
-    for t0 in range(0, tiles, chunk):
-        t1 = min(tiles, t0 + chunk)
-        _input_transform(xp, m, t0, t1, tiles_h, tiles_w, v)
-        np.matmul(v[:, :t1 - t0], u, out=mm[:, :t1 - t0])
-        _output_transform(mm, m, t0, t1, tiles_h, tiles_w, bias, bool(relu), y)
+    _run_workers(_convolve_chunks, tiles, chunk, xp, pad, u, bias, bool(relu), m, y)
     return y
 
 
@@ -290,9 +411,31 @@ def winograd_conv3x3_input_grad(dy, kernel, m=DEFAULT_TILE):
 
     dy (N, Ho, Wo, F), kernel (3, 3, C, F) -> dxp (N, Ho+2, Wo+2, C). It is the 'full'
     correlation of dy with the kernel rotated by 180 degrees and its channel axes swapped:
-    the forward convolution of dy padded by 2 on each side of H and W.
+    the forward convolution of dy padded by 2 on each side of H and W (tiles that reach into
+    the padding read zeros; no padded copy of dy is made).
     """
     dy = np.ascontiguousarray(dy)
     flipped = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2), dy.dtype)
-    padded = np.pad(dy, ((0, 0), (2, 2), (2, 2), (0, 0)))
-    return winograd_conv3x3(padded, flipped, np.zeros(kernel.shape[2], dy.dtype), m=m)
+    bias = np.zeros(kernel.shape[2], dy.dtype)
+    _check(dy, flipped, bias, pad=2)
+    return _convolve(dy, 2, flipped, bias, False, m)     # the padding is never copied
+
+
+def winograd_conv3x3_kernel_grad(xp, dy, m=DEFAULT_TILE):
+    """Gradient of :func:`winograd_conv3x3` with respect to its kernel.
+
+    xp (N, Ho+2, Wo+2, C), dy (N, Ho, Wo, F) -> dkernel (3, 3, C, F) of xp's dtype:
+    dkernel = Gᵀ dU G with dU[k] = sum over tiles of V[k]ᵀ (A dY Aᵀ)[k], the adjoint of
+    Y = Aᵀ [U ⊙ V] A (partial sums are added in float64).
+    """
+    xp, dy = np.ascontiguousarray(xp), np.ascontiguousarray(dy, xp.dtype)
+    if xp.ndim != 4 or dy.ndim != 4 or xp.shape[:3] != (dy.shape[0], *np.add(dy.shape[1:3], 2)):
+        raise ValueError(f"dy {dy.shape} is not the output shape of xp {xp.shape}")
+    n, ho, wo, f = dy.shape
+    _check(xp, np.empty((3, 3, xp.shape[3], f)), np.empty(f))
+    tiles = n * -(-ho // m) * -(-wo // m)
+    chunk = min(tiles, _CHUNK_TILES[m])
+    du = sum(_run_workers(_kernel_grad_chunks, tiles, chunk, xp, dy, m))
+    _, gm, _ = TRANSFORMS[m]
+    du = du.reshape(m + 2, m + 2, xp.shape[3], f)
+    return np.einsum("ia,ijcf,jb->abcf", gm, du, gm, optimize=True).astype(xp.dtype)
