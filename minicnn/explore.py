@@ -401,9 +401,7 @@ def _backward_entry(model, image, class_index, first=None):
 
 
 def _factor(base, grads):
-    """f with grads = f * base for every layer's gradient (to float32 rounding, which the
-    Winograd convolutions bring to a few 1e-6 of each map's largest value; the page shows
-    maps in 8 bits), else None."""
+    """f with grads = f * base for every layer's gradient (to float32 rounding), else None."""
     a, b = base["layers"][-1], grads["layers"][-1]
     k = int(np.argmax(np.abs(a)))
     if a[k] == 0:
@@ -411,7 +409,7 @@ def _factor(base, grads):
     f = float(b[k] / a[k])
     pairs = list(zip(base["layers"], grads["layers"])) + [(base["input"], grads["input"])]
     same = all(np.allclose(f * np.asarray(x, np.float64), y, rtol=1e-4,
-                           atol=3e-5 * (np.abs(y).max() + 1e-30)) for x, y in pairs)
+                           atol=1e-6 * (np.abs(y).max() + 1e-30)) for x, y in pairs)
     return f if same else None
 
 

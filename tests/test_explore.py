@@ -117,11 +117,7 @@ def test_gradients_equal_model_backward_and_training_gradients(thesis):
     for i in (0, 3, 6):
         direct = model.backward(dz, from_logits=True, start=i + 1)[0]
         scale = np.abs(direct).max()
-        # Two float32 routes to one gradient: explore's p - y comes from the logits, this
-        # test's from the probabilities, and the 64-channel convolutions' Winograd F(4x4, 3x3)
-        # turns that last-bit difference into its own rounding, a few 1e-6 of the largest
-        # value (docs/kernels.md measures it); hence the tolerance relative to the scale.
-        np.testing.assert_allclose(grads["layers"][i], direct, rtol=1e-5, atol=3e-5 * scale)
+        np.testing.assert_allclose(grads["layers"][i], direct, rtol=1e-5, atol=1e-6 * scale)
         summary = explore.gradient(model, x, model.layers[i].name, label)
         assert summary == {"shape": list(direct.shape),
                            "min": pytest.approx(float(direct.min()), rel=1e-5),

@@ -68,6 +68,25 @@ def test_conv2d_numba_paths_agree_with_naive(monkeypatch, chunk_rows, direct_max
         assert_close(g, w, 1e-10, f"numba output {i} in chunks of {chunk_rows} windows")
 
 
+@pytest.mark.parametrize("min_tiles", [0, 10**9])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_conv2d_numba_winograd_or_im2col_agree_with_naive(monkeypatch, min_tiles, padding):
+    """3x3 stride-1 kernels on more than four channels: Winograd when there are enough
+    output tiles, im2col otherwise; both give the naive tier's numbers (float64)."""
+    from minicnn.kernels import conv
+    monkeypatch.setattr(conv, "_WINOGRAD_MIN_TILES", min_tiles)
+    rng = np.random.default_rng(min_tiles % 7)
+    x, kernel, bias = rng.normal(size=(3, 11, 9, 6)), rng.normal(size=(3, 3, 6, 5)), rng.normal(
+        size=5)
+    y = kernels.conv2d_forward(x, kernel, bias, 1, padding, backend="naive")
+    dy = rng.normal(size=y.shape)
+    want = (y, *kernels.conv2d_backward(x, kernel, dy, 1, padding, backend="naive"))
+    got = (kernels.conv2d_forward(x, kernel, bias, 1, padding, backend="numba"),
+           *kernels.conv2d_backward(x, kernel, dy, 1, padding, backend="numba"))
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert_close(g, w, 1e-10, f"numba output {i}, Winograd from {min_tiles} tiles")
+
+
 @pytest.mark.parametrize("dtype,rtol", DTYPES)
 @given(geometry=window_geometry(), seed=st.integers(0, 2**16))
 def test_maxpool_tiers_agree(dtype, rtol, geometry, seed):
