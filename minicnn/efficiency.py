@@ -19,7 +19,9 @@ machine, in the same process:
 """
 import time
 
+import numba
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .layers import Conv2D, Dense
 
@@ -57,12 +59,16 @@ def _median_seconds(run, repeats):
 
 
 def sgemm_gflops(shape=SGEMM_SHAPE, repeats=7, seed=0):
-    """The machine's float32 matrix-multiply rate (GFLOPS) on ``(M, K) @ (K, N)``."""
+    """The machine's float32 matrix-multiply rate (GFLOPS) on ``(M, K) @ (K, N)``, BLAS on
+    as many threads as minicnn's kernels use (even after ``runtime.configure()`` made it
+    single-threaded)."""
     m, k, n = shape
     rng = np.random.default_rng(seed)
     a, b = rng.random((m, k), np.float32), rng.random((k, n), np.float32)
     out = np.empty((m, n), np.float32)
-    return 2 * m * k * n / _median_seconds(lambda: np.matmul(a, b, out=out), repeats) / 1e9
+    with threadpool_limits(limits=numba.get_num_threads(), user_api="blas"):
+        seconds = _median_seconds(lambda: np.matmul(a, b, out=out), repeats)
+    return 2 * m * k * n / seconds / 1e9
 
 
 def copy_gb_per_s(megabytes=256, repeats=7):

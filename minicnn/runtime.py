@@ -1,4 +1,4 @@
-"""Two process-wide settings that make training faster, applied only when asked.
+"""Three process-wide settings that make training faster, applied only when asked.
 
 ``import minicnn`` changes nothing in the process. :func:`configure` applies:
 
@@ -11,6 +11,10 @@
 2. Idle OpenMP threads sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE`` unless already
    set). Numba's parallel loops and OpenBLAS's matrix multiplies take turns on the same cores;
    threads spinning after one would slow the other down.
+3. OpenBLAS runs single-threaded. minicnn's kernels bring their own threads (Numba's
+   parallel loops, the Winograd convolution's workers, each calling BLAS on its own
+   chunk); after a multi-threaded call OpenBLAS's threads keep spinning for about 0.1 s
+   and take the cores from them. A NumPy product in the same process then uses one core.
 
 The ``minicnn`` command and ``minicnn bench`` call :func:`configure` because they own their
 process; a notebook or script that trains calls it itself, once, right after the imports
@@ -26,6 +30,8 @@ docs/benchmarks.md.
 import ctypes
 import ctypes.util
 import os
+
+from threadpoolctl import threadpool_limits
 
 __all__ = ["configure", "retain_freed_memory", "APPLIED", "ENV_SET_HERE"]
 
@@ -46,7 +52,7 @@ def retain_freed_memory():
 
 
 def configure():
-    """Apply both settings unless ``MINICNN_RUNTIME=stock``; returns the list of what was
+    """Apply the settings unless ``MINICNN_RUNTIME=stock``; returns the list of what was
     changed (also kept in ``APPLIED``). Call it before the first training step; calling it
     again does nothing more."""
     if os.environ.get("MINICNN_RUNTIME", "").lower() == "stock" or APPLIED:
@@ -57,4 +63,6 @@ def configure():
         APPLIED.append("OMP_WAIT_POLICY=PASSIVE")
     if retain_freed_memory():
         APPLIED.append("malloc: freed blocks under 1 GiB kept for reuse")
+    threadpool_limits(limits=1, user_api="blas")
+    APPLIED.append("BLAS single-threaded")
     return list(APPLIED)

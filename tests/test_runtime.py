@@ -22,6 +22,9 @@ ctypes.CDLL = Spy
 def probe(code, **env):
     """stdout lines of ``code`` run after SPY in a fresh interpreter."""
     base = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "MINICNN_RUNTIME")}
+    # scikit-learn sets these two on import (its OpenMP workaround), whoever imports it; set
+    # here so that the check sees only minicnn's own changes, in whatever order tests run
+    base.update(KMP_DUPLICATE_LIB_OK="True", KMP_INIT_AT_FORK="FALSE")
     done = subprocess.run([sys.executable, "-c", SPY + code], env={**base, **env},
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -15,7 +15,8 @@ Three tiers with one signature each work on the already padded input ``xp``:
 - numba: im2col (each window a row of a matrix) built by Numba a few thousand windows at a
   time, then one BLAS matrix multiply per chunk; col2im scatters the input gradient back.
   Inputs with few channels use direct loops instead, vectorised over the filters, and
-  large 3x3 stride-1 layers Winograd F(4x4, 3x3) (winograd.py) for y, dx and dkernel.
+  large 3x3 stride-1 layers Winograd (winograd.py): F(4x4, 3x3) for y, F(2x2, 3x3) for dx
+  and dkernel.
 """
 import numba
 import numpy as np
@@ -174,12 +175,17 @@ def _chunks(n, ho, wo, rows):
     return [(t0, min(n * ho, t0 + step)) for t0 in range(0, n * ho, step)]
 
 
-# Winograd F(4x4, 3x3) (winograd.py) for 3x3 stride-1 kernels on more channels than the
-# direct loops take: about 4x fewer multiplies than im2col + BLAS, so about 3x faster on the
-# thesis CNN's 64-channel layers. Below about a thousand 4x4 output tiles its fixed costs
-# (per-chunk transforms, 36 small products) make it no faster, and im2col is kept.
+# Winograd (winograd.py) for 3x3 stride-1 kernels on more channels than the direct loops
+# take. The forward pass uses F(4x4, 3x3): 4x fewer multiplies than im2col + BLAS, about 3x
+# faster on the thesis CNN's 64-channel layers, with float32 rounding about 15x im2col's
+# (docs/kernels.md). The gradients use F(2x2, 3x3): 2.25x fewer multiplies, about 2x faster,
+# rounding as im2col's; with F(4x4) there too, the weights after three Adam steps drifted
+# from Keras's beyond the parity tests' 1e-4 (Adam's first steps move every weight by about
+# the learning rate whatever its gradient's size, so a tiny gradient's rounding shows).
+# Below about a thousand output tiles the fixed costs (per-chunk transforms, small
+# products) make Winograd no faster, and im2col is kept.
 _WINOGRAD_MIN_TILES = 1024
-_WINOGRAD_TILE = 2                  # m of F(m x m, 3 x 3)
+_WINOGRAD_TILE = {"forward": 4, "backward": 2}          # m of F(m x m, 3 x 3)
 
 
 def _winograd_fits(kernel, sh, sw, n, ho, wo):
@@ -193,7 +199,7 @@ def _forward_numba(xp, kernel, bias, sh, sw, ho, wo, relu):
     kh, kw, c, f = kernel.shape
     n = xp.shape[0]
     if _winograd_fits(kernel, sh, sw, n, ho, wo):
-        return winograd_conv3x3(xp, kernel, bias, relu, _WINOGRAD_TILE)
+        return winograd_conv3x3(xp, kernel, bias, relu, _WINOGRAD_TILE["forward"])
     if c <= _DIRECT_MAX_CHANNELS:
         y = np.empty((n, ho, wo, f), xp.dtype)
         _direct_forward(xp, kernel, bias, sh, sw, relu, y)
@@ -213,8 +219,9 @@ def _forward_numba(xp, kernel, bias, sh, sw, ho, wo, relu):
 
 def _backward_numba(xp, kernel, dy, sh, sw, need_dx):
     if _winograd_fits(kernel, sh, sw, *dy.shape[:3]):
-        dxp = winograd_conv3x3_input_grad(dy, kernel, _WINOGRAD_TILE) if need_dx else None
-        return dxp, winograd_conv3x3_kernel_grad(xp, dy, _WINOGRAD_TILE)
+        m = _WINOGRAD_TILE["backward"]
+        dxp = winograd_conv3x3_input_grad(dy, kernel, m) if need_dx else None
+        return dxp, winograd_conv3x3_kernel_grad(xp, dy, m)
     return _backward_im2col(xp, kernel, dy, sh, sw, need_dx)
 
 
