@@ -38,12 +38,17 @@ def test_import_leaves_the_environment_and_the_allocator_alone():
     assert out[0] == "True [] []"
 
 
+BLAS_THREADS = ("from threadpoolctl import threadpool_info\n"
+                "print([i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'])")
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc settings")
-def test_configure_sets_passive_openmp_and_keeps_freed_memory():
-    out = probe("import minicnn\nprint(minicnn.runtime.configure())\n"
-                "print(os.environ.get('OMP_WAIT_POLICY'), len(MALLOPT) > 0)")
-    assert "OMP_WAIT_POLICY=PASSIVE" in out[0] and "malloc" in out[0]
-    assert out[1] == "PASSIVE True"
+def test_configure_sets_passive_openmp_keeps_freed_memory_and_blas_on_one_thread():
+    out = probe("import minicnn\n" + BLAS_THREADS + "\nprint(minicnn.runtime.configure())\n"
+                "print(os.environ.get('OMP_WAIT_POLICY'), len(MALLOPT) > 0)\n" + BLAS_THREADS)
+    assert out[0] != "[1]"                              # import alone leaves BLAS as it was
+    assert "OMP_WAIT_POLICY=PASSIVE" in out[1] and "malloc" in out[1]
+    assert out[2] == "PASSIVE True" and out[3] == "[1]"
 
 
 def test_a_users_own_setting_wins_and_stock_leaves_the_process_alone():
