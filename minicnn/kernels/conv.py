@@ -182,9 +182,10 @@ def _chunks(n, ho, wo, rows):
 # rounding as im2col's; with F(4x4) there too, the weights after three Adam steps drifted
 # from Keras's beyond the parity tests' 1e-4 (Adam's first steps move every weight by about
 # the learning rate whatever its gradient's size, so a tiny gradient's rounding shows).
-# Below about a thousand output tiles the fixed costs (per-chunk transforms, small
-# products) make Winograd no faster, and im2col is kept.
-_WINOGRAD_MIN_TILES = 1024
+# Below about a hundred output tiles (4x4 pixels each, counted over the batch) the fixed
+# costs (per-chunk transforms, small products) make Winograd no faster than im2col, which is
+# kept there (measured in docs/benchmarks.md).
+_WINOGRAD_MIN_TILES = 64
 _WINOGRAD_TILE = {"forward": 4, "backward": 2}          # m of F(m x m, 3 x 3)
 
 
