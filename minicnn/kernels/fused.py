@@ -9,10 +9,11 @@ Shapes: x (N, H, W, C), kernel (KH, KW, C, F), bias (F,); the convolution's map 
 with z from eq. (1) of the thesis (see ``conv.py``). Done layer by layer, z is written to
 memory (for the thesis CNN at batch 32: 32 x 148 x 148 x 64 float32, 179 MB), read back by
 the pooling, and the same again backward: the block is memory-bound while doing 5% of the
-network's arithmetic. Here z lives only in a (4, F) buffer in cache; forward writes y and
-one byte per output, ``argmax``: the offset 2 di + dj of the window's first maximum (row-major,
-as the max-pooling kernels choose), or :data:`NO_GRADIENT` when the maximum is not positive
-(ReLU's derivative is 0 there, also for NaN). Backward needs only x, ``argmax`` and dy:
+network's arithmetic. Here z lives only in an (8, F) buffer in cache (two neighbouring
+windows at a time); forward writes y and one byte per output, ``argmax``: the offset
+2 di + dj of the window's first maximum (row-major, as the max-pooling kernels choose), or
+:data:`NO_GRADIENT` when the maximum is not positive (ReLU's derivative is 0 there, also
+for NaN). Backward needs only x, ``argmax`` and dy:
 
     dkernel[a, e, c, f] = sum over (n, p, q) with argmax = 2 di + dj of
                           x[n, 2p + di + a, 2q + dj + e, c] * dy[n, p, q, f]
@@ -35,24 +36,54 @@ MAX_CHANNELS = 4                # wider inputs go through the im2col + BLAS conv
 
 
 @numba.njit(cache=True)
-def _window_convs(xp, kernel, bias, b, i, j, z):
-    """z (4, F): eq. (1) at the four output pixels (i + di, j + dj) of one pooling window,
-    z[2 di + dj] = bias + window sum; the filters are the innermost, vectorised loop."""
+def _window_convs(xp, kernel, bias, b, i, j, z, windows):
+    """Eq. (1) at the output pixels of ``windows`` (1 or 2) side-by-side pooling windows
+    whose top left is (i, j): z[4 w + 2 di + dj] = bias + the window sum at pixel
+    (i + di, j + 2 w + dj). The filters are the innermost, vectorised loop; two windows per
+    call halve the loops' fixed costs (measured 1.4x faster than one)."""
     kh, kw, c, f = kernel.shape
-    for o in range(4):
+    for o in range(4 * windows):
         z[o] = bias
     for a in range(kh):
         for e in range(kw):
             for ch in range(c):
-                w = kernel[a, e, ch]
-                v0, v1 = xp[b, i + a, j + e, ch], xp[b, i + a, j + e + 1, ch]
-                v2, v3 = xp[b, i + a + 1, j + e, ch], xp[b, i + a + 1, j + e + 1, ch]
-                for k in range(f):          # z[o, k], not row views: measured 2x faster
+                w, top, low = kernel[a, e, ch], xp[b, i + a], xp[b, i + a + 1]
+                v0, v1 = top[j + e, ch], top[j + e + 1, ch]
+                v2, v3 = low[j + e, ch], low[j + e + 1, ch]
+                if windows == 1:
+                    for k in range(f):
+                        wk = w[k]
+                        z[0, k] += v0 * wk
+                        z[1, k] += v1 * wk
+                        z[2, k] += v2 * wk
+                        z[3, k] += v3 * wk
+                    continue
+                u0, u1 = top[j + e + 2, ch], top[j + e + 3, ch]
+                u2, u3 = low[j + e + 2, ch], low[j + e + 3, ch]
+                for k in range(f):
                     wk = w[k]
                     z[0, k] += v0 * wk
                     z[1, k] += v1 * wk
                     z[2, k] += v2 * wk
                     z[3, k] += v3 * wk
+                    z[4, k] += u0 * wk
+                    z[5, k] += u1 * wk
+                    z[6, k] += u2 * wk
+                    z[7, k] += u3 * wk
+
+
+@numba.njit(cache=True)
+def _pool_window(z, o0, best, first):
+    """best (F,) = the largest of z[o0:o0 + 4] per filter after ReLU; first (F,) its offset,
+    or NO_GRADIENT when it is not positive."""
+    for k in range(best.shape[0]):
+        m, arg = z[o0, k], 0
+        for o in range(1, 4):
+            v = z[o0 + o, k]
+            if v > m or (v != v and m == m):                      # NaN wins
+                m, arg = v, o
+        best[k] = 0 if m < 0 else m                # ReLU after the max: the same (monotone)
+        first[k] = arg if m > 0 else NO_GRADIENT
 
 
 @numba.njit(parallel=True, cache=True)
@@ -60,19 +91,12 @@ def _forward_into(xp, kernel, bias, y, argmax):
     n, hq, wq, f = y.shape
     for t in numba.prange(n * hq):
         b, p = t // hq, t % hq
-        z = np.empty((4, f), y.dtype)
-        for q in range(wq):
-            _window_convs(xp, kernel, bias, b, 2 * p, 2 * q, z)
-            best = y[b, p, q]
-            for k in range(f):
-                best[k], first = z[0, k], 0
-                for o in range(1, 4):
-                    v = z[o, k]
-                    if v > best[k] or (v != v and best[k] == best[k]):   # NaN wins
-                        best[k], first = v, o
-                if best[k] < 0:                       # ReLU after the max: the same (monotone)
-                    best[k] = 0
-                argmax[b, p, q, k] = first if best[k] > 0 else NO_GRADIENT
+        z = np.empty((8, f), y.dtype)
+        for q in range(0, wq, 2):
+            windows = min(2, wq - q)
+            _window_convs(xp, kernel, bias, b, 2 * p, 2 * q, z, windows)
+            for w in range(windows):
+                _pool_window(z, 4 * w, y[b, p, q + w], argmax[b, p, q + w])
 
 
 @numba.njit(parallel=True, cache=True)
