@@ -295,9 +295,9 @@ def markdown(report):
                      f"(warm-up step {r['warmup_step_s']:.2f} s)")
     if report.get("stock"):
         r = report["stock"]
-        lines.append(f"\nminicnn with MINICNN_RUNTIME=stock (no retained memory, spinning OpenMP "
-                     f"threads), batch {r['batch']}, {r['image_size']} px: train "
-                     f"{r['train_images_per_s']:.1f} img/s, predict "
+        lines.append(f"\nminicnn with MINICNN_RUNTIME=stock (none of runtime.configure()'s "
+                     f"settings: spinning threads, memory unmapped), batch {r['batch']}, "
+                     f"{r['image_size']} px: train {r['train_images_per_s']:.1f} img/s, predict "
                      f"{r['predict_images_per_s']:.1f} img/s, peak {r['peak_memory_mb']:.0f} MB")
     if report.get("tiers"):
         batch, size = TIER_CONFIG
