@@ -7,15 +7,50 @@ position in that list, so pass the weights in the same order every step.
 import numpy as np
 
 
+class ExponentialDecay:
+    """Keras's learning-rate schedule: lr(step) = initial_learning_rate *
+    decay_rate ** (step / decay_steps), the exponent rounded down with ``staircase``
+    (e.g. decay_steps = batches per epoch: the rate falls by decay_rate after every epoch).
+    ``step`` counts the optimizer's updates from 0, so a resumed training (whose optimizer
+    keeps its step count) continues on the same curve."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
+        if not initial_learning_rate > 0 or not decay_steps >= 1 or not 0 < decay_rate <= 1:
+            raise ValueError(f"need initial_learning_rate > 0, decay_steps >= 1 and decay_rate "
+                             f"in (0, 1]; got {initial_learning_rate}, {decay_steps}, "
+                             f"{decay_rate}")
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.decay_steps, self.decay_rate = int(decay_steps), float(decay_rate)
+        self.staircase = bool(staircase)
+
+    def __call__(self, step):
+        p = step / self.decay_steps
+        return self.initial_learning_rate * self.decay_rate ** (p // 1 if self.staircase else p)
+
+    def get_config(self):
+        return {"class_name": "ExponentialDecay", "initial_learning_rate":
+                self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase}
+
+
 class Optimizer:
     name = "optimizer"
 
     def __init__(self, learning_rate):
-        if not learning_rate > 0:
+        """``learning_rate``: a positive number, or a schedule such as
+        :class:`ExponentialDecay` (called with the number of updates made so far)."""
+        if not (callable(learning_rate) or learning_rate > 0):
             raise ValueError(f"learning_rate must be positive, got {learning_rate}")
-        self.learning_rate = float(learning_rate)
+        self.learning_rate = learning_rate if callable(learning_rate) else float(learning_rate)
         self.iterations = 0          # steps taken so far (Keras's optimizer.iterations)
         self._slots = None
+
+    def current_learning_rate(self):
+        """The rate of the update being made (``iterations`` already counts it, as in
+        ``_update``), or of the next one before the first."""
+        if not callable(self.learning_rate):
+            return self.learning_rate
+        return self.learning_rate(max(self.iterations - 1, 0))
 
     def apply_gradients(self, pairs):
         """Update each weight in place from its gradient; returns None."""
@@ -37,7 +72,8 @@ class Optimizer:
         return ()
 
     def get_config(self):
-        return {"learning_rate": self.learning_rate}
+        rate = self.learning_rate
+        return {"learning_rate": rate.get_config() if callable(rate) else rate}
 
     def get_state(self):
         """What the next step depends on: the step count and copies of the slots (Adam's m
@@ -74,7 +110,7 @@ class SGD(Optimizer):
         return (np.zeros_like(w),) if self.momentum else ()
 
     def _update(self, w, g, slots):
-        lr = w.dtype.type(self.learning_rate)
+        lr = w.dtype.type(self.current_learning_rate())
         if not self.momentum:
             w -= lr * g
             return
@@ -111,7 +147,7 @@ class Adam(Optimizer):
         m, v = slots
         f = w.dtype.type                  # scalars in the weight's dtype, as Keras casts them
         t = f(self.iterations)
-        alpha = (f(self.learning_rate) * np.sqrt(f(1) - f(self.beta_2) ** t)
+        alpha = (f(self.current_learning_rate()) * np.sqrt(f(1) - f(self.beta_2) ** t)
                  / (f(1) - f(self.beta_1) ** t))
         m += (g - m) * f(1 - self.beta_1)
         v += (g * g - v) * f(1 - self.beta_2)

@@ -36,10 +36,10 @@ from . import __version__, checkpoint, get_backend, plots, report, runs
 from . import metrics as metrics_module
 from .callbacks import CSVLogger, DivergenceGuard, EarlyStopping, StopOnSignal
 from .data import (augment_batch, class_weights_balanced, decode_image, default_cache_dir,
-                   file_problem, find_data_dir, load_image_folder, patient_id,
+                   file_problem, find_data_dir, intensity_batch, load_image_folder, patient_id,
                    preprocess_image, stratified_sample, train_val_split)
 from .models import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, thesis_cnn
-from .optimizers import Adam
+from .optimizers import Adam, ExponentialDecay
 from .report import format_table
 from .validation import DataError, RunFolderError, SettingError, choice, fraction, positive_int
 
@@ -79,6 +79,10 @@ class Settings:
         runs every epoch and keeps the last weights (as the thesis did).
     rotation/shift/zoom: augmentation strengths (:func:`minicnn.data.augment_batch`; rotation
         is a fraction of a full turn, 0.03 -> +-10.8 degrees), used when ``augment``.
+    intensity: gamma, contrast and brightness augmentation strength
+        (:func:`minicnn.data.intensity_batch`), 0 for none; independent of ``augment``.
+    batch_norm, global_pool: the thesis CNN's variants (:func:`minicnn.models.thesis_cnn`).
+    lr_decay: Adam's learning rate is multiplied by this after every epoch (1: constant).
     """
 
     preset: str
@@ -96,6 +100,10 @@ class Settings:
     shift: float = 0.1
     zoom: float = 0.1
     learning_rate: float = 0.001
+    intensity: float = 0.0
+    batch_norm: bool = False
+    global_pool: bool = False
+    lr_decay: float = 1.0
     seed: int = 0
     data: str | None = None
     out: str | None = None
@@ -115,6 +123,11 @@ class Settings:
         if self.patience is not None:
             positive_int(self.patience, "patience", minimum=0)
         fraction(self.val_fraction, "val_fraction", closed=False)
+        if not 0 <= self.intensity < 1:
+            raise SettingError(f"intensity must be in [0, 1), got {self.intensity!r}")
+        if not 0 < self.lr_decay <= 1:
+            raise SettingError(f"lr_decay must be in (0, 1] (1: no decay), got "
+                               f"{self.lr_decay!r}")
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -319,8 +332,10 @@ def _train(settings, split, run, resume=None):
     after every epoch, and Ctrl-C stops after the current batch. ``resume``: a loaded
     checkpoint to go on from. Returns the model, the history, the early stopper (or None) and
     the divergence guard."""
-    model = thesis_cnn((settings.image_size, settings.image_size, 1), 2, settings.seed)
-    model.compile(Adam(settings.learning_rate), "sparse_categorical_crossentropy", ["accuracy"])
+    model = thesis_cnn((settings.image_size, settings.image_size, 1), 2, settings.seed,
+                       batch_norm=settings.batch_norm, global_pool=settings.global_pool)
+    model.compile(Adam(_learning_rate(settings, len(split.x_train))),
+                  "sparse_categorical_crossentropy", ["accuracy"])
     stopper = (EarlyStopping("val_loss", patience=settings.patience, restore_best_weights=True)
                if settings.patience is not None else None)
     guard = DivergenceGuard(restore_on_divergence=False)
@@ -332,16 +347,42 @@ def _train(settings, split, run, resume=None):
     saver = checkpoint.TrainingCheckpoint(run.file(runs.CHECKPOINT), parts,
                                           _checkpoint_info(settings, split), resume)
     stop = StopOnSignal()
-    augment = (functools.partial(augment_batch, rotation=settings.rotation,
-                                 shift=settings.shift, zoom=settings.zoom)
-               if settings.augment else None)
     with stop:
         history = model.fit(split.x_train, split.y_train, batch_size=settings.batch_size,
                             epochs=settings.epochs, validation_data=(split.x_val, split.y_val),
                             class_weight=_class_weight(settings, split),
                             callbacks=[logger, *filter(None, [stopper]), guard, saver, stop],
-                            seed=rng, augment=augment, initial_epoch=resume.epoch if resume else 0)
+                            seed=rng, augment=_augmenter(settings),
+                            initial_epoch=resume.epoch if resume else 0)
     return model, history.history, stopper, guard
+
+
+def _learning_rate(settings, n_train):
+    """Adam's learning rate: a number, or with ``lr_decay`` < 1 a schedule that multiplies
+    it by lr_decay after every epoch of ceil(n_train / batch_size) updates."""
+    if settings.lr_decay == 1:
+        return settings.learning_rate
+    return ExponentialDecay(settings.learning_rate, -(-n_train // settings.batch_size),
+                            settings.lr_decay, staircase=True)
+
+
+def _augmenter(settings):
+    """``(x_batch, rng) -> x_batch`` for training batches: the geometric augmentation (with
+    ``augment``) then the intensity one (``intensity`` > 0); None when neither."""
+    steps = []
+    if settings.augment:
+        steps.append(functools.partial(augment_batch, rotation=settings.rotation,
+                                       shift=settings.shift, zoom=settings.zoom))
+    if settings.intensity > 0:
+        steps.append(functools.partial(intensity_batch, strength=settings.intensity))
+    if not steps:
+        return None
+
+    def augment(x, rng):
+        for step in steps:
+            x = step(x, rng)
+        return x
+    return augment
 
 
 def _checkpoint_info(settings, split):

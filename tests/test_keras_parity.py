@@ -25,7 +25,7 @@ from minicnn import layers as L                                         # noqa: 
 from minicnn.keras_interop import from_keras, to_keras                  # noqa: E402
 from minicnn.model import Sequential                                    # noqa: E402
 from minicnn.models import thesis_cnn                                   # noqa: E402
-from minicnn.optimizers import SGD, Adam                                # noqa: E402
+from minicnn.optimizers import SGD, Adam, ExponentialDecay              # noqa: E402
 
 pytestmark = pytest.mark.keras
 
@@ -256,13 +256,17 @@ def test_weights_after_training_steps(net, optimizer):
         check(net, quantity, a, b, RTOL_STEPS, w.path)
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "sgd_momentum"])
+@pytest.mark.parametrize("optimizer", ["adam", "adam_decay", "sgd_momentum"])
 def test_optimizer_given_keras_gradients_matches_keras_exactly(optimizer):
     """Our optimizer fed Keras's own gradients follows Keras's weights (isolates the update
     formulas from the gradient rounding)."""
     _, theirs, _, keras_loss, x, y = make("small")
     if optimizer == "adam":
         ours_opt, their_opt = Adam(), keras.optimizers.Adam()
+    elif optimizer == "adam_decay":       # the rate halves after every update
+        ours_opt = Adam(ExponentialDecay(1e-3, decay_steps=1, decay_rate=0.5, staircase=True))
+        their_opt = keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(
+            1e-3, decay_steps=1, decay_rate=0.5, staircase=True))
     else:
         ours_opt = SGD(learning_rate=0.05, momentum=0.9)
         their_opt = keras.optimizers.SGD(learning_rate=0.05, momentum=0.9)

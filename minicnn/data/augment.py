@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import affine_transform
 
-__all__ = ["augment_batch"]
+__all__ = ["augment_batch", "intensity_batch"]
 
 
 def augment_batch(x: np.ndarray, rng: np.random.Generator, rotation: float = 0.1,
@@ -61,3 +61,33 @@ def augment_batch(x: np.ndarray, rng: np.random.Generator, rotation: float = 0.1
             out[i, :, :, ch] = affine_transform(x[i, :, :, ch], inverse, offset=offset,
                                                 order=order, mode=fill_mode)
     return out
+
+
+def intensity_batch(x: np.ndarray, rng: np.random.Generator, strength: float = 0.1) -> np.ndarray:
+    """Randomly change each image's gamma, contrast and brightness (x in [0, 1]); returns a
+    new array, clipped to [0, 1].
+
+    With s = ``strength``, per image: x ** g with g = exp(U(-s, s)) (gamma), then
+    (x - mean) * c + mean with c in U(1 - s, 1 + s) (contrast about the image's mean, as
+    Keras's RandomContrast(s)), then + b with b in U(-s, s) (brightness, as Keras's
+    RandomBrightness(s) on a [0, 1] range). X-ray exposure and processing differ between
+    machines and hospitals in exactly these ways. ``strength`` 0 returns a copy of x.
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    x = np.asarray(x)
+    if x.ndim != 4 or not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"x must be a float array of shape (N, H, W, C), got {x.dtype} "
+                         f"{x.shape}")
+    if not 0 <= strength < 1:
+        raise ValueError(f"strength must be in [0, 1), got {strength}")
+    if strength == 0:
+        return x.copy()
+    n = len(x)
+    gamma = np.exp(rng.uniform(-strength, strength, n)).reshape(n, 1, 1, 1)
+    contrast = rng.uniform(1 - strength, 1 + strength, n).reshape(n, 1, 1, 1)
+    brightness = rng.uniform(-strength, strength, n).reshape(n, 1, 1, 1)
+    out = np.clip(x, 0, 1) ** gamma.astype(x.dtype)
+    mean = out.mean(axis=(1, 2, 3), keepdims=True)
+    out = (out - mean) * contrast.astype(x.dtype) + mean + brightness.astype(x.dtype)
+    return np.clip(out, 0, 1, out=out)
