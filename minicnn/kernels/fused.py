@@ -30,9 +30,11 @@ import numba
 import numpy as np
 
 from ._checks import as_float_arrays, check_rank
+from .conv import _DIRECT_MAX_CHANNELS
 
 NO_GRADIENT = 4                 # argmax value of a window whose maximum is 0 or less (or NaN)
-MAX_CHANNELS = 4                # wider inputs go through the im2col + BLAS convolution
+MAX_CHANNELS = _DIRECT_MAX_CHANNELS   # as the convolution's direct loops; wider inputs go
+                                      # through Winograd or im2col + BLAS
 
 
 @numba.njit(cache=True)
