@@ -73,3 +73,25 @@ def pytest_configure(config):
     if whole and "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", ""):
         args = [a.split("::")[0] if a.split("::")[0] in whole else a for a in config.args]
         config.args[:] = list(dict.fromkeys(args))
+
+
+# -- for the tests that run minicnn in subprocesses (reliability, resume); a module may
+# define its own env and data_dir instead (test_cli, test_sweep do)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """Environment for subprocesses and this process: a private cache, no $MINICNN_DATA."""
+    cache = str(tmp_path_factory.mktemp("cache"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINICNN_CACHE", cache)
+        mp.delenv("MINICNN_DATA", raising=False)
+        yield {**os.environ, "PYTHONPATH": str(ROOT), "MINICNN_CACHE": cache}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory, env):
+    """A small synthetic chest_xray folder (tests/test_cli.py's make_chest_xray)."""
+    from test_cli import make_chest_xray
+    return make_chest_xray(tmp_path_factory.mktemp("fixture") / "chest_xray")

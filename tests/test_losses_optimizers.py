@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from minicnn import losses, optimizers
+from minicnn.optimizers import SGD, Adam, ExponentialDecay
 
 
 def test_sparse_categorical_crossentropy_values():
@@ -72,3 +73,34 @@ def test_optimizer_rejects_mismatched_shapes_and_lists():
         opt.apply_gradients([(np.zeros(2), np.zeros(2))] * 2)
     assert isinstance(optimizers.get("adam"), optimizers.Adam)
     assert losses.get("binary_crossentropy").name == "binary_crossentropy"
+
+
+# -- learning-rate schedules -------------------------------------------------------------
+def test_exponential_decay_is_keras_formula():
+    smooth = ExponentialDecay(0.1, decay_steps=4, decay_rate=0.5)
+    stairs = ExponentialDecay(0.1, decay_steps=4, decay_rate=0.5, staircase=True)
+    assert smooth(0) == 0.1 and smooth(4) == pytest.approx(0.05)
+    assert smooth(2) == pytest.approx(0.1 * 0.5 ** 0.5)
+    assert [stairs(s) for s in (0, 3, 4, 7, 8)] == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025])
+    for bad in ((0, 4, 0.5), (0.1, 0, 0.5), (0.1, 4, 0), (0.1, 4, 1.5)):
+        with pytest.raises(ValueError, match="decay_rate"):
+            ExponentialDecay(*bad)
+    assert ExponentialDecay(0.1, 4, 1.0)(100) == 0.1          # decay_rate 1: constant
+    assert ExponentialDecay(0.1, 4, 0.5, staircase=True).get_config() == {
+        "class_name": "ExponentialDecay", "initial_learning_rate": 0.1, "decay_steps": 4,
+        "decay_rate": 0.5, "staircase": True}
+
+
+def test_the_update_uses_the_rate_of_its_own_step():
+    """SGD without momentum: each step moves w by exactly lr(step) * g."""
+    w = np.zeros(1)
+    opt = SGD(ExponentialDecay(1.0, decay_steps=1, decay_rate=0.5, staircase=True))
+    moves = []
+    for _ in range(3):
+        before = w.copy()
+        opt.apply_gradients([(np.ones(1), w)])
+        moves.append(float(before[0] - w[0]))
+    assert moves == [1.0, 0.5, 0.25]
+    assert opt.get_config()["learning_rate"]["decay_rate"] == 0.5
+    assert Adam(0.01).get_config()["learning_rate"] == 0.01
+    assert type(SGD(1).learning_rate) is float                # a number is kept as a float

@@ -1,9 +1,12 @@
 """Optimizers: Keras's defaults, the argument checks at their exact edges, and the gradient's
 cast to the weight's dtype (found by mutation testing, docs/testing.md)."""
+import json
+
 import numpy as np
 import pytest
 
 from minicnn import optimizers
+from minicnn.optimizers import SGD, Adam
 
 
 def test_defaults_are_keras_defaults():
@@ -62,3 +65,31 @@ def test_a_float64_gradient_updates_a_float32_weight_in_float32(make):
         opt_b.apply_gradients([(g.astype(np.float32), b)])
     assert a.dtype == np.float32
     np.testing.assert_array_equal(a, b)
+
+
+# -- the state a resumed training restores ------------------------------------------------
+def _steps(optimizer, w, grads):
+    for g in grads:
+        optimizer.apply_gradients([(g, w)])
+    return w
+
+
+@pytest.mark.parametrize("make", [lambda: Adam(0.01), lambda: SGD(0.1, momentum=0.9)])
+def test_an_optimizer_goes_on_from_its_state_as_if_never_stopped(make):
+    rng = np.random.default_rng(1)
+    grads = rng.normal(size=(6, 3, 2)).astype(np.float32)
+    w0 = rng.normal(size=(3, 2)).astype(np.float32)
+    straight = _steps(make(), w0.copy(), grads)
+    first = make()
+    w = _steps(first, w0.copy(), grads[:3])
+    state = json.loads(json.dumps(first.get_state(), default=np.ndarray.tolist))
+    state["slots"] = [[np.array(s, np.float32) for s in ws] for ws in state["slots"]]
+    second = make()
+    second.set_state(state)
+    assert second.iterations == 3
+    assert np.array_equal(_steps(second, w, grads[3:]), straight)
+    state["slots"][0][0] += 1                      # set_state kept copies
+    assert not np.array_equal(second.get_state()["slots"][0][0], state["slots"][0][0])
+    with pytest.raises(ValueError, match="this SGD keeps 0 slot"):
+        SGD(0.1).set_state(state)                # no momentum: no slots per weight
+    assert make().get_state() == {"iterations": 0, "slots": None}    # before any step

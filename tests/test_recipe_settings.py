@@ -8,7 +8,6 @@ import pytest
 from minicnn import layers, pipeline
 from minicnn.data import intensity_batch
 from minicnn.models import thesis_cnn
-from minicnn.optimizers import SGD, Adam, ExponentialDecay
 from minicnn.validation import SettingError
 
 from test_cli import make_chest_xray
@@ -62,30 +61,6 @@ def test_intensity_keeps_shape_range_and_input_and_zero_is_a_copy():
 
 
 # -- learning-rate decay --------------------------------------------------------------------
-def test_exponential_decay_is_keras_formula():
-    smooth = ExponentialDecay(0.1, decay_steps=4, decay_rate=0.5)
-    stairs = ExponentialDecay(0.1, decay_steps=4, decay_rate=0.5, staircase=True)
-    assert smooth(0) == 0.1 and smooth(4) == pytest.approx(0.05)
-    assert smooth(2) == pytest.approx(0.1 * 0.5 ** 0.5)
-    assert [stairs(s) for s in (0, 3, 4, 7, 8)] == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025])
-    with pytest.raises(ValueError, match="decay_rate"):
-        ExponentialDecay(0.1, 4, 1.5)
-
-
-def test_the_update_uses_the_rate_of_its_own_step():
-    """SGD without momentum: each step moves w by exactly lr(step) * g."""
-    w = np.zeros(1)
-    opt = SGD(ExponentialDecay(1.0, decay_steps=1, decay_rate=0.5, staircase=True))
-    moves = []
-    for _ in range(3):
-        before = w.copy()
-        opt.apply_gradients([(np.ones(1), w)])
-        moves.append(float(before[0] - w[0]))
-    assert moves == [1.0, 0.5, 0.25]
-    assert opt.get_config()["learning_rate"]["decay_rate"] == 0.5
-    assert Adam(0.01).get_config()["learning_rate"] == 0.01
-
-
 def test_pipeline_decays_once_per_epoch_of_updates():
     settings = pipeline.settings_for("quick", batch_size=32, lr_decay=0.5)
     rate = pipeline._learning_rate(settings, n_train=100)        # 4 updates per epoch

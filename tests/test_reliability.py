@@ -23,25 +23,11 @@ from minicnn.cli import main
 from minicnn.data import load_image_folder, preprocess_image
 from minicnn.validation import DataError, RunFolderError
 
-from test_cli import make_chest_xray
 
 SIZE = 40
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    """Environment for subprocesses and this process: a private cache, no $MINICNN_DATA."""
-    cache = str(tmp_path_factory.mktemp("cache"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MINICNN_CACHE", cache)
-        mp.delenv("MINICNN_DATA", raising=False)
-        yield {**os.environ, "PYTHONPATH": str(ROOT), "MINICNN_CACHE": cache}
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory, env):
-    return make_chest_xray(tmp_path_factory.mktemp("fixture") / "chest_xray")
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ import minicnn
 from minicnn import checkpoint, io, runs
 from minicnn.callbacks import CSVLogger, DivergenceGuard, EarlyStopping, History
 from minicnn.cli import main
-from minicnn.optimizers import SGD, Adam
 from minicnn.validation import RunFolderError
 
 from test_cli import make_chest_xray
@@ -47,18 +46,6 @@ sys.exit(cli.main(sys.argv[3:]))
 """
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    cache = str(tmp_path_factory.mktemp("cache"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MINICNN_CACHE", cache)
-        mp.delenv("MINICNN_DATA", raising=False)
-        yield {**os.environ, "PYTHONPATH": str(ROOT), "MINICNN_CACHE": cache}
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory, env):
-    return make_chest_xray(tmp_path_factory.mktemp("fixture") / "chest_xray")
 
 
 def _start(args, env, folder, pause=0.0):
@@ -197,32 +184,6 @@ def test_resume_refuses_finished_unlocked_and_checkpointless_folders(tmp_path, d
 
 
 # -- the parts' states -------------------------------------------------------------------------
-def _steps(optimizer, w, grads):
-    for g in grads:
-        optimizer.apply_gradients([(g, w)])
-    return w
-
-
-@pytest.mark.parametrize("make", [lambda: Adam(0.01), lambda: SGD(0.1, momentum=0.9)])
-def test_an_optimizer_goes_on_from_its_state_as_if_never_stopped(make):
-    rng = np.random.default_rng(1)
-    grads = rng.normal(size=(6, 3, 2)).astype(np.float32)
-    w0 = rng.normal(size=(3, 2)).astype(np.float32)
-    straight = _steps(make(), w0.copy(), grads)
-    first = make()
-    w = _steps(first, w0.copy(), grads[:3])
-    state = json.loads(json.dumps(first.get_state(), default=np.ndarray.tolist))
-    state["slots"] = [[np.array(s, np.float32) for s in ws] for ws in state["slots"]]
-    second = make()
-    second.set_state(state)
-    assert second.iterations == 3
-    assert np.array_equal(_steps(second, w, grads[3:]), straight)
-    state["slots"][0][0] += 1                      # set_state kept copies
-    assert not np.array_equal(second.get_state()["slots"][0][0], state["slots"][0][0])
-    with pytest.raises(ValueError, match="slot"):
-        SGD(0.1).set_state(state)                # no momentum: no slots per weight
-
-
 def _trained_callbacks(csv_path):
     model = minicnn.models.thesis_cnn((40, 40, 1), 2, seed=0)
     stopper, guard = EarlyStopping(patience=1, restore_best_weights=True), DivergenceGuard()
