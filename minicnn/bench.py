@@ -123,14 +123,8 @@ def _keras_layer_times(model, x, repeats):
     with ``tf.function`` on the layer's real input (no dx for the first layer)."""
     import tensorflow as tf
 
-    def timed(fn, *args):
-        fn(*args)                                              # trace and warm up
-        runs = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn(*args)
-            runs.append(time.perf_counter() - start)
-        return 1e3 * float(np.median(runs))
+    def timed(fn, *args):                     # the warm-up call also traces the function
+        return 1e3 * efficiency.median_seconds(lambda: fn(*args), repeats)
 
     rows, h = [], tf.constant(x)
     for i, layer in enumerate(model.layers):

@@ -48,7 +48,8 @@ def model_flops(model, batch):
     return forward, forward + sum(b for _, b in pairs)
 
 
-def _median_seconds(run, repeats):
+def median_seconds(run, repeats):
+    """Median seconds of ``repeats`` calls of ``run()``, after one untimed warm-up call."""
     run()                                            # warm: threads up, pages touched
     times = []
     for _ in range(repeats):
@@ -67,7 +68,7 @@ def sgemm_gflops(shape=SGEMM_SHAPE, repeats=7, seed=0):
     a, b = rng.random((m, k), np.float32), rng.random((k, n), np.float32)
     out = np.empty((m, n), np.float32)
     with threadpool_limits(limits=numba.get_num_threads(), user_api="blas"):
-        seconds = _median_seconds(lambda: np.matmul(a, b, out=out), repeats)
+        seconds = median_seconds(lambda: np.matmul(a, b, out=out), repeats)
     return 2 * m * k * n / seconds / 1e9
 
 
@@ -75,7 +76,7 @@ def copy_gb_per_s(megabytes=256, repeats=7):
     """Bytes read plus written per second (GB/s) copying a ``megabytes`` float32 array."""
     src = np.ones(megabytes * 2**20 // 4, np.float32)
     dst = np.empty_like(src)
-    return 2 * src.nbytes / _median_seconds(lambda: np.copyto(dst, src), repeats) / 1e9
+    return 2 * src.nbytes / median_seconds(lambda: np.copyto(dst, src), repeats) / 1e9
 
 
 def roofline_ms(flops, nbytes, gflops, gb_per_s):

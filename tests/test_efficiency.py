@@ -32,7 +32,7 @@ def test_the_thesis_cnn_costs_half_a_gigaflop_per_image_forward():
 
 
 def test_ceilings_divide_the_work_by_the_median_time(monkeypatch):
-    monkeypatch.setattr(efficiency, "_median_seconds", lambda run, repeats: 0.5)
+    monkeypatch.setattr(efficiency, "median_seconds", lambda run, repeats: 0.5)
     assert efficiency.sgemm_gflops((64, 32, 16)) == pytest.approx(2 * 64 * 32 * 16 / 0.5 / 1e9)
     assert efficiency.copy_gb_per_s(megabytes=4) == pytest.approx(2 * 4 * 2**20 / 0.5 / 1e9)
 
@@ -41,7 +41,7 @@ def test_the_median_of_the_timed_runs_is_taken_after_a_warm_up(monkeypatch):
     clock = iter([0.0, 1.0, 10.0, 13.0, 20.0, 22.0])         # runs of 1, 3 and 2 seconds
     monkeypatch.setattr(efficiency.time, "perf_counter", lambda: next(clock))
     calls = []
-    assert efficiency._median_seconds(lambda: calls.append(1), 3) == 2.0
+    assert efficiency.median_seconds(lambda: calls.append(1), 3) == 2.0
     assert len(calls) == 4                                    # the warm-up is not timed
 
 
