@@ -63,10 +63,16 @@ def test_argmax_is_the_first_positive_maximum_or_no_gradient():
                                                       [fused.NO_GRADIENT, 1]])
 
 
-def test_outputs_smaller_than_the_window_are_refused():
+def test_outputs_smaller_than_the_window_and_mismatched_gradients_are_refused():
     with pytest.raises(ValueError, match="smaller than the 2x2 pooling window"):
         fused.conv_relu_maxpool_forward(np.zeros((1, 3, 8, 1)), np.zeros((3, 3, 1, 2)),
                                         np.zeros(2))
+    x = np.zeros((1, 8, 8, 1))
+    _, argmax = fused.conv_relu_maxpool_forward(x, np.zeros((3, 3, 1, 2)), np.zeros(2))
+    with pytest.raises(ValueError, match="not the block's output"):     # 3x3 is the output
+        fused.conv_relu_maxpool_kernel_grad(x, argmax[:, :2], np.zeros((1, 2, 3, 2)), (3, 3))
+    with pytest.raises(ValueError, match="argmax must be the forward's"):
+        fused.conv_relu_maxpool_kernel_grad(x, argmax[..., :1], np.zeros((1, 3, 3, 2)), (3, 3))
 
 
 def thesis_like(padding="valid", channels=1, seed=0, dtype="float64"):

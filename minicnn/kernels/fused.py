@@ -75,15 +75,21 @@ def _window_convs(xp, kernel, bias, b, i, j, z, windows):
 
 
 @numba.njit(cache=True)
+def _larger(v, o, m, arg):
+    """(v, o) when v beats the maximum m so far (found at offset arg), else (m, arg): the
+    first maximum in row-major order wins a tie and a NaN wins, as in the pooling layer."""
+    return (v, o) if v > m or (v != v and m == m) else (m, arg)
+
+
+@numba.njit(cache=True)
 def _pool_window(z, o0, best, first):
-    """best (F,) = the largest of z[o0:o0 + 4] per filter after ReLU; first (F,) its offset,
-    or NO_GRADIENT when it is not positive."""
+    """One 2x2 window, per filter: best (F,) = the largest of its four sums z[o0:o0 + 4]
+    (row-major offsets 0..3) after ReLU; first (F,) the offset of the first largest, or
+    NO_GRADIENT when it is not positive."""
     for k in range(best.shape[0]):
-        m, arg = z[o0, k], 0
-        for o in range(1, 4):
-            v = z[o0 + o, k]
-            if v > m or (v != v and m == m):                      # NaN wins
-                m, arg = v, o
+        m, arg = _larger(z[o0 + 1, k], 1, z[o0, k], 0)
+        m, arg = _larger(z[o0 + 2, k], 2, m, arg)
+        m, arg = _larger(z[o0 + 3, k], 3, m, arg)
         best[k] = 0 if m < 0 else m                # ReLU after the max: the same (monotone)
         first[k] = arg if m > 0 else NO_GRADIENT
 
@@ -131,16 +137,19 @@ def _kernel_grad_parts(xp, argmax, dy, dkernel_parts, dbias_parts):
                                     dst[k] += v * g[k]
 
 
-def _check(x, kernel):
-    check_rank(x, 4, "x", "(N, H, W, C)")
-    check_rank(kernel, 4, "kernel", "(KH, KW, C, F)")
-    if x.shape[3] != kernel.shape[2]:
-        raise ValueError(f"x has {x.shape[3]} channels (shape {x.shape}) but the kernel "
-                         f"expects {kernel.shape[2]} (kernel shape {kernel.shape})")
-    ho, wo = x.shape[1] - kernel.shape[0] + 1, x.shape[2] - kernel.shape[1] + 1
+def _pooled_hw(x_shape, kernel_shape):
+    """(Hq, Wq) of the block for x (N, H, W, C) and kernel (KH, KW, C, F); ValueError naming
+    the sizes when they do not fit."""
+    if len(x_shape) != 4 or len(kernel_shape) != 4:
+        raise ValueError(f"x must be (N, H, W, C) and the kernel (KH, KW, C, F); got shapes "
+                         f"{x_shape} and {kernel_shape}")
+    if x_shape[3] != kernel_shape[2]:
+        raise ValueError(f"x has {x_shape[3]} channels (shape {x_shape}) but the kernel "
+                         f"expects {kernel_shape[2]} (kernel shape {kernel_shape})")
+    ho, wo = x_shape[1] - kernel_shape[0] + 1, x_shape[2] - kernel_shape[1] + 1
     if ho < 2 or wo < 2:
-        raise ValueError(f"the convolution's output {ho}x{wo} (input {x.shape[1:3]}, kernel "
-                         f"{kernel.shape[:2]}) is smaller than the 2x2 pooling window")
+        raise ValueError(f"the convolution's output {ho}x{wo} (input {x_shape[1:3]}, kernel "
+                         f"{kernel_shape[:2]}) is smaller than the 2x2 pooling window")
     return ho // 2, wo // 2
 
 
@@ -153,7 +162,7 @@ def conv_relu_maxpool_forward(x, kernel, bias):
     the byte per output is small beside y's four.)
     """
     x, kernel, bias = as_float_arrays(x, kernel, bias, names=("x", "kernel", "bias"))
-    hq, wq = _check(x, kernel)
+    hq, wq = _pooled_hw(x.shape, kernel.shape)
     shape = (x.shape[0], hq, wq, kernel.shape[3])
     y = np.empty(shape, x.dtype)
     argmax = np.empty(shape, np.uint8)
@@ -166,9 +175,11 @@ def conv_relu_maxpool_kernel_grad(x, argmax, dy, kernel_size):
     (N, Hq, Wq, F) and the forward's ``argmax``; dkernel (KH, KW, C, F), dbias (F,)."""
     x, dy = as_float_arrays(x, dy, names=("x", "dy"))
     kh, kw = kernel_size
+    if dy.ndim != 4 or dy.shape[1:3] != _pooled_hw(x.shape, (kh, kw, x.shape[3], dy.shape[3])):
+        raise ValueError(f"dy {dy.shape} is not the block's output for x {x.shape} and a "
+                         f"{kh}x{kw} kernel")
     if argmax is None or argmax.shape != dy.shape:
         raise ValueError(f"argmax must be the forward's, shaped like dy {dy.shape}")
-    _check(x, np.empty((kh, kw, x.shape[3], dy.shape[3])))
     parts = max(1, min(numba.get_num_threads(), dy.shape[0] * dy.shape[1]))
     dkernel_parts = np.empty((parts, kh, kw, x.shape[3], dy.shape[3]), x.dtype)
     dbias_parts = np.empty((parts, dy.shape[3]), x.dtype)
@@ -183,13 +194,11 @@ def _pool_into(z, y, argmax):
         b, p = t // hq, t % hq
         for q in range(wq):
             for k in range(f):
-                best, first = z[b, 2 * p, 2 * q, k], 0
-                for o in range(1, 4):
-                    v = z[b, 2 * p + o // 2, 2 * q + o % 2, k]
-                    if v > best or (v != v and best == best):              # NaN wins
-                        best, first = v, o
-                y[b, p, q, k] = best
-                argmax[b, p, q, k] = first if best > 0 else NO_GRADIENT
+                m, arg = _larger(z[b, 2 * p, 2 * q + 1, k], 1, z[b, 2 * p, 2 * q, k], 0)
+                m, arg = _larger(z[b, 2 * p + 1, 2 * q, k], 2, m, arg)
+                m, arg = _larger(z[b, 2 * p + 1, 2 * q + 1, k], 3, m, arg)
+                y[b, p, q, k] = m
+                argmax[b, p, q, k] = arg if m > 0 else NO_GRADIENT
 
 
 def relu_maxpool(z):

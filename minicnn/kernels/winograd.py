@@ -1,5 +1,8 @@
 """Winograd convolution for 3x3 stride-1 kernels: fewer multiplies per output pixel.
 
+It computes the same window sums as ``conv.py`` (the thesis's eq. (1), z = sum w x + b, at
+every output pixel), only grouped by tiles of outputs.
+
 A 3x3 'valid' cross-correlation of an (m+2)x(m+2) input tile d with a 3x3 kernel g gives an
 m x m output tile Y. Winograd's minimal filtering algorithm F(m x m, 3 x 3) computes it as
 
