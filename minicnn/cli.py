@@ -66,9 +66,12 @@ def _demo(args):
         print(f"  Adam step {step}: loss {loss:.4f}, accuracy {acc:.3f}")
 
 
+#: pipeline.PRESETS's names (the CLI does not import the pipeline before it runs a command).
+PRESET_NAMES = ("quick", "thesis", "full")
+
 #: train's flags that set a setting: --resume takes the run's own instead.
 SETTING_FLAGS = ("preset", "epochs", "image_size", "batch_size", "seed", "out", "augment",
-                 "class_weight", "train_per_class", "patience")
+                 "class_weight", "train_per_class", "patience", "validation_only")
 
 
 def _train(args):
@@ -84,11 +87,19 @@ def _train(args):
     settings = settings_for(args.preset or "quick", epochs=args.epochs, image_size=args.image_size,
                             batch_size=args.batch_size, seed=args.seed, data=args.data,
                             out=args.out, augment=args.augment, class_weight=args.class_weight,
-                            train_per_class=args.train_per_class, patience=args.patience)
+                            train_per_class=args.train_per_class, patience=args.patience,
+                            score_test=False if args.validation_only else None)
     train_run(settings, command=args.command_line)
 
 
 def _evaluate(args):
+    if (Path(args.model) / "sweep.json").is_file():
+        from .sweep import score_test                         # lazy: see the note above
+        scored, paths = score_test(args.model, data=args.data)
+        print(paths[2].read_text(encoding="utf-8"))
+        print(f"test/ scored now for {scored} run(s); written: "
+              + ", ".join(str(p) for p in paths))
+        return
     from .pipeline import evaluate_run                        # lazy: see the note above
     evaluate_run(args.model, data=args.data)
 
@@ -129,7 +140,8 @@ def _sweep(args):
     grid = parse_sets(args.set or [])
     result = run_sweep(args.preset, grid, args.seeds, args.out, data=args.data,
                        scheduler=args.scheduler, workers=args.workers,
-                       threads=args.threads_per_worker, command=args.command_line)
+                       threads=args.threads_per_worker, command=args.command_line,
+                       validation_only=args.validation_only)
     counts = {}
     for what in result["done"].values():
         key = what if not what.startswith("error") else "failed"
@@ -159,7 +171,7 @@ def _train_parser(sub):
     p = sub.add_parser("train", help="train the thesis CNN on the X-rays and write a run folder",
                        epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", help=DATA_HELP)
-    p.add_argument("--preset", choices=("quick", "thesis", "full"),
+    p.add_argument("--preset", choices=PRESET_NAMES,
                    help="settings to start from (default quick)")
     p.add_argument("--epochs", type=int_argument(1))
     p.add_argument("--image-size", type=int_argument(1),
@@ -175,6 +187,9 @@ def _train_parser(sub):
                    help="at most N training images per class, seeded sample (0 = all)")
     p.add_argument("--patience", type=int_argument(0),
                    help="early stopping patience in epochs (validation loss)")
+    p.add_argument("--validation-only", action="store_true", default=None,
+                   help="leave test/ unscored, to compare settings on validation; score it "
+                        "once later with minicnn evaluate --model RUN_DIR")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="go on with an unfinished run (interrupted, failed or killed) from its "
                         "last finished epoch, with its own settings")
@@ -184,8 +199,11 @@ def _train_parser(sub):
 def _model_parsers(sub):
     p = sub.add_parser("evaluate", help="score a trained model on the test/ folder")
     p.add_argument("--model", required=True, metavar="RUN_OR_FILE",
-                   help="finished run folder (uses its threshold) or model file (threshold 0.5)")
-    p.add_argument("--data", help=DATA_HELP)
+                   help="finished run folder (uses its threshold) or model file (threshold "
+                        "0.5); a --validation-only run gets its test scores recorded, and a "
+                        "sweep folder has every such run scored")
+    p.add_argument("--data", help="chest_xray folder (default: the run's own, then "
+                                  f"{describe_places()})")
     p.set_defaults(run=_evaluate)
 
     p = sub.add_parser("predict", help="probability of pneumonia and label for image files")
@@ -216,7 +234,7 @@ def _sweep_parser(sub):
     p = sub.add_parser("sweep", help="train over several seeds and settings on Dask "
                                      "(needs '.[sweep]')", epilog=SWEEP_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", choices=("quick", "thesis", "full"), default="quick",
+    p.add_argument("--preset", choices=PRESET_NAMES, default="quick",
                    help="settings to start from (default quick)")
     p.add_argument("--seeds", type=int_argument(0), nargs="+", default=[0, 1, 2],
                    metavar="K", help="seeds to run each setting with (default 0 1 2)")
@@ -233,6 +251,9 @@ def _sweep_parser(sub):
                         "one per two cores)")
     p.add_argument("--threads-per-worker", type=int_argument(1), default=1, metavar="T",
                    help="compute threads (Numba, BLAS) of each run (default 1)")
+    p.add_argument("--validation-only", action="store_true",
+                   help="leave test/ unscored in every run, to choose settings on validation; "
+                        "then score the chosen sweep once with minicnn evaluate --model DIR")
     p.set_defaults(run=_sweep)
 
 

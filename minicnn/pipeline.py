@@ -25,6 +25,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -83,6 +84,8 @@ class Settings:
         (:func:`minicnn.data.intensity_batch`), 0 for none; independent of ``augment``.
     batch_norm, global_pool: the thesis CNN's variants (:func:`minicnn.models.thesis_cnn`).
     lr_decay: Adam's learning rate is multiplied by this after every epoch (1: constant).
+    score_test: False leaves test/ unscored (validation only, to compare settings); the run's
+        test scores are then written once, later, by :func:`evaluate_run`.
     """
 
     preset: str
@@ -104,6 +107,7 @@ class Settings:
     batch_norm: bool = False
     global_pool: bool = False
     lr_decay: float = 1.0
+    score_test: bool = True
     seed: int = 0
     data: str | None = None
     out: str | None = None
@@ -128,6 +132,9 @@ class Settings:
         if not 0 < self.lr_decay <= 1:
             raise SettingError(f"lr_decay must be in (0, 1] (1: no decay), got "
                                f"{self.lr_decay!r}")
+        if not self.score_test and self.protocol != "honest":
+            raise SettingError("score_test=False needs the honest protocol: under the thesis "
+                               "protocol validation is the test sample")
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -426,16 +433,25 @@ def _choose_epoch(model, history, stopper, guard):
 
 def _evaluate(settings, trained, split):
     """Phases 4b and 5, choose the threshold (Youden's J on validation) and evaluate:
-    validation and test reports at that threshold and at 0.5, with the probabilities."""
+    validation and test reports at that threshold and at 0.5, with the probabilities; no
+    test report (None) when ``settings.score_test`` is False."""
     p_val = _finite_probability(trained.model, split.x_val, settings.batch_size, "validation")
     threshold = metrics_module.youden_threshold(split.y_val, p_val)
-    p_test = (p_val if split.x_test is split.x_val else
-              _finite_probability(trained.model, split.x_test, settings.batch_size, "test"))
-    test = _report(split.y_test, p_test, threshold, settings.seed)
+    evaluation = {"threshold": threshold, "p_test": None, "test": None,
+                  "validation": _report(split.y_val, p_val, threshold, settings.seed)}
+    if settings.score_test:
+        p_test = (p_val if split.x_test is split.x_val else
+                  _finite_probability(trained.model, split.x_test, settings.batch_size, "test"))
+        evaluation.update(p_test=p_test, test=_test_report(settings, split.y_test, p_test,
+                                                           threshold))
+    return evaluation
+
+
+def _test_report(settings, y, p, threshold):
+    test = _report(y, p, threshold, settings.seed)
     if settings.protocol == "thesis":
         test["note"] = "same images as validation (the thesis protocol)"
-    return {"threshold": threshold, "p_test": p_test, "test": test,
-            "validation": _report(split.y_val, p_val, threshold, settings.seed)}
+    return test
 
 
 def _metrics(settings, trained, evaluation, names):
@@ -459,20 +475,28 @@ def _metrics(settings, trained, evaluation, names):
 
 
 def _write(settings, run, trained, evaluation, split):
-    """Phase 6, write: model.npz, metrics.json and the three figures."""
+    """Phase 6, write: model.npz, metrics.json, the learning curves and, when test was
+    scored, the test figures."""
     trained.model.save(run.file(runs.MODEL))
     results = _metrics(settings, trained, evaluation, split.class_names)
     run.write_json(runs.METRICS, results)
-    threshold, protocol = evaluation["threshold"], PROTOCOLS[settings.protocol]
+    protocol = PROTOCOLS[settings.protocol]
     plots.plot_history(trained.history, run.file("learning_curves.png"),
                        best_epoch=trained.kept, title=f"preset {settings.preset}: {protocol}")
-    plots.plot_confusion_matrix(np.array(evaluation["test"]["confusion_matrix"]),
-                                split.class_names, run.file("confusion_matrix.png"),
-                                title=f"test, threshold {threshold:.3f} (chosen on validation)")
-    plots.plot_roc(split.y_test, evaluation["p_test"], run.file("roc.png"), threshold=threshold,
-                   title="test ROC" + (" (thesis: test = validation)"
-                                       if settings.protocol == "thesis" else ""))
+    if evaluation["test"] is not None:
+        _test_figures(run.path, split.class_names, split.y_test, evaluation, protocol)
     return results
+
+
+def _test_figures(run_dir, class_names, y_test, evaluation, protocol):
+    """confusion_matrix.png and roc.png of the test scores, at the validation threshold."""
+    threshold = evaluation["threshold"]
+    plots.plot_confusion_matrix(np.array(evaluation["test"]["confusion_matrix"]), class_names,
+                                Path(run_dir) / "confusion_matrix.png",
+                                title=f"test, threshold {threshold:.3f} (chosen on validation)")
+    plots.plot_roc(y_test, evaluation["p_test"], Path(run_dir) / "roc.png", threshold=threshold,
+                   title="test ROC" + (" (thesis: test = validation)"
+                                       if protocol == PROTOCOLS["thesis"] else ""))
 
 
 # -- training: the run ------------------------------------------------------------------------
@@ -621,8 +645,13 @@ def _print_results(settings, run, trained, results, seconds):
     _log(f"kept epoch {trained.kept + 1} of {results['epochs_run']} ({trained.kept_rule}); "
          f"threshold {results['threshold']:.3f} chosen on validation (Youden's J)")
     test = results["test"]
-    _log(format_table([("validation", results["validation"]), ("test @ 0.5", test["at_0.5"]),
-                       ("test @ threshold", test)]))
+    if test is None:
+        _log(format_table([("validation", results["validation"])]))
+        _log(f"test/ not scored (validation only); score it once, when the settings are "
+             f"chosen, with: minicnn evaluate --model {run.path}")
+    else:
+        _log(format_table([("validation", results["validation"]),
+                           ("test @ 0.5", test["at_0.5"]), ("test @ threshold", test)]))
     if settings.protocol == "thesis":
         best = results["best_val_accuracy"]
         _log(f"best validation accuracy {best['value']:.4f} at epoch {best['epoch']} (the "
@@ -631,20 +660,26 @@ def _print_results(settings, run, trained, results, seconds):
 
 # -- using a trained model ----------------------------------------------------------------
 def evaluate_run(ref, data=None, batch_size=32):
-    """Score a run folder's (or model file's) model on the whole ``test/`` folder.
+    """Score a run folder's (or model file's) model on the whole ``test/`` folder of
+    ``data`` (default: the run's own chest_xray folder, else the usual places).
 
     Reports at the run's threshold and at 0.5; returns ``{"model", "threshold", "data_dir",
-    "test"}`` and prints a table.
+    "test", "recorded"}`` and prints a table. A run trained with ``score_test=False`` gets
+    these scores written into its metrics.json, with the test figures and a new report.html
+    (``recorded`` True); that happens once: later calls only print.
     """
     model, info = runs.load_run(ref)
-    root = find_data_dir(data).resolve()
+    root = _data_of(info["run_dir"], data)
     if not (root / "test").is_dir():
         raise FileNotFoundError(f"{root} has no test/ folder")
     ds = load_image_folder(root / "test", info["image_size"])
     if len(np.unique(ds.y)) < 2:
         raise DataError(f"{root / 'test'} holds only one class; AUC and specificity need both")
-    p = _finite_probability(model, ds.x, batch_size, "test")
-    scores = _report(ds.y, p, info["threshold"], seed=0)
+    unscored = _unscored_run(info["run_dir"])
+    settings = unscored[0] if unscored else None
+    p = _finite_probability(model, ds.x, settings.batch_size if settings else batch_size,
+                            "test")
+    scores = _report(ds.y, p, info["threshold"], seed=settings.seed if settings else 0)
     _log(f"minicnn evaluate: {ref} on {root / 'test'} ({info['image_size']} px)")
     if info["protocol"] and info["protocol"].startswith("thesis"):
         _log("note: this run followed the thesis protocol; its threshold was chosen on a test "
@@ -652,8 +687,45 @@ def evaluate_run(ref, data=None, batch_size=32):
     source = "the run's, chosen on validation" if info["run_dir"] else "a bare model file"
     _log(f"threshold {info['threshold']:.3f} ({source})")
     _log(format_table([("test @ 0.5", scores["at_0.5"]), ("test @ threshold", scores)]))
+    if unscored:
+        _record_test(info, unscored[1], ds, p, scores, root)
     return {"model": str(ref), "threshold": info["threshold"], "data_dir": str(root),
-            "test": scores}
+            "test": scores, "recorded": bool(unscored)}
+
+
+def _data_of(run_dir, data):
+    """The chest_xray folder to score: ``data``, else the run's own (when it still exists),
+    else the usual places."""
+    if data is None and run_dir is not None:
+        recorded = runs.read_config(Path(run_dir)).get("data_dir")
+        if isinstance(recorded, str) and (Path(recorded) / "test").is_dir():
+            data = recorded
+    return find_data_dir(data).resolve()
+
+
+def _unscored_run(run_dir):
+    """(settings, metrics) of a run folder trained with score_test=False whose test scores
+    are not recorded yet; None otherwise (a model file, or test already scored)."""
+    if run_dir is None:
+        return None
+    metrics = runs.read_json(Path(run_dir) / runs.METRICS, required=False)
+    if not runs.test_not_scored(metrics):
+        return None
+    config = runs.read_config(Path(run_dir))
+    return Settings.from_dict(config.get("settings")), metrics
+
+
+def _record_test(info, metrics, ds, p, scores, root):
+    """Write a validation-only run's test scores: metrics.json, the figures, report.html."""
+    run_dir = Path(info["run_dir"])
+    metrics.update(test=scores, test_scored={"at": runs.now(), "data_dir": str(root),
+                                             "command": " ".join(sys.argv)})
+    runs.RunFolder(run_dir).write_json(runs.METRICS, metrics)
+    _test_figures(run_dir, info["class_names"], ds.y,
+                  {"threshold": info["threshold"], "test": scores, "p_test": p},
+                  metrics.get("protocol"))
+    _write_report(run_dir, root)
+    _log(f"recorded in {run_dir / runs.METRICS} (test/ is now scored for this run)")
 
 
 def predict_images(ref, paths, batch_size=32):

@@ -170,7 +170,9 @@ def _header(run_dir, config, metrics):
     else:
         parts.append(f'<div class="banner honest"><b>Protocol: {_esc(protocol)}.</b> '
                      "The epoch and the decision threshold were chosen on validation images "
-                     "only; the test images were scored once, at the end.</div>")
+                     "only; " + ("the test images are not scored yet (validation only)."
+                                 if runs.test_not_scored(metrics) else
+                                 "the test images were scored once, at the end.") + "</div>")
     status, reason = runs.run_status(run_dir, config)
     because = f": {_esc(reason)}" if reason else ""
     if status == "diverged":
@@ -401,8 +403,12 @@ def _card(image, cam, path, truth, prob, info):
             f"<div>predicted: {verdict}</div></div>")
 
 
-def _safe_examples(run_dir, config, data_dir, n_images):
+def _safe_examples(run_dir, config, data_dir, n_images, metrics):
     """The test-image section, or a note saying why it could not be drawn."""
+    if n_images > 0 and runs.test_not_scored(metrics):
+        return ('<h2>Test images</h2><div class="banner note">test/ is not scored yet (a '
+                "validation-only run), so no test image is shown. Score it once, when the "
+                "settings are chosen: <code>minicnn evaluate --model RUN_DIR</code>.</div>")
     try:
         return _examples_section(run_dir, config, data_dir, n_images)
     except Exception as exc:  # the rest of the report is still worth writing
@@ -473,7 +479,7 @@ def write_report(run_dir, data_dir=None, n_images=8):
     body = [_header(run_dir, config, metrics), _explore_link(run_dir),
             _metrics_section(metrics),
             _figures_section(run_dir, metrics, history), _history_section(history, metrics),
-            _safe_examples(run_dir, config, data_dir, int(n_images)),
+            _safe_examples(run_dir, config, data_dir, int(n_images), metrics),
             _settings_section(config), _versions_section(config)]
     stamp = datetime.datetime.now().isoformat(timespec="seconds")
     page = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"

@@ -48,7 +48,8 @@ from .model import load_model
 from .validation import RunFolderError, fraction
 
 __all__ = ["RunFolder", "claim", "reclaim", "read_json", "read_config", "read_history",
-           "run_status", "load_run", "pneumonia_probability", "label", "MODEL", "CONFIG",
+           "run_status", "load_run", "pneumonia_probability", "label", "test_not_scored",
+           "MODEL", "CONFIG",
            "HISTORY", "METRICS", "SPLITS", "LOCK", "REPORT", "FIGURES", "FINISHED", "CHECKPOINT"]
 
 MODEL, CONFIG, HISTORY, METRICS = "model.npz", "config.json", "history.csv", "metrics.json"
@@ -308,6 +309,12 @@ def run_status(run_dir, config=None):
 
 
 # -- using a run's model ------------------------------------------------------------------
+def test_not_scored(metrics):
+    """Whether a metrics.json (dict) is a validation-only run's whose test/ is not scored
+    yet (``minicnn train --validation-only``)."""
+    return isinstance(metrics, dict) and "validation" in metrics and metrics.get("test") is None
+
+
 def pneumonia_probability(model, x, batch_size=32):
     """P(pneumonia) (N,) float64 for images x (N, S, S, 1): column 1 of the model's softmax
     output, class 1 being PNEUMONIA. Non-finite values are passed through, for the caller

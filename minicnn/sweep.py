@@ -31,20 +31,21 @@ from pathlib import Path
 
 import numpy as np
 from scipy import stats
+from tqdm.auto import tqdm
 
 from . import pipeline, runs, runtime
 from .data import find_data_dir
 from .io import atomic_write
 from .validation import RunFolderError, SettingError
 
-__all__ = ["SWEEPABLE", "parse_sets", "plan", "run_sweep", "t_interval", "describe",
+__all__ = ["SWEEPABLE", "parse_sets", "plan", "run_sweep", "score_test", "t_interval", "describe",
            "collect", "summarize", "write_results", "SWEEP", "KILL_ONCE"]
 
 SWEEP, CSV, SUMMARY_JSON, SUMMARY_MD, PLOT = ("sweep.json", "sweep.csv", "summary.json",
                                               "summary.md", "sweep.png")
-#: Settings a sweep does not vary: the preset is its own option, the seed is --seeds, and
-#: the data folder and the run folder are the sweep's.
-FIXED = ("preset", "protocol", "seed", "data", "out")
+#: Settings a sweep does not vary: the preset is its own option, the seed is --seeds,
+#: score_test is --validation-only, and the data folder and the run folder are the sweep's.
+FIXED = ("preset", "protocol", "seed", "data", "out", "score_test")
 #: Every other field of pipeline.Settings may be swept, with its type.
 SWEEPABLE = {name: kind for name, kind in typing.get_type_hints(pipeline.Settings).items()
              if name not in FIXED}
@@ -135,9 +136,10 @@ class Task:
     settings: pipeline.Settings
 
 
-def plan(preset, grid, seeds, out, data=None):
+def plan(preset, grid, seeds, out, data=None, score_test=True):
     """Every (setting, seed) task of the Cartesian product of ``grid``'s values, each
-    checked (SettingError naming the bad value) before anything runs."""
+    checked (SettingError naming the bad value) before anything runs; ``score_test=False``
+    leaves test/ unscored in every run (``--validation-only``)."""
     keys = list(grid)
     tasks = []
     for combo in itertools.product(*(grid[k] for k in keys)):
@@ -147,7 +149,8 @@ def plan(preset, grid, seeds, out, data=None):
             run_dir = str((Path(out) / "runs" / f"{name}-seed{seed}").absolute())
             try:
                 settings = dataclasses.replace(pipeline.settings_for(preset), **values,
-                                               seed=seed, data=data, out=run_dir)
+                                               seed=seed, data=data, out=run_dir,
+                                               score_test=score_test)
             except (TypeError, ValueError) as exc:
                 raise SettingError(f"--set {', '.join(f'{k}={v}' for k, v in values.items())}"
                                    f": {exc}") from None
@@ -157,7 +160,10 @@ def plan(preset, grid, seeds, out, data=None):
 
 # -- one task, in a worker process ----------------------------------------------------------
 def _same_settings(config, settings):
-    mine = {k: v for k, v in settings.to_dict().items() if k not in ("data", "out")}
+    """Whether a run folder's settings are the task's (where the data and run folders are,
+    and whether test/ is scored yet, do not count)."""
+    mine = {k: v for k, v in settings.to_dict().items()
+            if k not in ("data", "out", "score_test")}
     theirs = pipeline.Settings.from_dict(config.get("settings")).to_dict()
     return all(theirs[k] == v for k, v in mine.items())
 
@@ -256,7 +262,6 @@ def _client(scheduler, workers, threads):
 def _submit_all(client, todo, threads, command):
     """Run the tasks; returns {run folder name: what was done or the error}."""
     from distributed import as_completed              # lazy: see the module's docstring
-    from tqdm.auto import tqdm
     futures = {client.submit(run_task, task, threads, command, retries=2, pure=False,
                              key=f"minicnn-{Path(task.run_dir).name}"): task for task in todo}
     done = {}
@@ -271,13 +276,14 @@ def _submit_all(client, todo, threads, command):
 
 
 def run_sweep(preset, grid, seeds, out, data=None, scheduler=None, workers=1, threads=1,
-              command=None):
+              command=None, validation_only=False):
     """Plan, run the unfinished tasks on Dask, and write the results; returns
     ``{"tasks": n, "done": {run: "trained"/"resumed"/"skipped"/"error: ..."}, "results":
     the files written}``. Every setting is checked, and the data folder found, before any
-    cluster starts."""
+    cluster starts. ``validation_only``: no run scores test/ (:func:`score_test` does it
+    later, once, for the setting chosen on validation)."""
     root = find_data_dir(data).resolve()
-    tasks = plan(preset, grid, seeds, out, str(root))
+    tasks = plan(preset, grid, seeds, out, str(root), score_test=not validation_only)
     done = {Path(t.run_dir).name: "skipped" for t in tasks
             if _state(t.run_dir, t.settings) == "done"}
     todo = [t for t in tasks if Path(t.run_dir).name not in done]
@@ -289,6 +295,21 @@ def run_sweep(preset, grid, seeds, out, data=None, scheduler=None, workers=1, th
         finally:
             _close(client, scheduler)
     return {"tasks": len(tasks), "done": done, "results": write_results(out)}
+
+
+def score_test(out, data=None):
+    """Score test/ once for every finished run of a sweep folder whose test is not scored
+    yet (:func:`minicnn.pipeline.evaluate_run`), then rewrite the results; returns
+    ``(number of runs scored now, the files written)``."""
+    rows = collect(out)
+    scored = 0
+    for row in tqdm(rows, unit="run", desc="test"):
+        run_dir = Path(out) / "runs" / row["run"]
+        if row["status"] in runs.FINISHED and row.get("test_auc") is None:
+            with contextlib.redirect_stdout(io.StringIO()):
+                pipeline.evaluate_run(run_dir, data=data)
+            scored += 1
+    return scored, write_results(out)
 
 
 def _close(client, scheduler):
@@ -413,6 +434,11 @@ def summary_markdown(summary):
              "95% t-interval for the mean (mean ± t(0.975, n-1)·sd/√n; n/a with one seed). "
              "Finished runs only.", ""]
     for part in PARTS:
+        if not any(entry[part][m]["n"] for entry in summary.values() for m in METRICS):
+            lines += [f"## {part.capitalize()}", "", "Not scored yet (a `--validation-only` "
+                      "sweep): choose on validation, then score test/ once with "
+                      "`minicnn evaluate --model DIR`.", ""]
+            continue
         lines += [f"## {part.capitalize()}", "",
                   "| setting | metric | n | mean | sd | min | max | 95% interval |",
                   "|---|---|---|---|---|---|---|---|"]

@@ -1,0 +1,97 @@
+"""Validation-only runs and sweeps: test/ is left unscored while settings are compared,
+then scored once, later, for the setting chosen on validation (the honest protocol)."""
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from minicnn import pipeline, runs, sweep
+from minicnn.cli import main
+from minicnn.validation import SettingError
+
+TINY = {"image_size": 40, "epochs": 2, "batch_size": 8}
+
+
+def _metrics(run_dir):
+    return json.loads((Path(run_dir) / "metrics.json").read_text())
+
+
+@pytest.mark.slow
+def test_a_validation_only_run_is_scored_on_test_once_later(tmp_path, data_dir):
+    common = dict(TINY, data=str(data_dir))
+    scored = pipeline.train_run(pipeline.settings_for("quick", **common,
+                                                      out=str(tmp_path / "scored")), "t")
+    hidden = pipeline.train_run(pipeline.settings_for("quick", **common, score_test=False,
+                                                      out=str(tmp_path / "hidden")), "t")
+    before = _metrics(hidden)
+    assert before["test"] is None and runs.test_not_scored(before)
+    assert before["validation"] == _metrics(scored)["validation"]      # same run otherwise
+    assert not (hidden / "confusion_matrix.png").exists() and not (hidden / "roc.png").exists()
+    page = (hidden / "report.html").read_text()
+    assert "test at the threshold" not in page and 'class="card"' not in page
+    assert "not scored yet" in page
+    assert "test at the threshold" in (scored / "report.html").read_text()
+
+    first = pipeline.evaluate_run(hidden)
+    after = _metrics(hidden)
+    assert first["recorded"] and after["test"] == _metrics(scored)["test"]
+    assert after["validation"] == before["validation"] and "test_scored" in after
+    assert (hidden / "confusion_matrix.png").is_file() and (hidden / "roc.png").is_file()
+    assert "test at the threshold" in (hidden / "report.html").read_text()
+
+    written = (hidden / "metrics.json").read_bytes()
+    again = pipeline.evaluate_run(hidden)                 # once: later calls only print
+    assert not again["recorded"] and (hidden / "metrics.json").read_bytes() == written
+    assert again["test"]["auc"] == after["test"]["auc"]
+    assert not pipeline.evaluate_run(scored)["recorded"]
+
+
+def test_the_thesis_protocol_cannot_hide_test():
+    with pytest.raises(SettingError, match="honest protocol"):
+        pipeline.settings_for("thesis", score_test=False)
+
+
+def test_train_validation_only_flag_reaches_the_settings(monkeypatch):
+    seen = []
+    monkeypatch.setattr(pipeline, "train_run", lambda settings, command: seen.append(settings))
+    main(["train", "--preset", "full", "--validation-only"])
+    main(["train", "--preset", "full"])
+    assert [s.score_test for s in seen] == [False, True]
+    assert main(["train", "--resume", "x", "--validation-only"]) == 2
+
+
+def _in_process(monkeypatch):
+    """Run a sweep's tasks in this process: no Dask cluster (tests/test_sweep.py has one)."""
+    monkeypatch.setattr(sweep, "_client", lambda *args: None)
+    monkeypatch.setattr(sweep, "_close", lambda *args: None)
+    monkeypatch.setattr(sweep, "_submit_all", lambda client, todo, threads, command: {
+        Path(t.run_dir).name: sweep.run_task(t, threads, command)[1] for t in todo})
+
+
+def _rows(out):
+    with open(out / "sweep.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.slow
+def test_a_validation_only_sweep_then_its_test_scored_once(tmp_path, data_dir, monkeypatch,
+                                                           capsys):
+    _in_process(monkeypatch)
+    out, grid = tmp_path / "sweep", {k: [v] for k, v in TINY.items()}
+    sweep.run_sweep("quick", grid, [0, 1], out, data=str(data_dir), validation_only=True)
+    assert all("test_auc" not in row and row["validation_auc"] for row in _rows(out))
+    summary = (out / "summary.md").read_text()
+    assert "## Test\n\nNot scored yet" in summary and "| validation auc |" not in summary
+    for task in sweep.plan("quick", grid, [0, 1], out, str(data_dir)):
+        assert sweep._state(task.run_dir, task.settings) == "done"     # test scored or not
+
+    assert main(["evaluate", "--model", str(out)]) == 0
+    assert "test/ scored now for 2 run(s)" in capsys.readouterr().out
+    rows = _rows(out)
+    for row in rows:
+        assert float(row["test_auc"]) == _metrics(out / "runs" / row["run"])["test"]["auc"]
+    assert json.loads((out / "summary.json").read_text())[rows[0]["setting"]]["test"][
+        "auc"]["n"] == 2
+    assert "Not scored yet" not in (out / "summary.md").read_text()
+    assert sweep.score_test(out)[0] == 0                  # once: nothing left to score
