@@ -135,6 +135,11 @@ def _report(args):
     print(f"report written to {path}")
 
 
+def _compare(args):
+    from .sweep import compare, compare_markdown              # lazy: see the note above
+    print(compare_markdown(compare(args.sweeps, args.part), args.part), end="")
+
+
 def _sweep(args):
     from .sweep import parse_sets, run_sweep                  # lazy: pipeline, dask
     grid = parse_sets(args.set or [])
@@ -255,6 +260,15 @@ def _sweep_parser(sub):
                    help="leave test/ unscored in every run, to choose settings on validation; "
                         "then score the chosen sweep once with minicnn evaluate --model DIR")
     p.set_defaults(run=_sweep)
+
+    p = sub.add_parser("compare", help="sweep folders' settings side by side, with the "
+                                       "differences from the first paired by seed")
+    p.add_argument("sweeps", nargs="+", metavar="SWEEP_DIR",
+                   help="sweep folders; the first one's first setting is the reference")
+    p.add_argument("--part", choices=("validation", "test"), default="validation",
+                   help="which images' metrics (default validation: choose settings on "
+                        "validation, score test once at the end)")
+    p.set_defaults(run=_compare)
 
 
 def _other_parsers(sub):

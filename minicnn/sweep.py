@@ -36,10 +36,11 @@ from tqdm.auto import tqdm
 from . import pipeline, runs, runtime
 from .data import find_data_dir
 from .io import atomic_write
-from .validation import RunFolderError, SettingError
+from .validation import RunFolderError, SettingError, choice
 
-__all__ = ["SWEEPABLE", "parse_sets", "plan", "run_sweep", "score_test", "t_interval", "describe",
-           "collect", "summarize", "write_results", "SWEEP", "KILL_ONCE"]
+__all__ = ["SWEEPABLE", "parse_sets", "plan", "run_sweep", "score_test", "t_interval",
+           "describe", "collect", "summarize", "write_results", "compare", "compare_markdown",
+           "SWEEP", "KILL_ONCE"]
 
 SWEEP, CSV, SUMMARY_JSON, SUMMARY_MD, PLOT = ("sweep.json", "sweep.csv", "summary.json",
                                               "summary.md", "sweep.png")
@@ -49,7 +50,7 @@ FIXED = ("preset", "protocol", "seed", "data", "out", "score_test")
 #: Every other field of pipeline.Settings may be swept, with its type.
 SWEEPABLE = {name: kind for name, kind in typing.get_type_hints(pipeline.Settings).items()
              if name not in FIXED}
-METRICS = ("auc", "accuracy", "sensitivity", "specificity")
+METRICS = ("auc", "accuracy", "sensitivity", "specificity", "loss")
 PARTS = ("test", "validation")
 #: Test-only: the path of a flag file; the first task to create it kills its own worker
 #: process (SIGKILL) once its run has saved a checkpoint after epoch 1.
@@ -454,6 +455,63 @@ def summary_markdown(summary):
     return "\n".join(lines)
 
 
+def compare(folders, part="validation"):
+    """The settings of several sweep folders side by side on one part ("validation" or
+    "test"). Returns one dict per setting, in order: ``{"setting", "folder", "seeds",
+    "metrics": {metric: describe(...)}, "vs_first": {metric: describe(...)}}``; vs_first
+    describes the differences from the first setting paired by seed (the same seed draws the
+    same split, sample and initial weights), None for the first."""
+    choice(part, "part", PARTS)
+    groups = {}
+    for folder in folders:
+        for row in collect(folder):
+            if row["status"] in runs.FINISHED:
+                key = (str(folder), row["setting"])
+                groups.setdefault(key, {})[row["seed"]] = row
+    if not groups:
+        raise SettingError(f"no finished run in {', '.join(map(str, folders))}")
+    names = [setting for _, setting in groups]
+    base = next(iter(groups.values()))
+    table = []
+    for (folder, setting), by_seed in groups.items():
+        entry = {"setting": setting if names.count(setting) == 1 else f"{folder}: {setting}",
+                 "folder": folder, "seeds": sorted(by_seed), "metrics": {}, "vs_first": None}
+        for metric in METRICS:
+            column = f"{part}_{metric}"
+            entry["metrics"][metric] = describe([r.get(column) for r in by_seed.values()])
+            if table:
+                diffs = [row.get(column) - base[k].get(column) for k, row in by_seed.items()
+                         if k in base and None not in (row.get(column), base[k].get(column))]
+                entry["vs_first"] = entry["vs_first"] or {}
+                entry["vs_first"][metric] = describe(diffs)
+        table.append(entry)
+    return table
+
+
+def compare_markdown(table, part="validation"):
+    """compare()'s table as Markdown: mean ± sd [95% interval] per setting, then the paired
+    differences from the first setting."""
+    def cell(d):
+        if d["mean"] is None:
+            return "n/a"
+        sd = f" ± {d['sd']:.3f}" if d.get("sd") is not None else ""
+        interval = "" if d["ci_low"] is None else f" [{d['ci_low']:.3f}, {d['ci_high']:.3f}]"
+        return f"{d['mean']:.3f}{sd}{interval}"
+    head = "| setting | seeds | " + " | ".join(METRICS) + " |"
+    rule = "|---|---|" + "---|" * len(METRICS)
+    lines = [f"### {part.capitalize()}: mean ± sd over seeds [95% t-interval]", "", head, rule]
+    lines += [f"| {e['setting']} | {len(e['seeds'])} | "
+              + " | ".join(cell(e["metrics"][m]) for m in METRICS) + " |" for e in table]
+    if len(table) == 1:
+        return "\n".join(lines) + "\n"
+    lines += ["", f"### {part.capitalize()}: difference from {table[0]['setting']}, paired by "
+              "seed (mean [95% t-interval])", "", head, rule]
+    lines += [f"| {e['setting']} | {e['vs_first'][METRICS[0]]['n']} | "
+              + " | ".join(cell(e["vs_first"][m]) for m in METRICS) + " |"
+              for e in table[1:]]
+    return "\n".join(lines) + "\n"
+
+
 def short_labels(plan_json):
     """{setting: label}: only the keys whose value changes between settings (``augment=true``),
     or the preset's name when none does."""
@@ -471,7 +529,7 @@ def _text(value):
 
 def plot_sweep(rows, summary, path, labels=None):
     """sweep.png: one panel per metric (rows: test, validation); a point per seed, the mean
-    and its 95% interval per setting (the axes show [0, 1], where every metric lies)."""
+    and its 95% interval per setting (the rates' axes show [0, 1]; the loss starts at 0)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     settings = list(summary)
@@ -494,7 +552,7 @@ def plot_sweep(rows, summary, path, labels=None):
                 ax.errorbar([k - 0.12], [d["mean"]], yerr=[[d["mean"] - low], [high - d["mean"]]],
                             fmt="s", color="#c0392b", capsize=4, ms=5)
         ax.set_title(f"{part} {metric}", fontsize=9)
-        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylim(*((0, None) if metric == "loss" else (-0.02, 1.02)))
         ax.set_xlim(-0.6, len(settings) - 0.4)
         ax.set_xticks(range(len(settings)), names, rotation=30, ha="right", fontsize=7)
     fig.savefig(path, dpi=100)

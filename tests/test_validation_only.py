@@ -95,3 +95,46 @@ def test_a_validation_only_sweep_then_its_test_scored_once(tmp_path, data_dir, m
         "auc"]["n"] == 2
     assert "Not scored yet" not in (out / "summary.md").read_text()
     assert sweep.score_test(out)[0] == 0                  # once: nothing left to score
+
+
+# -- comparing sweep folders -----------------------------------------------------------------
+def _fake_sweep(out, setting, values_by_seed, status="done"):
+    """A sweep folder whose runs ended with ``status`` and these validation AUCs and
+    losses."""
+    entries = []
+    for seed, (auc, loss) in values_by_seed.items():
+        run = out / "runs" / f"{setting}-seed{seed}"
+        run.mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps({"status": status, "settings": {}}))
+        (run / "metrics.json").write_text(json.dumps({"validation": {"auc": auc, "loss": loss},
+                                                      "test": None}))
+        entries.append({"run": run.name, "setting": setting, "seed": seed, "values": {}})
+    (out / "sweep.json").write_text(json.dumps({"preset": "full", "grid": {}, "seeds": [],
+                                                "runs": entries}))
+    return out
+
+
+def test_compare_pairs_settings_by_seed(tmp_path, capsys):
+    base = _fake_sweep(tmp_path / "a", "full", {0: (0.90, 0.30), 1: (0.95, 0.20),
+                                                2: (0.80, 0.40)})
+    other = _fake_sweep(tmp_path / "b", "full_bn", {0: (0.92, 0.25), 1: (0.96, 0.22),
+                                                    2: (0.83, 0.35), 3: (0.99, 0.01)})
+    failed = _fake_sweep(tmp_path / "c", "full_gap", {0: (0.1, 3.0)}, status="failed")
+    first, second = sweep.compare([base, other, failed])          # failed runs left out
+    assert first["vs_first"] is None and second["seeds"] == [0, 1, 2, 3]
+    assert first["metrics"]["auc"]["mean"] == pytest.approx(2.65 / 3)
+    assert second["metrics"]["auc"]["n"] == 4
+    diff = second["vs_first"]["auc"]           # seeds 0-2 only: +0.02, +0.01, +0.03
+    assert diff["n"] == 3 and diff["mean"] == pytest.approx(0.02)
+    half = 4.302653 * 0.01 / 3 ** 0.5          # t(0.975, 2) · sd / √n
+    assert (diff["ci_low"], diff["ci_high"]) == pytest.approx((0.02 - half, 0.02 + half))
+    assert second["vs_first"]["loss"]["mean"] == pytest.approx((-0.05 + 0.02 - 0.05) / 3)
+    assert second["metrics"]["sensitivity"]["mean"] is None          # not in metrics.json
+
+    assert main(["compare", str(base), str(other)]) == 0
+    printed = capsys.readouterr().out
+    assert "difference from full, paired by seed" in printed
+    assert f"| full_bn | 3 | 0.020 ± 0.010 [{0.02 - half:.3f}, {0.02 + half:.3f}] |" in printed
+    assert main(["compare", str(base), "--part", "test"]) == 0        # not scored: n/a
+    printed = capsys.readouterr().out
+    assert "| full | 3 | n/a |" in printed and "difference" not in printed
