@@ -288,6 +288,12 @@ def test_thesis_preset_is_labelled_optimistic_and_uses_default_out(data_dir, tmp
             "test+validation"}
 
 
+def test_the_command_line_offers_every_preset():
+    from minicnn.cli import PRESET_NAMES
+    assert PRESET_NAMES == tuple(pipeline.PRESETS)
+    assert all(name == settings.preset for name, settings in pipeline.PRESETS.items())
+
+
 def test_presets_hold_the_issue_settings_and_flags_override_them():
     quick, thesis, full = (pipeline.PRESETS[k] for k in ("quick", "thesis", "full"))
     assert quick.protocol == full.protocol == "honest" and quick.val_fraction == 0.15
