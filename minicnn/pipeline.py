@@ -675,11 +675,12 @@ def evaluate_run(ref, data=None, batch_size=32):
     ds = load_image_folder(root / "test", info["image_size"])
     if len(np.unique(ds.y)) < 2:
         raise DataError(f"{root / 'test'} holds only one class; AUC and specificity need both")
-    unscored = _unscored_run(info["run_dir"])
-    settings = unscored[0] if unscored else None
-    p = _finite_probability(model, ds.x, settings.batch_size if settings else batch_size,
-                            "test")
-    scores = _report(ds.y, p, info["threshold"], seed=settings.seed if settings else 0)
+    settings, metrics = _unscored_run(info["run_dir"]) or (None, None)
+    seed = 0
+    if settings is not None:                  # score as the run itself would have
+        batch_size, seed = settings.batch_size, settings.seed
+    p = _finite_probability(model, ds.x, batch_size, "test")
+    scores = _report(ds.y, p, info["threshold"], seed=seed)
     _log(f"minicnn evaluate: {ref} on {root / 'test'} ({info['image_size']} px)")
     if info["protocol"] and info["protocol"].startswith("thesis"):
         _log("note: this run followed the thesis protocol; its threshold was chosen on a test "
@@ -687,10 +688,10 @@ def evaluate_run(ref, data=None, batch_size=32):
     source = "the run's, chosen on validation" if info["run_dir"] else "a bare model file"
     _log(f"threshold {info['threshold']:.3f} ({source})")
     _log(format_table([("test @ 0.5", scores["at_0.5"]), ("test @ threshold", scores)]))
-    if unscored:
-        _record_test(info, unscored[1], ds, p, scores, root)
+    if settings is not None:
+        _record_test(info, metrics, ds, p, scores, root)
     return {"model": str(ref), "threshold": info["threshold"], "data_dir": str(root),
-            "test": scores, "recorded": bool(unscored)}
+            "test": scores, "recorded": settings is not None}
 
 
 def _data_of(run_dir, data):

@@ -49,8 +49,8 @@ from .validation import RunFolderError, fraction
 
 __all__ = ["RunFolder", "claim", "reclaim", "read_json", "read_config", "read_history",
            "run_status", "load_run", "pneumonia_probability", "label", "test_not_scored",
-           "MODEL", "CONFIG",
-           "HISTORY", "METRICS", "SPLITS", "LOCK", "REPORT", "FIGURES", "FINISHED", "CHECKPOINT"]
+           "MODEL", "CONFIG", "HISTORY", "METRICS", "SPLITS", "LOCK", "REPORT", "FIGURES",
+           "FINISHED", "CHECKPOINT"]
 
 MODEL, CONFIG, HISTORY, METRICS = "model.npz", "config.json", "history.csv", "metrics.json"
 SPLITS, LOCK, REPORT = "splits.csv", "run.lock", "report.html"
