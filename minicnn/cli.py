@@ -67,7 +67,7 @@ def _demo(args):
 
 
 #: pipeline.PRESETS's names (the CLI does not import the pipeline before it runs a command).
-PRESET_NAMES = ("quick", "thesis", "full")
+PRESET_NAMES = ("quick", "thesis", "full", "improved")
 
 #: train's flags that set a setting: --resume takes the run's own instead.
 SETTING_FLAGS = ("preset", "epochs", "image_size", "batch_size", "seed", "out", "augment",

@@ -2,6 +2,7 @@
 metrics.json, history.csv, plots), evaluate, predict, the missing-data error, presets."""
 import contextlib
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -292,6 +293,13 @@ def test_the_command_line_offers_every_preset():
     from minicnn.cli import PRESET_NAMES
     assert PRESET_NAMES == tuple(pipeline.PRESETS)
     assert all(name == settings.preset for name, settings in pipeline.PRESETS.items())
+
+
+def test_improved_is_full_with_the_change_chosen_on_validation():
+    improved = pipeline.PRESETS["improved"]
+    assert improved == dataclasses.replace(pipeline.settings_for("full", batch_norm=True),
+                                           preset="improved")
+    assert pipeline.PRESETS["full"].batch_norm is False     # full itself is unchanged
 
 
 def test_presets_hold_the_issue_settings_and_flags_override_them():
