@@ -505,7 +505,7 @@ def compare_markdown(table, part="validation"):
     if len(table) == 1:
         return "\n".join(lines) + "\n"
     lines += ["", f"### {part.capitalize()}: difference from {table[0]['setting']}, paired by "
-              "seed (mean [95% t-interval])", "", head, rule]
+              "seed (mean ± sd [95% t-interval])", "", head, rule]
     lines += [f"| {e['setting']} | {e['vs_first'][METRICS[0]]['n']} | "
               + " | ".join(cell(e["vs_first"][m]) for m in METRICS) + " |"
               for e in table[1:]]
