@@ -471,21 +471,23 @@ def compare(folders, part="validation"):
     if not groups:
         raise SettingError(f"no finished run in {', '.join(map(str, folders))}")
     names = [setting for _, setting in groups]
-    base = next(iter(groups.values()))
-    table = []
+    table, first = [], None
     for (folder, setting), by_seed in groups.items():
-        entry = {"setting": setting if names.count(setting) == 1 else f"{folder}: {setting}",
-                 "folder": folder, "seeds": sorted(by_seed), "metrics": {}, "vs_first": None}
-        for metric in METRICS:
-            column = f"{part}_{metric}"
-            entry["metrics"][metric] = describe([r.get(column) for r in by_seed.values()])
-            if table:
-                diffs = [row.get(column) - base[k].get(column) for k, row in by_seed.items()
-                         if k in base and None not in (row.get(column), base[k].get(column))]
-                entry["vs_first"] = entry["vs_first"] or {}
-                entry["vs_first"][metric] = describe(diffs)
-        table.append(entry)
+        values = {m: {k: row.get(f"{part}_{m}") for k, row in by_seed.items()} for m in METRICS}
+        first = first or values
+        table.append({
+            "setting": setting if names.count(setting) == 1 else f"{folder}: {setting}",
+            "folder": folder, "seeds": sorted(by_seed),
+            "metrics": {m: describe(list(v.values())) for m, v in values.items()},
+            "vs_first": None if not table else {m: describe(_paired(v, first[m]))
+                                                for m, v in values.items()}})
     return table
+
+
+def _paired(values, reference):
+    """values[k] - reference[k] for every seed k both have a number for."""
+    return [v - reference[k] for k, v in values.items()
+            if v is not None and reference.get(k) is not None]
 
 
 def compare_markdown(table, part="validation"):
