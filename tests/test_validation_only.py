@@ -130,6 +130,8 @@ def test_compare_pairs_settings_by_seed(tmp_path, capsys):
     assert (diff["ci_low"], diff["ci_high"]) == pytest.approx((0.02 - half, 0.02 + half))
     assert second["vs_first"]["loss"]["mean"] == pytest.approx((-0.05 + 0.02 - 0.05) / 3)
     assert second["metrics"]["sensitivity"]["mean"] is None          # not in metrics.json
+    # a seed counts only when both settings have a number for it
+    assert sweep._paired({0: 1.0, 1: 2.0, 2: None, 3: 4.0}, {0: 0.5, 1: None, 2: 1.0}) == [0.5]
 
     assert main(["compare", str(base), str(other)]) == 0
     printed = capsys.readouterr().out
