@@ -125,7 +125,7 @@ def _predict(args):
 
 def _report(args):
     if (Path(args.run_dir) / "sweep.json").is_file():
-        from .sweep import write_results                      # lazy: see the note above
+        from .sweep_results import write_results              # lazy: see the note above
         paths = write_results(args.run_dir)
         print(paths[2].read_text(encoding="utf-8"))
         print("written: " + ", ".join(str(p) for p in paths))
@@ -136,7 +136,7 @@ def _report(args):
 
 
 def _compare(args):
-    from .sweep import compare, compare_markdown              # lazy: see the note above
+    from .sweep_results import compare, compare_markdown      # lazy: see the note above
     print(compare_markdown(compare(args.sweeps, args.part), args.part), end="")
 
 

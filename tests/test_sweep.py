@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from minicnn import runs, sweep
+from minicnn import runs, sweep, sweep_results
 from minicnn.cli import main
 from minicnn.validation import RunFolderError, SettingError
 
@@ -27,28 +27,28 @@ def test_the_t_interval_matches_a_printed_t_table(df):
     values = [0.8 + 0.01 * (i % 3) + 0.002 * i for i in range(df + 1)]
     mean, sd = statistics.fmean(values), statistics.stdev(values)
     half = T_TABLE[df] * sd / math.sqrt(len(values))
-    low, high = sweep.t_interval(values)
+    low, high = sweep_results.t_interval(values)
     assert low == pytest.approx(mean - half, abs=5e-4 * half)
     assert high == pytest.approx(mean + half, abs=5e-4 * half)
 
 
 def test_the_t_interval_by_hand():
     # 1, 2, 3: mean 2, sd 1, n 3 -> 2 ± 4.303 / sqrt(3) = 2 ± 2.484
-    low, high = sweep.t_interval([1.0, 2.0, 3.0])
+    low, high = sweep_results.t_interval([1.0, 2.0, 3.0])
     assert (round(low, 3), round(high, 3)) == (-0.484, 4.484)
-    assert sweep.t_interval([0.9]) == (None, None)
-    assert sweep.t_interval([0.7, 0.7, 0.7]) == pytest.approx((0.7, 0.7))
+    assert sweep_results.t_interval([0.9]) == (None, None)
+    assert sweep_results.t_interval([0.7, 0.7, 0.7]) == pytest.approx((0.7, 0.7))
 
 
 def test_describe_leaves_out_missing_values_and_says_n_a_for_one_seed():
-    d = sweep.describe([0.5, None, 0.7, float("nan"), 0.9])
+    d = sweep_results.describe([0.5, None, 0.7, float("nan"), 0.9])
     assert d["n"] == 3 and d["mean"] == pytest.approx(0.7) and d["sd"] == pytest.approx(0.2)
     assert (d["min"], d["max"]) == (0.5, 0.9)
     assert d["ci_low"] == pytest.approx(0.7 - 4.303 * 0.2 / math.sqrt(3), abs=1e-3)
-    one = sweep.describe([0.8])
+    one = sweep_results.describe([0.8])
     assert one["n"] == 1 and one["sd"] is None and one["ci_low"] is None
-    assert "| n/a |" in sweep.summary_markdown({"s": {p: {m: one for m in sweep.METRICS}
-                                                      for p in sweep.PARTS}})
+    table = {"s": {p: {m: one for m in sweep_results.METRICS} for p in sweep_results.PARTS}}
+    assert "| n/a |" in sweep_results.summary_markdown(table)
 
 
 # -- the grid ------------------------------------------------------------------------------

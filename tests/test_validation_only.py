@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from minicnn import pipeline, runs, sweep
+from minicnn import pipeline, runs, sweep, sweep_results
 from minicnn.cli import main
 from minicnn.validation import SettingError
 
@@ -120,7 +120,7 @@ def test_compare_pairs_settings_by_seed(tmp_path, capsys):
     other = _fake_sweep(tmp_path / "b", "full_bn", {0: (0.92, 0.25), 1: (0.96, 0.22),
                                                     2: (0.83, 0.35), 3: (0.99, 0.01)})
     failed = _fake_sweep(tmp_path / "c", "full_gap", {0: (0.1, 3.0)}, status="failed")
-    first, second = sweep.compare([base, other, failed])          # failed runs left out
+    first, second = sweep_results.compare([base, other, failed])          # failed runs left out
     assert first["vs_first"] is None and second["seeds"] == [0, 1, 2, 3]
     assert first["metrics"]["auc"]["mean"] == pytest.approx(2.65 / 3)
     assert second["metrics"]["auc"]["n"] == 4
@@ -131,7 +131,8 @@ def test_compare_pairs_settings_by_seed(tmp_path, capsys):
     assert second["vs_first"]["loss"]["mean"] == pytest.approx((-0.05 + 0.02 - 0.05) / 3)
     assert second["metrics"]["sensitivity"]["mean"] is None          # not in metrics.json
     # a seed counts only when both settings have a number for it
-    assert sweep._paired({0: 1.0, 1: 2.0, 2: None, 3: 4.0}, {0: 0.5, 1: None, 2: 1.0}) == [0.5]
+    paired = sweep_results._paired({0: 1.0, 1: 2.0, 2: None, 3: 4.0}, {0: 0.5, 1: None, 2: 1.0})
+    assert paired == [0.5]
 
     assert main(["compare", str(base), str(other)]) == 0
     printed = capsys.readouterr().out
