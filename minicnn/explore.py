@@ -42,7 +42,8 @@ from .explain import grad_cam
 from .io import atomic_write
 from .kernels.geometry import pad_amounts
 from .layers import Conv2D, Dense
-from .models import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, thesis_cnn
+from .models import thesis_cnn
+from .settings import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
 from .validation import int_argument
 
 __all__ = ["PAGE_NAME", "open_model", "check_model", "read_images", "choose_images",
