@@ -70,7 +70,8 @@ def _train(args):
     from .validation import SettingError
     from .pipeline import resume_run, train_run
     from .report import write_report
-    flags = {name: vars(args)[name] for name in settings.setting_fields() if name in vars(args)}
+    flags = {name: vars(args)[name] for name in settings.setting_fields()
+             if name in vars(args) and name != "preset"}
     if args.resume:
         fixed = [_flag(name) for name, f in settings.setting_fields().items()
                  if name in flags and not f.metadata["resume"]]
@@ -224,7 +225,7 @@ def _setting_flag(group, settings, name):
     """One setting's flag, with its help text and allowed values from the settings table."""
     field = settings.setting_fields()[name]
     meta, kind = field.metadata, settings.value_type(name)
-    text = _data_help() if name == "data" else meta["help"]
+    text = _data_help() if name == "data" else meta["help"]   # data: the places, in words
     if kind is not bool and not meta["choices"] and name != "data":
         text += f"; {settings.allowed(name)}"
     if field.default is not dataclasses.MISSING and name != "data":

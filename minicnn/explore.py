@@ -214,9 +214,10 @@ def formula(model, image, layer, row, col, channel):
 
 
 def _logits_loss(model):
-    """The model's cross-entropy taken from the logits (as training takes it when the last
-    activation is softmax or sigmoid): its gradient there is p - y."""
-    return losses.get(_loss_name(model)).__class__(from_logits=True)
+    """The model's own cross-entropy, every option kept (for an uncompiled model the one its
+    output implies), taken from the logits as training takes it: its gradient there is
+    p - y."""
+    return (model.loss or losses.get(_loss_name(model))).with_logits()
 
 
 def loss_gradients(model, image, class_index):

@@ -110,7 +110,8 @@ class Settings:
                                sweep=False)
     seed: int = setting("seed of the split, samples, weights and shuffling", 0, low=0,
                         high=MAX_SEED, sweep=False)
-    data: str | None = setting("chest_xray folder (none: the usual places)", None,
+    data: str | None = setting("chest_xray folder; none: $MINICNN_DATA, else the usual places",
+                               None,
                                sweep=False, resume=True)
     out: str | None = setting("run folder, new or empty (none: runs/<preset>-<timestamp>)",
                               None, sweep=False)
