@@ -178,7 +178,8 @@ def allowed(name):
     elif kind is str:
         text = "a name" if name == "preset" else "a folder path"
     else:
-        text = ("an integer" if kind is int else "a number") + _range(m)
+        number = "a finite number" if m["high"] is None else "a number"
+        text = ("an integer" if kind is int else number) + _range(m)
     return f"{text} or none" if optional and "none" not in text else text
 
 

@@ -45,7 +45,8 @@ def test_every_setting_has_help_and_a_flag_with_it():
 @pytest.mark.parametrize("name, value, words", [
     ("image_size", 20, ["image_size must be an integer in [38, 300], got 20", "need 38"]),
     ("image_size", 301, ["[38, 300], got 301"]),
-    ("learning_rate", math.nan, ["learning_rate must be a number > 0, got nan"]),
+    ("learning_rate", math.nan, ["learning_rate must be a finite number > 0, got nan"]),
+    ("learning_rate", math.inf, ["learning_rate must be a finite number > 0, got inf"]),
     ("rotation", math.nan, ["rotation must be a number in [0, 0.5], got nan"]),
     ("lr_decay", 0.0, ["lr_decay must be a number in (0, 1]"]),
     ("seed", 2**32, ["seed must be an integer in [0, 4294967295]"]),
