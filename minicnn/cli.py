@@ -194,12 +194,13 @@ presets (the settings in which they differ; the others take the defaults above):
 
 
 def _train_parser(sub, wanted):
-    from . import settings
     p = _command(sub, wanted, "train", "train the thesis CNN on the X-rays and write a run "
-                 "folder", epilog=TRAIN_EPILOG.format(presets=settings.preset_lines()),
-                 formatter_class=argparse.RawDescriptionHelpFormatter)
+                                       "folder")
     if p is None:
         return
+    from . import settings
+    p.epilog = TRAIN_EPILOG.format(presets=settings.preset_lines())
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("--preset", choices=tuple(settings.PRESETS),
                    help="settings to start from (default: the --config file's, else quick)")
     p.add_argument("--config", metavar="FILE",
@@ -284,12 +285,10 @@ keys --set may vary: {keys}"""
 
 
 def _sweep_parser(sub, wanted):
-    from . import settings
     p = _command(sub, wanted, "sweep", "train over several seeds and settings on Dask (needs "
-                 "'.[sweep]')", formatter_class=argparse.RawDescriptionHelpFormatter,
-                 epilog=SWEEP_EPILOG.format(keys=", ".join(settings.sweepable())))
+                                       "'.[sweep]')")
     if p:
-        _sweep_arguments(p, settings)
+        _sweep_arguments(p)
     p = _command(sub, wanted, "compare", "sweep folders' settings side by side, with the "
                                          "differences from the first paired by seed")
     if p:
@@ -301,8 +300,11 @@ def _sweep_parser(sub, wanted):
         p.set_defaults(run=_compare)
 
 
-def _sweep_arguments(p, settings):
+def _sweep_arguments(p):
+    from . import settings
     from .validation import int_argument
+    p.epilog = SWEEP_EPILOG.format(keys=", ".join(settings.sweepable()))
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("--preset", choices=tuple(settings.PRESETS), default="quick",
                    help="settings to start from (default quick)")
     p.add_argument("--seeds", type=int_argument(0, settings.MAX_SEED), nargs="+",
