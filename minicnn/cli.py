@@ -376,10 +376,18 @@ def _teaching_parsers(sub, wanted):
             p.set_defaults(run=module.run)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, saying a mistake in the arguments in one line (the usage of a command with
+    thirty flags would bury it): ``minicnn train: error: ... (see minicnn train --help)``."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser(command=None):
     """The ``minicnn`` argument parser: every command's arguments, or with ``command`` only
     that one's (the others are listed by name and help: ``minicnn --help`` stays fast)."""
-    parser = argparse.ArgumentParser(prog="minicnn", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="minicnn", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_train_parser, _sweep_parser, _model_parsers, _other_parsers,

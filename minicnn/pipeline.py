@@ -378,6 +378,7 @@ def resume_run(run_dir, data=None, command=None, report=None):
         {"started": runs.now(), "from_epoch": saved.epoch, "data_dir": str(data_root),
          "command": command if command is not None else " ".join(sys.argv)})
     config.update(status="running", reason=None)
+    runs.remove_partial_files(run.path)
     _log(f"resuming {run.path} after epoch {saved.epoch}")
     return _execute(settings, run, config, data_root, started, report, saved)
 
@@ -388,7 +389,8 @@ def _execute(settings, run, config, data_root, started, report, resume=None):
     _print_start(settings, data_root)
     try:
         trained = _run_phases(settings, data_root, run, config, started, resume)
-        write_report(report, run.path, data_root)
+        ending = {**config, "status": trained.status, "reason": trained.reason}
+        write_report(report, run.path, data_root, ending)       # before config.json says so
     except KeyboardInterrupt:
         run.finish(config, "interrupted", "stopped by Ctrl-C (SIGINT) or SIGTERM")
         raise

@@ -314,7 +314,7 @@ def _examples_section(run_dir, config, data_dir, n_images):
     if n_images <= 0:
         return ""
     try:
-        model, info = runs.load_run(run_dir)
+        model, info = runs.load_run(run_dir, config or None)
     except (FileNotFoundError, ValueError) as exc:
         return f"{title}<p>No model to explain: {_esc(exc)}</p>"
     test_dir, message = _find_data(data_dir, config)
@@ -419,20 +419,22 @@ def _explore_link(run_dir):
 
 
 # -- the page -----------------------------------------------------------------------------
-def write_report(run_dir, data_dir=None, n_images=8):
+def write_report(run_dir, data_dir=None, n_images=8, config=None):
     """Write ``report.html`` into a run folder and return its Path.
 
     run_dir: a folder written by ``minicnn train`` (config.json, metrics.json, history.csv,
     model.npz, PNG plots; missing parts are reported in the page, not fatal). data_dir: the
     chest_xray folder for the test images (default: the run's recorded data folder, then the
     usual places); if none is found the page says so. n_images: how many test X-rays to show
-    with P(pneumonia) and a Grad-CAM overlay (0: none). Raises FileNotFoundError when
+    with P(pneumonia) and a Grad-CAM overlay (0: none). config: the run's config.json as it
+    is about to be recorded (training passes it, so that the page shows how the run ended
+    before config.json says so); default: read from run_dir. Raises FileNotFoundError when
     run_dir is not a run folder.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"no run folder at {run_dir}")
-    config = _read_json(run_dir / runs.CONFIG)
+    config = config if config is not None else _read_json(run_dir / runs.CONFIG)
     metrics = _read_json(run_dir / runs.METRICS)
     if config is None and metrics is None:
         raise FileNotFoundError(f"{run_dir} is not a run folder: it has neither config.json "

@@ -58,14 +58,15 @@ def test_figures(run_dir, class_names, y_test, evaluation, protocol):
                                        if protocol == PROTOCOLS["thesis"] else ""))
 
 
-def write_report(report, run_dir, data_root):
-    """Call ``report(run_dir, data_dir=data_root)`` (e.g. :func:`minicnn.report.write_report`,
-    report.html) for a run whose files are written; None does nothing, and a failure only
-    warns (the run itself is complete)."""
+def write_report(report, run_dir, data_root, config=None):
+    """Call ``report(run_dir, data_dir=data_root, config=config)`` (e.g.
+    :func:`minicnn.report.write_report`: report.html) for a run whose files are written;
+    config: the run's config as about to be recorded (None: as config.json says). None does
+    nothing, and a failure only warns (the run itself is complete)."""
     if report is None:
         return None
     try:
-        path = report(run_dir, data_dir=data_root)
+        path = report(run_dir, data_dir=data_root, config=config)
     except Exception as exc:  # the report is a convenience; never lose a finished run to it
         warnings.warn(f"the run is complete, but its report.html could not be written "
                       f"({type(exc).__name__}: {exc}); retry with: minicnn report {run_dir}",

@@ -39,6 +39,13 @@ def test_every_registered_layer_has_cases_and_nothing_else_is_listed():
         assert issubclass(cls, layers.Layer) and cls.__name__ == kind
 
 
+def test_every_registered_layer_has_a_note_for_the_explorer_page():
+    from minicnn.explore import LAYER_NOTES
+    missing = sorted(set(layers.LAYERS) - set(LAYER_NOTES))
+    assert not missing, (f"add a note for {missing} to minicnn.explore.LAYER_NOTES (see "
+                         f"docs/adding_a_layer.md)")
+
+
 def _run(layer, x, dy, training):
     y = layer.forward(x, training=training)
     return y, layer.backward(dy), {k: v.copy() for k, v in layer.grads.items()}

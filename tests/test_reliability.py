@@ -372,9 +372,11 @@ def test_a_large_but_honest_jpeg_is_predicted_in_bounded_memory(finished, tmp_pa
 
 
 def test_image_size_is_capped_with_a_clear_message(data_dir, capsys):
-    assert main(["train", "--data", str(data_dir), "--image-size", "3000"]) == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--data", str(data_dir), "--image-size", "3000"])
     err = capsys.readouterr().err
-    assert "at most 300" in err and "memory" in err and len(err.strip().splitlines()) == 1
+    assert exc.value.code == 2 and "[38, 300], got 3000" in err and "memory" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_a_fifo_in_the_data_folder_is_skipped_with_a_warning(data_dir, tmp_path, env):
