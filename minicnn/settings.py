@@ -149,7 +149,7 @@ def _types():
 
 def value_type(name):
     """A setting's type without None: int, float, bool, str or a pair (``tuple[int, int]``)."""
-    return _base(_types()[name])[0]
+    return _kind(name)[0]
 
 
 def sweepable():
@@ -157,8 +157,10 @@ def sweepable():
     return [name for name, f in setting_fields().items() if f.metadata["sweep"]]
 
 
-def _base(kind):
-    """(the type without None, whether None is allowed): ``int | None`` -> (int, True)."""
+def _kind(name):
+    """(a setting's type without None, whether None is allowed): ``int | None`` -> (int,
+    True)."""
+    kind = _types()[name]
     args = typing.get_args(kind)
     if type(None) in args:
         return next(a for a in args if a is not type(None)), True
@@ -166,8 +168,8 @@ def _base(kind):
 
 
 def allowed(name):
-    """What a setting accepts, in words: 'an integer from 38 to 300', 'true or false', ..."""
-    kind, optional = _base(_types()[name])
+    """What a setting accepts, in words: 'an integer in [38, 300]', 'true or false', ..."""
+    kind, optional = _kind(name)
     m = setting_fields()[name].metadata
     if kind is bool:
         text = "true or false"
@@ -203,7 +205,7 @@ def _checked(f, value):
     """``value`` of setting ``f`` in its canonical form (a float for a number, a tuple for a
     per-class count), or SettingError in the one format: NAME must be ALLOWED, got VALUE."""
     name = f.name
-    kind, optional = _base(_types()[name])
+    kind, optional = _kind(name)
     if value is None:
         if optional:
             return None
@@ -274,7 +276,7 @@ def parse_text(name, text, keys=None):
     setting, the text and what is allowed. keys: the settings allowed here (default all)."""
     keys = list(setting_fields()) if keys is None else keys
     _known([name], keys)
-    kind, optional = _base(_types()[name])
+    kind, optional = _kind(name)
     text = text.strip()
     if optional and text.lower() in ("none", "all"):
         return None
@@ -286,7 +288,7 @@ def parse_text(name, text, keys=None):
         else:
             value = float(text) if kind is float else text
     except (KeyError, ValueError):
-        raise SettingError(f"{name} must be {allowed(name)}, got {text!r}") from None
+        raise _refuse(name, text) from None
     return _checked(setting_fields()[name], value)
 
 
@@ -437,6 +439,6 @@ def preset_table():
 def as_text(name, value):
     """A setting's value as text: as --set spells it; a per-class count as normal/pneumonia,
     or all."""
-    if typing.get_origin(_base(_types()[name])[0]) is tuple:
+    if typing.get_origin(value_type(name)) is tuple:
         return "all" if value is None else "/".join(map(str, value))
     return str(value).lower() if value is None or isinstance(value, bool) else str(value)
