@@ -1,6 +1,7 @@
-"""How a run ends: its report is written before config.json says "done" (so a kill never
-leaves a done run without report.html), shows the status about to be recorded, and a run
-stopped there resumes, leaving no half-written file behind."""
+"""How a run ends and how it is used later: its report is written before config.json says
+"done" (so a kill never leaves a done run without report.html) and shows the status about to
+be recorded; a run stopped there resumes, leaving no half-written file behind; evaluate never
+falls back to other images when the run's data folder is gone."""
 import json
 
 import pytest
@@ -37,3 +38,21 @@ def test_the_report_comes_before_done_and_a_run_stopped_there_resumes(data_dir, 
     page = (run_dir / "report.html").read_text()
     assert "did not finish" not in page and "test at the threshold" in page
     assert not list(run_dir.rglob(".tmp-*.part"))
+
+
+@pytest.mark.slow
+def test_evaluate_refuses_when_the_runs_data_folder_is_gone(data_dir, tmp_path, capsys):
+    import shutil
+
+    from minicnn.cli import main
+    moved = tmp_path / "chest_xray"
+    shutil.copytree(data_dir, moved)
+    settings = settings_for("quick", **TINY, data=str(moved), out=str(tmp_path / "run"))
+    run_dir = pipeline.train_run(settings)
+    shutil.move(moved, tmp_path / "elsewhere")
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(run_dir)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(moved) in err[0] and "--data" in err[0], err
+    assert main(["evaluate", "--model", str(run_dir), "--data",
+                 str(tmp_path / "elsewhere")]) == 0
