@@ -67,32 +67,38 @@ def _demo(args):
 
 def _train(args):
     from . import settings
-    from .validation import SettingError
     from .pipeline import resume_run, train_run
     from .report import write_report
+    from .validation import SettingError
     flags = {name: vars(args)[name] for name in settings.setting_fields()
              if name in vars(args) and name != "preset"}
-    if args.resume:
-        fixed = [_flag(name) for name, f in settings.setting_fields().items()
-                 if name in flags and not f.metadata["resume"]]
-        fixed += [f"--{what}" for what in ("preset", "config", "set") if getattr(args, what)]
-        if fixed:
-            raise SettingError(f"--resume goes on with the run's own settings; drop "
-                                        f"{' '.join(fixed)}")
-        resume_run(args.resume, data=flags.get("data"), command=args.command_line,
-                   report=write_report)
+    if not args.resume:
+        train_run(_settings(args, flags), command=args.command_line, report=write_report)
         return
+    fixed = [_flag(name) for name, f in settings.setting_fields().items()
+             if name in flags and not f.metadata["resume"]]
+    fixed += [f"--{what}" for what in ("preset", "config", "set") if getattr(args, what)]
+    if fixed:
+        raise SettingError(f"--resume goes on with the run's own settings; drop "
+                           f"{' '.join(fixed)}")
+    resume_run(args.resume, data=flags.get("data"), command=args.command_line,
+               report=write_report)
+
+
+def _settings(args, flags):
+    """The run's settings: the preset's, then the --config file's, then --set's, then the
+    flags', each later one winning."""
+    from . import settings
+    from .validation import SettingError
     values = settings.read_config(args.config) if args.config else {}
     for key, choices in settings.parse_sets(args.set or []).items():
         if len(choices) > 1:
-            raise SettingError(f"--set {key}: one value per setting in a run (a grid "
-                                        f"of values is for minicnn sweep)")
+            raise SettingError(f"--set {key}: one value per setting in a run (a grid of "
+                               f"values is for minicnn sweep)")
         values[key] = choices[0]
     preset = args.preset or values.pop("preset", None) or "quick"
     values.pop("preset", None)
-    base = settings.settings_for(preset)
-    train_run(dataclasses.replace(base, **{**values, **flags}), command=args.command_line,
-              report=write_report)
+    return dataclasses.replace(settings.settings_for(preset), **{**values, **flags})
 
 
 def _flag(name):
