@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 SPANISH_PAGES = sorted(f"es/{p.name}" for p in (DOCS / "es").glob("*.md"))
 TEACHING_PAGES = ["index.md", "equations.md", "architecture.md", "kernels.md",
-                  "answers.md"] + SPANISH_PAGES
+                  "answers.md", "bridge.md"] + SPANISH_PAGES
 LINKED_PAGES = sorted(DOCS.glob("*.md")) + sorted((DOCS / "es").glob("*.md")) + [
     ROOT / "README.md", ROOT / "examples" / "README.md"]
 
