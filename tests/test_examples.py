@@ -128,6 +128,13 @@ def check_table_aligned(out, data, err=""):
     assert len({tuple(m.start() for m in re.finditer(r"\|", row)) for row in rows}) == 1, rows
 
 
+def check_numba_warmed_up(out, data, err=""):
+    """Example 02: Numba is timed warm, so its tier beats the naive loops (it is over 10x
+    faster when warm; a cold first call, compiling or loading, is slower than naive)."""
+    speed = float(re.search(r"numba: +\S+ s, +(\S+)x naive's speed", out).group(1))
+    assert speed > 1, out
+
+
 def check_class_counts(out, data, err=""):
     """Example 06: the counts printed are the files in the folders."""
     for split in ("train", "test"):
@@ -137,7 +144,8 @@ def check_class_counts(out, data, err=""):
         assert re.search(rf"{split}: NORMAL \(0\) +{n0:,} +PNEUMONIA \(1\) +{n1:,}", out), out
 
 
-EXTRA_CHECKS = {"05_gradient_check": check_gradient_errors,
+EXTRA_CHECKS = {"02_convolution_by_hand": check_numba_warmed_up,
+                "05_gradient_check": check_gradient_errors,
                 "09_compare_with_keras": check_keras_differences,
                 "06_explore_xrays": check_class_counts}
 
