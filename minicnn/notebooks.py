@@ -10,18 +10,17 @@ The command line is wired in by minicnn.cli through :func:`add_arguments` and :f
 import sys
 from pathlib import Path
 
+SCRIPT_NAMES = "[0-9][0-9]_*.py"
 _PACKAGE = Path(__file__).resolve().parent
-
-
-def example_scripts(folder=None):
-    """The numbered example scripts, in order (default: those of :data:`EXAMPLES`)."""
-    return sorted(Path(EXAMPLES if folder is None else folder).glob("[0-9][0-9]_*.py"))
-
-
 # The examples: a copy inside the package in an installed wheel (setup.py puts it there),
 # else the checkout's top-level examples/ folder.
 EXAMPLES = next((folder for folder in (_PACKAGE / "examples", _PACKAGE.parent / "examples")
-                 if example_scripts(folder)), _PACKAGE.parent / "examples")
+                 if any(folder.glob(SCRIPT_NAMES))), _PACKAGE.parent / "examples")
+
+
+def example_scripts(folder=EXAMPLES):
+    """The numbered example scripts, in order."""
+    return sorted(Path(folder).glob(SCRIPT_NAMES))
 
 
 # The examples draw with matplotlib's Figure objects (no pyplot), so nothing would register
@@ -43,7 +42,7 @@ def to_notebook(script):
     return notebook
 
 
-def write_notebooks(out_dir, examples=None):
+def write_notebooks(out_dir, examples=EXAMPLES):
     """Write ``<out_dir>/<example>.ipynb`` for every example; returns the paths written."""
     import jupytext
     out_dir = Path(out_dir)
