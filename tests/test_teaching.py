@@ -1,6 +1,7 @@
 """Teaching material stays honest: each example ends with exercises answered in
-docs/answers.md and docs/es/respuestas.md, the thesis's slips listed in docs/equations.md add up, feature-map grids
-carry colour bars, and quick-mode samples are seeded and one image per patient."""
+docs/answers.md and docs/es/respuestas.md, the thesis's slips listed in docs/equations.md add
+up, feature-map grids carry colour bars, and quick-mode samples are seeded and one image per
+patient."""
 import re
 from pathlib import Path
 
