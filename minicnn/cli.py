@@ -20,6 +20,8 @@ import traceback
 import warnings
 from pathlib import Path
 
+from . import __version__
+
 # Every command's module is imported when that command runs or its parser is built, not here:
 # `minicnn --help` and `import minicnn.cli` load neither NumPy, Numba, scikit-learn nor
 # scikit-image (tests/test_cli_startup.py checks it).
@@ -395,6 +397,8 @@ def build_parser(command=None):
     that one's (the others are listed by name and help: ``minicnn --help`` stays fast)."""
     parser = _Parser(prog="minicnn", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    parser.add_argument("--version", action="version", version=f"minicnn {__version__}",
+                        help="print minicnn's version and stop")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_train_parser, _sweep_parser, _model_parsers, _other_parsers,
                 _teaching_parsers):
