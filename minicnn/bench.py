@@ -466,9 +466,12 @@ def main(argv=None):
 
 
 def add_arguments(parser):
-    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
-    parser.add_argument("--batch-sizes", nargs="+", type=int_argument(1), default=[8, 32, 128])
-    parser.add_argument("--image-sizes", nargs="+", type=int_argument(1), default=[64, 150, 224])
+    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS),
+                        help="the frameworks to time (default: all; a missing one is skipped)")
+    parser.add_argument("--batch-sizes", nargs="+", type=int_argument(1), default=[8, 32, 128],
+                        help="batch sizes to time (default: 8 32 128)")
+    parser.add_argument("--image-sizes", nargs="+", type=int_argument(1), default=[64, 150, 224],
+                        help="square image sides S in pixels to time (default: 64 150 224)")
     parser.add_argument("--repeats", type=int_argument(1), default=5,
                         help="timed steps per measurement (at least 1; default 5)")
     parser.add_argument("--out", default="benchmarks/results", help="folder for latest.json/.md")

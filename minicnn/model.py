@@ -391,6 +391,7 @@ class Sequential:
         warning naming the epoch and batch if the loss stops being finite; that message is
         then in ``model.nonfinite_loss`` (None otherwise). ``initial_epoch``: the epoch
         (0-based) to start at, as Keras, when resuming (:mod:`minicnn.checkpoint`).
+        ``verbose``: a line per epoch on stdout, and a progress bar when stderr is a terminal.
         """
         self._require_compiled()
         batch_size = positive_int(batch_size, "batch_size")
@@ -442,7 +443,7 @@ class Sequential:
         starts = range(0, len(x), batch_size)
         seen = loss_sum = acc_sum = 0.0
         bar = tqdm(starts, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch",
-                   disable=not verbose, leave=False)
+                   disable=None if verbose else True, leave=False)   # None: a terminal only
         for batch, start in enumerate(bar):
             idx = order[start:start + batch_size]
             xb = x[idx] if augment is None else augment(x[idx], rng)

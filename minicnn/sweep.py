@@ -198,7 +198,8 @@ def _submit_all(client, todo, threads, command):
     futures = {client.submit(run_task, task, threads, command, retries=2, pure=False,
                              key=f"minicnn-{Path(task.run_dir).name}"): task for task in todo}
     done = {}
-    for future in tqdm(as_completed(futures), total=len(futures), unit="run", desc="sweep"):
+    for future in tqdm(as_completed(futures), total=len(futures), unit="run", desc="sweep",
+                       disable=None):
         name = Path(futures[future].run_dir).name
         try:
             done[name] = future.result()[1]
@@ -236,7 +237,7 @@ def score_test(out, data=None):
     ``(number of runs scored now, the files written)``."""
     rows = collect(out)
     scored = 0
-    for row in tqdm(rows, unit="run", desc="test"):
+    for row in tqdm(rows, unit="run", desc="test", disable=None):
         run_dir = Path(out) / "runs" / row["run"]
         if row["status"] in runs.FINISHED and row.get("test_auc") is None:
             with contextlib.redirect_stdout(io.StringIO()):

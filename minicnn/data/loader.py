@@ -250,7 +250,7 @@ def load_image_folder(root: str | os.PathLike, image_size: int = 150,
         folder is a ValueError.
     cache_dir: where decoded arrays are cached (default ``$MINICNN_CACHE`` or
         ``~/.cache/minicnn``); ``use_cache=False`` turns the cache off.
-    progress: show a tqdm bar while decoding.
+    progress: show a tqdm bar while decoding (only when stderr is a terminal).
     strict: raise ValueError on the first undecodable file instead of warning and skipping it.
     limit_per_class: keep only the first (sorted by path) files of each class, for quick runs.
 
@@ -332,7 +332,9 @@ def _from_cache(path: Path, key: str, image_size: int) -> ImageDataset | None:
 def _decode_all(files, names, image_size, progress, strict) -> ImageDataset:
     x = np.empty((len(files), image_size, image_size, 1), dtype=np.float32)
     kept_labels, kept_paths, skipped = [], [], []
-    for path, label in tqdm(files, desc="decoding images", unit="img", disable=not progress):
+    bar = tqdm(files, desc="decoding images", unit="img",
+               disable=None if progress else True)     # None: only on a terminal
+    for path, label in bar:
         try:
             rgb = decode_image(path)
         except Exception as exc:  # any decoding failure of a broken file: skip it
