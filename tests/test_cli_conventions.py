@@ -86,3 +86,6 @@ def test_decoding_bar_only_on_a_terminal(terminal, tmp_path, monkeypatch, capsys
     err = sys.stderr.getvalue() if terminal else capsys.readouterr().err
     assert len(data.y) == 4
     assert ("decoding images" in err) == terminal, err[:300]
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    load_image_folder(tmp_path / "x", image_size=8, use_cache=False, progress=False)
+    assert sys.stderr.getvalue() == ""
