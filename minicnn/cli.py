@@ -122,17 +122,12 @@ def _evaluate(args):
 
 
 def _predict(args):
-    from .scoring import predict_images
+    from .scoring import format_predictions, predict_images
     results, info = predict_images(args.model, args.images)
-    print(f"threshold {info['threshold']:.3f}, {info['image_size']} px; "
-          f"P(pneumonia) and label per image:")
-    width = max(len(r["path"]) for r in results)
+    sys.stdout.write(format_predictions(results, info, args.format))
     failed = [r for r in results if r["error"] is not None]
-    for r in results:
-        if r["error"] is None:
-            print(f"{r['path']:<{width}}  {r['probability']:.4f}  {r['label']}")
-        else:
-            print(f"minicnn predict: error: {r['path']}: {r['error']}", file=sys.stderr)
+    for r in failed:
+        print(f"minicnn predict: error: {r['path']}: {r['error']}", file=sys.stderr)
     if failed:
         print(f"minicnn predict: {len(failed)} of {len(results)} image(s) got no label",
               file=sys.stderr)
@@ -270,6 +265,9 @@ def _model_parsers(sub, wanted):
                        help="finished run folder (uses its threshold) or model file "
                             "(threshold 0.5)")
         p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG)")
+        p.add_argument("--format", choices=("text", "csv", "json"), default="text",
+                       help="text: a table to read; csv or json: a row per image with path, "
+                            "probability, label and error, for programs (default text)")
         p.set_defaults(run=_predict)
     p = _command(sub, wanted, "report", "write report.html (metrics, plots, test X-rays with "
                                         "Grad-CAM) into a run folder")

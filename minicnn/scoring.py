@@ -6,6 +6,9 @@ functions, so a run's numbers and a later ``minicnn evaluate`` of it agree to th
 """
 from __future__ import annotations
 
+import csv
+import io
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -20,7 +23,7 @@ from .settings import PROTOCOLS, Settings
 from .validation import DataError
 
 __all__ = ["score", "finite_probability", "test_figures", "write_report", "evaluate_run",
-           "predict_images"]
+           "predict_images", "format_predictions", "PREDICT_FORMATS"]
 
 
 def _log(message=""):
@@ -172,6 +175,36 @@ def predict_images(ref, paths, batch_size=32):
         for slot, prob in zip(slots, probabilities):
             _label(results[slot], float(prob), info)
     return results, info
+
+
+#: ``minicnn predict --format``: a table to read, or CSV / JSON for programs.
+PREDICT_FORMATS = ("text", "csv", "json")
+_PREDICT_FIELDS = ("path", "probability", "label", "error")
+
+
+def format_predictions(results, info, fmt="text"):
+    """:func:`predict_images`'s results as text. ``text``: a header naming the threshold and
+    a line per labelled image (errors are the caller's to say); ``csv``: a row per image
+    with the columns path, probability, label, error (an empty field for a missing value);
+    ``json``: ``{"threshold", "image_size", "images": [results]}`` (null for a missing
+    value). ValueError for another format."""
+    if fmt == "json":
+        return json.dumps({"threshold": info["threshold"], "image_size": info["image_size"],
+                           "images": results}, indent=2) + "\n"
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, _PREDICT_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(results)                        # None is written as an empty field
+        return out.getvalue()
+    if fmt != "text":
+        raise ValueError(f"format must be one of {', '.join(PREDICT_FORMATS)}, got {fmt!r}")
+    width = max(len(r["path"]) for r in results)
+    lines = [f"threshold {info['threshold']:.3f}, {info['image_size']} px; "
+             f"P(pneumonia) and label per image:"]
+    lines += [f"{r['path']:<{width}}  {r['probability']:.4f}  {r['label']}"
+              for r in results if r["error"] is None]
+    return "\n".join(lines) + "\n"
 
 
 def _read_image(path, size):

@@ -254,6 +254,30 @@ def test_predict_with_a_model_file_uses_one_half(run, data_dir):
     assert r["label"] == ("PNEUMONIA" if r["probability"] >= 0.5 else "NORMAL")
 
 
+def test_predict_formats_for_programs(run, data_dir, tmp_path, capsys):
+    run_dir, _ = run
+    good = sorted((data_dir / "test" / "PNEUMONIA").glob("*.jpeg"))[:2]
+    images = [str(good[0]), str(tmp_path / "nowhere.png"), str(good[1])]
+    expected, info = scoring.predict_images(run_dir, images)
+    assert main(["predict", "--model", str(run_dir), "--format", "json", *images]) == 1
+    out, err = capsys.readouterr()
+    printed = json.loads(out)
+    assert printed["images"] == expected and printed["threshold"] == info["threshold"]
+    assert printed["images"][1]["probability"] is None and "nowhere.png" in err
+    assert main(["predict", "--model", str(run_dir), "--format", "csv", *images]) == 1
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["path"] for r in rows] == images
+    assert [r["label"] for r in rows] == [e["label"] or "" for e in expected]
+    assert rows[1]["probability"] == rows[1]["label"] == "" and rows[1]["error"]
+    assert float(rows[0]["probability"]) == expected[0]["probability"]
+    from minicnn.cli import build_parser
+    choices = next(a.choices for a in build_parser("predict")._subparsers._group_actions[0]
+                   .choices["predict"]._actions if a.dest == "format")
+    assert tuple(choices) == scoring.PREDICT_FORMATS
+    with pytest.raises(ValueError, match="text, csv, json"):
+        scoring.format_predictions(expected, info, "xml")
+
+
 @pytest.mark.skipif(REAL_DATA is None, reason="real data set not found")
 def test_predict_reads_real_xrays(run):
     run_dir, _ = run
