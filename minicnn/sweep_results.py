@@ -121,7 +121,9 @@ def _csv_text(rows):
 
 
 def _csv_value(value):
-    return "none" if value is None else (f"{value[0]}" if isinstance(value, list) else value)
+    """A cell: a per-class count [n, n] as n; None (a missing value) as an empty field, which
+    pandas and R read as missing."""
+    return "" if value is None else (f"{value[0]}" if isinstance(value, list) else value)
 
 
 def _number(value, digits=3):

@@ -2,6 +2,7 @@
 t-table), and a real Dask LocalCluster of two workers on a tiny synthetic X-ray folder, one
 of whose workers is killed in the middle of a run."""
 import csv
+import io
 import json
 import math
 import statistics
@@ -20,6 +21,15 @@ from test_cli import make_chest_xray
 
 # A printed table of Student's t (two-sided 95%: the 0.975 quantile) by degrees of freedom.
 T_TABLE = {1: 12.706, 2: 4.303, 4: 2.776, 9: 2.262, 29: 2.045}
+
+
+def test_sweep_csv_leaves_missing_values_empty():
+    text = sweep_results._csv_text([
+        {"run": "a", "patience": None, "train_per_class": [50, 50], "test_auc": 0.9},
+        {"run": "b", "patience": 3, "train_per_class": None}])
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows == [{"run": "a", "patience": "", "train_per_class": "50", "test_auc": "0.9"},
+                    {"run": "b", "patience": "3", "train_per_class": "", "test_auc": ""}]
 
 
 # -- statistics -------------------------------------------------------------------------------
