@@ -145,10 +145,20 @@ class ModelCheckpoint(_Monitor):
         self.model.save(self.path.format(epoch=epoch + 1, **logs))
 
 
+def numbered_from_one(rows):
+    """Rows of a history (dicts with "epoch") with the epochs counted from 1, as the console,
+    metrics.json and ModelCheckpoint count them; rows written before minicnn 0.2, counted
+    from 0 (as Keras's CSVLogger), are renumbered."""
+    if rows and rows[0].get("epoch") == 0:
+        return [{**row, "epoch": row["epoch"] + 1} for row in rows]
+    return rows
+
+
 class CSVLogger(Callback):
-    """One row per epoch (epoch, then the logs) in a CSV file, rewritten whole after every
-    epoch through a temporary file and a rename: a crash leaves the rows of the finished
-    epochs, never a cut row."""
+    """One row per epoch (epoch counted from 1, then the logs) in a CSV file, rewritten whole
+    after every epoch through a temporary file and a rename: a crash leaves the rows of the
+    finished epochs, never a cut row. (Keras's CSVLogger counts from 0; minicnn counts every
+    epoch it shows or writes from 1.)"""
 
     def __init__(self, path):
         self.path = os.fspath(path)
@@ -157,7 +167,7 @@ class CSVLogger(Callback):
         self._rows = []
 
     def on_epoch_end(self, epoch, logs):
-        self._rows.append({"epoch": epoch, **logs})
+        self._rows.append({"epoch": epoch + 1, **logs})
         self._write()
 
     def get_state(self):
@@ -165,7 +175,7 @@ class CSVLogger(Callback):
 
     def set_state(self, state):
         """Take the rows back and rewrite the file with them (it may hold a row more)."""
-        self._rows = [dict(row) for row in state["rows"]]
+        self._rows = numbered_from_one([dict(row) for row in state["rows"]])
         if self._rows:
             self._write()
         elif os.path.exists(self.path):

@@ -273,8 +273,8 @@ def _history_section(history, metrics):
     kept = (metrics or {}).get("kept_epoch")
     keys = [k for k in history[0] if k != "epoch"]
     rows, classes = [], []
-    for row in history:
-        epoch = (row.get("epoch") or 0) + 1
+    for number, row in enumerate(history, 1):
+        epoch = row.get("epoch") or number
         rows.append([str(epoch)] + [format_number(row[k], 4) for k in keys])
         classes.append("kept" if epoch == kept else "")
     note = " The highlighted row is the kept epoch." if kept else ""

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .callbacks import numbered_from_one
 from .data import DEFAULT_CLASS_NAMES
 from .io import atomic_write
 from .model import load_model
@@ -246,15 +247,16 @@ def read_config(run_dir):
 
 
 def read_history(path):
-    """Rows of a history.csv as dicts (epoch int, the rest floats, None when unreadable), or
-    None when the file is missing."""
+    """Rows of a history.csv as dicts (epoch int counted from 1, also for an older file that
+    counted from 0; the rest floats, None when unreadable), or None when the file is
+    missing."""
     try:
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
     except FileNotFoundError:
         return None
-    return [{key: _number(key, value) for key, value in row.items() if key is not None}
-            for row in rows]
+    return numbered_from_one([{key: _number(key, value) for key, value in row.items()
+                               if key is not None} for row in rows])
 
 
 def _number(key, value):

@@ -22,7 +22,7 @@ def split_rows(run_dir):
 
 
 def history_rows(run_dir):
-    """history.csv as a list of dicts of floats (epoch 0-based, as Keras's CSVLogger)."""
+    """history.csv as a list of dicts of floats (epoch counted from 1)."""
     with open(Path(run_dir) / "history.csv", newline="") as f:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 

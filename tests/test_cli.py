@@ -171,7 +171,7 @@ def test_history_csv_has_keras_columns_one_row_per_epoch(run):
     with open(run_dir / "history.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
-    assert [int(r["epoch"]) for r in rows] == list(range(len(rows)))
+    assert [int(r["epoch"]) for r in rows] == list(range(1, len(rows) + 1))
     assert len(rows) == _json(run_dir / "metrics.json")["epochs_run"]
     assert all(np.isfinite(float(r[k])) for r in rows for k in r)
 

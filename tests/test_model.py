@@ -108,7 +108,7 @@ def test_csv_logger_and_checkpoint(tmp_path):
         callbacks.CSVLogger(tmp_path / "log.csv"),
         callbacks.ModelCheckpoint(path, monitor="val_accuracy", save_best_only=True)])
     rows = list(csv.DictReader(open(tmp_path / "log.csv")))
-    assert [r["epoch"] for r in rows] == ["0", "1", "2"]
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
     assert set(rows[0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy"}
     best = max(float(r["val_accuracy"]) for r in rows)
     reloaded = compiled(minicnn.load_model(path))

@@ -465,4 +465,4 @@ def test_every_run_file_is_json_or_csv_that_reads_back(finished):
     assert config["status"] == "done" and config["reason"] is None
     assert math.isfinite(config["threshold"]) and runs.run_status(finished) == ("done", None)
     history = runs.read_history(finished / runs.HISTORY)
-    assert len(history) == 1 and history[0]["epoch"] == 0
+    assert len(history) == 1 and history[0]["epoch"] == 1
