@@ -19,11 +19,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import importlib.metadata
 import os
 import platform
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -56,12 +59,45 @@ def _versions():
     return {"python": platform.python_version(), "numpy": np.__version__,
             "numba": numba.__version__, "scipy": scipy.__version__,
             "scikit-learn": sklearn.__version__, "scikit-image": skimage.__version__,
+            "pillow": _installed("pillow"), "matplotlib": _installed("matplotlib"),
             "minicnn": __version__}
+
+
+def _installed(distribution):
+    """A distribution's installed version, or None."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+#: The environment variables that change how a run computes (threads, caches, data).
+ENVIRONMENT_PREFIXES = ("MINICNN_", "OPENBLAS_", "OMP_")
 
 
 def _machine():
     return {"platform": platform.platform(), "processor": platform.machine(),
-            "cpu_count": os.cpu_count(), "numba_threads": int(numba.get_num_threads())}
+            "cpu_count": os.cpu_count(), "numba_threads": int(numba.get_num_threads()),
+            "environment": {k: v for k, v in sorted(os.environ.items())
+                            if k.startswith(ENVIRONMENT_PREFIXES)}}
+
+
+def _source(package_dir=Path(__file__).resolve().parent):
+    """``{"git_commit", "git_dirty"}`` when minicnn runs from a git checkout (dirty: tracked
+    files changed since that commit), else None (an installed package, or no git)."""
+    root = package_dir.parent
+    try:
+        if Path(_git(root, "rev-parse", "--show-toplevel")).resolve() != root.resolve():
+            return None                           # minicnn lies inside another repository
+        return {"git_commit": _git(root, "rev-parse", "HEAD"),
+                "git_dirty": bool(_git(root, "status", "--porcelain", "--untracked-files=no"))}
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _git(root, *args):
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                          timeout=10, check=True).stdout.strip()
 
 
 def _data_folders(root):
@@ -350,7 +386,8 @@ def train_run(settings, command=None, report=None):
               "protocol": PROTOCOLS[settings.protocol], "data_dir": str(data_root),
               "run_dir": str(run.path.absolute()),
               "cache_dir": str(default_cache_dir().absolute()),
-              "versions": _versions(), "backend": get_backend(), "machine": _machine()}
+              "versions": _versions(), "backend": get_backend(), "machine": _machine(),
+              "source": _source()}
     return _execute(settings, run, config, data_root, started, report)
 
 

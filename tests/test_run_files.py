@@ -3,12 +3,16 @@ history.csv, metrics.json and the console, older files still read, and metrics.j
 config.json valid against their documented JSON schemas."""
 import contextlib
 import io
+import platform
 import re
+import shutil
+import subprocess
 
 import numpy as np
+import pytest
 
 import minicnn
-from minicnn import callbacks, layers, runs
+from minicnn import callbacks, layers, pipeline, runs
 
 
 def _fit(tmp_path, epochs=3):
@@ -48,3 +52,55 @@ def test_a_checkpoint_counted_from_zero_resumes_counting_from_one(tmp_path):
     logger.on_epoch_end(2, {"loss": 0.5})
     assert [r["epoch"] for r in runs.read_history(tmp_path / "history.csv")] == [1, 2, 3]
     assert [r["epoch"] for r in logger.get_state()["rows"]] == [1, 2, 3]
+
+
+# -- provenance in config.json ------------------------------------------------------------------
+def test_versions_name_every_library_a_run_depends_on():
+    import matplotlib
+    import PIL
+    versions = pipeline._versions()
+    assert versions["pillow"] == PIL.__version__
+    assert versions["matplotlib"] == matplotlib.__version__
+    assert versions["python"] == platform.python_version()
+    assert pipeline._installed("no-such-distribution-here") is None
+
+
+def test_machine_records_the_variables_that_change_a_run(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.setenv("MINICNN_TEST_VARIABLE", "yes")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.setenv("UNRELATED_MINICNN_", "no")
+    machine = pipeline._machine()
+    environment = machine["environment"]
+    assert environment["OMP_NUM_THREADS"] == "3" and environment["OPENBLAS_NUM_THREADS"] == "1"
+    assert environment["MINICNN_TEST_VARIABLE"] == "yes"
+    assert "UNRELATED_MINICNN_" not in environment and "PATH" not in environment
+    assert machine["platform"] == platform.platform()
+
+
+def _git(cwd, *args):
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_source_names_the_commit_and_whether_the_checkout_was_changed(tmp_path, monkeypatch):
+    checkout = tmp_path / "checkout"
+    (checkout / "minicnn").mkdir(parents=True)
+    (checkout / "minicnn" / "a.py").write_text("x = 1\n")
+    _git(checkout, "init", "-q")
+    _git(checkout, "add", ".")
+    _git(checkout, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=checkout, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert pipeline._source(checkout / "minicnn") == {"git_commit": head, "git_dirty": False}
+    (checkout / "untracked.txt").write_text("a run folder, say\n")
+    assert pipeline._source(checkout / "minicnn")["git_dirty"] is False
+    (checkout / "minicnn" / "a.py").write_text("x = 2\n")
+    assert pipeline._source(checkout / "minicnn") == {"git_commit": head, "git_dirty": True}
+    # inside another repository (a venv in a project), not a checkout, no git: None
+    (checkout / "venv" / "site" / "minicnn").mkdir(parents=True)
+    assert pipeline._source(checkout / "venv" / "site" / "minicnn") is None
+    (tmp_path / "installed" / "minicnn").mkdir(parents=True)
+    assert pipeline._source(tmp_path / "installed" / "minicnn") is None
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    assert pipeline._source(checkout / "minicnn") is None
