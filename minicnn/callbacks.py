@@ -147,7 +147,7 @@ class ModelCheckpoint(_Monitor):
 
 def numbered_from_one(rows):
     """Rows of a history (dicts with "epoch") with the epochs counted from 1, as the console,
-    metrics.json and ModelCheckpoint count them; rows written before minicnn 0.2, counted
+    metrics.json and ModelCheckpoint count them; rows written by older versions, counted
     from 0 (as Keras's CSVLogger), are renumbered."""
     if rows and rows[0].get("epoch") == 0:
         return [{**row, "epoch": row["epoch"] + 1} for row in rows]

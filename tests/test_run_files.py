@@ -2,17 +2,25 @@
 history.csv, metrics.json and the console, older files still read, and metrics.json and
 config.json valid against their documented JSON schemas."""
 import contextlib
+import importlib.resources
 import io
+import json
+import os
 import platform
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 
 import minicnn
 from minicnn import callbacks, layers, pipeline, runs
+from minicnn.cli import main
+
+from test_cli import make_chest_xray
 
 
 def _fit(tmp_path, epochs=3):
@@ -104,3 +112,72 @@ def test_source_names_the_commit_and_whether_the_checkout_was_changed(tmp_path, 
     assert pipeline._source(tmp_path / "installed" / "minicnn") is None
     monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
     assert pipeline._source(checkout / "minicnn") is None
+
+
+# -- the JSON schemas ---------------------------------------------------------------------------
+SCHEMAS = importlib.resources.files("minicnn") / "schemas"
+
+
+def _validator(name):
+    schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+@pytest.fixture(scope="module")
+def run_folders(tmp_path_factory):
+    """Real run folders of `minicnn train` on a tiny synthetic data set: the honest
+    protocol, the honest protocol without scoring test/, and the thesis protocol."""
+    root = tmp_path_factory.mktemp("schema")
+    data = make_chest_xray(root / "chest_xray")
+    extra = {"honest": [], "validation-only": ["--validation-only"],
+             "thesis": ["--protocol", "thesis"]}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINICNN_CACHE", str(root / "cache"))
+        mp.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "2"))
+        for name, flags in extra.items():
+            argv = ["train", "--data", str(data), "--image-size", "40", "--epochs", "2",
+                    "--batch-size", "8", "--out", str(root / name), *flags]
+            with contextlib.redirect_stdout(io.StringIO()):
+                assert main(argv) == 0, argv
+    return {name: root / name for name in extra}
+
+
+@pytest.mark.parametrize("name", ["honest", "validation-only", "thesis"])
+def test_run_folders_match_the_documented_schemas(run_folders, name):
+    run_dir = run_folders[name]
+    metrics, config = (json.loads((run_dir / f).read_text()) for f in ("metrics.json",
+                                                                       "config.json"))
+    _validator("metrics").validate(metrics)
+    _validator("config").validate(config)
+    assert (metrics["test"] is None) == (name == "validation-only")
+    history = runs.read_history(run_dir / "history.csv")
+    assert metrics["kept_epoch"] in [row["epoch"] for row in history]
+    assert {"pillow", "matplotlib"} <= set(config["versions"])
+    assert config["machine"]["environment"]["OMP_NUM_THREADS"] == os.environ.get(
+        "OMP_NUM_THREADS", "2")
+    assert "source" in config
+
+
+def test_the_schemas_refuse_what_they_rule_out(run_folders):
+    metrics = json.loads((run_folders["honest"] / "metrics.json").read_text())
+    config = json.loads((run_folders["honest"] / "config.json").read_text())
+    broken = [("metrics", {**metrics, "kept_epoch": 0}),          # an epoch counted from 0
+              ("metrics", {**metrics, "threshold": 1.5}),
+              ("metrics", {k: v for k, v in metrics.items() if k != "validation"}),
+              ("metrics", {**metrics, "test": {**metrics["test"], "auc_ci": [0.5]}}),
+              ("config", {**config, "status": "finished"}),
+              ("config", {**config, "source": {"git_commit": "HEAD", "git_dirty": False}}),
+              ("config", {**config, "machine": {**config["machine"],
+                                                "environment": {"PATH": "/bin"}}})]
+    for name, document in broken:
+        assert not _validator(name).is_valid(document), (name, document)
+
+
+def test_docs_describe_the_schemas():
+    text = (Path(__file__).resolve().parents[1] / "docs" / "run_folder.md").read_text()
+    for name in ("metrics", "config"):
+        schema = json.loads((SCHEMAS / f"{name}.schema.json").read_text(encoding="utf-8"))
+        assert f"minicnn/schemas/{name}.schema.json" in text
+        for key in schema["required"]:
+            assert f"`{key}`" in text, (name, key)

@@ -85,6 +85,7 @@ def test_the_wheel_carries_the_examples(wheel):
     expected = {f"minicnn/examples/{p.name}" for p in notebooks.example_scripts(ROOT / "examples")}
     assert len(expected) >= 12 and expected <= names, sorted(expected - names)
     assert "minicnn/examples/README.md" in names
+    assert {"minicnn/schemas/metrics.schema.json", "minicnn/schemas/config.schema.json"} <= names
 
 
 def test_notebooks_command_from_an_installed_wheel(wheel, tmp_path):
