@@ -402,9 +402,13 @@ def _settings_section(config):
 
 
 def _versions_section(config):
-    rows = [[_esc(k), _esc(v)] for k, v in _dict(config, "versions").items()]
-    for k, v in _dict(config, "machine").items():
-        rows.append([_esc(k), _esc(v)])
+    machine = _dict(config, "machine")
+    source = _dict(config, "source")
+    pairs = [*_dict(config, "versions").items(),
+             *((k, v) for k, v in machine.items() if k != "environment"),
+             *_dict(machine, "environment").items(),
+             *((f"git {k.removeprefix('git_')}", v) for k, v in source.items())]
+    rows = [[_esc(k), _esc(v)] for k, v in pairs]
     if not rows:
         return ""
     return "<h2>Versions and machine</h2>" + _table(["", "value"], rows, key_columns=2)

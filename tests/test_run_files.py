@@ -181,3 +181,14 @@ def test_docs_describe_the_schemas():
         assert f"minicnn/schemas/{name}.schema.json" in text
         for key in schema["required"]:
             assert f"`{key}`" in text, (name, key)
+
+
+def test_the_report_shows_the_provenance(run_folders):
+    from minicnn import report
+    config = json.loads((run_folders["honest"] / "config.json").read_text())
+    config["source"] = {"git_commit": "a" * 40, "git_dirty": True}
+    html = report._versions_section(config)
+    for value in ("OMP_NUM_THREADS", config["versions"]["pillow"], "git commit", "a" * 40,
+                  "git dirty", config["machine"]["platform"]):
+        assert value in html, value
+    assert "{" not in html                      # no dict printed whole
