@@ -351,6 +351,7 @@ def _click_pixel(driver, row, col):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     big = driver.find_element(By.ID, "big-map")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", big)
     scale = float(big.get_attribute("data-scale"))
     ratio = big.size["width"] / float(big.get_attribute("width"))   # CSS px per canvas px
     x = (col + 0.5) * scale * ratio - big.size["width"] / 2

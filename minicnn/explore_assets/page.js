@@ -5,6 +5,8 @@
 // ---------------------------------------------------------------------------------------
 const DATA = JSON.parse(document.getElementById("explore-data").textContent);
 const TYPED = { float32: Float32Array, uint8: Uint8Array };
+const NO_BACKWARD = "This image was added in the page, which computes only its forward pass: " +
+  "for its gradients, run minicnn explore IMAGE.";
 
 function base64Bytes(text) {
   // A plain loop: Uint8Array.from(atob(text), callback) took 20 times as long at 150 px.
@@ -33,8 +35,10 @@ async function unpackAll(node) {
 }
 
 // The selection: a map and a pixel of a layer (for a 1-D layer, col is the entry or unit).
+// inChannel: the input channel of the formula view (back to 0 whenever the layer changes);
+// range: colour each map over its own range ("map") or over the whole layer's ("layer").
 const state = { image: 0, mode: "forward", cls: null, layer: 0, map: 0, row: 0, col: 0,
-                inChannel: -1 };
+                inChannel: 0, range: "map" };
 
 // ---------------------------------------------------------------------------------------
 // 2. Grids: a layer's output (or gradient) as {h, w, c, get(k, r, col), exact}.
@@ -58,7 +62,7 @@ function vectorGrid(v, factor) {
 
 function imageGrid(img) {
   const [h, w] = img.image.shape;
-  return { c: 1, h, w, get: (k, r, col) => img.image[r * w + col], exact: true };
+  return { c: 1, h, w, get: (k, r, col) => img.image[r * w + col], exact: true, gray: true };
 }
 
 function forwardGrid(img, i) {
@@ -95,10 +99,34 @@ function gridFor(i) {
 // ---------------------------------------------------------------------------------------
 // 3. The numbers the views show (also the console API, window.minicnnExplore).
 // ---------------------------------------------------------------------------------------
+function checkIndex(name, value, n) {
+  // value itself when it is an integer from 0 to n - 1, else a RangeError naming it.
+  if (!Number.isInteger(value) || value < 0 || value >= n) {
+    throw new RangeError(name + " must be an integer from 0 to " + (n - 1) + ", got " +
+      String(value));
+  }
+  return value;
+}
+
 function layerIndex(layer) {
-  if (typeof layer === "number") return layer;
+  // A layer's index from its name or index; RangeError for anything else.
+  const n = DATA.layers.length;
+  if (typeof layer === "number") return checkIndex("layer", layer, n);
   const i = DATA.layers.findIndex((l) => l.name === layer);
-  if (i < 0) throw new Error("no layer named " + layer);
+  if (i < 0) {
+    throw new RangeError("layer must be a layer name (" + DATA.layers.map((l) => l.name)
+      .join(", ") + ") or an index from 0 to " + (n - 1) + ", got " + String(layer));
+  }
+  return i;
+}
+
+function convIndex(layer) {
+  const i = layerIndex(layer);
+  if (DATA.layers[i].type !== "Conv2D") {
+    const convs = DATA.layers.filter((l) => l.type === "Conv2D").map((l) => l.name);
+    throw new RangeError("layer must be a Conv2D (" + convs.join(", ") + "), got " +
+      DATA.layers[i].name);
+  }
   return i;
 }
 
@@ -116,8 +144,11 @@ function formula(image, layer, row, col, channel) {
   // Thesis eq. (1) for output pixel (row, col) of map `channel` of a Conv2D, from the exact
   // float32 input of that layer and its kernel: {window, kernel, partial, bias, z, y},
   // window and kernel as [kh][kw][C_in], partial[j] = sum over the window of channel j.
-  const i = layerIndex(layer), L = DATA.layers[i], img = DATA.images[image];
-  if (L.type !== "Conv2D") throw new Error(L.name + " is not a Conv2D");
+  const img = DATA.images[checkIndex("image", image, DATA.images.length)];
+  const i = convIndex(layer), L = DATA.layers[i], [h, w, c] = L.outputShape;
+  checkIndex("row", row, h);
+  checkIndex("col", col, w);
+  checkIndex("channel", channel, c);
   const x = convInput(img, i), K = L.kernel;
   const [kh, kw, cin, cout] = K.shape;
   const top = row * L.window.strides[0] - L.window.padBefore[0];
@@ -154,9 +185,11 @@ function valueAt(img, i, k, r, c) {
 function gradient(image, layer, cls) {
   // The backward view's summary of dL/d(output of layer) ("input": dL/dx):
   // {shape, min, max, meanAbs}, computed by minicnn for the class taken as the label.
-  const img = DATA.images[image];
-  const entry = img.backward[cls === undefined ? currentClass(img) : cls];
-  return layer === "input" ? entry.inputSummary : entry.summary[layerIndex(layer)];
+  const img = DATA.images[checkIndex("image", image, DATA.images.length)];
+  if (!img.backward) throw new RangeError(NO_BACKWARD);
+  const k = cls === undefined ? currentClass(img) : checkIndex("cls", cls, img.backward.length);
+  const i = layer === "input" ? -1 : layerIndex(layer);
+  return i < 0 ? img.backward[k].inputSummary : img.backward[k].summary[i];
 }
 
 function flattenIndex(shape, row, col, channel) {
@@ -165,11 +198,13 @@ function flattenIndex(shape, row, col, channel) {
 }
 
 // ---------------------------------------------------------------------------------------
-// 4. Drawing: colour maps, thumbnails, the big map.
+// 4. Drawing: colour maps, legends, thumbnails, the big map; marks on the selection.
 // ---------------------------------------------------------------------------------------
 const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
 const DIVERGING = [[49, 54, 149], [116, 173, 209], [245, 245, 245], [244, 109, 67],
                    [165, 0, 38]];
+const GRAY = [[0, 0, 0], [255, 255, 255]];
+const MARK = "#ff00ff";
 
 function colour(stops, t) {    // t in [0, 1] -> [r, g, b], linear between the stops
   const x = Math.min(Math.max(t, 0), 1) * (stops.length - 1);
@@ -181,27 +216,37 @@ function lookupTable(stops) {  // 256 colours, so that drawing a map needs no ar
   return Array.from({ length: 256 }, (_, n) => colour(stops, n / 255).map(Math.round));
 }
 
-const TABLES = { forward: lookupTable(VIRIDIS), backward: lookupTable(DIVERGING) };
+const TABLES = { forward: lookupTable(VIRIDIS), backward: lookupTable(DIVERGING),
+                 gray: lookupTable(GRAY) };
 
-function tableColour(t) {      // t in [0, 1] -> [r, g, b] from the current mode's table
-  return TABLES[state.mode][Math.round(Math.min(Math.max(t, 0), 1) * 255)];
+function tableFor(g) {         // X-rays in gray, activations in viridis, gradients diverging
+  return g.gray && state.mode === "forward" ? TABLES.gray : TABLES[state.mode];
 }
 
-function layerRange(g) {
-  // Forward: [min, max] over all maps of the layer; backward: [-m, m], m = max |value|.
+function gridRange(g, k) {
+  // Over map k (all maps when k is undefined): forward [min, max]; backward [-m, m] with
+  // m = max |value|, so that white is 0.
   let lo = Infinity, hi = -Infinity;
-  for (let k = 0; k < g.c; k++) {
+  const first = k === undefined ? 0 : k, last = k === undefined ? g.c : k + 1;
+  for (let m = first; m < last; m++) {
     for (let r = 0; r < g.h; r++) {
       for (let c = 0; c < g.w; c++) {
-        const v = g.get(k, r, c);
+        const v = g.get(m, r, c);
         if (v < lo) lo = v;
         if (v > hi) hi = v;
       }
     }
   }
+  if (g.gray) return state.mode === "forward" ? [0, 1] : [lo, hi];
   if (state.mode === "forward") return [lo, hi];
   const m = Math.max(Math.abs(lo), Math.abs(hi));
   return [-m, m];
+}
+
+function rangeFor(g, k, layerRange) {
+  // The colour range of map k under the range switch (layerRange: the layer's, if known).
+  if (state.range === "map") return gridRange(g, k);
+  return layerRange || gridRange(g);
 }
 
 function mapCanvas(g, k, range) {
@@ -210,10 +255,11 @@ function mapCanvas(g, k, range) {
   canvas.width = g.w;
   canvas.height = g.h;
   const ctx = canvas.getContext("2d"), image = ctx.createImageData(g.w, g.h);
-  const span = range[1] - range[0] || 1;
+  const span = range[1] - range[0] || 1, table = tableFor(g);
   for (let r = 0; r < g.h; r++) {
     for (let c = 0; c < g.w; c++) {
-      const rgb = tableColour((g.get(k, r, c) - range[0]) / span);
+      const t = Math.min(Math.max((g.get(k, r, c) - range[0]) / span, 0), 1);
+      const rgb = table[Math.round(t * 255)];
       image.data.set([rgb[0], rgb[1], rgb[2], 255], 4 * (r * g.w + c));
     }
   }
@@ -221,61 +267,147 @@ function mapCanvas(g, k, range) {
   return canvas;
 }
 
-function grayCanvas(img) {     // the X-ray itself
-  const g = imageGrid(img), canvas = document.createElement("canvas");
-  canvas.width = g.w;
-  canvas.height = g.h;
-  const ctx = canvas.getContext("2d"), image = ctx.createImageData(g.w, g.h);
-  for (let p = 0; p < g.w * g.h; p++) {
-    const v = Math.round(255 * img.image[p]);
-    image.data.set([v, v, v, 255], 4 * p);
-  }
-  ctx.putImageData(image, 0, 0);
+function grayCanvas(img) {     // the X-ray itself, 0 black, 1 white
+  const mode = state.mode;
+  state.mode = "forward";
+  const canvas = mapCanvas(imageGrid(img), 0, [0, 1]);
+  state.mode = mode;
   return canvas;
 }
 
+function legend(g, range, text) {
+  // A colour bar from range[0] to range[1] with its numbers (id'd for the tests).
+  const div = document.createElement("div"), bar = document.createElement("canvas");
+  div.className = "legend";
+  bar.width = 128;
+  bar.height = 1;
+  const ctx = bar.getContext("2d"), table = tableFor(g);
+  for (let n = 0; n < 128; n++) {
+    ctx.fillStyle = "rgb(" + table[Math.round(n / 127 * 255)].join(",") + ")";
+    ctx.fillRect(n, 0, 1, 1);
+  }
+  bar.setAttribute("aria-hidden", "true");
+  div.innerHTML = '<span class="lo">' + (range ? fmt(range[0]) : "min") + "</span>";
+  div.appendChild(bar);
+  div.insertAdjacentHTML("beforeend", '<span class="hi">' + (range ? fmt(range[1]) : "max") +
+    "</span> " +
+    '<span class="sub">' + text + "</span>");
+  return div;
+}
+
+function pointer(canvas, e) {  // the event's position in the canvas's own pixels
+  const rect = canvas.getBoundingClientRect();
+  return { x: e.offsetX * canvas.width / rect.width, y: e.offsetY * canvas.height / rect.height };
+}
+
+function pickable(canvas, g, i, locate) {
+  // Click: select what locate(event) finds ({k, r, c} or null); hover: say its value.
+  canvas.onclick = (e) => {
+    const at = locate(pointer(canvas, e));
+    if (!at) return;
+    select(i, at.k, at.r, at.c);
+    // On a phone the detail panel sits above the overview: bring it into view.
+    if (canvas.classList.contains("maps") && matchMedia("(max-width: 600px)").matches) {
+      $("detail").scrollIntoView();
+    }
+  };
+  canvas.onmousemove = (e) => {
+    const at = locate(pointer(canvas, e));
+    canvas.title = at ? placeText(g, at) + ": " + fmt(g.get(at.k, at.r, at.c), 5) : "";
+  };
+}
+
+function placeText(g, at) {
+  if (g.h === 1) return "entry " + at.c;
+  return (g.c > 1 ? "map " + at.k + ", " : "") + "row " + at.r + ", column " + at.c;
+}
+
+function redrawMarks(canvas) {
+  // The canvas's picture again, with the selection marked when its layer is selected.
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(canvas.base, 0, 0);
+  if (Number(canvas.dataset.layer) !== state.layer || !canvas.mark) return;
+  ctx.strokeStyle = MARK;
+  ctx.lineWidth = 2;
+  canvas.mark(ctx);
+}
+
+function drawMarks() {
+  document.querySelectorAll("canvas.maps").forEach(redrawMarks);
+}
+
+function withBase(canvas, draw) {
+  // Draw once on an off-screen copy (canvas.base); marks are drawn over it.
+  const base = document.createElement("canvas");
+  base.width = canvas.width;
+  base.height = canvas.height;
+  const ctx = base.getContext("2d");
+  ctx.imageSmoothingEnabled = false;
+  draw(ctx);
+  canvas.base = base;
+  redrawMarks(canvas);
+}
+
 function thumbLayout(g) {
+  if (g.c === 1) return { size: 150, cols: 1, rows: 1, step: 150 };   // one map: the X-ray
   const size = g.h >= 60 ? 52 : g.h >= 20 ? 40 : 30;
   const cols = Math.min(g.c, 16);
   return { size, cols, rows: Math.ceil(g.c / cols), step: size + 2 };
 }
 
-function drawThumbnails(canvas, g) {
-  // All maps of a layer in a grid; a click selects one.
-  const t = thumbLayout(g), range = layerRange(g);
+function drawThumbnails(canvas, g, i) {
+  // All maps of a layer in a grid; a click selects the map and the pixel under the pointer.
+  const t = thumbLayout(g), range = state.range === "layer" ? gridRange(g) : null;
   canvas.width = t.cols * t.step;
   canvas.height = t.rows * t.step;
-  const ctx = canvas.getContext("2d");
-  for (let k = 0; k < g.c; k++) {
-    const x = (k % t.cols) * t.step, y = Math.floor(k / t.cols) * t.step;
-    ctx.drawImage(mapCanvas(g, k, range), x, y, t.size, t.size);
-  }
-  canvas.onclick = (e) => {
-    const s = canvas.width / canvas.getBoundingClientRect().width;
-    const row = Math.floor(e.offsetY * s / t.step), col = Math.floor(e.offsetX * s / t.step);
+  withBase(canvas, (ctx) => {
+    for (let k = 0; k < g.c; k++) {
+      const x = (k % t.cols) * t.step, y = Math.floor(k / t.cols) * t.step;
+      ctx.drawImage(mapCanvas(g, k, range || gridRange(g, k)), x, y, t.size, t.size);
+    }
+  });
+  const s = t.size / g.w;      // one map: mark the pixel; several: the selected map
+  canvas.mark = g.c === 1
+    ? (ctx) => ctx.strokeRect(state.col * s - 2, state.row * s - 2, s + 4, s + 4)
+    : (ctx) => ctx.strokeRect((state.map % t.cols) * t.step, Math.floor(state.map / t.cols) *
+      t.step, t.size, t.size);
+  canvas.layout = t;
+  pickable(canvas, g, i, (p) => {
+    const col = Math.floor(p.x / t.step), row = Math.floor(p.y / t.step);
     const k = row * t.cols + col;
-    if (k < g.c) select(Number(canvas.dataset.layer), k);
-  };
+    if (col >= t.cols || k >= g.c) return null;
+    const cell = (v, n) => Math.min(Math.floor(Math.min(v / t.size, 0.999) * n), n - 1);
+    return { k, r: cell(p.y - row * t.step, g.h), c: cell(p.x - col * t.step, g.w) };
+  });
 }
 
-function drawVector(canvas, g) {
-  // A 1-D layer as a strip of cells (wrapped every 720 values); a click selects an entry.
-  const per = Math.min(g.w, 720), rows = Math.ceil(g.w / per), cell = g.w <= 64 ? 8 : 1;
-  canvas.width = per * cell;
-  canvas.height = Math.max(rows * cell, 12);
-  const ctx = canvas.getContext("2d"), range = layerRange(g), span = range[1] - range[0] || 1;
-  const h = canvas.height / rows;
-  for (let n = 0; n < g.w; n++) {
-    const rgb = tableColour((g.get(0, 0, n) - range[0]) / span);
-    ctx.fillStyle = "rgb(" + rgb.join(",") + ")";
-    ctx.fillRect((n % per) * cell, Math.floor(n / per) * h, cell, h);
-  }
-  canvas.onclick = (e) => {
-    const rect = canvas.getBoundingClientRect();
-    const col = Math.floor(e.offsetX * canvas.width / rect.width / cell);
-    const row = Math.floor(e.offsetY * canvas.height / rect.height / h);
-    select(Number(canvas.dataset.layer), 0, 0, Math.min(row * per + col, g.w - 1));
-  };
+function vectorLayout(g) {
+  // A 1-D layer as rows of cells: 12-px cells up to 64 entries, then 6, then 3 px.
+  const cell = g.w <= 64 ? 12 : g.w <= 1000 ? 6 : 3;
+  const per = Math.min(g.w, Math.floor(720 / cell));
+  return { cell, per, rows: Math.ceil(g.w / per) };
+}
+
+function drawVector(canvas, g, i) {
+  // A 1-D layer as a strip of cells; a click selects an entry.
+  const t = vectorLayout(g), range = gridRange(g), span = range[1] - range[0] || 1;
+  canvas.width = t.per * t.cell;
+  canvas.height = t.rows * t.cell;
+  const table = tableFor(g);
+  withBase(canvas, (ctx) => {
+    for (let n = 0; n < g.w; n++) {
+      const v = Math.min(Math.max((g.get(0, 0, n) - range[0]) / span, 0), 1);
+      ctx.fillStyle = "rgb(" + table[Math.round(v * 255)].join(",") + ")";
+      ctx.fillRect((n % t.per) * t.cell, Math.floor(n / t.per) * t.cell, t.cell, t.cell);
+    }
+  });
+  canvas.mark = (ctx) => ctx.strokeRect((state.col % t.per) * t.cell - 1,
+    Math.floor(state.col / t.per) * t.cell - 1, t.cell + 2, t.cell + 2);
+  canvas.layout = t;
+  pickable(canvas, g, i, (p) => {
+    const n = Math.floor(p.y / t.cell) * t.per + Math.floor(p.x / t.cell);
+    return n < g.w ? { k: 0, r: 0, c: n } : null;
+  });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -305,6 +437,23 @@ function verdict(img) {
   return img.correct ? '<span class="right">right</span>' : '<span class="wrong">wrong</span>';
 }
 
+function onActivate(el, action) {   // a click, Enter or Space runs action
+  el.onclick = action;
+  el.onkeydown = (e) => {
+    if (e.key !== "Enter" && e.key !== " ") return;
+    e.preventDefault();
+    action();
+  };
+}
+
+function keepingFocus(draw) {
+  // Redraw, then give the focus back to the element with the same id (views are rebuilt).
+  const id = document.activeElement ? document.activeElement.id : "";
+  draw();
+  const el = id ? $(id) : null;
+  if (el && document.activeElement !== el) el.focus({ preventScroll: true });
+}
+
 function renderImages() {
   const box = $("images");
   box.innerHTML = "";
@@ -312,23 +461,31 @@ function renderImages() {
     const card = document.createElement("div");
     card.className = "image-card" + (n === state.image ? " selected" : "");
     card.id = "image-" + n;
+    card.tabIndex = 0;
+    card.setAttribute("role", "button");
+    card.setAttribute("aria-pressed", String(n === state.image));
     const truth = img.label === null ? "unknown" : esc(className(img.label));
     card.innerHTML = "<div><b>" + esc(img.name) + "</b></div><div>true: " + truth +
       "</div><div>P(" + positive() + ") = <b>" + img.probability.toFixed(3) + "</b> " +
       verdict(img) + "</div>";
-    card.prepend(grayCanvas(img));
-    card.onclick = () => { state.image = n; render(); };
+    const thumb = grayCanvas(img);
+    thumb.setAttribute("aria-hidden", "true");
+    card.prepend(thumb);
+    onActivate(card, () => { state.image = n; render(); });
     box.appendChild(card);
   });
 }
 
 const INPUT_LAYER = { name: "input", type: "X-ray", activation: null,
-                      note: "The gray X-ray, values in [0, 1]." };
+                      note: "The gray X-ray, values in [0, 1] (black 0, white 1)." };
+
+function layerInfo(i) {
+  return i < 0 ? { ...INPUT_LAYER, outputShape: DATA.inputShape } : DATA.layers[i];
+}
 
 function layerRow(i) {
-  // One row of the overview: the layer's name, shape, note and its maps.
-  const L = i < 0 ? { ...INPUT_LAYER, outputShape: DATA.inputShape } : DATA.layers[i];
-  const div = document.createElement("div");
+  // One row of the overview: the layer's name, shape, note, its maps and their legend.
+  const L = layerInfo(i), div = document.createElement("div");
   div.className = "layer" + (i === state.layer ? " selected" : "");
   div.id = "layer-" + i;
   const act = L.activation ? " (" + esc(L.activation) + ")" : "";
@@ -336,41 +493,70 @@ function layerRow(i) {
     shapeText(L.outputShape) + "</span></h2>";
   if (state.mode === "backward") head += gradientText(i);
   div.innerHTML = head + '<p class="note">' + esc(L.note || "") + "</p>";
-  div.appendChild(i < 0 && state.mode === "forward" ? inputCanvas() : mapsCanvas(i));
+  const g = gridFor(i);
+  div.appendChild(mapsCanvas(i, g));
+  div.appendChild(rowLegend(g));
   if (i === DATA.layers.length - 1) div.appendChild(probabilityBars());
   return div;
 }
 
-function mapsCanvas(i) {
-  const g = gridFor(i), canvas = document.createElement("canvas");
+function rowLegend(g) {
+  if (g.c > 1 && state.range === "map") {
+    return legend(g, null, "each map over its own range (the selected map's numbers are " +
+      "in the detail panel)");
+  }
+  return legend(g, gridRange(g), g.c > 1 ? "one range for the whole layer" : "");
+}
+
+function mapsCanvas(i, g) {
+  // The layer's maps (or entries) on one canvas: click, hover, Tab and the arrow keys.
+  const canvas = document.createElement("canvas"), L = layerInfo(i);
   canvas.className = "maps";
+  canvas.id = "maps-" + i;
   canvas.dataset.layer = i;
-  if (g.h === 1) drawVector(canvas, g); else drawThumbnails(canvas, g);
+  canvas.tabIndex = 0;
+  if (g.h === 1) drawVector(canvas, g, i); else drawThumbnails(canvas, g, i);
+  canvas.setAttribute("role", "img");
+  const what = g.h === 1 ? g.w + " entries" : g.c + " map" + (g.c > 1 ? "s" : "") + " of " +
+    g.h + " " + TIMES + " " + g.w;
+  canvas.setAttribute("aria-label", L.name + ": " + what + (state.mode === "backward"
+    ? " (gradients)" : "") + ". Enter selects; arrow keys move the selection.");
+  canvas.onkeydown = (e) => overviewKey(e, canvas, g, i);
   return canvas;
 }
 
-function inputCanvas() {       // the X-ray in gray, 150 px wide; a click selects it
-  const canvas = grayCanvas(DATA.images[state.image]);
-  canvas.className = "maps";
-  canvas.dataset.layer = -1;
-  canvas.style.width = "150px";
-  canvas.onclick = () => select(-1, 0);
-  return canvas;
+const ARROWS = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] };
+
+function overviewKey(e, canvas, g, i) {
+  // Enter/Space select the layer; arrows move the selected map, entry or (one map) pixel.
+  const move = ARROWS[e.key];
+  if (!move && e.key !== "Enter" && e.key !== " ") return;
+  e.preventDefault();
+  if (state.layer !== i || !move) {
+    if (state.layer !== i) select(i, 0);
+    return;
+  }
+  const t = canvas.layout, clamp = (v, n) => Math.min(Math.max(v, 0), n - 1);
+  if (g.h === 1) select(i, 0, 0, clamp(state.col + move[1] + move[0] * t.per, g.w));
+  else if (g.c === 1) select(i, 0, state.row + move[0], state.col + move[1]);
+  else select(i, clamp(state.map + move[1] + move[0] * t.cols, g.c), state.row, state.col);
 }
 
 function gradientText(i) {
-  const img = DATA.images[state.image], s = gradient(state.image, i < 0 ? "input" : i);
+  const img = DATA.images[state.image];
+  if (!img.backward) return '<div class="grad">' + NO_BACKWARD + "</div>";
+  const s = gradient(state.image, i < 0 ? "input" : i);
   const what = i === DATA.layers.length - 1 ? "dL/d(logits)" : "dL/d(output)";
   return '<div class="grad">' + what + ": shape " + shapeText(s.shape) + ", min " + fmt(s.min) +
-    ", max " + fmt(s.max) + ", mean |g| " + fmt(s.meanAbs) + " (label " +
-    esc(className(currentClass(img))) + ")</div>";
+    ", max " + fmt(s.max) + ", mean |g| " + fmt(s.meanAbs) + " (" +
+    labelText(img, currentClass(img)) + ")</div>";
 }
 
 function probabilityBars() {
   const img = DATA.images[state.image], div = document.createElement("div");
   const bars = img.probs.map((p, k) => "<div>" + esc(className(img.probs.length > 1 ? k : 1)) +
-    ': <span class="bar" style="width:' + Math.round(200 * p) + 'px"></span> ' +
-    p.toFixed(4) + "</div>");
+    ': <span class="bar-box"><span class="bar" style="width:' + (100 * p).toFixed(1) +
+    '%"></span></span> ' + p.toFixed(4) + "</div>");
   div.innerHTML = bars.join("") + "<div>P(" + positive() + ") = <b>" +
     img.probability.toFixed(4) + "</b>; the threshold is " + DATA.threshold.toFixed(3) +
     ", so the prediction is <b>" + esc(className(img.predicted)) + "</b></div>";
@@ -384,21 +570,38 @@ function renderOverview() {
   for (let i = -1; i < DATA.layers.length; i++) box.appendChild(layerRow(i));
 }
 
+function gradCamNote(cam) {
+  // What Grad-CAM shows, and how coarse it is: the last convolution's grid, stretched.
+  if (!cam) return " (this model has no convolution).";
+  const conv = DATA.layers.filter((l) => l.type === "Conv2D").pop();
+  const [h, w] = conv.outputShape, [H, W] = DATA.inputShape;
+  let text = ". It is computed on the " + h + " " + TIMES + " " + w + " maps of " +
+    esc(conv.name) + " and stretched (bilinear) to the " + H + " " + TIMES + " " + W +
+    " X-ray: one cell covers about " + Math.round(H / h) + " " + TIMES + " " +
+    Math.round(W / w) + " pixels, so it shows where, not what, and no finer than that.";
+  if (Math.max(...cam) === 0) text += " Here it is zero everywhere: no positive evidence " +
+    "for this class.";
+  return text;
+}
+
 function gradCamRow() {
   // Grad-CAM (computed by minicnn.explain.grad_cam) over the X-ray, for the chosen class.
   const img = DATA.images[state.image], div = document.createElement("div");
   div.className = "layer";
   div.id = "gradcam";
+  if (!img.backward) {
+    div.innerHTML = "<h2>Grad-CAM</h2><p>" + NO_BACKWARD + "</p>";
+    return div;
+  }
   const cls = currentClass(img), cam = img.backward[cls].gradcam;
   div.innerHTML = "<h2>Grad-CAM for " + esc(className(cls)) + '</h2><p class="note">' +
     "Red where the last convolution's maps, each weighted by the mean gradient of the " +
-    "class score over it, add up to a positive value" +
-    (cam ? "" : " (this model has no convolution)") + "." +
-    (cam && Math.max(...cam) === 0 ? " Here it is zero everywhere: no positive evidence " +
-      "for this class." : "") + "</p>";
+    "class score over it, add up to a positive value" + gradCamNote(cam) + "</p>";
   const canvas = grayCanvas(img);
   if (cam) overlay(canvas, cam);
-  canvas.style.width = "220px";
+  canvas.className = "gradcam";
+  canvas.setAttribute("role", "img");
+  canvas.setAttribute("aria-label", "Grad-CAM for " + className(cls) + " over the X-ray");
   div.appendChild(canvas);
   return div;
 }
@@ -415,6 +618,8 @@ function overlay(canvas, cam) {   // blend the 8-bit heat map over the gray X-ra
 
 function select(layer, map, r, c) {
   // Select map `map` of layer `layer` and its pixel (r, c) (default: the centre; clamped).
+  // A new layer starts the formula view again on input channel 0.
+  if (layer !== state.layer) state.inChannel = 0;
   state.layer = layer;
   state.map = map;
   const g = gridFor(layer);
@@ -423,31 +628,51 @@ function select(layer, map, r, c) {
   state.col = c === undefined ? Math.floor(g.w / 2) : clamp(c, g.w);
   document.querySelectorAll(".layer").forEach(
     (d) => d.classList.toggle("selected", d.id === "layer-" + layer));
+  drawMarks();
   renderDetail();
 }
 
-function bigMap(g) {
-  // The selected map, enlarged; a click selects a pixel. The selected pixel is outlined.
-  const scale = Math.max(1, Math.floor(300 / Math.max(g.h, g.w)));
-  const canvas = document.createElement("canvas");
+function checkedSelect(layer, map = 0, r = undefined, c = undefined) {
+  // The console's select: RangeError for a layer, map, row or column out of range.
+  const i = layer === -1 || layer === "input" ? -1 : layerIndex(layer), g = gridFor(i);
+  checkIndex("map", map, g.c);
+  if (r !== undefined) checkIndex("row", r, g.h);
+  if (c !== undefined) checkIndex("col", c, g.w);
+  select(i, map, r, c);
+}
+
+function bigMap(i, g) {
+  // The selected map, enlarged, with its legend; click or arrow keys select a pixel (outlined).
+  const scale = Math.max(1, Math.floor(240 / Math.max(g.h, g.w)));
+  const canvas = document.createElement("canvas"), range = rangeFor(g, state.map);
   canvas.className = "big";
   canvas.id = "big-map";
   canvas.dataset.scale = scale;
   canvas.width = g.w * scale;
   canvas.height = g.h * scale;
+  canvas.tabIndex = 0;
+  canvas.setAttribute("role", "img");
+  canvas.setAttribute("aria-label", "map " + state.map + " of " + layerInfo(i).name +
+    ", enlarged; selected pixel row " + state.row + ", column " + state.col +
+    ". Arrow keys move the pixel.");
   const ctx = canvas.getContext("2d");
   ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(mapCanvas(g, state.map, layerRange(g)), 0, 0, canvas.width, canvas.height);
-  ctx.strokeStyle = "#ff00ff";
+  ctx.drawImage(mapCanvas(g, state.map, range), 0, 0, canvas.width, canvas.height);
+  ctx.strokeStyle = MARK;
   ctx.lineWidth = 2;
   ctx.strokeRect(state.col * scale, state.row * scale, scale, scale);
-  canvas.onclick = (e) => {
-    const rect = canvas.getBoundingClientRect();
-    const c = Math.floor(e.offsetX * canvas.width / rect.width / scale);
-    const r = Math.floor(e.offsetY * canvas.height / rect.height / scale);
-    select(state.layer, state.map, Math.min(r, g.h - 1), Math.min(c, g.w - 1));
+  const cell = (v, n) => Math.min(Math.max(Math.floor(v / scale), 0), n - 1);
+  pickable(canvas, g, i, (p) => ({ k: state.map, r: cell(p.y, g.h), c: cell(p.x, g.w) }));
+  canvas.onkeydown = (e) => {
+    const move = ARROWS[e.key];
+    if (!move) return;
+    e.preventDefault();
+    select(i, state.map, state.row + move[0], state.col + move[1]);
   };
-  return canvas;
+  const box = document.createElement("div");
+  box.append(canvas, legend(g, range, state.range === "map" ? "this map's range"
+    : "the layer's range"));
+  return box;
 }
 
 function pixelValue(i, g) {
@@ -467,20 +692,22 @@ function entryValue(i, g) {    // a 1-D layer's entry: stored as float32, exact
 }
 
 function renderDetail() {
-  const box = $("detail"), i = state.layer;
-  const L = i < 0 ? null : DATA.layers[i], g = gridFor(i);
-  const where = g.h > 1 ? ", map " + state.map + ", pixel (row " + state.row + ", column " +
-    state.col + ")" : "";
-  box.innerHTML = "<h2>" + (L ? esc(L.name) + " (" + esc(L.type) + ")" : "input X-ray") +
-    where + "</h2>";
-  if (g.h > 1) {
-    box.appendChild(bigMap(g));
-    box.insertAdjacentHTML("beforeend", pixelValue(i, g));
-  } else {
-    box.insertAdjacentHTML("beforeend", entryValue(i, g));
-  }
-  if (L) box.insertAdjacentHTML("beforeend", detailFor(L, i));
-  wireDetail();
+  keepingFocus(() => {
+    const box = $("detail"), i = state.layer, L = i < 0 ? null : DATA.layers[i];
+    const noGradients = state.mode === "backward" && !DATA.images[state.image].backward;
+    const g = noGradients ? forwardGrid(DATA.images[state.image], i) : gridFor(i);
+    const where = g.h > 1 ? ", map " + state.map + ", pixel (row " + state.row + ", column " +
+      state.col + ")" : ", entry " + state.col;
+    box.innerHTML = '<div id="detail-summary" aria-live="polite"><h2>' +
+      (L ? esc(L.name) + " (" + esc(L.type) + ")" : "input X-ray") + where + "</h2>" +
+      (noGradients ? "<p>" + NO_BACKWARD + "</p>" : g.h > 1 ? pixelValue(i, g)
+        : entryValue(i, g)) + "</div>" + (L && !noGradients ? detailFor(L, i) : "");
+    if (g.h > 1 && !noGradients) {
+      const slot = $("map-slot"), block = bigMap(i, g);
+      if (slot) slot.prepend(block); else $("detail-summary").after(block);
+    }
+    wireDetail();
+  });
 }
 
 function detailFor(L, i) {
@@ -493,12 +720,14 @@ function detailFor(L, i) {
 
 // ---------------------------------------------------------------------------------------
 // 6. The formula view: z = sum_j sum_window w * x + b (eq. 1), y = phi(z) (eq. 2).
+//    It opens on one input channel's window x kernel table, then adds up the channels.
 // ---------------------------------------------------------------------------------------
-function numberTable(rows, highlight) {
+function numberTable(rows, highlight, id) {
   const cell = (v, a, b) => "<td" + (highlight && highlight(a, b) ? ' class="win"' : "") +
     ">" + fmt(v) + "</td>";
-  return '<table class="nums">' + rows.map(
-    (r, a) => "<tr>" + r.map((v, b) => cell(v, a, b)).join("") + "</tr>").join("") + "</table>";
+  return '<div class="scroll"><table class="nums"' + (id ? ' id="' + id + '"' : "") + ">" +
+    rows.map((r, a) => "<tr>" + r.map((v, b) => cell(v, a, b)).join("") + "</tr>").join("") +
+    "</table></div>";
 }
 
 function labelled(label, table) {
@@ -510,34 +739,50 @@ const STEP_BUTTONS = '<button id="step-left">\u25c0 step left</button> ' +
 
 function convFormula(i) {
   const f = formula(state.image, i, state.row, state.col, state.map), L = DATA.layers[i];
-  const cin = f.partial.length, j = state.inChannel;
-  let html = "<h3>Formula view</h3><p>The filter's " + L.window.size.join(TIMES) + TIMES + cin +
-    " kernel sits on the input window whose top-left cell is (" + f.top + ", " + f.left +
-    "). Each input channel j gives a partial sum s_j = sum of w " + TIMES +
-    " x over the window.</p>" + channelSelect(cin, true) + " " + STEP_BUTTONS;
-  html += j >= 0 ? channelTables(f, j)
-    : "<div>partial sums s_j, one per input channel:</div>" + numberTable(chunk(f.partial, 8));
+  const cin = f.partial.length, j = Math.min(state.inChannel, cin - 1);
+  const size = L.window.size.join(TIMES);
+  let html = "<h3>Formula view, step 1: one input channel</h3><p>For this output pixel, " +
+    "filter " + state.map + "'s " + size + TIMES + cin + " kernel sits on the input window " +
+    "whose top-left cell is (" + f.top + ", " + f.left + "). On input channel " + j +
+    ", each cell of the window is multiplied by the kernel's weight at the same place, and " +
+    "the products add up to s_" + j + ".</p>" + channelSelect(cin) + " " + STEP_BUTTONS +
+    channelTables(f, j) + '<div class="row" id="map-slot">' + windowMapBlock(i, j) + "</div>";
+  html += "<h3>Step 2: add up the channels and the bias</h3>" + (cin > 1
+    ? "<p>The same for each of the " + cin + " input channels gives " + cin + " partial " +
+      "sums s_0 ... s_" + (cin - 1) + " (s_" + j + " highlighted):</p>" +
+      numberTable(chunk(f.partial, 8), (a, b) => a * 8 + b === j, "partial-sums")
+    : "<p>This layer reads one input channel, so z is s_0 plus the bias.</p>");
   const sum = f.partial.reduce((s, v) => s + v, 0);
   html += '<div class="eq">eq. (1): z = \u03a3_j s_j + b = ' + fmt(sum, 6) + " + (" +
     fmt(f.bias, 6) + ') = <b id="formula-z" data-value="' + f.z + '">' + fmt(f.z, 6) +
     "</b>\neq. (2): y = " + (L.activation || "identity") + '(z) = <b id="formula-y">' +
     fmt(f.y, 6) + "</b></div>";
-  return html + '<div><canvas id="window-map" class="big"></canvas></div>' + inputWindowNote(i);
+  return html + inputWindowNote(i, j);
+}
+
+function windowMapBlock(i, j) {
+  const prev = i === 0 ? "the X-ray" : DATA.layers[i - 1].name + ", channel " + j;
+  return '<div><canvas id="window-map" class="big" role="img" aria-label="the input ' +
+    esc(prev) + ' with the window outlined"></canvas><div class="sub">input: ' + esc(prev) +
+    ", window outlined</div></div>";
 }
 
 function drawWindowMap() {
   // The formula view's input channel (or the X-ray) with the window outlined.
   const canvas = $("window-map"), i = state.layer, L = DATA.layers[i];
   const img = DATA.images[state.image], g = i === 0 ? imageGrid(img) : forwardGrid(img, i - 1);
-  const j = Math.min(Math.max(state.inChannel, 0), g.c - 1);
-  const scale = Math.max(1, Math.floor(200 / Math.max(g.h, g.w)));
+  const j = Math.min(state.inChannel, g.c - 1), mode = state.mode;
+  const scale = Math.max(1, Math.floor(240 / Math.max(g.h, g.w)));
   const [kh, kw] = L.window.size, f = formula(state.image, i, state.row, state.col, state.map);
   canvas.width = g.w * scale;
   canvas.height = g.h * scale;
   const ctx = canvas.getContext("2d");
   ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(mapCanvas(g, j, layerRange(g)), 0, 0, canvas.width, canvas.height);
-  ctx.strokeStyle = "#ff00ff";
+  state.mode = "forward";             // the input of the formula: its activations
+  ctx.drawImage(mapCanvas(g, j, i === 0 ? [0, 1] : rangeFor(g, j)), 0, 0, canvas.width,
+    canvas.height);
+  state.mode = mode;
+  ctx.strokeStyle = MARK;
   ctx.lineWidth = 2;
   ctx.strokeRect(f.left * scale, f.top * scale, kw * scale, kh * scale);
 }
@@ -547,10 +792,11 @@ function channelTables(f, j) {
   const win = f.window.map((r) => r.map((v) => v[j]));
   const ker = f.kernel.map((r) => r.map((v) => v[j]));
   const products = win.map((r, a) => r.map((v, b) => v * ker[a][b]));
-  return '<div class="row">' + labelled("input x, channel " + j, numberTable(win)) +
-    labelled("kernel w[:, :, " + j + ", " + state.map + "]", numberTable(ker)) +
-    labelled("w " + TIMES + " x", numberTable(products)) + "</div>" +
-    '<div class="eq">s_' + j + " = " + fmt(f.partial[j], 6) + "</div>";
+  return '<div class="row">' + labelled("input x, channel " + j, numberTable(win, null,
+    "window-x")) + labelled("kernel w[:, :, " + j + ", " + state.map + "]",
+    numberTable(ker, null, "window-w")) + labelled("w " + TIMES + " x", numberTable(products,
+    null, "window-products")) + "</div>" + '<div class="eq">s_' + j + " = \u03a3 w " + TIMES +
+    " x = " + fmt(f.partial[j], 6) + "</div>";
 }
 
 function chunk(values, n) {
@@ -559,9 +805,9 @@ function chunk(values, n) {
   return rows;
 }
 
-function channelSelect(cin, withSum) {
-  let options = withSum ? '<option value="-1">sum over all ' + cin + " input channels</option>"
-    : "";
+function channelSelect(cin) {
+  if (cin === 1) return "";
+  let options = "";
   for (let j = 0; j < cin; j++) {
     const chosen = j === state.inChannel ? " selected" : "";
     options += '<option value="' + j + '"' + chosen + ">input channel " + j + "</option>";
@@ -569,26 +815,25 @@ function channelSelect(cin, withSum) {
   return '<label>show: <select id="in-channel">' + options + "</select></label>";
 }
 
-function inputWindowNote(i) {
+function inputWindowNote(i, j) {
   const prev = i === 0 ? "the X-ray" : DATA.layers[i - 1].name;
-  return '<p class="note">The window (outlined above, on input channel ' +
-    Math.max(state.inChannel, 0) + ") is read from " + esc(prev) + " (the exact float32 " +
-    "numbers of minicnn's forward pass); the page adds them up here, and minicnn's own " +
-    "convolution gave the map above.</p>";
+  return '<p class="note">The window (outlined above, on input channel ' + j +
+    ") is read from " + esc(prev) + " (the exact float32 numbers of minicnn's forward " +
+    "pass); the page adds them up here, and minicnn's own convolution gave the map.</p>";
 }
 
 function wireDetail() {
   const sel = $("in-channel");
   if (sel) sel.onchange = () => { state.inChannel = Number(sel.value); renderDetail(); };
-  const g = gridFor(state.layer);
-  const step = (d) => () =>
-    select(state.layer, state.map, state.row, Math.min(Math.max(state.col + d, 0), g.w - 1));
+  const step = (d) => () => select(state.layer, state.map, state.row, state.col + d);
   if ($("step-left")) $("step-left").onclick = step(-1);
   if ($("step-right")) $("step-right").onclick = step(1);
   if ($("window-map")) drawWindowMap();
   document.querySelectorAll("[data-unit]").forEach((el) => {
     el.onclick = () => select(state.layer, 0, 0, Number(el.dataset.unit));
   });
+  const pick = $("flat-pick");
+  if (pick) pick.onchange = () => pickFlatEntry(pick);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -603,24 +848,68 @@ function kernelSlice(K, j, k, factor) {   // factor * K[:, :, j, k] as rows
   return rows;
 }
 
+function labelText(img, cls) {
+  // The label the backward view takes, named after where it comes from.
+  const name = esc(className(cls));
+  if (state.cls !== null) return "the chosen label " + name;
+  return img.label === null ? "the predicted label " + name + ", the true one being unknown"
+    : "the true label " + name;
+}
+
+function filterState(img, i, k, dK) {
+  // "dead" when ReLU gave 0 at every pixel of map k; "still" when dL/dw is 0 all the same.
+  const L = DATA.layers[i], g = forwardGrid(img, i);
+  let alive = false;
+  for (let r = 0; r < g.h && !alive; r++) {
+    for (let c = 0; c < g.w && !alive; c++) alive = g.get(k, r, c) !== 0;
+  }
+  if (!alive && L.activation === "relu") return "dead";
+  const [kh, kw, cin, cout] = dK.shape;
+  for (let n = k; n < kh * kw * cin * cout; n += cout) if (dK[n] !== 0) return "moving";
+  return "still";
+}
+
+const FILTER_TEXT = {
+  dead: "is <b>dead</b> on this image: z is at most 0 at every pixel, so ReLU outputs 0 " +
+    "everywhere and passes no gradient back. dL/dw and dL/db are 0, and Adam's step leaves " +
+    "the filter as it is.",
+  still: "gets no gradient on this image (dL/dw is 0 for every weight), so Adam's step " +
+    "leaves it as it is.",
+  moving: "",
+};
+
+function adamText(change) {
+  const moved = change.flat().filter((v) => v !== 0).length, n = change.flat().length;
+  return "Adam's first step moves a weight by about the learning rate, 0.001, against the " +
+    "sign of its gradient when |dL/dw| is well above 3e-6 (less for smaller ones, not at " +
+    "all when it is 0): here " + moved + " of these " + n + " weights move.";
+}
+
 function convBackward(i) {
   const img = DATA.images[state.image], L = DATA.layers[i], cls = currentClass(img);
   const { entry, factor } = backwardEntry(img, cls);
-  const j = Math.max(state.inChannel, 0), k = state.map;
+  const j = Math.min(state.inChannel, L.kernel.shape[2] - 1), k = state.map;
   const dK = kernelSlice(entry.dK[i], j, k, factor), K = kernelSlice(L.kernel, j, k, 1);
   const change = kernelSlice(img.adam.dKernel[i], j, k, 1);
   const after = K.map((r, a) => r.map((v, b) => v + change[a][b]));
   const db = entry.dB[i] ? "dL/db = " + fmt(factor * entry.dB[i][k], 6) : "no bias";
-  return "<h3>Gradient of the kernel</h3><p>dL/dw[:, :, " + j + ", " + k + "] for the label " +
-    esc(className(cls)) + " (the loss is " + fmt(img.backward[cls].loss) + "); " + db +
-    ".</p>" + channelSelect(L.kernel.shape[2], false) +
+  const status = filterState(img, i, k, entry.dK[i]);
+  const said = FILTER_TEXT[status] ? '<p class="dead" id="filter-state">Filter ' + k + " " +
+    FILTER_TEXT[status] + "</p>" : "";
+  return "<h3>Gradient of the kernel</h3>" + said + "<p>dL/dw[:, :, " + j + ", " + k +
+    "] for " + labelText(img, cls) + " (the loss is " + fmt(img.backward[cls].loss) + "); " +
+    db + ".</p>" + channelSelect(L.kernel.shape[2]) +
     '<div class="row">' + labelled("dL/dw", numberTable(dK)) + "</div>" +
     "<h3>One Adam step on this image</h3><p>minicnn trained a copy of the model for one " +
-    "step on this image with its label " + esc(className(img.adam.label)) + " (learning " +
-    "rate 0.001). The first Adam step moves every weight by about 0.001 against the sign " +
-    "of its gradient, whatever the gradient's size.</p><div class=\"row\">" +
-    labelled("before", numberTable(K)) + labelled("change", numberTable(change)) +
-    labelled("after", numberTable(after)) + "</div>";
+    "step on this image with " + adamLabel(img) + " (learning rate 0.001). " +
+    adamText(change) + '</p><div class="row">' + labelled("before", numberTable(K)) +
+    labelled("change", numberTable(change)) + labelled("after", numberTable(after)) + "</div>";
+}
+
+function adamLabel(img) {
+  const name = esc(className(img.adam.label));
+  return img.label === null ? "its predicted label " + name + " (the true one is unknown)"
+    : "its true label " + name;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -694,13 +983,29 @@ function flattenNote(i) {
 function flattenView(i) {
   const L = DATA.layers[i], shape = L.inputShape, n = state.col;
   if (shape.length !== 3) return "";
-  const [, w, c] = shape;
+  const [h, w, c] = shape;
   const ch = n % c, col = Math.floor(n / c) % w, r = Math.floor(n / (c * w));
+  const field = (name, value, max) => '<label>' + name + ' <input type="number" min="0" max="' +
+    max + '" value="' + value + '" data-part="' + name + '"></label>';
   return "<p>Entry " + n + " of the " + L.outputShape[0] + "-long vector is (row " + r +
     ", column " + col + ", channel " + ch + ") of " + esc(DATA.layers[i - 1].name) +
     ": index = (row " + TIMES + " " + w + " + column) " + TIMES + " " + c + " + channel = (" +
     r + " " + TIMES + " " + w + " + " + col + ") " + TIMES + " " + c + " + " + ch + " = " +
-    flattenIndex(shape, r, col, ch) + ". Click the strip to pick an entry.</p>";
+    flattenIndex(shape, r, col, ch) + ".</p><p>Click the strip, use the arrow keys on it, " +
+    'or pick an entry by its place:</p><div id="flat-pick" class="row">' +
+    field("row", r, h - 1) + field("column", col, w - 1) + field("channel", ch, c - 1) +
+    "</div>";
+}
+
+function pickFlatEntry(box) {
+  // The flatten entry of the row, column and channel typed in (clamped to the map).
+  const L = DATA.layers[state.layer], [h, w, c] = L.inputShape, part = {};
+  const limits = { row: h, column: w, channel: c };
+  box.querySelectorAll("input").forEach((el) => {
+    const n = limits[el.dataset.part];
+    part[el.dataset.part] = Math.min(Math.max(Math.floor(Number(el.value)) || 0, 0), n - 1);
+  });
+  select(state.layer, 0, 0, flattenIndex(L.inputShape, part.row, part.column, part.channel));
 }
 
 function inputName(i, n) {
@@ -724,14 +1029,65 @@ function denseView(i) {
   const rows = d.top[u].map(([n, x, w]) => row([inputName(i, n), fmt(x), fmt(w), fmt(x * w)]));
   const others = L.inputShape[0] - d.top[u].length;
   let html = unitButtons(d, u) + "<h3>Unit " + u + ": the largest contributions x_i " + TIMES +
-    " w_i</h3>" + '<table class="nums">' +
+    " w_i</h3>" + '<div class="scroll"><table class="nums">' +
     row(["input i", "x_i", "w_i", "x_i " + TIMES + " w_i"], "th") + rows.join("") +
     row(["the other " + others, "", "", fmt(d.rest[u])]) +
-    row(["bias b", "", "", fmt(L.bias[u])]) + "</table>" +
+    row(["bias b", "", "", fmt(L.bias[u])]) + "</table></div>" +
     '<div class="eq">eq. (1): z = ' + fmt(z, 6) + "\neq. (2): y = " +
     (L.activation || "identity") + "(z) = " + fmt(d.y[u], 6) + "</div>";
+  if (state.mode === "backward") return html + denseBackward(i, u);
   if (L.activation === "softmax") html += softmaxView(d);
   return html;
+}
+
+function unitGradient(i, u) {
+  // {dy, dz, how}: dL/d(output) and dL/dz of unit u of Dense layer i (the last layer's
+  // stored gradient is already dL/dz, p - y).
+  const img = DATA.images[state.image], L = DATA.layers[i], d = img.dense[i];
+  const g = backwardGrid(img, i, currentClass(img)), dy = g.get(0, 0, u);
+  if (i === DATA.layers.length - 1) return { dz: dy, how: "" };
+  if (L.activation === "relu") {
+    return { dy, dz: d.z[u] > 0 ? dy : 0, how: d.z[u] > 0 ? "z > 0, so ReLU passes it on"
+      : "z \u2264 0, so ReLU passes nothing back" };
+  }
+  if (L.activation === "sigmoid") {
+    return { dy, dz: dy * d.y[u] * (1 - d.y[u]), how: "times y (1 - y), the sigmoid's slope" };
+  }
+  return { dy, dz: dy, how: "no activation" };
+}
+
+function denseBackward(i, u) {
+  // The unit's gradients: dL/dz, then dL/dw_i = x_i dL/dz for its largest inputs, dL/db.
+  const img = DATA.images[state.image], L = DATA.layers[i], d = img.dense[i];
+  const last = i === DATA.layers.length - 1, gr = unitGradient(i, u);
+  let html = last ? lossGradientView(img, d) : "<h3>Backward through unit " + u + "</h3>" +
+    '<div class="eq">dL/dy = ' + fmt(gr.dy, 6) + "\ndL/dz = " + fmt(gr.dz, 6) + " (" +
+    gr.how + ")</div>";
+  const rows = d.top[u].map(([n, x]) => row([inputName(i, n), fmt(x), fmt(x * gr.dz)]));
+  html += "<p>Each weight's gradient is its input times dL/dz (for the inputs above):</p>" +
+    '<div class="scroll"><table class="nums" id="dense-gradients">' +
+    row(["input i", "x_i", "dL/dw_i = x_i " + TIMES + " dL/dz"], "th") + rows.join("") +
+    row(["bias b", "", fmt(gr.dz)]) + "</table></div>";
+  return html + (L.activation === "relu" && gr.dz === 0 && gr.dy !== 0
+    ? "<p>This unit is off for this image (z \u2264 0): none of its weights gets a gradient." +
+      "</p>" : "");
+}
+
+function lossGradientView(img, d) {
+  // Where the backward pass starts: dL/dz = p - y at the logits, with y the one-hot label.
+  const cls = currentClass(img), g = backwardGrid(img, DATA.layers.length - 1, cls);
+  const probs = d.y.length > 1 ? d.y : [d.y[0]];
+  const rows = probs.map((p, k) => {
+    const y = (probs.length > 1 ? k : 1) === cls ? 1 : 0;
+    return row([esc(className(probs.length > 1 ? k : 1)), fmt(p, 6), String(y),
+                fmt(p - y, 6), fmt(g.get(0, 0, k), 6)]);
+  });
+  return '<h3>The backward pass starts here: dL/dz = p \u2212 y</h3><p>With ' +
+    labelText(img, cls) + ", y is 1 for that class and 0 for the others; the cross-" +
+    "entropy L = \u2212log p_label is " + fmt(img.backward[cls].loss) + ", and its gradient " +
+    "at the logits z is p \u2212 y:</p>" + '<div class="scroll"><table class="nums" ' +
+    'id="softmax-gradient">' + row(["class", "p", "y", "p \u2212 y", "dL/dz (minicnn)"], "th") +
+    rows.join("") + "</table></div>";
 }
 
 function softmaxView(d) {
@@ -740,23 +1096,30 @@ function softmaxView(d) {
   const rows = d.z.map((v, k) => row([esc(className(k)), fmt(v), fmt(ez[k]), fmt(d.y[k])]));
   return "<h3>Softmax: logits to probabilities</h3><p>p_k = e^(z_k) / \u03a3_j e^(z_j), " +
     "each z shifted by the largest one first (which changes nothing).</p>" +
-    '<table class="nums">' + row(["class", "z_k", "e^(z_k - max)", "p_k"], "th") +
-    rows.join("") + "</table><p>\u03a3 e = " + fmt(total) + "</p>";
+    '<div class="scroll"><table class="nums">' + row(["class", "z_k", "e^(z_k - max)", "p_k"],
+    "th") + rows.join("") + "</table></div><p>\u03a3 e = " + fmt(total) + "</p>";
 }
 
 // ---------------------------------------------------------------------------------------
 // 9. Start: inflate the data, draw, expose the API.
 // ---------------------------------------------------------------------------------------
 function render() {
-  renderImages();
-  renderOverview();
-  renderDetail();
+  keepingFocus(() => {
+    renderImages();
+    renderOverview();
+    renderDetail();
+  });
 }
 
 function setMode(mode) {
+  if (mode !== "forward" && mode !== "backward") {
+    throw new RangeError('mode must be "forward" or "backward", got ' + String(mode));
+  }
   state.mode = mode;
   $("mode-forward").classList.toggle("on", mode === "forward");
   $("mode-backward").classList.toggle("on", mode === "backward");
+  $("mode-forward").setAttribute("aria-pressed", String(mode === "forward"));
+  $("mode-backward").setAttribute("aria-pressed", String(mode === "backward"));
   $("class-box").hidden = mode !== "backward";
   render();
 }
@@ -765,9 +1128,11 @@ function wireControls() {
   $("mode-forward").onclick = () => setMode("forward");
   $("mode-backward").onclick = () => setMode("backward");
   const sel = $("class-select");
-  sel.innerHTML = '<option value="">true label</option>' + DATA.classNames.map(
-    (n, k) => '<option value="' + k + '">' + esc(n) + "</option>").join("");
+  sel.innerHTML = '<option value="">the image\'s label (true, else predicted)</option>' +
+    DATA.classNames.map((n, k) => '<option value="' + k + '">' + esc(n) + "</option>").join("");
   sel.onchange = () => { state.cls = sel.value === "" ? null : Number(sel.value); render(); };
+  const range = $("range-select");
+  range.onchange = () => { state.range = range.value; render(); };
 }
 
 function describeModel() {
@@ -778,13 +1143,17 @@ function describeModel() {
   $("untrained").hidden = !DATA.untrained;
 }
 
+function setImage(n) {
+  state.image = checkIndex("image", n, DATA.images.length);
+  render();
+}
+
 const API = {
   images: () => DATA.images.map((im) => ({
-    name: im.name, probability: im.probability,
+    name: im.name, probability: im.probability, predicted: className(im.predicted),
     label: im.label === null ? null : className(im.label) })),
   layers: () => DATA.layers.map((l) => ({ name: l.name, outputShape: l.outputShape })),
-  formula, gradient, flattenIndex, select, setMode, state,
-  setImage: (n) => { state.image = n; render(); },
+  formula, gradient, flattenIndex, select: checkedSelect, setMode, setImage, state,
 };
 
 async function start() {
@@ -796,6 +1165,7 @@ async function start() {
   select(state.layer, 0);
   window.minicnnExplore = API;
   document.documentElement.dataset.ready = "true";
+  document.documentElement.dataset.readyMs = String(Math.round(performance.now()));
 }
 
 start().catch((err) => {
