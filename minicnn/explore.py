@@ -41,7 +41,7 @@ from .data.locate import describe_places
 from .explain import grad_cam
 from .io import atomic_write
 from .kernels.geometry import pad_amounts
-from .layers import Conv2D, Dense
+from .layers import BatchNormalization, Conv2D, Dense
 from .models import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, thesis_cnn
 from .validation import int_argument
 
@@ -354,7 +354,9 @@ LAYER_NOTES = {
 
 
 def _layer_entry(layer):
-    """What the page needs to know about one layer (weights only for Conv2D)."""
+    """What the page needs to know about one layer, weights included: the formula view reads
+    the Conv2D kernels, and the page's own forward pass (an image added in the page) every
+    weight and BatchNormalization's moving statistics."""
     kind = type(layer).__name__
     window = layer.window
     size = "x".join(map(str, window.size)) if window else ""
@@ -370,8 +372,13 @@ def _layer_entry(layer):
                                                 window.strides)]}
     if isinstance(layer, (Conv2D, Dense)):
         entry["bias"] = layer.bias_or_zeros().astype(np.float64).tolist()
-    if isinstance(layer, Conv2D):
         entry["kernel"] = _pack(layer.params["kernel"], np.float32)
+    if isinstance(layer, BatchNormalization):
+        entry["norm"] = {"gamma": _list(layer.params.get("gamma")),      # None: 1 and 0
+                         "beta": _list(layer.params.get("beta")),
+                         "mean": _list(layer.state["moving_mean"]),
+                         "variance": _list(layer.state["moving_variance"]),
+                         "epsilon": float(layer.epsilon)}
     return entry
 
 

@@ -70,6 +70,7 @@ function forwardGrid(img, i) {
   if (i < 0) return imageGrid(img);
   if (img.exact[i + 1] !== undefined) return exactGrid(img.exact[i + 1]);
   const m = img.maps[i];
+  if (m.full) return exactGrid(m.full);            // an image added in the page
   return m.vector ? vectorGrid(m.vector, 1) : quantisedGrid(m, 1);
 }
 
@@ -86,6 +87,13 @@ function backwardGrid(img, i, cls) {
   return m.vector ? vectorGrid(m.vector, factor) : quantisedGrid(m, factor);
 }
 
+function showing() {
+  // The pass the views show: the backward one needs gradients, which an image added in the
+  // page does not have (its views stay on the forward pass and say so).
+  return state.mode === "backward" && DATA.images[state.image].backward ? "backward"
+    : "forward";
+}
+
 function currentClass(img) {
   if (state.cls !== null) return state.cls;
   return img.label === null ? img.predicted : img.label;
@@ -93,7 +101,7 @@ function currentClass(img) {
 
 function gridFor(i) {
   const img = DATA.images[state.image];
-  return state.mode === "forward" ? forwardGrid(img, i) : backwardGrid(img, i, currentClass(img));
+  return showing() === "forward" ? forwardGrid(img, i) : backwardGrid(img, i, currentClass(img));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -145,10 +153,10 @@ function formula(image, layer, row, col, channel) {
   // float32 input of that layer and its kernel: {window, kernel, partial, bias, z, y},
   // window and kernel as [kh][kw][C_in], partial[j] = sum over the window of channel j.
   const img = DATA.images[checkIndex("image", image, DATA.images.length)];
-  const i = convIndex(layer), L = DATA.layers[i], [h, w, c] = L.outputShape;
-  checkIndex("row", row, h);
-  checkIndex("col", col, w);
-  checkIndex("channel", channel, c);
+  const i = convIndex(layer), L = DATA.layers[i], [oh, ow, oc] = L.outputShape;
+  checkIndex("row", row, oh);
+  checkIndex("col", col, ow);
+  checkIndex("channel", channel, oc);
   const x = convInput(img, i), K = L.kernel;
   const [kh, kw, cin, cout] = K.shape;
   const top = row * L.window.strides[0] - L.window.padBefore[0];
@@ -220,7 +228,7 @@ const TABLES = { forward: lookupTable(VIRIDIS), backward: lookupTable(DIVERGING)
                  gray: lookupTable(GRAY) };
 
 function tableFor(g) {         // X-rays in gray, activations in viridis, gradients diverging
-  return g.gray && state.mode === "forward" ? TABLES.gray : TABLES[state.mode];
+  return g.gray && showing() === "forward" ? TABLES.gray : TABLES[showing()];
 }
 
 function gridRange(g, k) {
@@ -237,8 +245,8 @@ function gridRange(g, k) {
       }
     }
   }
-  if (g.gray) return state.mode === "forward" ? [0, 1] : [lo, hi];
-  if (state.mode === "forward") return [lo, hi];
+  if (g.gray) return showing() === "forward" ? [0, 1] : [lo, hi];
+  if (showing() === "forward") return [lo, hi];
   const m = Math.max(Math.abs(lo), Math.abs(hi));
   return [-m, m];
 }
@@ -426,7 +434,7 @@ function fmt(v, digits = 4) {
   return Math.abs(v) >= 1e4 || tiny ? v.toExponential(digits - 1) : v.toFixed(digits);
 }
 
-function row(cells, tag = "td") {
+function tableRow(cells, tag = "td") {
   return "<tr>" + cells.map((c) => "<" + tag + ">" + c + "</" + tag + ">").join("") + "</tr>";
 }
 
@@ -464,7 +472,8 @@ function renderImages() {
     card.tabIndex = 0;
     card.setAttribute("role", "button");
     card.setAttribute("aria-pressed", String(n === state.image));
-    const truth = img.label === null ? "unknown" : esc(className(img.label));
+    const truth = img.added ? "unknown (added in the page)"
+      : img.label === null ? "unknown" : esc(className(img.label));
     card.innerHTML = "<div><b>" + esc(img.name) + "</b></div><div>true: " + truth +
       "</div><div>P(" + positive() + ") = <b>" + img.probability.toFixed(3) + "</b> " +
       verdict(img) + "</div>";
@@ -519,7 +528,7 @@ function mapsCanvas(i, g) {
   canvas.setAttribute("role", "img");
   const what = g.h === 1 ? g.w + " entries" : g.c + " map" + (g.c > 1 ? "s" : "") + " of " +
     g.h + " " + TIMES + " " + g.w;
-  canvas.setAttribute("aria-label", L.name + ": " + what + (state.mode === "backward"
+  canvas.setAttribute("aria-label", L.name + ": " + what + (showing() === "backward"
     ? " (gradients)" : "") + ". Enter selects; arrow keys move the selection.");
   canvas.onkeydown = (e) => overviewKey(e, canvas, g, i);
   return canvas;
@@ -544,7 +553,7 @@ function overviewKey(e, canvas, g, i) {
 
 function gradientText(i) {
   const img = DATA.images[state.image];
-  if (!img.backward) return '<div class="grad">' + NO_BACKWARD + "</div>";
+  if (!img.backward) return '<div class="grad" id="no-backward">' + NO_BACKWARD + "</div>";
   const s = gradient(state.image, i < 0 ? "input" : i);
   const what = i === DATA.layers.length - 1 ? "dL/d(logits)" : "dL/d(output)";
   return '<div class="grad">' + what + ": shape " + shapeText(s.shape) + ", min " + fmt(s.min) +
@@ -579,8 +588,9 @@ function gradCamNote(cam) {
     esc(conv.name) + " and stretched (bilinear) to the " + H + " " + TIMES + " " + W +
     " X-ray: one cell covers about " + Math.round(H / h) + " " + TIMES + " " +
     Math.round(W / w) + " pixels, so it shows where, not what, and no finer than that.";
-  if (Math.max(...cam) === 0) text += " Here it is zero everywhere: no positive evidence " +
-    "for this class.";
+  if (Math.max(...cam) === 0) {
+    text += " Here it is zero everywhere: no positive evidence for this class.";
+  }
   return text;
 }
 
@@ -677,32 +687,36 @@ function bigMap(i, g) {
 
 function pixelValue(i, g) {
   // The selected pixel's value: exact where possible, else the 8-bit copy (marked).
-  const v = state.mode === "forward"
+  const v = showing() === "forward"
     ? valueAt(DATA.images[state.image], i, state.map, state.row, state.col)
     : { value: g.get(state.map, state.row, state.col), exact: false };
-  return "<p>" + (state.mode === "forward" ? "value" : "gradient") + " here: " +
+  return "<p>" + (showing() === "forward" ? "value" : "gradient") + " here: " +
     (v.exact ? "" : "\u2248 ") + '<span id="map-value">' + fmt(v.value, 5) + "</span>" +
     (v.exact ? "" : " (8-bit display copy of minicnn's number)") + "</p>";
 }
 
 function entryValue(i, g) {    // a 1-D layer's entry: stored as float32, exact
-  const what = state.mode === "forward" ? "value" : "gradient";
+  const what = showing() === "forward" ? "value" : "gradient";
   return "<p>" + what + " of entry " + state.col + ': <span id="map-value">' +
     fmt(g.get(0, 0, state.col), 6) + "</span></p>";
+}
+
+function detailHeading(i, L, g) {
+  // The selection and its value: the panel's live region, read out after each change.
+  const where = g.h > 1 ? ", map " + state.map + ", pixel (row " + state.row + ", column " +
+    state.col + ")" : ", entry " + state.col;
+  const missing = state.mode === "backward" && showing() === "forward";
+  return '<div id="detail-summary" aria-live="polite"><h2>' + (L ? esc(L.name) + " (" +
+    esc(L.type) + ")" : "input X-ray") + where + "</h2>" + (missing ? "<p>" + NO_BACKWARD +
+    "</p>" : "") + (g.h > 1 ? pixelValue(i, g) : entryValue(i, g)) + "</div>";
 }
 
 function renderDetail() {
   keepingFocus(() => {
     const box = $("detail"), i = state.layer, L = i < 0 ? null : DATA.layers[i];
-    const noGradients = state.mode === "backward" && !DATA.images[state.image].backward;
-    const g = noGradients ? forwardGrid(DATA.images[state.image], i) : gridFor(i);
-    const where = g.h > 1 ? ", map " + state.map + ", pixel (row " + state.row + ", column " +
-      state.col + ")" : ", entry " + state.col;
-    box.innerHTML = '<div id="detail-summary" aria-live="polite"><h2>' +
-      (L ? esc(L.name) + " (" + esc(L.type) + ")" : "input X-ray") + where + "</h2>" +
-      (noGradients ? "<p>" + NO_BACKWARD + "</p>" : g.h > 1 ? pixelValue(i, g)
-        : entryValue(i, g)) + "</div>" + (L && !noGradients ? detailFor(L, i) : "");
-    if (g.h > 1 && !noGradients) {
+    const g = gridFor(i);
+    box.innerHTML = detailHeading(i, L, g) + (L ? detailFor(L, i) : "");
+    if (g.h > 1) {
       const slot = $("map-slot"), block = bigMap(i, g);
       if (slot) slot.prepend(block); else $("detail-summary").after(block);
     }
@@ -711,7 +725,7 @@ function renderDetail() {
 }
 
 function detailFor(L, i) {
-  if (L.type === "Conv2D") return state.mode === "forward" ? convFormula(i) : convBackward(i);
+  if (L.type === "Conv2D") return showing() === "forward" ? convFormula(i) : convBackward(i);
   if (L.type.endsWith("Pooling2D") && L.window) return poolView(i);
   if (L.type === "Flatten") return flattenView(i);
   if (L.type === "Dense") return denseView(i);
@@ -946,7 +960,7 @@ function poolView(i) {
       ", is the pooled value.</p>";
   }
   if (!w.exact) html += '<p class="note">\u2248: from the 8-bit display copy.</p>';
-  if (state.mode === "backward" && isMax) html += poolRoute(i, w);
+  if (showing() === "backward" && isMax) html += poolRoute(i, w);
   return html + flattenNote(i);
 }
 
@@ -1026,16 +1040,16 @@ function unitButtons(d, u) {
 function denseView(i) {
   const img = DATA.images[state.image], L = DATA.layers[i], d = img.dense[i];
   const u = Math.min(state.col, L.outputShape[0] - 1), z = d.z ? d.z[u] : NaN;
-  const rows = d.top[u].map(([n, x, w]) => row([inputName(i, n), fmt(x), fmt(w), fmt(x * w)]));
+  const rows = d.top[u].map(([n, x, w]) => tableRow([inputName(i, n), fmt(x), fmt(w), fmt(x * w)]));
   const others = L.inputShape[0] - d.top[u].length;
   let html = unitButtons(d, u) + "<h3>Unit " + u + ": the largest contributions x_i " + TIMES +
     " w_i</h3>" + '<div class="scroll"><table class="nums">' +
-    row(["input i", "x_i", "w_i", "x_i " + TIMES + " w_i"], "th") + rows.join("") +
-    row(["the other " + others, "", "", fmt(d.rest[u])]) +
-    row(["bias b", "", "", fmt(L.bias[u])]) + "</table></div>" +
+    tableRow(["input i", "x_i", "w_i", "x_i " + TIMES + " w_i"], "th") + rows.join("") +
+    tableRow(["the other " + others, "", "", fmt(d.rest[u])]) +
+    tableRow(["bias b", "", "", fmt(L.bias[u])]) + "</table></div>" +
     '<div class="eq">eq. (1): z = ' + fmt(z, 6) + "\neq. (2): y = " +
     (L.activation || "identity") + "(z) = " + fmt(d.y[u], 6) + "</div>";
-  if (state.mode === "backward") return html + denseBackward(i, u);
+  if (showing() === "backward") return html + denseBackward(i, u);
   if (L.activation === "softmax") html += softmaxView(d);
   return html;
 }
@@ -1063,11 +1077,11 @@ function denseBackward(i, u) {
   let html = last ? lossGradientView(img, d) : "<h3>Backward through unit " + u + "</h3>" +
     '<div class="eq">dL/dy = ' + fmt(gr.dy, 6) + "\ndL/dz = " + fmt(gr.dz, 6) + " (" +
     gr.how + ")</div>";
-  const rows = d.top[u].map(([n, x]) => row([inputName(i, n), fmt(x), fmt(x * gr.dz)]));
+  const rows = d.top[u].map(([n, x]) => tableRow([inputName(i, n), fmt(x), fmt(x * gr.dz)]));
   html += "<p>Each weight's gradient is its input times dL/dz (for the inputs above):</p>" +
     '<div class="scroll"><table class="nums" id="dense-gradients">' +
-    row(["input i", "x_i", "dL/dw_i = x_i " + TIMES + " dL/dz"], "th") + rows.join("") +
-    row(["bias b", "", fmt(gr.dz)]) + "</table></div>";
+    tableRow(["input i", "x_i", "dL/dw_i = x_i " + TIMES + " dL/dz"], "th") + rows.join("") +
+    tableRow(["bias b", "", fmt(gr.dz)]) + "</table></div>";
   return html + (L.activation === "relu" && gr.dz === 0 && gr.dy !== 0
     ? "<p>This unit is off for this image (z \u2264 0): none of its weights gets a gradient." +
       "</p>" : "");
@@ -1079,25 +1093,233 @@ function lossGradientView(img, d) {
   const probs = d.y.length > 1 ? d.y : [d.y[0]];
   const rows = probs.map((p, k) => {
     const y = (probs.length > 1 ? k : 1) === cls ? 1 : 0;
-    return row([esc(className(probs.length > 1 ? k : 1)), fmt(p, 6), String(y),
+    return tableRow([esc(className(probs.length > 1 ? k : 1)), fmt(p, 6), String(y),
                 fmt(p - y, 6), fmt(g.get(0, 0, k), 6)]);
   });
   return '<h3>The backward pass starts here: dL/dz = p \u2212 y</h3><p>With ' +
     labelText(img, cls) + ", y is 1 for that class and 0 for the others; the cross-" +
     "entropy L = \u2212log p_label is " + fmt(img.backward[cls].loss) + ", and its gradient " +
     "at the logits z is p \u2212 y:</p>" + '<div class="scroll"><table class="nums" ' +
-    'id="softmax-gradient">' + row(["class", "p", "y", "p \u2212 y", "dL/dz (minicnn)"], "th") +
+    'id="softmax-gradient">' +
+    tableRow(["class", "p", "y", "p \u2212 y", "dL/dz (minicnn)"], "th") +
     rows.join("") + "</table></div>";
 }
 
 function softmaxView(d) {
   const top = Math.max(...d.z), ez = d.z.map((v) => Math.exp(v - top));
   const total = ez.reduce((s, v) => s + v, 0);
-  const rows = d.z.map((v, k) => row([esc(className(k)), fmt(v), fmt(ez[k]), fmt(d.y[k])]));
+  const rows = d.z.map((v, k) => tableRow([esc(className(k)), fmt(v), fmt(ez[k]), fmt(d.y[k])]));
   return "<h3>Softmax: logits to probabilities</h3><p>p_k = e^(z_k) / \u03a3_j e^(z_j), " +
     "each z shifted by the largest one first (which changes nothing).</p>" +
-    '<div class="scroll"><table class="nums">' + row(["class", "z_k", "e^(z_k - max)", "p_k"],
+    '<div class="scroll"><table class="nums">' + tableRow(["class", "z_k", "e^(z_k - max)", "p_k"],
     "th") + rows.join("") + "</table></div><p>\u03a3 e = " + fmt(total) + "</p>";
+}
+
+// ---------------------------------------------------------------------------------------
+// 10. The page's own forward pass, for an X-ray added in the page (a file, or addImage):
+//     the same layers as minicnn, in float64, from the embedded float32 weights.
+//     A tensor is {shape, data}: (H, W, C) channels last, or (N,) for a vector.
+// ---------------------------------------------------------------------------------------
+function activateAll(name, data) {  // thesis eq. (2) over every value (softmax: over all)
+  if (name === "softmax") {
+    const top = Math.max(...data), e = data.map((v) => Math.exp(v - top));
+    const total = e.reduce((s, v) => s + v, 0);
+    return e.map((v) => v / total);
+  }
+  return name ? data.map((v) => activate(name, v)) : data;
+}
+
+function convForward(L, x) {
+  // Thesis eq. (1) at every output pixel of every filter; cells in the padding are 0.
+  const [h, w, c] = L.outputShape, [xh, xw, cin] = x.shape, K = L.kernel;
+  const [kh, kw] = L.window.size, [sh, sw] = L.window.strides, [ph, pw] = L.window.padBefore;
+  const out = new Float64Array(h * w * c);
+  for (let r = 0; r < h; r++) {
+    for (let q = 0; q < w; q++) {
+      const acc = out.subarray((r * w + q) * c, (r * w + q + 1) * c);
+      for (let a = 0; a < kh; a++) {
+        const xr = r * sh - ph + a;
+        if (xr < 0 || xr >= xh) continue;
+        for (let b = 0; b < kw; b++) {
+          const xc = q * sw - pw + b;
+          if (xc < 0 || xc >= xw) continue;
+          for (let j = 0; j < cin; j++) {
+            const xv = x.data[(xr * xw + xc) * cin + j], base = ((a * kw + b) * cin + j) * c;
+            for (let k = 0; k < c; k++) acc[k] += xv * K[base + k];
+          }
+        }
+      }
+      for (let k = 0; k < c; k++) acc[k] += L.bias[k];
+    }
+  }
+  return { shape: [h, w, c], data: activateAll(L.activation, out) };
+}
+
+function poolForward(L, x) {
+  // The largest value (MaxPooling2D) or the mean (AveragePooling2D) of each window's cells
+  // inside the map: the padding is never averaged in, as in minicnn and Keras.
+  const [h, w, c] = L.outputShape, [xh, xw] = x.shape, isMax = L.type === "MaxPooling2D";
+  const [kh, kw] = L.window.size, [sh, sw] = L.window.strides, [ph, pw] = L.window.padBefore;
+  const out = new Float64Array(h * w * c);
+  for (let r = 0; r < h; r++) {
+    for (let q = 0; q < w; q++) {
+      for (let k = 0; k < c; k++) {
+        let best = -Infinity, sum = 0, n = 0;
+        for (let a = 0; a < kh; a++) {
+          for (let b = 0; b < kw; b++) {
+            const xr = r * sh - ph + a, xc = q * sw - pw + b;
+            if (xr < 0 || xr >= xh || xc < 0 || xc >= xw) continue;
+            const v = x.data[(xr * xw + xc) * c + k];
+            best = Math.max(best, v);
+            sum += v;
+            n += 1;
+          }
+        }
+        out[(r * w + q) * c + k] = isMax ? best : sum / n;
+      }
+    }
+  }
+  return { shape: [h, w, c], data: out };
+}
+
+function globalPoolForward(L, x) {
+  const [h, w, c] = x.shape, out = new Float64Array(c);
+  for (let p = 0; p < h * w; p++) for (let k = 0; k < c; k++) out[k] += x.data[p * c + k];
+  return { shape: [c], data: out.map((v) => v / (h * w)) };
+}
+
+function normForward(L, x) {
+  // y = gamma (x - moving mean) / sqrt(moving variance + epsilon) + beta, per channel.
+  const n = L.norm, c = x.shape[x.shape.length - 1];
+  const data = x.data.map((v, p) => {
+    const k = p % c, g = n.gamma ? n.gamma[k] : 1, b = n.beta ? n.beta[k] : 0;
+    return g * (v - n.mean[k]) / Math.sqrt(n.variance[k] + n.epsilon) + b;
+  });
+  return { shape: x.shape, data };
+}
+
+function denseForward(L, x) {
+  const units = L.outputShape[0], z = Float64Array.from(L.bias);
+  for (let i = 0; i < x.data.length; i++) {
+    const xv = x.data[i];
+    if (xv === 0) continue;
+    for (let u = 0; u < units; u++) z[u] += xv * L.kernel[i * units + u];
+  }
+  return { shape: [units], data: activateAll(L.activation, z), z };
+}
+
+const FORWARD = {
+  Conv2D: convForward, MaxPooling2D: poolForward, AveragePooling2D: poolForward,
+  GlobalAveragePooling2D: globalPoolForward, BatchNormalization: normForward,
+  Dense: denseForward,
+  Flatten: (L, x) => ({ shape: [x.data.length], data: x.data }),
+  Dropout: (L, x) => x,
+  ReLU: (L, x) => ({ shape: x.shape, data: activateAll("relu", x.data) }),
+  Sigmoid: (L, x) => ({ shape: x.shape, data: activateAll("sigmoid", x.data) }),
+  Softmax: (L, x) => ({ shape: x.shape, data: activateAll("softmax", x.data) }),
+};
+
+function denseTop(L, x, z, y) {
+  // What minicnn.explore.dense_contributions stores: per unit the largest |x_i w_i|.
+  const units = L.outputShape[0], n = Math.min(6, x.length), top = [], rest = [];
+  for (let u = 0; u < units; u++) {
+    const order = Array.from(x, (v, i) => i).sort((a, b) =>
+      Math.abs(x[b] * L.kernel[b * units + u]) - Math.abs(x[a] * L.kernel[a * units + u]) ||
+      a - b).slice(0, n);
+    let total = 0;
+    for (let i = 0; i < x.length; i++) total += x[i] * L.kernel[i * units + u];
+    top.push(order.map((i) => [i, x[i], L.kernel[i * units + u]]));
+    rest.push(total - order.reduce((s, i) => s + x[i] * L.kernel[i * units + u], 0));
+  }
+  return { top, rest, z: Array.from(z), y: Array.from(y) };
+}
+
+function typed(t) {            // a tensor as the Float32Array the views read
+  const a = Float32Array.from(t.data);
+  a.shape = t.shape;
+  return a;
+}
+
+function pageForward(pixels, name) {
+  // The image entry of an added X-ray (pixels: (H * W) gray values), like minicnn's.
+  const [h, w] = DATA.inputShape, image = Float32Array.from(pixels);
+  image.shape = [h, w];
+  const entry = { name, label: null, correct: null, added: true, image, exact: {}, maps: [],
+                  dense: {}, backward: null, adam: null };
+  let x = { shape: [h, w, 1], data: Float64Array.from(image) };
+  DATA.layers.forEach((L, i) => {
+    const y = FORWARD[L.type](L, x);
+    if (L.type === "Dense") entry.dense[i] = denseTop(L, x.data, y.z, y.data);
+    if (L.type === "Conv2D" && i > 0) entry.exact[i] = typed(x);
+    entry.maps.push(y.shape.length === 1 ? { vector: typed(y) } : { full: typed(y) });
+    if (i === DATA.layers.length - 1) entry.logits = Array.from(y.z || y.data);
+    x = y;
+  });
+  entry.probs = Array.from(x.data);
+  entry.probability = entry.probs.length > 1 ? entry.probs[1] : entry.probs[0];
+  entry.predicted = entry.probs.length <= 2 ? Number(entry.probability >= DATA.threshold)
+    : entry.probs.indexOf(Math.max(...entry.probs));
+  return entry;
+}
+
+function addImage(pixels, height, width, name = "added image") {
+  // Add an X-ray given as H * W gray values in [0, 1], row-major, at the model's input
+  // size; its forward pass runs here. Returns its index in images().
+  const [h, w] = DATA.inputShape;
+  if (height !== h) throw new RangeError("height must be " + h + ", got " + String(height));
+  if (width !== w) throw new RangeError("width must be " + w + ", got " + String(width));
+  if (!pixels || pixels.length !== h * w) {
+    throw new RangeError("pixels must hold height * width = " + h * w + " values, got " +
+      String(pixels && pixels.length));
+  }
+  const bad = Array.prototype.findIndex.call(pixels, (v) => !(v >= 0 && v <= 1));
+  if (bad >= 0) {
+    throw new RangeError("pixels must be gray values in [0, 1], got " + String(pixels[bad]) +
+      " at index " + bad);
+  }
+  DATA.images.push(pageForward(pixels, name));
+  return DATA.images.length - 1;
+}
+
+async function fileToPixels(file) {
+  // A PNG or JPEG file as the model's input: drawn (smoothed) onto an H x W canvas, then
+  // gray = 0.2125 R + 0.7154 G + 0.0721 B (skimage's rgb2gray weights), in [0, 1].
+  const [h, w] = DATA.inputShape, bitmap = await createImageBitmap(file);
+  const canvas = document.createElement("canvas");
+  canvas.width = w;
+  canvas.height = h;
+  const ctx = canvas.getContext("2d");
+  ctx.imageSmoothingQuality = "high";
+  ctx.drawImage(bitmap, 0, 0, w, h);
+  const rgba = ctx.getImageData(0, 0, w, h).data, pixels = new Float64Array(h * w);
+  for (let p = 0; p < h * w; p++) {
+    pixels[p] = (0.2125 * rgba[4 * p] + 0.7154 * rgba[4 * p + 1] +
+      0.0721 * rgba[4 * p + 2]) / 255;
+  }
+  return pixels;
+}
+
+async function addFile(file) {
+  try {
+    const n = addImage(await fileToPixels(file), ...DATA.inputShape.slice(0, 2), file.name);
+    setImage(n);
+    $("add-status").textContent = "Added " + file.name + " as image " + n + ".";
+  } catch (err) {
+    $("add-status").textContent = "Could not read " + file.name + ": " + err.message;
+  }
+}
+
+function wireAddImage() {
+  // The "your own X-ray" box: choose a file or drop one on the box.
+  const input = $("add-file"), box = $("add-box");
+  input.onchange = () => { if (input.files[0]) addFile(input.files[0]); };
+  box.ondragover = (e) => { e.preventDefault(); box.classList.add("over"); };
+  box.ondragleave = () => box.classList.remove("over");
+  box.ondrop = (e) => {
+    e.preventDefault();
+    box.classList.remove("over");
+    if (e.dataTransfer.files[0]) addFile(e.dataTransfer.files[0]);
+  };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1151,15 +1373,17 @@ function setImage(n) {
 const API = {
   images: () => DATA.images.map((im) => ({
     name: im.name, probability: im.probability, predicted: className(im.predicted),
+    added: Boolean(im.added),
     label: im.label === null ? null : className(im.label) })),
   layers: () => DATA.layers.map((l) => ({ name: l.name, outputShape: l.outputShape })),
-  formula, gradient, flattenIndex, select: checkedSelect, setMode, setImage, state,
+  formula, gradient, flattenIndex, select: checkedSelect, setMode, setImage, addImage, state,
 };
 
 async function start() {
   await unpackAll(DATA);
   describeModel();
   wireControls();
+  wireAddImage();
   state.layer = Math.max(0, DATA.layers.findIndex((l) => l.type === "Conv2D"));
   render();
   select(state.layer, 0);
