@@ -333,6 +333,7 @@ function placeText(g, at) {
 function redrawMarks(canvas) {
   // The canvas's picture again, with the selection marked when its layer is selected.
   const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);      // the gaps between maps too
   ctx.drawImage(canvas.base, 0, 0);
   if (Number(canvas.dataset.layer) !== state.layer || !canvas.mark) return;
   ctx.strokeStyle = MARK;
