@@ -748,9 +748,21 @@ def test_desktop_and_phone_sizes(driver, page, tmp_path, size):
         driver.set_window_rect(width=1400, height=1000)
 
 
+def _with_biases(model, seed=0):
+    """The model with small random biases (untrained ones are 0, which would hide a missing
+    bias in the page's forward pass)."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if "bias" in layer.params:
+            bias = layer.params["bias"]
+            bias[:] = rng.normal(0.0, 0.05, bias.shape).astype(bias.dtype)
+    return model
+
+
 def _scaled_thesis(thesis, factor):
-    """The thesis CNN with its last kernel scaled, so that probabilities leave 0.5."""
-    model = copy.deepcopy(thesis)
+    """The thesis CNN with biases and its last kernel scaled, so that probabilities leave
+    0.5."""
+    model = _with_biases(copy.deepcopy(thesis))
     model.layers[-1].params["kernel"][:] *= factor
     return model
 
@@ -761,7 +773,7 @@ def test_add_image_computes_the_forward_pass_in_the_page(driver, tmp_path, thesi
     """addImage on three X-rays: P(pneumonia) as Sequential.predict and z of a conv pixel as
     minicnn's convolution, both to 1e-4; images() lists them; no backward view."""
     from selenium.webdriver.common.by import By
-    model = _scaled_thesis(thesis, 40.0) if which == "thesis" else _modern_model()
+    model = _scaled_thesis(thesis, 40.0) if which == "thesis" else _with_biases(_modern_model())
     files = sorted((chest_xray / "test" / "PNEUMONIA").iterdir())[:1]
     xrays = [x for _, _, x in explore.read_images(files, (SIZE, SIZE))] + [_image(41), _image(42)]
     data = explore.page_data(model, [("x.png", 0, _image(40))], INFO)
