@@ -732,8 +732,9 @@ def test_desktop_and_phone_sizes(driver, page, tmp_path, size):
         if size[0] < 600:
             small = driver.execute_script(
                 "return [...document.querySelectorAll('#controls button, #controls select, "
-                "#detail button, #detail select, #detail input, .image-card, .add-box input')].filter("
-                "e => e.offsetParent && e.getBoundingClientRect().height < 40).map(e => e.id)")
+                "#detail button, #detail select, #detail input, .image-card, .add-box input')]"
+                ".filter(e => e.offsetParent && e.getBoundingClientRect().height < 40)"
+                ".map(e => e.id)")
             assert small == []
         driver.execute_script("minicnnExplore.setMode('forward'); minicnnExplore.select(0, 0)")
         shot = tmp_path / "explore.png"
@@ -833,3 +834,41 @@ def test_a_chosen_file_is_added_to_the_page(driver, page, chest_xray):
                                                      abs=0.02)
     assert "unknown (added in the page)" in driver.find_element(By.ID, "image-4").text
     assert driver.get_log("browser") == []
+
+
+def test_the_network_view_joins_the_pixel_to_its_window(driver, page):
+    """Desktop: the layers as chips, and lines from the selected pixel to its input window;
+    with prefers-reduced-motion the window jumps to its new place, else it slides there."""
+    from selenium.webdriver.common.by import By
+    path, _, model = page
+    _open(driver, path)
+
+    def magenta(rgba):                            # the mark, anti-aliased at its edges
+        return rgba[0] > 180 and rgba[1] < 80 and rgba[2] > 180
+
+    read = ("const d = document.getElementById('net-lines').getContext('2d')"
+            ".getImageData(arguments[0], arguments[1], 1, 1).data; return [...d];")
+    step = "document.getElementById('step-right').click(); " + read
+    si = 180 / 19                                   # conv2d_1 reads a 19 x 19 map (40 px)
+    edge = (round(7 * si), round(6.5 * si))         # the window's left edge after the step
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [
+        {"name": "prefers-reduced-motion", "value": "reduce"}]})
+    try:
+        driver.execute_script("minicnnExplore.select(2, 3, 5, 6)")
+        chips = driver.find_elements(By.CSS_SELECTOR, "#network .chip")
+        assert len(chips) == len(model.layers) + 1 and "on" in chips[3].get_attribute("class")
+        label = driver.find_element(By.ID, "net-lines").get_attribute("aria-label")
+        assert (f"pixel (row 5, column 6) of {model.layers[2].name} map 3 reads the window at "
+                f"(5, 6)") in label
+        assert magenta(driver.execute_script(read, round(6 * si), round(6.5 * si)))
+        assert not magenta(driver.execute_script(read, *edge))
+        assert magenta(driver.execute_script(step, *edge))            # at once
+    finally:
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    driver.execute_script("minicnnExplore.select(2, 3, 5, 6)")
+    assert not magenta(driver.execute_script(step, *edge))        # not yet: it slides
+    time.sleep(0.6)
+    assert magenta(driver.execute_script(read, *edge))
+    driver.execute_script("minicnnExplore.select(7, 0)")                # Flatten: no lines
+    assert not driver.find_elements(By.ID, "net-lines")
+    assert [e for e in driver.get_log("browser") if "readback" not in e["message"]] == []

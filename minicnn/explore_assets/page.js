@@ -722,6 +722,7 @@ function renderDetail() {
       if (slot) slot.prepend(block); else $("detail-summary").after(block);
     }
     wireDetail();
+    renderNetwork();
   });
 }
 
@@ -1321,6 +1322,108 @@ function wireAddImage() {
     box.classList.remove("over");
     if (e.dataTransfer.files[0]) addFile(e.dataTransfer.files[0]);
   };
+}
+
+// ---------------------------------------------------------------------------------------
+// 11. The network at a glance (desktop): the layers left to right, and for a convolution or
+//     a pooling the selected output pixel joined by lines to the input window it reads; the
+//     window slides to its new place when stepping (not with prefers-reduced-motion).
+// ---------------------------------------------------------------------------------------
+const NET_SIDE = 180, NET_GAP = 120;
+let netFrom = null;        // the window's last drawn place, where a slide starts
+
+function renderNetwork() {
+  const box = $("network");
+  box.innerHTML = "";
+  const strip = document.createElement("div");
+  strip.className = "net-strip";
+  for (let i = -1; i < DATA.layers.length; i++) {
+    const L = layerInfo(i), chip = document.createElement("button");
+    chip.className = "chip" + (i === state.layer ? " on" : "");
+    chip.id = "chip-" + i;
+    chip.innerHTML = esc(L.name) + "<br><span>" + shapeText(L.outputShape) + "</span>";
+    chip.setAttribute("aria-pressed", String(i === state.layer));
+    chip.onclick = () => select(i, 0);
+    strip.appendChild(chip);
+  }
+  box.appendChild(strip);
+  const L = state.layer >= 0 ? DATA.layers[state.layer] : null;
+  if (!L || !L.window || L.outputShape.length !== 3) return;
+  const canvas = document.createElement("canvas");
+  canvas.id = "net-lines";
+  canvas.width = 2 * NET_SIDE + NET_GAP;
+  canvas.height = NET_SIDE + 24;
+  canvas.setAttribute("role", "img");
+  box.appendChild(canvas);
+  slideWindow(canvas, netPlaces());
+}
+
+function netPlaces() {
+  // The window (top, left, kh, kw) in the input map and the selected output pixel.
+  const L = DATA.layers[state.layer], [kh, kw] = L.window.size;
+  return { top: state.row * L.window.strides[0] - L.window.padBefore[0],
+           left: state.col * L.window.strides[1] - L.window.padBefore[1], kh, kw,
+           row: state.row, col: state.col, layer: state.layer, map: state.map };
+}
+
+function slideWindow(canvas, to) {
+  // Draw the window at `to`; after a step of the same map, slide it there from netFrom.
+  const from = netFrom, still = matchMedia("(prefers-reduced-motion: reduce)").matches;
+  netFrom = to;
+  const same = from && from.layer === to.layer && from.map === to.map;
+  if (still || !same || (from.top === to.top && from.left === to.left)) {
+    drawNetwork(canvas, to);
+    return;
+  }
+  const began = performance.now(), ms = 250;
+  const frame = (now) => {
+    if (!canvas.isConnected) return;
+    const t = Math.min((now - began) / ms, 1), mix = (a, b) => a + (b - a) * t;
+    drawNetwork(canvas, { ...to, top: mix(from.top, to.top), left: mix(from.left, to.left),
+                          row: mix(from.row, to.row), col: mix(from.col, to.col) });
+    if (t < 1) requestAnimationFrame(frame);
+  };
+  requestAnimationFrame(frame);
+}
+
+function drawNetwork(canvas, p) {
+  // Input channel j (or the same channel, for a pooling) on the left, the output map on the
+  // right, each NET_SIDE px; the pixel's corners joined to the window's.
+  const i = state.layer, L = DATA.layers[i], img = DATA.images[state.image];
+  const input = i === 0 ? imageGrid(img) : forwardGrid(img, i - 1), out = forwardGrid(img, i);
+  const j = L.type === "Conv2D" ? Math.min(state.inChannel, input.c - 1) : state.map;
+  const mode = state.mode, ctx = canvas.getContext("2d");
+  state.mode = "forward";
+  const left = mapCanvas(input, j, input.gray ? [0, 1] : gridRange(input, j));
+  const right = mapCanvas(out, state.map, gridRange(out, state.map));
+  state.mode = mode;
+  const si = NET_SIDE / Math.max(input.h, input.w), so = NET_SIDE / Math.max(out.h, out.w);
+  const x0 = NET_SIDE + NET_GAP;
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(left, 0, 0, input.w * si, input.h * si);
+  ctx.drawImage(right, x0, 0, out.w * so, out.h * so);
+  ctx.strokeStyle = MARK;
+  ctx.lineWidth = 2;
+  const win = [p.left * si, p.top * si, p.kw * si, p.kh * si];
+  const px = [x0 + p.col * so, p.row * so, so, so];
+  ctx.strokeRect(...win);
+  ctx.strokeRect(...px);
+  ctx.lineWidth = 1;
+  ctx.beginPath();
+  for (const [a, b] of [[0, 0], [1, 0], [0, 1], [1, 1]]) {
+    ctx.moveTo(win[0] + a * win[2], win[1] + b * win[3]);
+    ctx.lineTo(px[0] + a * px[2], px[1] + b * px[3]);
+  }
+  ctx.stroke();
+  ctx.fillStyle = "#1d232a";
+  ctx.font = "12px system-ui, sans-serif";
+  const name = i === 0 ? "the X-ray" : DATA.layers[i - 1].name + ", channel " + j;
+  ctx.fillText(name, 0, NET_SIDE + 16);
+  ctx.fillText(L.name + ", map " + state.map, x0, NET_SIDE + 16);
+  canvas.setAttribute("aria-label", "pixel (row " + state.row + ", column " + state.col +
+    ") of " + L.name + " map " + state.map + " reads the window at (" + p.top + ", " +
+    p.left + ") of " + name);
 }
 
 // ---------------------------------------------------------------------------------------
