@@ -872,3 +872,40 @@ def test_the_network_view_joins_the_pixel_to_its_window(driver, page):
     driver.execute_script("minicnnExplore.select(7, 0)")                # Flatten: no lines
     assert not driver.find_elements(By.ID, "net-lines")
     assert [e for e in driver.get_log("browser") if "readback" not in e["message"]] == []
+
+
+def test_a_flatten_entry_is_picked_by_row_column_and_channel_and_hover_says_values(driver,
+                                                                                   tmp_path):
+    """A small CNN whose Flatten reads (5, 5, 4) maps: the entry typed in by its place, and
+    the value under the pointer on a conv thumbnail."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from minicnn.layers import Flatten
+    model = Sequential([Input((12, 12, 1)), Conv2D(4, 3, activation="relu"), MaxPooling2D(2),
+                        Flatten(), Dense(2, activation="softmax")], seed=2)
+    model.build()
+    x = _image(50, 12)
+    _open(driver, explore.write_page(tmp_path / "flat.html",
+                                     explore.page_data(model, [("x.png", 0, x)], INFO)))
+    driver.execute_script("minicnnExplore.select(2, 0)")
+    driver.execute_script(                                       # type them, then change
+        "const box = document.getElementById('flat-pick');"
+        "for (const [part, v] of Object.entries(arguments[0]))"
+        "  box.querySelector(`input[data-part=${part}]`).value = v;"
+        "box.querySelector('input').dispatchEvent(new Event('change', {bubbles: true}))",
+        {"row": 3, "column": 1, "channel": 2})
+    index = (3 * 5 + 1) * 4 + 2
+    assert _state(driver)["col"] == index
+    outputs = explore.forward(model, x)
+    value = float(driver.find_element(By.ID, "map-value").text)
+    assert value == pytest.approx(float(outputs[2][index]), abs=1e-5)
+    assert value == pytest.approx(float(outputs[1][3, 1, 2]), abs=1e-5)
+    thumbs = driver.find_element(By.ID, "maps-0")               # hover a conv thumbnail
+    ActionChains(driver).move_to_element_with_offset(
+        thumbs, -thumbs.size["width"] // 2 + 4, -thumbs.size["height"] // 2 + 7).perform()
+    title = thumbs.get_attribute("title")
+    assert title.startswith("map 0, row 2, column 1: ")          # 30-px thumbnails of 10
+    span = float(outputs[0][..., 0].max() - outputs[0][..., 0].min())
+    assert float(title.split(": ")[1]) == pytest.approx(float(outputs[0][2, 1, 0]),
+                                                        abs=span / 255 + 1e-5)
+    assert driver.get_log("browser") == []

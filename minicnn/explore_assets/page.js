@@ -231,9 +231,10 @@ function tableFor(g) {         // X-rays in gray, activations in viridis, gradie
   return g.gray && showing() === "forward" ? TABLES.gray : TABLES[showing()];
 }
 
-function gridRange(g, k) {
-  // Over map k (all maps when k is undefined): forward [min, max]; backward [-m, m] with
-  // m = max |value|, so that white is 0.
+function gridRange(g, k, signed = showing() === "backward") {
+  // Over map k (all maps when k is undefined): [min, max]; signed (gradients) [-m, m] with
+  // m = max |value|, so that white is 0. An X-ray: [0, 1].
+  if (g.gray) return [0, 1];
   let lo = Infinity, hi = -Infinity;
   const first = k === undefined ? 0 : k, last = k === undefined ? g.c : k + 1;
   for (let m = first; m < last; m++) {
@@ -245,8 +246,7 @@ function gridRange(g, k) {
       }
     }
   }
-  if (g.gray) return showing() === "forward" ? [0, 1] : [lo, hi];
-  if (showing() === "forward") return [lo, hi];
+  if (!signed) return [lo, hi];
   const m = Math.max(Math.abs(lo), Math.abs(hi));
   return [-m, m];
 }
@@ -257,13 +257,13 @@ function rangeFor(g, k, layerRange) {
   return layerRange || gridRange(g);
 }
 
-function mapCanvas(g, k, range) {
-  // Map k at its own size on an off-screen canvas, coloured over range.
+function mapCanvas(g, k, range, table = tableFor(g)) {
+  // Map k at its own size on an off-screen canvas, coloured over range with table.
   const canvas = document.createElement("canvas");
   canvas.width = g.w;
   canvas.height = g.h;
   const ctx = canvas.getContext("2d"), image = ctx.createImageData(g.w, g.h);
-  const span = range[1] - range[0] || 1, table = tableFor(g);
+  const span = range[1] - range[0] || 1;
   for (let r = 0; r < g.h; r++) {
     for (let c = 0; c < g.w; c++) {
       const t = Math.min(Math.max((g.get(k, r, c) - range[0]) / span, 0), 1);
@@ -276,11 +276,11 @@ function mapCanvas(g, k, range) {
 }
 
 function grayCanvas(img) {     // the X-ray itself, 0 black, 1 white
-  const mode = state.mode;
-  state.mode = "forward";
-  const canvas = mapCanvas(imageGrid(img), 0, [0, 1]);
-  state.mode = mode;
-  return canvas;
+  return mapCanvas(imageGrid(img), 0, [0, 1], TABLES.gray);
+}
+
+function activationCanvas(g, k) {   // map k of a forward grid, whatever the view shows
+  return mapCanvas(g, k, gridRange(g, k, false), g.gray ? TABLES.gray : TABLES.forward);
 }
 
 function legend(g, range, text) {
@@ -787,17 +787,14 @@ function drawWindowMap() {
   // The formula view's input channel (or the X-ray) with the window outlined.
   const canvas = $("window-map"), i = state.layer, L = DATA.layers[i];
   const img = DATA.images[state.image], g = i === 0 ? imageGrid(img) : forwardGrid(img, i - 1);
-  const j = Math.min(state.inChannel, g.c - 1), mode = state.mode;
+  const j = Math.min(state.inChannel, g.c - 1);
   const scale = Math.max(1, Math.floor(240 / Math.max(g.h, g.w)));
   const [kh, kw] = L.window.size, f = formula(state.image, i, state.row, state.col, state.map);
   canvas.width = g.w * scale;
   canvas.height = g.h * scale;
   const ctx = canvas.getContext("2d");
   ctx.imageSmoothingEnabled = false;
-  state.mode = "forward";             // the input of the formula: its activations
-  ctx.drawImage(mapCanvas(g, j, i === 0 ? [0, 1] : rangeFor(g, j)), 0, 0, canvas.width,
-    canvas.height);
-  state.mode = mode;
+  ctx.drawImage(mapCanvas(g, j, rangeFor(g, j)), 0, 0, canvas.width, canvas.height);
   ctx.strokeStyle = MARK;
   ctx.lineWidth = 2;
   ctx.strokeRect(f.left * scale, f.top * scale, kw * scale, kh * scale);
@@ -1392,11 +1389,8 @@ function drawNetwork(canvas, p) {
   const i = state.layer, L = DATA.layers[i], img = DATA.images[state.image];
   const input = i === 0 ? imageGrid(img) : forwardGrid(img, i - 1), out = forwardGrid(img, i);
   const j = L.type === "Conv2D" ? Math.min(state.inChannel, input.c - 1) : state.map;
-  const mode = state.mode, ctx = canvas.getContext("2d");
-  state.mode = "forward";
-  const left = mapCanvas(input, j, input.gray ? [0, 1] : gridRange(input, j));
-  const right = mapCanvas(out, state.map, gridRange(out, state.map));
-  state.mode = mode;
+  const ctx = canvas.getContext("2d");
+  const left = activationCanvas(input, j), right = activationCanvas(out, state.map);
   const si = NET_SIDE / Math.max(input.h, input.w), so = NET_SIDE / Math.max(out.h, out.w);
   const x0 = NET_SIDE + NET_GAP;
   ctx.clearRect(0, 0, canvas.width, canvas.height);
