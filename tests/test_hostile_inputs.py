@@ -337,3 +337,13 @@ def test_a_file_where_a_folder_is_needed_exits_2(tmp_path, data_dir, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 3 and err.count(str(file)) == 3, err
     assert file.read_text() == "mine"
+
+
+def test_resume_of_a_state_nested_900_deep_exits_2(interrupted, tmp_path, capsys):
+    run = _copy(interrupted[3], tmp_path)
+    state = json.loads((run / "checkpoint" / "state.json").read_text())
+    text = json.dumps(state).replace('"parts": {', '"parts": {"deep": ' + "[" * 900
+                                     + "]" * 900 + ", ", 1)
+    (run / "checkpoint" / "state.json").write_text(text)
+    code, err = _resume(run, capsys)
+    assert code == 2 and "state.json" in err and "nested" in err, err

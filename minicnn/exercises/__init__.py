@@ -24,7 +24,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from ..validation import SettingError
-from .catalog import EXERCISES, NAMES, TRAINING, stub_files
+from .catalog import EXERCISES, NAMES, TRAIN_SCRIPT, TRAINING, stub_files
 from .checks import CHECKS
 from .isolated import TIME_LIMIT, Failure, isolated_solutions
 
@@ -128,7 +128,7 @@ def run(args):
 def _list(args):
     for k, e in enumerate(EXERCISES, start=1):
         print(f"{k:2}. {e.name:<22} {e.file:<16} {e.signature}")
-    print(f"{len(EXERCISES) + 1:2}. {TRAINING:<22} {'train_small_cnn.py':<16} "
+    print(f"{len(EXERCISES) + 1:2}. {TRAINING:<22} {TRAIN_SCRIPT:<16} "
           "a small CNN of your functions, trained on X-rays")
     return 0
 

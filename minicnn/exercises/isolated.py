@@ -7,7 +7,8 @@ back. The checks, their reference values and the verdicts stay in this process: 
 replaces ``np.allclose`` or the checker changes only the child's copy. An exercise whose
 code runs longer than the time limit, calls ``sys.exit``/``os._exit`` or raises
 ``BaseException`` fails with a hint saying so; the child is then restarted for the next
-exercise (files whose import hangs or ends the process are left out, with that hint).
+exercise (files whose import hangs or ends the process are left out, with that hint). The
+stub script train_small_cnn.py is not imported: it holds no exercise and imports minicnn.
 """
 import io
 import pickle
@@ -21,6 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from ._child import read_frame, write_frame
+from .catalog import TRAIN_SCRIPT
 
 CHILD = Path(__file__).with_name("_child.py")
 TIME_LIMIT = 10.0        # seconds per exercise (per call to a function while training)
@@ -113,7 +115,7 @@ class Worker:
             self.found.clear()
             try:
                 for path in sorted(self.folder.glob("*.py")):
-                    if path.name not in self.left_out:
+                    if path.name not in self.left_out and path.name != TRAIN_SCRIPT:
                         self._import(path)
                 return
             except Failure as failure:
