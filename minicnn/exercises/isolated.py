@@ -26,6 +26,7 @@ from .catalog import TRAIN_SCRIPT
 
 CHILD = Path(__file__).with_name("_child.py")
 TIME_LIMIT = 10.0        # seconds per exercise (per call to a function while training)
+START_LIMIT = 120.0      # seconds for the child to start (Python and NumPy): never the student's
 
 # What a plain value (``_child.plain``) needs to be unpickled: NumPy arrays and scalars.
 _PLAIN = {(m, n) for m in ("numpy._core.numeric", "numpy.core.numeric")
@@ -84,6 +85,14 @@ class Worker:
         self.replies = queue.Queue()
         threading.Thread(target=self._read, args=(self.proc.stdout, self.replies),
                          daemon=True).start()
+        try:
+            ready = self.replies.get(timeout=START_LIMIT)
+        except queue.Empty:
+            ready = None
+        if ready is None:
+            self.stop(kill=True)
+            raise RuntimeError(f"the checker's child process ({CHILD}) did not start within "
+                               f"{START_LIMIT:g} s")
 
     @staticmethod
     def _read(stream, replies):
