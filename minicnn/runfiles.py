@@ -25,20 +25,17 @@ EXACT_INTEGERS = ("state.json",)  # files whose long integers must stay exact
 
 
 # -- what a value may be: (words, test) -----------------------------------------------------
-def _kind(words, test):
-    return words, test
-
-
 def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-COUNT = _kind("a whole number >= 0", lambda v: _is_int(v) and 0 <= v < 2 ** 63)
-NUMBER = _kind("a finite number", lambda v: (_is_int(v) and abs(v) < 2 ** 63)
-               or (isinstance(v, float) and math.isfinite(v)))
-TEXT = _kind("text", lambda v: isinstance(v, str))
-OBJECT = _kind("an object", lambda v: isinstance(v, dict))
-LIST = _kind("a list", lambda v: isinstance(v, list))
+COUNT = ("a whole number >= 0", lambda v: _is_int(v) and 0 <= v < 2 ** 63)
+NUMBER = ("a finite number", lambda v: (_is_int(v) and abs(v) < 2 ** 63)
+          or (isinstance(v, float) and math.isfinite(v)))
+TEXT = ("text", lambda v: isinstance(v, str))
+OBJECT = ("an object", lambda v: isinstance(v, dict))
+LISTS = ("an object of lists", lambda v: isinstance(v, dict)
+         and all(isinstance(x, list) for x in v.values()))
 
 
 def optional(kind):
@@ -64,7 +61,7 @@ SCHEMAS = {
     "metrics.json": {"validation?": optional(OBJECT), "test?": optional(OBJECT),
                      "kept_epoch?": optional(COUNT), "epochs_run?": optional(COUNT),
                      "threshold?": optional(NUMBER)},
-    "sweep.json": {"preset": TEXT, "grid": OBJECT, "seeds": list_of(COUNT),
+    "sweep.json": {"preset": TEXT, "grid": LISTS, "seeds": list_of(COUNT),
                    "runs": list_of({"run": TEXT, "setting": TEXT, "seed": COUNT,
                                     "values": OBJECT})},
     "state.json": {"format": TEXT, "epoch": COUNT, "arrays": TEXT, "parts": OBJECT,
