@@ -1,11 +1,13 @@
 """The grader runs the student's code in a child process: an exit, a hang, a BaseException
 or a replaced ``np.allclose`` fails that exercise only, and the others are still judged."""
 import pickle
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from minicnn import exercises
-from minicnn.exercises import isolated
+from minicnn.exercises import catalog, isolated, solutions
 
 RELU_BACKWARD = "def relu_backward(x, dy):\n    return dy * (x > 0)\n"
 DENSE = "def dense_forward(x, kernel, bias):\n    return x @ kernel + bias\n"
@@ -81,3 +83,22 @@ def test_what_the_child_sends_back_is_read_as_plain_values_only(tmp_path):
         "        return (os._exit, (0,))\n\ndef relu_forward(x):\n    return Sneaky()\n")
     result = grade(tmp_path, ["relu_forward"])["relu_forward"]
     assert result.status == "FAIL" and result.error == float("inf")    # and this process lives
+
+
+def test_a_hang_while_training_fails_the_training_only(tmp_path, monkeypatch):
+    """Functions that pass their checks, but relu_forward loops forever on a training batch
+    of 16: small_cnn fails with the time-limit hint, in the parent, on made-up X-rays."""
+    from minicnn.exercises import small_cnn
+    rng = np.random.default_rng(0)
+    monkeypatch.setattr(small_cnn, "xray_sample", lambda data=None, seed=0: (
+        rng.random((32, 12, 12, 1)), np.arange(32) % 2, rng.random((8, 12, 12, 1)),
+        np.arange(8) % 2))
+    source = Path(solutions.__file__).read_text().replace(
+        "    return np.maximum(x, 0)",
+        "    while len(x) == 16:\n        pass\n    return np.maximum(x, 0)")
+    (tmp_path / "answers.py").write_text(source)
+    results = grade(tmp_path, catalog.NAMES)
+    assert all(results[name].status == "PASS" for name in catalog.NAMES[:-1])
+    training = results[catalog.TRAINING]
+    assert training.status == "FAIL", exercises.format_result(training)
+    assert training.hint == f"while training: took longer than {LIMIT:g} s: an endless loop?"
