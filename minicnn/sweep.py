@@ -72,6 +72,10 @@ def plan(preset, grid, seeds, out, data=None, score_test=True):
     """Every (setting, seed) task of the Cartesian product of ``grid``'s values, each
     checked (SettingError naming the bad value) before anything runs; ``score_test=False``
     leaves test/ unscored in every run (``--validation-only``)."""
+    repeated = sorted({seed for seed in seeds if list(seeds).count(seed) > 1})
+    if repeated:
+        raise SettingError(f"--seeds: {', '.join(map(str, repeated))} given more than once; "
+                           "each seed is one run, give each once")
     keys = list(grid)
     tasks = []
     for combo in itertools.product(*(grid[k] for k in keys)):
@@ -87,7 +91,19 @@ def plan(preset, grid, seeds, out, data=None, score_test=True):
                 raise SettingError(f"--set {', '.join(f'{k}={v}' for k, v in values.items())}"
                                    f": {exc}") from None
             tasks.append(Task(name, values, seed, run_dir, settings))
+    _one_task_per_folder(tasks)
     return tasks
+
+
+def _one_task_per_folder(tasks):
+    """SettingError when two settings would share a run folder (values alike as names)."""
+    seen = {}
+    for task in tasks:
+        other = seen.setdefault(task.run_dir, task)
+        if other is not task:
+            raise SettingError(f"--set: {other.values} and {task.values} would share the run "
+                               f"folder {Path(task.run_dir).name}; give values that differ "
+                               "in letters or digits")
 
 
 # -- one task, in a worker process ----------------------------------------------------------
@@ -217,10 +233,13 @@ def run_sweep(preset, grid, seeds, out, data=None, scheduler=None, workers=1, th
     later, once, for the setting chosen on validation)."""
     root = find_data_dir(data).resolve()
     tasks = plan(preset, grid, seeds, out, str(root), score_test=not validation_only)
+    plan_json = _plan_json(preset, grid, seeds, tasks, command)
+    _check_out(out, plan_json)
     done = {Path(t.run_dir).name: "skipped" for t in tasks
             if _state(t.run_dir, t.settings) == "done"}
     todo = [t for t in tasks if Path(t.run_dir).name not in done]
-    _write_plan(out, preset, grid, seeds, tasks, command)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    atomic_write(Path(out) / SWEEP, (json.dumps(plan_json, indent=2) + "\n").encode("utf-8"))
     if todo:
         client = _client(scheduler, workers, threads)
         try:
@@ -252,12 +271,34 @@ def _close(client, scheduler):
         cluster.close()
 
 
-def _write_plan(out, preset, grid, seeds, tasks, command):
-    Path(out).mkdir(parents=True, exist_ok=True)
-    plan_json = {"preset": preset, "grid": {k: [list(v) if isinstance(v, tuple) else v
-                                                for v in values] for k, values in grid.items()},
-                 "seeds": list(seeds), "command": command,
-                 "runs": [{"run": Path(t.run_dir).name, "setting": t.setting, "seed": t.seed,
-                           "values": {k: list(v) if isinstance(v, tuple) else v
-                                      for k, v in t.values.items()}} for t in tasks]}
-    atomic_write(Path(out) / SWEEP, (json.dumps(plan_json, indent=2) + "\n").encode("utf-8"))
+def _plan_json(preset, grid, seeds, tasks, command):
+    """sweep.json's content: the preset, grid, seeds, command and every run's entry."""
+    def plain(value):
+        return list(value) if isinstance(value, tuple) else value
+    return {"preset": preset, "grid": {k: [plain(v) for v in values]
+                                       for k, values in grid.items()},
+            "seeds": list(seeds), "command": command,
+            "runs": [{"run": Path(t.run_dir).name, "setting": t.setting, "seed": t.seed,
+                      "values": {k: plain(v) for k, v in t.values.items()}} for t in tasks]}
+
+
+def _check_out(out, plan_json):
+    """RunFolderError unless ``out`` is new, empty, or this sweep's folder (its sweep.json
+    has the same preset, grid and seeds): never a run folder, a file or another sweep."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SettingError(f"--out {out} is a file; give a folder for the sweep")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if (out / runs.CONFIG).exists():
+        raise RunFolderError(f"--out {out} is a run folder (it has {runs.CONFIG}); give a new "
+                             "folder for the sweep")
+    if not (out / SWEEP).is_file():
+        raise RunFolderError(f"--out {out} is not empty and holds no {SWEEP}; give a new "
+                             "folder for the sweep")
+    theirs = runs.read_json(out / SWEEP)
+    keys = ("preset", "grid", "seeds")
+    if any(theirs.get(k) != plan_json[k] for k in keys):
+        was = ", ".join(f"{k} {theirs.get(k)!r}" for k in keys)
+        raise RunFolderError(f"--out {out} holds another sweep ({was}); give a new folder, "
+                             "or the same preset, --set and --seeds to go on with it")

@@ -88,9 +88,12 @@ def _row(out, entry):
 
 
 def collect(out):
-    """The rows of a sweep folder's runs, in sweep.json's order."""
+    """The rows of a sweep folder's runs, in sweep.json's order, each run once (a sweep.json
+    that lists a run twice, e.g. written with ``--seeds 0 0`` before they were refused,
+    never counts it twice)."""
     plan_json = runs.read_json(Path(out) / SWEEP)
-    return [_row(out, entry) for entry in plan_json["runs"]]
+    entries = {entry["run"]: entry for entry in plan_json["runs"]}
+    return [_row(out, entry) for entry in entries.values()]
 
 
 def summarize(rows):
