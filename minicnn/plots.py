@@ -8,6 +8,7 @@ figure is also written there as a PNG (atomically: a temporary file, then a rena
 from __future__ import annotations
 
 import io
+import itertools
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -19,7 +20,8 @@ from .io import atomic_write
 from .validation import positive_int
 
 __all__ = ["plot_history", "plot_confusion_matrix", "plot_roc", "plot_intensity_histogram",
-           "plot_class_counts", "plot_image_grid", "plot_feature_maps", "plot_heatmap_overlay"]
+           "plot_class_counts", "plot_image_grid", "plot_feature_maps", "plot_heatmap_overlay",
+           "plot_sweep"]
 
 DPI = 110
 
@@ -34,9 +36,14 @@ def _new_figure(width, height, ncols=1):
 def _finish(fig, path):
     """Lay the figure out and, when ``path`` is given, write it as a PNG atomically."""
     fig.tight_layout()
+    return _write_png(fig, path)
+
+
+def _write_png(fig, path, dpi=None):
+    """Write the figure to ``path`` as a PNG atomically (nothing when path is None)."""
     if path is not None:
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
+        fig.savefig(buffer, format="png", dpi=dpi)
         atomic_write(path, buffer.getvalue())
     return fig
 
@@ -271,3 +278,35 @@ def plot_heatmap_overlay(image, heatmap, path=None, alpha=0.4, title=None):
     ax.set_yticks([])
     ax.set_title(title or "heat map over the image", fontsize=10)
     return _finish(fig, path)
+
+
+def plot_sweep(rows, summary, metric_names, parts, path=None, labels=None):
+    """A sweep's sweep.png: one panel per metric and part (rows of
+    :mod:`minicnn.sweep_results`); a point per seed, the mean and its 95% interval per setting
+    (the rates' axes show [0, 1]; a metric called "loss" starts at 0).
+
+    rows: the finished runs' sweep.csv rows (dicts with "setting" and "<part>_<metric>"); summary:
+    {setting: {part: {metric: {"mean", "ci_low", "ci_high"}}}}; labels: {setting: label}."""
+    settings = list(summary)
+    names = [(labels or {}).get(s, s) for s in settings]
+    fig = Figure(figsize=(max(10, 1.1 * len(metric_names) * len(settings)), 6.5),
+                 layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(parts), len(metric_names), squeeze=False)
+    for (i, part), (j, metric) in itertools.product(enumerate(parts), enumerate(metric_names)):
+        ax = axes[i][j]
+        for k, setting in enumerate(settings):
+            points = [r[f"{part}_{metric}"] for r in rows if r["setting"] == setting
+                      and r.get(f"{part}_{metric}") is not None]
+            ax.plot([k + 0.12] * len(points), points, "o", color="#7a8ca3", ms=4)
+            d = summary[setting][part][metric]
+            if d["mean"] is not None:
+                low, high = (d["ci_low"], d["ci_high"]) if d["ci_low"] is not None else (
+                    d["mean"], d["mean"])
+                ax.errorbar([k - 0.12], [d["mean"]], yerr=[[d["mean"] - low], [high - d["mean"]]],
+                            fmt="s", color="#c0392b", capsize=4, ms=5)
+        ax.set_title(f"{part} {metric}", fontsize=9)
+        ax.set_ylim(*((0, None) if metric == "loss" else (-0.02, 1.02)))
+        ax.set_xlim(-0.6, len(settings) - 0.4)
+        ax.set_xticks(range(len(settings)), names, rotation=30, ha="right", fontsize=7)
+    return _write_png(fig, path, dpi=100)

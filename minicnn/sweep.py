@@ -5,115 +5,46 @@ Every (setting, seed) pair is one task that writes one run folder, exactly as
 ``distributed.LocalCluster`` of this machine, or on an existing cluster (``--scheduler``).
 A task whose worker dies is run again and resumes from its run's checkpoint; running the same
 command again skips the finished runs and resumes the others. At the end the sweep folder
-gets ``sweep.csv`` (one row per run), ``summary.json`` and ``summary.md`` (per setting: mean,
-standard deviation, min, max and a 95% t-interval across seeds) and ``sweep.png``.
+gets its results (:mod:`minicnn.sweep_results`: sweep.csv, summary.json, summary.md,
+sweep.png).
 
 Dask is imported only when a sweep runs on a cluster: ``import minicnn`` never imports it.
 """
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import io
 import itertools
 import json
-import math
 import os
 import re
 import shutil
 import signal
 import threading
 import time
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from scipy import stats
 from tqdm.auto import tqdm
 
 from . import pipeline, runs, runtime
+from .report import write_report
+from .scoring import evaluate_run
+from .settings import Settings, settings_for
 from .data import find_data_dir
 from .io import atomic_write
-from .validation import RunFolderError, SettingError, choice
+from .sweep_results import SWEEP, collect, write_results
+from .validation import RunFolderError, SettingError
 
-__all__ = ["SWEEPABLE", "parse_sets", "plan", "run_sweep", "score_test", "t_interval",
-           "describe", "collect", "summarize", "write_results", "compare", "compare_markdown",
-           "SWEEP", "KILL_ONCE"]
+__all__ = ["plan", "run_sweep", "score_test", "KILL_ONCE"]
 
-SWEEP, CSV, SUMMARY_JSON, SUMMARY_MD, PLOT = ("sweep.json", "sweep.csv", "summary.json",
-                                              "summary.md", "sweep.png")
-#: Settings a sweep does not vary: the preset is its own option, the seed is --seeds,
-#: score_test is --validation-only, and the data folder and the run folder are the sweep's.
-FIXED = ("preset", "protocol", "seed", "data", "out", "score_test")
-#: Every other field of pipeline.Settings may be swept, with its type.
-SWEEPABLE = {name: kind for name, kind in typing.get_type_hints(pipeline.Settings).items()
-             if name not in FIXED}
-METRICS = ("auc", "accuracy", "sensitivity", "specificity", "loss")
-PARTS = ("test", "validation")
 #: Test-only: the path of a flag file; the first task to create it kills its own worker
 #: process (SIGKILL) once its run has saved a checkpoint after epoch 1.
 KILL_ONCE = "MINICNN_SWEEP_KILL_ONCE"
 
 
-# -- the grid -----------------------------------------------------------------------------
-def _parse_bool(text):
-    words = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-    if text.lower() not in words:
-        raise ValueError("expected true or false")
-    return words[text.lower()]
-
-
-def _parse_per_class(text):
-    """'N' -> (N, N); '0', 'none' or 'all' -> None (every image), as --train-per-class."""
-    if text.lower() in ("none", "all", "0"):
-        return None
-    n = int(text)
-    if n < 1:
-        raise ValueError("expected a count >= 1, or 0 / none / all")
-    return (n, n)
-
-
-def _parser(kind):
-    """The function that reads a text value of a Settings field of type ``kind``."""
-    args = typing.get_args(kind)
-    if type(None) in args:                                  # X | None
-        inner = _parser(next(a for a in args if a is not type(None)))
-        return lambda text: None if text.lower() == "none" else inner(text)
-    if typing.get_origin(kind) is tuple:
-        return _parse_per_class
-    return {bool: _parse_bool, int: int, float: float, str: str}[kind]
-
-
-def parse_value(key, text):
-    """One ``--set`` value of ``key``; SettingError naming the key and the valid keys."""
-    if key not in SWEEPABLE:
-        raise SettingError(f"--set: unknown setting {key!r}; valid keys: "
-                           f"{', '.join(SWEEPABLE)}")
-    try:
-        return _parser(SWEEPABLE[key])(text.strip())
-    except ValueError as exc:
-        raise SettingError(f"--set {key}={text}: not a valid {key} ({exc})") from None
-
-
-def parse_sets(pairs):
-    """``["augment=true", "image_size=64,96", "augment=false"]`` -> ``{"augment": [True,
-    False], "image_size": [64, 96]}``: each key's values in order, without repeats."""
-    grid = {}
-    for pair in pairs:
-        key, sep, texts = pair.partition("=")
-        if not sep or not texts:
-            raise SettingError(f"--set takes KEY=VALUE, got {pair!r}; valid keys: "
-                               f"{', '.join(SWEEPABLE)}")
-        for text in texts.split(","):
-            value = parse_value(key.strip(), text)
-            values = grid.setdefault(key.strip(), [])
-            if value not in values:
-                values.append(value)
-    return grid
-
-
+# -- the grid (parsed by minicnn.settings.parse_sets, with the sweepable keys) -------------
 def _slug_value(value):
     if isinstance(value, tuple):
         value = value[0]
@@ -134,13 +65,17 @@ class Task:
     values: dict
     seed: int
     run_dir: str
-    settings: pipeline.Settings
+    settings: Settings
 
 
 def plan(preset, grid, seeds, out, data=None, score_test=True):
     """Every (setting, seed) task of the Cartesian product of ``grid``'s values, each
     checked (SettingError naming the bad value) before anything runs; ``score_test=False``
     leaves test/ unscored in every run (``--validation-only``)."""
+    repeated = sorted({seed for seed in seeds if list(seeds).count(seed) > 1})
+    if repeated:
+        raise SettingError(f"--seeds: {', '.join(map(str, repeated))} given more than once; "
+                           "each seed is one run, give each once")
     keys = list(grid)
     tasks = []
     for combo in itertools.product(*(grid[k] for k in keys)):
@@ -149,14 +84,26 @@ def plan(preset, grid, seeds, out, data=None, score_test=True):
         for seed in seeds:
             run_dir = str((Path(out) / "runs" / f"{name}-seed{seed}").absolute())
             try:
-                settings = dataclasses.replace(pipeline.settings_for(preset), **values,
+                settings = dataclasses.replace(settings_for(preset), **values,
                                                seed=seed, data=data, out=run_dir,
                                                score_test=score_test)
             except (TypeError, ValueError) as exc:
                 raise SettingError(f"--set {', '.join(f'{k}={v}' for k, v in values.items())}"
                                    f": {exc}") from None
             tasks.append(Task(name, values, seed, run_dir, settings))
+    _one_task_per_folder(tasks)
     return tasks
+
+
+def _one_task_per_folder(tasks):
+    """SettingError when two settings would share a run folder (values alike as names)."""
+    seen = {}
+    for task in tasks:
+        other = seen.setdefault(task.run_dir, task)
+        if other is not task:
+            raise SettingError(f"--set: {other.values} and {task.values} would share the run "
+                               f"folder {Path(task.run_dir).name}; give values that differ "
+                               "in letters or digits")
 
 
 # -- one task, in a worker process ----------------------------------------------------------
@@ -165,7 +112,7 @@ def _same_settings(config, settings):
     and whether test/ is scored yet, do not count)."""
     mine = {k: v for k, v in settings.to_dict().items()
             if k not in ("data", "out", "score_test")}
-    theirs = pipeline.Settings.from_dict(config.get("settings")).to_dict()
+    theirs = Settings.from_dict(config.get("settings")).to_dict()
     return all(theirs[k] == v for k, v in mine.items())
 
 
@@ -237,11 +184,12 @@ def _run_task(task, command):
     if os.environ.get(KILL_ONCE):
         _kill_once_after_epoch_1(task.run_dir, os.environ[KILL_ONCE])
     if state == "resume":
-        pipeline.resume_run(task.run_dir, data=task.settings.data, command=command)
+        pipeline.resume_run(task.run_dir, data=task.settings.data, command=command,
+                            report=write_report)
         return Path(task.run_dir).name, "resumed"
     if state == "restart":
         shutil.rmtree(task.run_dir)
-    pipeline.train_run(task.settings, command=command)
+    pipeline.train_run(task.settings, command=command, report=write_report)
     return Path(task.run_dir).name, "trained"
 
 
@@ -285,10 +233,13 @@ def run_sweep(preset, grid, seeds, out, data=None, scheduler=None, workers=1, th
     later, once, for the setting chosen on validation)."""
     root = find_data_dir(data).resolve()
     tasks = plan(preset, grid, seeds, out, str(root), score_test=not validation_only)
+    plan_json = _plan_json(preset, grid, seeds, tasks, command)
+    _check_out(out, plan_json)
     done = {Path(t.run_dir).name: "skipped" for t in tasks
             if _state(t.run_dir, t.settings) == "done"}
     todo = [t for t in tasks if Path(t.run_dir).name not in done]
-    _write_plan(out, preset, grid, seeds, tasks, command)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    atomic_write(Path(out) / SWEEP, (json.dumps(plan_json, indent=2) + "\n").encode("utf-8"))
     if todo:
         client = _client(scheduler, workers, threads)
         try:
@@ -300,7 +251,7 @@ def run_sweep(preset, grid, seeds, out, data=None, scheduler=None, workers=1, th
 
 def score_test(out, data=None):
     """Score test/ once for every finished run of a sweep folder whose test is not scored
-    yet (:func:`minicnn.pipeline.evaluate_run`), then rewrite the results; returns
+    yet (:func:`minicnn.scoring.evaluate_run`), then rewrite the results; returns
     ``(number of runs scored now, the files written)``."""
     rows = collect(out)
     scored = 0
@@ -308,7 +259,7 @@ def score_test(out, data=None):
         run_dir = Path(out) / "runs" / row["run"]
         if row["status"] in runs.FINISHED and row.get("test_auc") is None:
             with contextlib.redirect_stdout(io.StringIO()):
-                pipeline.evaluate_run(run_dir, data=data)
+                evaluate_run(run_dir, data=data, report=write_report)
             scored += 1
     return scored, write_results(out)
 
@@ -320,256 +271,34 @@ def _close(client, scheduler):
         cluster.close()
 
 
-def _write_plan(out, preset, grid, seeds, tasks, command):
-    Path(out).mkdir(parents=True, exist_ok=True)
-    plan_json = {"preset": preset, "grid": {k: [list(v) if isinstance(v, tuple) else v
-                                                for v in values] for k, values in grid.items()},
-                 "seeds": list(seeds), "command": command,
-                 "runs": [{"run": Path(t.run_dir).name, "setting": t.setting, "seed": t.seed,
-                           "values": {k: list(v) if isinstance(v, tuple) else v
-                                      for k, v in t.values.items()}} for t in tasks]}
-    atomic_write(Path(out) / SWEEP, (json.dumps(plan_json, indent=2) + "\n").encode("utf-8"))
+def _plan_json(preset, grid, seeds, tasks, command):
+    """sweep.json's content: the preset, grid, seeds, command and every run's entry."""
+    def plain(value):
+        return list(value) if isinstance(value, tuple) else value
+    return {"preset": preset, "grid": {k: [plain(v) for v in values]
+                                       for k, values in grid.items()},
+            "seeds": list(seeds), "command": command,
+            "runs": [{"run": Path(t.run_dir).name, "setting": t.setting, "seed": t.seed,
+                      "values": {k: plain(v) for k, v in t.values.items()}} for t in tasks]}
 
 
-# -- statistics across seeds ------------------------------------------------------------------
-def t_interval(values, level=0.95):
-    """``(low, high)``: mean ± t_{(1+level)/2, n-1} · sd / √n, the interval for the mean of
-    the runs' population from n values (sd with n - 1); ``(None, None)`` when n < 2."""
-    x = np.asarray(values, dtype=np.float64)
-    if len(x) < 2:
-        return None, None
-    half = stats.t.ppf((1 + level) / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
-    return float(x.mean() - half), float(x.mean() + half)
-
-
-def describe(values):
-    """n, mean, sd (n - 1), min, max and the 95% t-interval of a list of numbers (None
-    values left out); sd and the interval are None with fewer than two."""
-    x = [float(v) for v in values if v is not None and math.isfinite(v)]
-    if not x:
-        return {"n": 0, "mean": None, "sd": None, "min": None, "max": None,
-                "ci_low": None, "ci_high": None}
-    low, high = t_interval(x)
-    return {"n": len(x), "mean": float(np.mean(x)),
-            "sd": float(np.std(x, ddof=1)) if len(x) > 1 else None,
-            "min": min(x), "max": max(x), "ci_low": low, "ci_high": high}
-
-
-# -- results ----------------------------------------------------------------------------------
-def _flatten(prefix, report):
-    """A metrics.json report as flat columns: numbers, intervals as _low/_high, at_0.5."""
-    row = {}
-    for key, value in report.items():
-        if isinstance(value, dict):
-            row.update(_flatten(f"{prefix}_{key}", value))
-        elif key.endswith("_ci") and isinstance(value, list) and len(value) == 2:
-            row[f"{prefix}_{key}_low"], row[f"{prefix}_{key}_high"] = value
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            row[f"{prefix}_{key}"] = value
-    return row
-
-
-def _row(out, entry):
-    """One sweep.csv row: the run, its setting's values, seed, status and metrics."""
-    run_dir = Path(out) / "runs" / entry["run"]
-    row = {"run": entry["run"], "setting": entry["setting"], **entry["values"],
-           "seed": entry["seed"]}
-    config = runs.read_json(run_dir / runs.CONFIG, required=False)
-    if config is None:
-        return {**row, "status": "not started"}
-    row["status"] = runs.run_status(run_dir, config)[0]
-    row["wall_seconds"] = (config.get("wall_seconds") or {}).get("total")
-    metrics = runs.read_json(run_dir / runs.METRICS, required=False) or {}
-    for key in ("threshold", "kept_epoch", "epochs_run"):
-        row[key] = metrics.get(key)
-    for part in PARTS:
-        row.update(_flatten(part, metrics.get(part) or {}))
-    return row
-
-
-def collect(out):
-    """The rows of a sweep folder's runs, in sweep.json's order."""
-    plan_json = runs.read_json(Path(out) / SWEEP)
-    return [_row(out, entry) for entry in plan_json["runs"]]
-
-
-def summarize(rows):
-    """{setting: {"runs", "finished", part: {metric: describe(...)}}}, over finished runs."""
-    summary = {}
-    for row in rows:
-        entry = summary.setdefault(row["setting"], {"runs": 0, "finished": 0,
-                                                    **{p: {m: [] for m in METRICS}
-                                                       for p in PARTS}})
-        entry["runs"] += 1
-        if row["status"] in runs.FINISHED:
-            entry["finished"] += 1
-            for part, metric in itertools.product(PARTS, METRICS):
-                entry[part][metric].append(row.get(f"{part}_{metric}"))
-    for entry in summary.values():
-        for part, metric in itertools.product(PARTS, METRICS):
-            entry[part][metric] = describe(entry[part][metric])
-    return summary
-
-
-def _csv_text(rows):
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: _csv_value(v) for k, v in row.items()} for row in rows)
-    return buffer.getvalue()
-
-
-def _csv_value(value):
-    return "none" if value is None else (f"{value[0]}" if isinstance(value, list) else value)
-
-
-def _number(value, digits=3):
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def summary_markdown(summary):
-    """summary.md: per part, one table row per setting and metric."""
-    lines = ["# Sweep summary", "",
-             "Across seeds, per setting: mean, standard deviation (n - 1), min, max and the "
-             "95% t-interval for the mean (mean ± t(0.975, n-1)·sd/√n; n/a with one seed). "
-             "Finished runs only.", ""]
-    for part in PARTS:
-        if not any(entry[part][m]["n"] for entry in summary.values() for m in METRICS):
-            lines += [f"## {part.capitalize()}", "", "Not scored yet (a `--validation-only` "
-                      "sweep): choose on validation, then score test/ once with "
-                      "`minicnn evaluate --model DIR`.", ""]
-            continue
-        lines += [f"## {part.capitalize()}", "",
-                  "| setting | metric | n | mean | sd | min | max | 95% interval |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for setting, entry in summary.items():
-            for metric in METRICS:
-                d = entry[part][metric]
-                interval = ("n/a" if d["ci_low"] is None else
-                            f"[{_number(d['ci_low'])}, {_number(d['ci_high'])}]")
-                lines.append(f"| {setting} | {metric} | {d['n']} | {_number(d['mean'])} | "
-                             f"{_number(d['sd'])} | {_number(d['min'])} | {_number(d['max'])} "
-                             f"| {interval} |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def compare(folders, part="validation"):
-    """The settings of several sweep folders side by side on one part ("validation" or
-    "test"). Returns one dict per setting, in order: ``{"setting", "folder", "seeds",
-    "metrics": {metric: describe(...)}, "vs_first": {metric: describe(...)}}``; vs_first
-    describes the differences from the first setting paired by seed (the same seed draws the
-    same split, sample and initial weights), None for the first."""
-    choice(part, "part", PARTS)
-    groups = {}
-    for folder in folders:
-        for row in collect(folder):
-            if row["status"] in runs.FINISHED:
-                key = (str(folder), row["setting"])
-                groups.setdefault(key, {})[row["seed"]] = row
-    if not groups:
-        raise SettingError(f"no finished run in {', '.join(map(str, folders))}")
-    names = [setting for _, setting in groups]
-    table, first = [], None
-    for (folder, setting), by_seed in groups.items():
-        values = {m: {k: row.get(f"{part}_{m}") for k, row in by_seed.items()} for m in METRICS}
-        first = first or values
-        table.append({
-            "setting": setting if names.count(setting) == 1 else f"{folder}: {setting}",
-            "folder": folder, "seeds": sorted(by_seed),
-            "metrics": {m: describe(list(v.values())) for m, v in values.items()},
-            "vs_first": None if not table else {m: describe(_paired(v, first[m]))
-                                                for m, v in values.items()}})
-    return table
-
-
-def _paired(values, reference):
-    """values[k] - reference[k] for every seed k both have a number for."""
-    return [v - reference[k] for k, v in values.items()
-            if v is not None and reference.get(k) is not None]
-
-
-def compare_markdown(table, part="validation"):
-    """compare()'s table as Markdown: mean ± sd [95% interval] per setting, then the paired
-    differences from the first setting."""
-    def cell(d):
-        if d["mean"] is None:
-            return "n/a"
-        sd = f" ± {d['sd']:.3f}" if d.get("sd") is not None else ""
-        interval = "" if d["ci_low"] is None else f" [{d['ci_low']:.3f}, {d['ci_high']:.3f}]"
-        return f"{d['mean']:.3f}{sd}{interval}"
-    head = "| setting | seeds | " + " | ".join(METRICS) + " |"
-    rule = "|---|---|" + "---|" * len(METRICS)
-    lines = [f"### {part.capitalize()}: mean ± sd over seeds [95% t-interval]", "", head, rule]
-    lines += [f"| {e['setting']} | {len(e['seeds'])} | "
-              + " | ".join(cell(e["metrics"][m]) for m in METRICS) + " |" for e in table]
-    if len(table) == 1:
-        return "\n".join(lines) + "\n"
-    lines += ["", f"### {part.capitalize()}: difference from {table[0]['setting']}, paired by "
-              "seed (mean ± sd [95% t-interval])", "", head, rule]
-    lines += [f"| {e['setting']} | {e['vs_first'][METRICS[0]]['n']} | "
-              + " | ".join(cell(e["vs_first"][m]) for m in METRICS) + " |"
-              for e in table[1:]]
-    return "\n".join(lines) + "\n"
-
-
-def short_labels(plan_json):
-    """{setting: label}: only the keys whose value changes between settings (``augment=true``),
-    or the preset's name when none does."""
-    varying = [key for key, values in plan_json["grid"].items() if len(values) > 1]
-    return {entry["setting"]: ", ".join(f"{k}={_text(entry['values'][k])}" for k in varying)
-            or plan_json["preset"] for entry in plan_json["runs"]}
-
-
-def _text(value):
-    """A JSON value as --set spells it: true, none, 50 for [50, 50]."""
-    if isinstance(value, list):
-        value = value[0]
-    return str(value).lower() if value is None or isinstance(value, bool) else str(value)
-
-
-def plot_sweep(rows, summary, path, labels=None):
-    """sweep.png: one panel per metric (rows: test, validation); a point per seed, the mean
-    and its 95% interval per setting (the rates' axes show [0, 1]; the loss starts at 0)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    settings = list(summary)
-    names = [(labels or {}).get(s, s) for s in settings]
-    fig = Figure(figsize=(max(10, 1.1 * len(METRICS) * len(settings)), 6.5),
-                 layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(len(PARTS), len(METRICS), squeeze=False)
-    for (i, part), (j, metric) in itertools.product(enumerate(PARTS), enumerate(METRICS)):
-        ax = axes[i][j]
-        for k, setting in enumerate(settings):
-            points = [r.get(f"{part}_{metric}") for r in rows
-                      if r["setting"] == setting and r["status"] in runs.FINISHED]
-            points = [p for p in points if p is not None]
-            ax.plot([k + 0.12] * len(points), points, "o", color="#7a8ca3", ms=4)
-            d = summary[setting][part][metric]
-            if d["mean"] is not None:
-                low, high = (d["ci_low"], d["ci_high"]) if d["ci_low"] is not None else (
-                    d["mean"], d["mean"])
-                ax.errorbar([k - 0.12], [d["mean"]], yerr=[[d["mean"] - low], [high - d["mean"]]],
-                            fmt="s", color="#c0392b", capsize=4, ms=5)
-        ax.set_title(f"{part} {metric}", fontsize=9)
-        ax.set_ylim(*((0, None) if metric == "loss" else (-0.02, 1.02)))
-        ax.set_xlim(-0.6, len(settings) - 0.4)
-        ax.set_xticks(range(len(settings)), names, rotation=30, ha="right", fontsize=7)
-    fig.savefig(path, dpi=100)
-    return path
-
-
-def write_results(out):
-    """sweep.csv, summary.json, summary.md and sweep.png from the sweep folder's runs;
-    returns their paths."""
+def _check_out(out, plan_json):
+    """RunFolderError unless ``out`` is new, empty, or this sweep's folder (its sweep.json
+    has the same preset, grid and seeds): never a run folder, a file or another sweep."""
     out = Path(out)
-    rows = collect(out)
-    summary = summarize(rows)
-    labels = short_labels(runs.read_json(out / SWEEP))
-    atomic_write(out / CSV, _csv_text(rows).encode("utf-8"))
-    atomic_write(out / SUMMARY_JSON, (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
-    atomic_write(out / SUMMARY_MD, summary_markdown(summary).encode("utf-8"))
-    plot_sweep(rows, summary, out / PLOT, labels)
-    return [out / name for name in (CSV, SUMMARY_JSON, SUMMARY_MD, PLOT)]
+    if out.exists() and not out.is_dir():
+        raise SettingError(f"--out {out} is a file; give a folder for the sweep")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if (out / runs.CONFIG).exists():
+        raise RunFolderError(f"--out {out} is a run folder (it has {runs.CONFIG}); give a new "
+                             "folder for the sweep")
+    if not (out / SWEEP).is_file():
+        raise RunFolderError(f"--out {out} is not empty and holds no {SWEEP}; give a new "
+                             "folder for the sweep")
+    theirs = runs.read_json(out / SWEEP)
+    keys = ("preset", "grid", "seeds")
+    if any(theirs.get(k) != plan_json[k] for k in keys):
+        was = ", ".join(f"{k} {theirs.get(k)!r}" for k in keys)
+        raise RunFolderError(f"--out {out} holds another sweep ({was}); give a new folder, "
+                             "or the same preset, --set and --seeds to go on with it")

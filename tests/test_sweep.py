@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from minicnn import runs, sweep
+from minicnn import runs, sweep, sweep_results
 from minicnn.cli import main
+from minicnn.settings import parse_sets, setting_fields, sweepable
 from minicnn.validation import RunFolderError, SettingError
 
 from test_cli import make_chest_xray
@@ -27,34 +28,34 @@ def test_the_t_interval_matches_a_printed_t_table(df):
     values = [0.8 + 0.01 * (i % 3) + 0.002 * i for i in range(df + 1)]
     mean, sd = statistics.fmean(values), statistics.stdev(values)
     half = T_TABLE[df] * sd / math.sqrt(len(values))
-    low, high = sweep.t_interval(values)
+    low, high = sweep_results.t_interval(values)
     assert low == pytest.approx(mean - half, abs=5e-4 * half)
     assert high == pytest.approx(mean + half, abs=5e-4 * half)
 
 
 def test_the_t_interval_by_hand():
     # 1, 2, 3: mean 2, sd 1, n 3 -> 2 ± 4.303 / sqrt(3) = 2 ± 2.484
-    low, high = sweep.t_interval([1.0, 2.0, 3.0])
+    low, high = sweep_results.t_interval([1.0, 2.0, 3.0])
     assert (round(low, 3), round(high, 3)) == (-0.484, 4.484)
-    assert sweep.t_interval([0.9]) == (None, None)
-    assert sweep.t_interval([0.7, 0.7, 0.7]) == pytest.approx((0.7, 0.7))
+    assert sweep_results.t_interval([0.9]) == (None, None)
+    assert sweep_results.t_interval([0.7, 0.7, 0.7]) == pytest.approx((0.7, 0.7))
 
 
 def test_describe_leaves_out_missing_values_and_says_n_a_for_one_seed():
-    d = sweep.describe([0.5, None, 0.7, float("nan"), 0.9])
+    d = sweep_results.describe([0.5, None, 0.7, float("nan"), 0.9])
     assert d["n"] == 3 and d["mean"] == pytest.approx(0.7) and d["sd"] == pytest.approx(0.2)
     assert (d["min"], d["max"]) == (0.5, 0.9)
     assert d["ci_low"] == pytest.approx(0.7 - 4.303 * 0.2 / math.sqrt(3), abs=1e-3)
-    one = sweep.describe([0.8])
+    one = sweep_results.describe([0.8])
     assert one["n"] == 1 and one["sd"] is None and one["ci_low"] is None
-    assert "| n/a |" in sweep.summary_markdown({"s": {p: {m: one for m in sweep.METRICS}
-                                                      for p in sweep.PARTS}})
+    table = {"s": {p: {m: one for m in sweep_results.METRICS} for p in sweep_results.PARTS}}
+    assert "| n/a |" in sweep_results.summary_markdown(table)
 
 
 # -- the grid ------------------------------------------------------------------------------
 def test_repeated_keys_make_a_grid_and_values_are_typed():
-    grid = sweep.parse_sets(["augment=true", "image_size=48,64", "augment=false",
-                             "augment=yes", "patience=none", "train_per_class=50"])
+    grid = parse_sets(["augment=true", "image_size=48,64", "augment=false",
+                       "augment=yes", "patience=none", "train_per_class=50"], sweepable())
     assert grid == {"augment": [True, False], "image_size": [48, 64], "patience": [None],
                     "train_per_class": [(50, 50)]}
     tasks = sweep.plan("quick", grid, [0, 1, 2], "out")
@@ -68,22 +69,22 @@ def test_repeated_keys_make_a_grid_and_values_are_typed():
 
 
 def test_the_sweepable_keys_come_from_the_settings():
-    from minicnn.pipeline import Settings
-    fields = {f.name for f in Settings.__dataclass_fields__.values()}
-    assert set(sweep.SWEEPABLE) == fields - set(sweep.FIXED)
-    assert {"epochs", "image_size", "augment", "class_weight", "train_per_class"} <= set(
-        sweep.SWEEPABLE)
+    keys = sweepable()
+    fixed = {"preset", "protocol", "seed", "data", "out", "score_test"}   # their own options
+    assert set(keys) == set(setting_fields()) - fixed
+    with pytest.raises(SettingError, match="seed cannot be set here"):
+        parse_sets(["seed=3"], keys)
 
 
 @pytest.mark.parametrize("pair, words", [
     ("colour=red", ["unknown setting 'colour'", "image_size", "augment"]),
-    ("augment=maybe", ["augment=maybe", "true or false"]),
-    ("epochs=two", ["epochs=two"]),
-    ("image_size", ["KEY=VALUE", "valid keys"]),
+    ("augment=maybe", ["augment must be true or false", "'maybe'"]),
+    ("epochs=two", ["epochs must be an integer >= 1", "'two'"]),
+    ("image_size", ["KEY=VALUE", "image_size"]),
 ])
 def test_a_bad_key_or_value_is_named(pair, words):
     with pytest.raises(SettingError) as info:
-        sweep.parse_sets([pair])
+        parse_sets([pair], sweepable())
     assert all(w in str(info.value) for w in words), str(info.value)
 
 
