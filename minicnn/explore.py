@@ -8,7 +8,8 @@ logits for each class taken as the label (``Sequential.backward``), Grad-CAM
 (:func:`minicnn.explain.grad_cam`) and one Adam step on each image (``train_on_batch`` on a
 copy of the model). The page itself only redoes the sum of thesis eq. (1) for the pixel a
 student clicks, from the exact float32 inputs of that convolution, so that z can be read term
-by term.
+by term, and the forward pass of an X-ray added in the page (``addImage``), from the
+embedded weights.
 
 Python API (the numbers the page shows): :func:`formula` (the window, kernel slice, bias, z
 and y of one output pixel of a Conv2D), :func:`loss_gradients` and :func:`gradient`
@@ -17,8 +18,9 @@ and y of one output pixel of a Conv2D), :func:`loss_gradients` and :func:`gradie
 (N, H, W, 1).
 
 Data on the page: feature maps and gradients as 8-bit maps (one byte per value, each map
-with its own range), the inputs of every convolution as exact float32, all compressed with
-zlib and base64-encoded; the browser inflates them with ``DecompressionStream``.
+with its own range), the inputs of every convolution and every layer's weights as exact
+float32, all compressed with zlib and base64-encoded; the browser inflates them with
+``DecompressionStream``. The page's HTML, CSS and JavaScript: ``minicnn/explore_assets/``.
 """
 from __future__ import annotations
 
