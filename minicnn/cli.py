@@ -144,9 +144,9 @@ def _sweep(args):
     from .sweep import parse_sets, run_sweep                  # lazy: pipeline, dask
     grid = parse_sets(args.set or [])
     result = run_sweep(args.preset, grid, args.seeds, args.out, data=args.data,
-                       scheduler=args.scheduler, workers=args.workers,
-                       threads=args.threads_per_worker, command=args.command_line,
-                       validation_only=args.validation_only)
+                       client=args.scheduler, scheduler_file=args.scheduler_file,
+                       workers=args.workers, threads=args.threads_per_worker,
+                       command=args.command_line, validation_only=args.validation_only)
     counts = {}
     for what in result["done"].values():
         key = what if not what.startswith("error") else "failed"
@@ -154,7 +154,11 @@ def _sweep(args):
     print(f"{result['tasks']} runs: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     print(result["results"][2].read_text(encoding="utf-8"))
     print("written: " + ", ".join(str(p) for p in result["results"]))
-    return 1 if counts.get("failed") else 0
+    failed = sorted(run for run, what in result["done"].items() if what.startswith("error"))
+    if failed:
+        print(f"minicnn sweep: error: {len(failed)} of {result['tasks']} runs did not finish: "
+              f"{', '.join(failed)}; the same command again resumes them", file=sys.stderr)
+    return 1 if failed else 0
 
 
 DATA_HELP = f"chest_xray folder (default: {describe_places()})"
@@ -248,12 +252,15 @@ def _sweep_parser(sub):
                         "(an unknown key lists the valid ones)")
     p.add_argument("--out", required=True, metavar="DIR", help="the sweep folder")
     p.add_argument("--data", help=DATA_HELP)
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="an existing Dask scheduler, e.g. tcp://HOST:8786 (default: a local "
-                        "cluster on this machine)")
-    p.add_argument("--workers", type=int_argument(1), default=max(1, (os.cpu_count() or 2) // 2),
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="an existing Dask scheduler, e.g. tcp://HOST:8786 (default: "
+                            "DASK_SCHEDULER_ADDRESS if set, else a local cluster)")
+    where.add_argument("--scheduler-file", metavar="FILE",
+                       help="the file `dask scheduler --scheduler-file FILE` wrote (SLURM)")
+    p.add_argument("--workers", type=int_argument(1),
                    help="local worker processes, each training one run at a time (default: "
-                        "one per two cores)")
+                        "one per two cores); not with a scheduler")
     p.add_argument("--threads-per-worker", type=int_argument(1), default=1, metavar="T",
                    help="compute threads (Numba, BLAS) of each run (default 1)")
     p.add_argument("--validation-only", action="store_true",
