@@ -161,6 +161,16 @@ def _sweep(args):
     return 1 if failed else 0
 
 
+def _cache(args):
+    from .data import cache                                   # lazy: see the note above
+    if args.action == "clear":
+        removed, freed = cache.clear()
+        print(f"removed {removed} cache files ({freed / 1e6:.1f} MB) from "
+              f"{cache.default_cache_dir()}")
+    else:
+        print(cache.describe(cache.info()))
+
+
 DATA_HELP = f"chest_xray folder (default: {describe_places()})"
 TRAIN_EPILOG = """presets (every flag overrides its preset's value):
   quick   (default) honest protocol at 48 px: at most 300 training images per class
@@ -279,6 +289,13 @@ def _sweep_parser(sub):
 
 
 def _other_parsers(sub):
+    p = sub.add_parser("cache", help="what the decoded-image cache holds, or empty it "
+                                     "($MINICNN_CACHE, default ~/.cache/minicnn)")
+    p.add_argument("action", choices=("info", "clear"),
+                   help="info: size per image size and the limit (MINICNN_CACHE_LIMIT); "
+                        "clear: remove every cached image")
+    p.set_defaults(run=_cache)
+
     p = sub.add_parser("bench", help="time the thesis CNN in minicnn, Keras and PyTorch side "
                                      "by side (see docs/benchmarks.md)")
     bench_arguments(p)
