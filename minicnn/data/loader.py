@@ -307,7 +307,7 @@ def _decode_all(files, names, image_size, progress, strict, store=None) -> Image
     stored); undecodable files warned about and skipped (ValueError with ``strict``)."""
     x = np.empty((len(files), image_size, image_size, 1), dtype=np.float32)
     kept_labels, kept_paths, skipped = [], [], []
-    for path, label in tqdm(files, desc="loading images", unit="img", disable=not progress):
+    for path, label in tqdm(files, desc="decoding images", unit="img", disable=not progress):
         pixels, reason = _pixels(path, image_size, store)
         if reason is not None:
             if strict:
