@@ -37,7 +37,7 @@ from .sweep_results import SWEEP, collect, write_results
 from .validation import RunFolderError, SettingError
 
 __all__ = ["SWEEPABLE", "parse_sets", "plan", "run_sweep", "run_task", "task_key", "score_test",
-           "default_workers", "SchedulerError", "KILL_ONCE", "EVENTS"]
+           "default_workers", "slurm_cluster", "SchedulerError", "KILL_ONCE", "EVENTS"]
 
 #: Settings a sweep does not vary: the preset is its own option, the seed is --seeds,
 #: score_test is --validation-only, and the data folder and the run folder are the sweep's.
@@ -340,15 +340,35 @@ def _reach(address):
                              f"e.g. tcp://HOST:8786") from None
 
 
+def _worker_environment(threads):
+    """The environment of a worker process that trains with ``threads`` compute threads
+    (OMP_WAIT_POLICY: see :mod:`minicnn.runtime`)."""
+    env = {name: str(threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                           "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
+    env["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
+    return env
+
+
 def _local_cluster(workers, threads):
     """A LocalCluster of ``workers`` single-task worker processes, each computing with
     ``threads`` threads, with its dashboard."""
     from distributed import LocalCluster
-    env = {name: str(threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                           "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
-    env["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY", "PASSIVE")    # see runtime
     return LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1,
-                        processes=True, dashboard_address=":8787", env=env)
+                        processes=True, dashboard_address=":8787",
+                        env=_worker_environment(threads))
+
+
+def slurm_cluster(threads=1, memory="8GB", walltime="02:00:00", **kwargs):
+    """A dask-jobqueue SLURMCluster (``pip install dask-jobqueue``) whose every job is one
+    worker process that trains one run at a time with ``threads`` cores
+    (``--cpus-per-task``); ``kwargs`` go to SLURMCluster (``queue``, ``account``, ...).
+    ``cluster.scale(jobs=N)`` asks for N jobs; pass the cluster to :func:`run_sweep` as
+    ``client``, with the same ``threads``."""
+    from dask_jobqueue import SLURMCluster
+    exports = " ".join(f"{k}={v}" for k, v in _worker_environment(threads).items())
+    prologue = [f"export {exports}", *kwargs.pop("job_script_prologue", [])]
+    return SLURMCluster(cores=1, processes=1, job_cpu=threads, memory=memory,
+                        walltime=walltime, job_script_prologue=prologue, **kwargs)
 
 
 def _connect(client, scheduler_file, workers, threads):
