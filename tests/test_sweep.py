@@ -164,6 +164,7 @@ def test_a_sweep_survives_a_killed_worker_and_a_rerun_does_nothing(tmp_path, dat
         resumed = [r["from_epoch"] for r in config.get("resumed", [])]
         assert resumed == ([1] if folder == killed else [])
     assert "4 runs: 1 resumed, 3 trained" in printed
+    assert "Dask dashboard: http://" in printed          # the local cluster's, with bokeh
 
     with open(out / "sweep.csv", newline="") as f:
         rows = list(csv.DictReader(f))
