@@ -153,6 +153,15 @@ def test_a_task_applies_the_process_settings_only_for_its_own_time():
         assert (blas(), numba.get_num_threads()) == before
 
 
+def test_the_local_cluster_serves_its_dashboard(env):
+    pytest.importorskip("bokeh")
+    import urllib.request
+    with sweep._local_cluster(1, 1) as local:
+        port = local.scheduler.http_server.port
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=30) as page:
+            assert page.status == 200 and b"bokeh" in page.read().lower()
+
+
 # -- connecting -------------------------------------------------------------------------------
 @pytest.fixture
 def no_local_cluster(monkeypatch):
