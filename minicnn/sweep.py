@@ -397,9 +397,12 @@ def _connect(client, scheduler_file, workers, threads):
 
 
 def _show_dashboard(client):
-    services = client.scheduler_info().get("services", {})
-    print(f"Dask dashboard: {client.dashboard_link}" if "dashboard" in services else
-          "Dask dashboard: none (it needs bokeh: pip install 'bokeh>=3.1')", flush=True)
+    try:
+        import bokeh  # noqa: F401  (distributed serves its dashboard only with bokeh)
+        print(f"Dask dashboard: {client.dashboard_link}", flush=True)
+    except ImportError:
+        print("Dask dashboard: none here (it needs bokeh: pip install 'bokeh>=3.1')",
+              flush=True)
 
 
 def _show_progress(event):
