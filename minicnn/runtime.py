@@ -32,8 +32,6 @@ import ctypes
 import ctypes.util
 import os
 
-from threadpoolctl import threadpool_limits
-
 __all__ = ["configure", "scoped", "stock", "retain_freed_memory", "release_freed_memory",
            "APPLIED", "ENV_SET_HERE"]
 
@@ -79,6 +77,7 @@ def scoped():
     if stock():
         yield
         return
+    from threadpoolctl import threadpool_limits     # here: importing it changes os.environ
     kept = retain_freed_memory()
     try:
         with threadpool_limits(limits=1, user_api="blas"):
@@ -100,6 +99,8 @@ def configure():
         APPLIED.append("OMP_WAIT_POLICY=PASSIVE")
     if retain_freed_memory():
         APPLIED.append("malloc: freed blocks under 1 GiB kept for reuse")
+    import numpy  # noqa: F401  (loads OpenBLAS: threadpoolctl limits only loaded libraries)
+    from threadpoolctl import threadpool_limits     # here: importing it changes os.environ
     threadpool_limits(limits=1, user_api="blas")
     APPLIED.append("BLAS single-threaded")
     return list(APPLIED)
