@@ -2,11 +2,14 @@
 
 Every (setting, seed) pair is one task that writes one run folder, exactly as
 ``minicnn train`` does, into ``DIR/runs/<setting>-seed<k>/``. Tasks run on a
-``distributed.LocalCluster`` of this machine, or on an existing cluster (``--scheduler``).
-A task whose worker dies is run again and resumes from its run's checkpoint; running the same
-command again skips the finished runs and resumes the others. At the end the sweep folder
-gets its results (:mod:`minicnn.sweep_results`: sweep.csv, summary.json, summary.md,
-sweep.png).
+``distributed.LocalCluster`` of this machine, or on an existing cluster (a Client, a Cluster
+object, ``--scheduler``, ``--scheduler-file`` or DASK_SCHEDULER_ADDRESS). A task's key holds
+a token of its run folder and settings, and its result is checked against that folder, so no
+run is lost or counted twice between sweeps. A task whose worker dies is run again and
+resumes from its run's checkpoint; running the same command again skips the finished runs
+and resumes the others. The runs' epochs reach the sweep command as Dask events. At the end
+the sweep folder gets its results (:mod:`minicnn.sweep_results`: sweep.csv, summary.json,
+summary.md, sweep.png).
 
 Dask is imported only when a sweep runs on a cluster: ``import minicnn`` never imports it.
 """
