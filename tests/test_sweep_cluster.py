@@ -85,6 +85,28 @@ def test_two_sweeps_on_one_scheduler_into_two_folders_both_complete(tmp_path, da
         assert _finished(out) == {name: "done"}
 
 
+@pytest.mark.slow
+def test_a_finished_runs_result_is_released_while_the_others_train(tmp_path, data_dir, env):
+    out = tmp_path / "s"
+    first, second = sweep.plan("quick", GRID, [0, 1], out)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as local, \
+            distributed.Client(local) as client:
+        thread = threading.Thread(target=sweep.run_sweep, args=("quick", GRID, [0, 1], out),
+                                  kwargs={"data": str(data_dir), "client": client})
+        thread.start()
+        _wait_for(Path(first.run_dir) / "config.json")
+        _wait_for(Path(second.run_dir) / "config.json")    # one worker: one run is done
+        held = client.run_on_scheduler(lambda dask_scheduler: [
+            str(key) for key, ts in dask_scheduler.tasks.items() if ts.state == "memory"])
+        training = [t for t in (first, second)
+                    if runs.read_config(Path(t.run_dir))["status"] == "running"]
+        thread.join()
+    assert len(training) == 1                              # the other one was done
+    (done,) = {first, second} - set(training)
+    assert sweep.task_key(done) not in held, held
+
+
 ARGS = ["sweep", "--seeds", "0", "--set", "image_size=40", "--set", "epochs=1",
         "--set", "batch_size=8"]
 
