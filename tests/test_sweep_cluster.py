@@ -103,7 +103,7 @@ def test_a_finished_runs_result_is_released_while_the_others_train(tmp_path, dat
                     if runs.read_config(Path(t.run_dir))["status"] == "running"]
         thread.join()
     assert len(training) == 1                              # the other one was done
-    (done,) = {first, second} - set(training)
+    (done,) = [t for t in (first, second) if t is not training[0]]
     assert sweep.task_key(done) not in held, held
 
 
