@@ -88,7 +88,7 @@ def test_two_sweeps_on_one_scheduler_into_two_folders_both_complete(tmp_path, da
 @pytest.mark.slow
 def test_a_finished_runs_result_is_released_while_the_others_train(tmp_path, data_dir, env):
     out = tmp_path / "s"
-    first, second = sweep.plan("quick", GRID, [0, 1], out)
+    first, second = sweep.plan("quick", GRID, [0, 1], out, str(data_dir.resolve()))  # as run
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as local, \
             distributed.Client(local) as client:
