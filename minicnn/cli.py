@@ -178,7 +178,7 @@ def _sweep(args):
 
 
 def _cache(args):
-    from .data import cache                                   # lazy: see the note above
+    from .data import cache
     if args.action == "clear":
         removed, freed = cache.clear()
         print(f"removed {removed} cache files ({freed / 1e6:.1f} MB) from "
