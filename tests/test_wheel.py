@@ -9,6 +9,7 @@ borrows this environment's packages (numpy, jupytext, ...) through a .pth file p
 its own site-packages; the command then runs from an unrelated folder.
 """
 import os
+import re
 import shutil
 import site
 import subprocess
@@ -66,6 +67,7 @@ def test_the_wheel_carries_the_licence_and_metadata(wheel):
     assert "Name: minicnn-xray" in meta and "License-Expression: MIT" in meta, meta[:800]
     assert "Classifier: Intended Audience :: Education" in meta
     assert "pip install minicnn-xray" in meta           # the index's page: docs/pypi.md
+    assert not re.findall(r"\]\((?!https?://)", meta)   # no link relative to the repository
     licence = archive.read(f"{info}/licenses/LICENSE").decode()
     assert licence == (ROOT / "LICENSE").read_text()
 
