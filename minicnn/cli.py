@@ -74,8 +74,9 @@ def _train(args):
     from .validation import SettingError
     flags = {name: vars(args)[name] for name in settings.setting_fields()
              if name in vars(args) and name != "preset"}
+    track = _tracker(args.mlflow)
     if not args.resume:
-        train_run(_settings(args, flags), command=args.command_line, report=write_report)
+        track(train_run(_settings(args, flags), command=args.command_line, report=write_report))
         return
     fixed = [_flag(name) for name, f in settings.setting_fields().items()
              if name in flags and not f.metadata["resume"]]
@@ -83,8 +84,19 @@ def _train(args):
     if fixed:
         raise SettingError(f"--resume goes on with the run's own settings; drop "
                            f"{' '.join(fixed)}")
-    resume_run(args.resume, data=flags.get("data"), command=args.command_line,
-               report=write_report)
+    track(resume_run(args.resume, data=flags.get("data"), command=args.command_line,
+                     report=write_report))
+
+
+def _tracker(uri):
+    """What to do with the finished run folder: log it to MLflow at ``uri`` (--mlflow; ""
+    for the default store), or nothing. Checks MLflow is installed before training."""
+    if uri is None:
+        return lambda run_dir: None
+    from . import tracking
+    tracking.require_mlflow()
+    return lambda run_dir: print(f"MLflow run {tracking.log_run(run_dir, uri or None)} "
+                                 f"({uri or tracking.DEFAULT_URI})")
 
 
 def _settings(args, flags):
@@ -228,6 +240,10 @@ def _train_parser(sub, wanted):
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="go on with an unfinished run (interrupted, failed or killed) from its "
                         "last finished epoch, with its own settings")
+    p.add_argument("--mlflow", nargs="?", const="", metavar="URI",
+                   help="also log the finished run to MLflow: settings, per-epoch metrics, "
+                        "final figures, the folder's files (default URI file:./mlruns; needs "
+                        "the mlflow extra; docs/tracking.md)")
     group = p.add_argument_group("settings (one flag per setting, default: the preset's)")
     for name in settings.setting_fields():
         if name != "preset":
