@@ -90,13 +90,13 @@ def _train(args):
 
 def _tracker(uri):
     """What to do with the finished run folder: log it to MLflow at ``uri`` (--mlflow; ""
-    for the default store), or nothing. Checks MLflow is installed before training."""
+    for the default store), or nothing. Checks MLflow and the URI before training."""
     if uri is None:
         return lambda run_dir: None
     from . import tracking
-    tracking.require_mlflow()
-    return lambda run_dir: print(f"MLflow run {tracking.log_run(run_dir, uri or None)} "
-                                 f"({uri or tracking.DEFAULT_URI})")
+    client = tracking.connect(uri or None)
+    return lambda run_dir: print(f"MLflow run {tracking.log_run(run_dir, client)} "
+                                 f"({client.tracking_uri})")
 
 
 def _settings(args, flags):

@@ -31,17 +31,34 @@ def require_mlflow():
     return mlflow
 
 
-def log_run(run_dir, uri=None, experiment=EXPERIMENT):
-    """Log the run folder ``run_dir`` to the MLflow tracking server or store at ``uri``
-    (default :data:`DEFAULT_URI`) under ``experiment``; returns the MLflow run's id."""
-    require_mlflow()
-    from mlflow.entities import Metric, Param, RunTag
+def connect(uri=None):
+    """An MLflow client for the tracking server or store at ``uri`` (default
+    :data:`DEFAULT_URI`); ValueError when MLflow is missing or refuses the URI."""
+    mlflow = require_mlflow()
     from mlflow.tracking import MlflowClient
-    run_dir, uri = Path(run_dir), uri or DEFAULT_URI
+    uri = uri or DEFAULT_URI
     if uri.startswith("file:"):     # MLflow 3 asks for this to keep its file store in use
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    try:
+        return MlflowClient(tracking_uri=uri)
+    except mlflow.exceptions.MlflowException as exc:
+        raise ValueError(f"--mlflow {uri}: {exc}") from None
+
+
+def log_run(run_dir, client, experiment=EXPERIMENT):
+    """Log the run folder ``run_dir`` through ``client`` (:func:`connect`) under
+    ``experiment``; returns the MLflow run's id. ValueError when MLflow refuses it."""
+    from mlflow.exceptions import MlflowException
+    try:
+        return _log(Path(run_dir), client, experiment)
+    except MlflowException as exc:
+        raise ValueError(f"the run folder {run_dir} is complete, but MLflow at "
+                         f"{client.tracking_uri} did not take it: {exc}") from None
+
+
+def _log(run_dir, client, experiment):
+    from mlflow.entities import Metric, Param, RunTag
     config = runs.read_config(run_dir)
-    client = MlflowClient(tracking_uri=uri)
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found else client.create_experiment(experiment)
     source = config.get("source") or {}

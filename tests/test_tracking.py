@@ -22,6 +22,15 @@ def test_without_mlflow_the_flag_fails_before_training(tmp_path, monkeypatch, ca
     assert not (tmp_path / "run").exists()
 
 
+def test_a_uri_mlflow_refuses_fails_before_training(tmp_path, capsys):
+    pytest.importorskip("mlflow")
+    argv = ["train", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"),
+            "--mlflow", "nosuch://x"]
+    assert main(argv) == 2
+    assert "minicnn train: error: --mlflow nosuch://x: " in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_run_logged_to_a_local_file_store(tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
