@@ -78,7 +78,7 @@ def no_cluster(monkeypatch):
     monkeypatch.setattr(sweep, "find_data_dir", lambda data: __import__("pathlib").Path("."))
     def refuse(*args, **kwargs):
         raise AssertionError("a cluster was started")
-    monkeypatch.setattr(sweep, "_client", refuse)
+    monkeypatch.setattr(sweep, "_connect", refuse)
 
 
 @pytest.mark.parametrize("kind", ["run folder", "other files", "other sweep"])
