@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+from folders import make_chest_xray
+
 # Deterministic by default so CI never flakes; HYPOTHESIS_PROFILE=explore draws new cases.
 settings.register_profile("default", max_examples=15, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -77,7 +79,6 @@ def pytest_configure(config):
 
 # -- for the tests that run minicnn in subprocesses (reliability, resume); a module may
 # define its own env and data_dir instead (test_cli, test_sweep do)
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +93,5 @@ def env(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory, env):
-    """A small synthetic chest_xray folder (tests/test_cli.py's make_chest_xray)."""
-    from test_cli import make_chest_xray
+    """A small synthetic chest_xray folder (tests/folders.py's make_chest_xray)."""
     return make_chest_xray(tmp_path_factory.mktemp("fixture") / "chest_xray")

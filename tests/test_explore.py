@@ -21,7 +21,7 @@ from minicnn.layers import (BatchNormalization, Conv2D, Dense, GlobalAveragePool
 from minicnn.model import Sequential
 from minicnn.models import thesis_cnn
 
-from test_cli import make_chest_xray
+from folders import make_chest_xray
 
 SIZE = 40
 

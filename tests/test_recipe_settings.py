@@ -10,7 +10,7 @@ from minicnn.data import intensity_batch
 from minicnn.models import thesis_cnn
 from minicnn.validation import SettingError
 
-from test_cli import make_chest_xray
+from folders import make_chest_xray
 
 
 # -- the architecture's variants ------------------------------------------------------------

@@ -19,7 +19,7 @@ from minicnn import pipeline, report
 from minicnn.data import locate
 from minicnn.cli import main
 
-from test_cli import make_chest_xray
+from folders import make_chest_xray
 
 SIZE = 40
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

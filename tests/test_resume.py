@@ -21,7 +21,7 @@ from minicnn.callbacks import CSVLogger, DivergenceGuard, EarlyStopping, History
 from minicnn.cli import main
 from minicnn.validation import RunFolderError
 
-from test_cli import make_chest_xray
+from folders import make_chest_xray
 
 ROOT = Path(__file__).resolve().parents[1]
 # The run of every subprocess test: augmentation (the shuffling generator's draws), early

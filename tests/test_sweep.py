@@ -15,7 +15,7 @@ from minicnn import runs, sweep, sweep_results
 from minicnn.cli import main
 from minicnn.validation import RunFolderError, SettingError
 
-from test_cli import make_chest_xray
+from folders import make_chest_xray
 
 # A printed table of Student's t (two-sided 95%: the 0.975 quantile) by degrees of freedom.
 T_TABLE = {1: 12.706, 2: 4.303, 4: 2.776, 9: 2.262, 29: 2.045}
