@@ -33,15 +33,20 @@ def tier(request):
 
 
 ROOT = Path(__file__).resolve().parents[1]          # the repository
-REQUIRE_DATA = os.environ.get("MINICNN_REQUIRE_DATA") == "1"
+# $MINICNN_DATA set says the data set is meant to be there: a test skipped for want of it
+# fails instead, as with MINICNN_REQUIRE_DATA=1 (CI)
+REQUIRE_DATA = (os.environ.get("MINICNN_REQUIRE_DATA") == "1"
+                or bool(os.environ.get("MINICNN_DATA")))
 
 
 def data_places():
-    """Where the tests look for the real chest X-ray folder: $MINICNN_DATA, then the places
-    minicnn.data.locate knows, taken relative to the repository (not the working folder)."""
+    """Where the tests look for the real chest X-ray folder: $MINICNN_DATA alone when set
+    (as minicnn.data.locate does), else the places locate knows, taken relative to the
+    repository (not the working folder)."""
     from minicnn.data.locate import PLACES
-    places = [Path(os.environ["MINICNN_DATA"])] if os.environ.get("MINICNN_DATA") else []
-    return places + [ROOT / place for place in PLACES]
+    if os.environ.get("MINICNN_DATA"):
+        return [Path(os.environ["MINICNN_DATA"])]
+    return [ROOT / place for place in PLACES]
 
 
 def repo_data_dir():
@@ -57,13 +62,15 @@ def real_data_dir():
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """With MINICNN_REQUIRE_DATA=1 (CI), a test skipped for want of the data set fails."""
+    """With MINICNN_REQUIRE_DATA=1 (CI) or $MINICNN_DATA set, a test skipped for want of the
+    data set fails."""
     outcome = yield
     report = outcome.get_result()
     if REQUIRE_DATA and report.skipped and "data set" in str(report.longrepr):
         report.outcome = "failed"
-        report.longrepr = (f"MINICNN_REQUIRE_DATA=1 but the chest X-ray data set was not found "
-                           f"in: {', '.join(map(str, data_places()))} ({report.longrepr})")
+        report.longrepr = (f"MINICNN_REQUIRE_DATA=1 or MINICNN_DATA set, but the chest X-ray "
+                           f"data set was not found in: {', '.join(map(str, data_places()))} "
+                           f"({report.longrepr})")
 
 
 def pytest_configure(config):
