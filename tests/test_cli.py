@@ -332,6 +332,7 @@ def test_explicit_missing_data_folder_exit_2(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_python_dash_m_minicnn_help():
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     for argv, expected in ((["--help"], "train"), (["train", "--help"], "thesis")):

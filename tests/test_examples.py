@@ -196,6 +196,7 @@ def test_every_example_is_listed_here():
         found ^ set(PROMISES))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PROMISES))
 def test_example_runs_in_quick_mode(name, tmp_path, cache_dir):
     figures, patterns, needs_data = PROMISES[name]
@@ -221,6 +222,7 @@ def test_example_runs_in_quick_mode(name, tmp_path, cache_dir):
         EXTRA_CHECKS[name](out, data, proc.stderr)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["06_explore_xrays", "07_train_thesis_cnn",
                                   "08_what_the_network_sees", "11_learning_step_by_step"])
 def test_data_examples_exit_cleanly_without_data(name, tmp_path, cache_dir):
