@@ -132,3 +132,18 @@ def test_every_conv_and_pool_geometry_fuses_only_when_exact(side, conv, pool):
     expected = size == 2 and strides in (None, 2) and padding == "valid"
     steps = [type(step).__name__ for _, step in forward_steps(model.layers)]
     assert (steps[0] == "ConvReluMaxPool") == expected, steps
+
+
+def test_after_a_split_each_layer_keeps_its_own_index():
+    """Once backward has split the fused step (start inside it), a later backward from the
+    same forward that starts after the pooling must not run the pooling again."""
+    model = minicnn.Sequential([
+        layers.Input((8, 9, 1)), layers.Conv2D(2, 3, activation="relu", dtype="float64"),
+        layers.MaxPooling2D(2, dtype="float64"), layers.Flatten(dtype="float64"),
+        layers.Dense(2, dtype="float64")], seed=3)
+    x, dy = np.random.default_rng(4).standard_normal((2, 8, 9, 1)), np.ones((2, 2))
+    model.forward(x, keep=True)
+    expected = model.backward(dy, start=2)                 # at the Flatten's input
+    model.forward(x)                                       # fused
+    model.backward(dy, start=1)                            # splits the fused step
+    np.testing.assert_array_equal(model.backward(dy, start=2), expected)
