@@ -87,14 +87,16 @@ def test_a_bad_key_or_value_is_named(pair, words):
     assert all(w in str(info.value) for w in words), str(info.value)
 
 
-def test_a_bad_setting_stops_the_sweep_before_any_cluster(tmp_path, monkeypatch, capsys):
+def test_a_bad_setting_stops_the_sweep_before_any_cluster(tmp_path, monkeypatch, capsys,
+                                                          data_dir):
     def no_cluster(*args):
         raise AssertionError("a cluster was started")
 
     monkeypatch.setattr(sweep, "_client", no_cluster)
     for bad in (["--set", "image_size=20"], ["--set", "class_weight=heavy"],
                 ["--set", "nonsense=1"]):
-        assert main(["sweep", "--out", str(tmp_path / "s"), *bad]) == 2
+        assert main(["sweep", "--out", str(tmp_path / "s"), "--data", str(data_dir),
+                     *bad]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("minicnn sweep: error:"), err
     assert not (tmp_path / "s").exists()
