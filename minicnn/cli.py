@@ -8,7 +8,9 @@ the full traceback instead.
 """
 import argparse
 import contextlib
+import dataclasses
 import errno
+import importlib
 import os
 import signal
 import sys
@@ -18,39 +20,36 @@ import traceback
 import warnings
 from pathlib import Path
 
-import numpy as np
-
-from . import exercises, explore, get_backend, notebooks, runtime
-from .bench import add_arguments as bench_arguments
-from .bench import run_from_args as run_bench
-from .data.locate import describe_places
-from .models import thesis_cnn
-from .validation import SettingError, int_argument
-
-# The commands below import the pipeline and the report when they run, not here: those pull
-# in scikit-image, scikit-learn and matplotlib (a second or more), which `minicnn --help`
-# and `minicnn summary` do not need.
+# Every command's module is imported when that command runs or its parser is built, not here:
+# `minicnn --help` and `import minicnn.cli` load neither NumPy, Numba, scikit-learn nor
+# scikit-image (tests/test_cli_startup.py checks it).
 
 
 def _summary(args):
+    from .models import thesis_cnn
     thesis_cnn(input_shape=(args.image_size, args.image_size, 1)).summary()
 
 
 def _demo(args):
     """The thesis CNN's table, then one forward/backward/Adam step on real X-rays."""
-    from .data import find_data_dir, load_image_folder      # lazy: scikit-image, see above
+    import numpy as np
 
-    model = thesis_cnn(seed=args.seed)
+    from . import get_backend
+    from .data import find_data_dir, load_image_folder
+    from .models import thesis_cnn
+
+    size = args.image_size
+    model = thesis_cnn(input_shape=(size, size, 1), seed=args.seed)
     model.summary()
     model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
     try:
         root = find_data_dir(args.data) / "train"
-        data = load_image_folder(root, image_size=150, limit_per_class=args.per_class)
+        data = load_image_folder(root, image_size=size, limit_per_class=args.per_class)
         x, y, source = data.x, data.y, f"{len(data.y)} X-rays from {root}"
     except FileNotFoundError as exc:
         print(f"{exc}\nUsing random images instead.", file=sys.stderr)
         rng = np.random.default_rng(args.seed)
-        x = rng.random((2 * args.per_class, 150, 150, 1), dtype=np.float32)
+        x = rng.random((2 * args.per_class, size, size, 1), dtype=np.float32)
         y, source = np.arange(len(x)) % 2, f"{len(x)} random images"
     print(f"\nOne training step on {source} (backend {get_backend()}):")
     start = time.perf_counter()
@@ -66,46 +65,62 @@ def _demo(args):
         print(f"  Adam step {step}: loss {loss:.4f}, accuracy {acc:.3f}")
 
 
-#: pipeline.PRESETS's names (the CLI does not import the pipeline before it runs a command).
-PRESET_NAMES = ("quick", "thesis", "full", "improved")
-
-#: train's flags that set a setting: --resume takes the run's own instead.
-SETTING_FLAGS = ("preset", "epochs", "image_size", "batch_size", "seed", "out", "augment",
-                 "class_weight", "train_per_class", "patience", "validation_only")
-
-
 def _train(args):
-    from .pipeline import resume_run, settings_for, train_run   # lazy: see the note above
-    if args.resume:
-        given = [f"--{name.replace('_', '-')}" for name in SETTING_FLAGS
-                 if getattr(args, name) is not None]
-        if given:
-            raise SettingError(f"--resume goes on with the run's own settings; drop "
-                               f"{' '.join(given)}")
-        resume_run(args.resume, data=args.data, command=args.command_line)
+    from . import settings
+    from .pipeline import resume_run, train_run
+    from .report import write_report
+    from .validation import SettingError
+    flags = {name: vars(args)[name] for name in settings.setting_fields()
+             if name in vars(args) and name != "preset"}
+    if not args.resume:
+        train_run(_settings(args, flags), command=args.command_line, report=write_report)
         return
-    settings = settings_for(args.preset or "quick", epochs=args.epochs, image_size=args.image_size,
-                            batch_size=args.batch_size, seed=args.seed, data=args.data,
-                            out=args.out, augment=args.augment, class_weight=args.class_weight,
-                            train_per_class=args.train_per_class, patience=args.patience,
-                            score_test=False if args.validation_only else None)
-    train_run(settings, command=args.command_line)
+    fixed = [_flag(name) for name, f in settings.setting_fields().items()
+             if name in flags and not f.metadata["resume"]]
+    fixed += [f"--{what}" for what in ("preset", "config", "set") if getattr(args, what)]
+    if fixed:
+        raise SettingError(f"--resume goes on with the run's own settings; drop "
+                           f"{' '.join(fixed)}")
+    resume_run(args.resume, data=flags.get("data"), command=args.command_line,
+               report=write_report)
+
+
+def _settings(args, flags):
+    """The run's settings: the preset's, then the --config file's, then --set's, then the
+    flags', each later one winning."""
+    from . import settings
+    from .validation import SettingError
+    values = settings.read_config(args.config) if args.config else {}
+    for key, choices in settings.parse_sets(args.set or []).items():
+        if len(choices) > 1:
+            raise SettingError(f"--set {key}: one value per setting in a run (a grid of "
+                               f"values is for minicnn sweep)")
+        values[key] = choices[0]
+    preset = args.preset or values.pop("preset", None) or "quick"
+    values.pop("preset", None)
+    return dataclasses.replace(settings.settings_for(preset), **{**values, **flags})
+
+
+def _flag(name):
+    """A setting's command-line flag: image_size -> --image-size."""
+    return "--" + name.replace("_", "-")
 
 
 def _evaluate(args):
     if (Path(args.model) / "sweep.json").is_file():
-        from .sweep import score_test                         # lazy: see the note above
+        from .sweep import score_test
         scored, paths = score_test(args.model, data=args.data)
         print(paths[2].read_text(encoding="utf-8"))
         print(f"test/ scored now for {scored} run(s); written: "
               + ", ".join(str(p) for p in paths))
         return
-    from .pipeline import evaluate_run                        # lazy: see the note above
-    evaluate_run(args.model, data=args.data)
+    from .report import write_report
+    from .scoring import evaluate_run
+    evaluate_run(args.model, data=args.data, report=write_report)
 
 
 def _predict(args):
-    from .pipeline import predict_images                      # lazy: see the note above
+    from .scoring import predict_images
     results, info = predict_images(args.model, args.images)
     print(f"threshold {info['threshold']:.3f}, {info['image_size']} px; "
           f"P(pneumonia) and label per image:")
@@ -125,24 +140,25 @@ def _predict(args):
 
 def _report(args):
     if (Path(args.run_dir) / "sweep.json").is_file():
-        from .sweep_results import write_results              # lazy: see the note above
+        from .sweep_results import write_results
         paths = write_results(args.run_dir)
         print(paths[2].read_text(encoding="utf-8"))
         print("written: " + ", ".join(str(p) for p in paths))
         return
-    from .report import write_report                          # lazy: see the note above
+    from .report import write_report
     path = write_report(args.run_dir, data_dir=args.data, n_images=args.images)
     print(f"report written to {path}")
 
 
 def _compare(args):
-    from .sweep_results import compare, compare_markdown      # lazy: see the note above
+    from .sweep_results import compare, compare_markdown
     print(compare_markdown(compare(args.sweeps, args.part), args.part), end="")
 
 
 def _sweep(args):
-    from .sweep import parse_sets, run_sweep                  # lazy: pipeline, dask
-    grid = parse_sets(args.set or [])
+    from .settings import parse_sets, sweepable
+    from .sweep import run_sweep
+    grid = parse_sets(args.set or [], keys=sweepable())
     result = run_sweep(args.preset, grid, args.seeds, args.out, data=args.data,
                        scheduler=args.scheduler, workers=args.workers,
                        threads=args.threads_per_worker, command=args.command_line,
@@ -157,74 +173,111 @@ def _sweep(args):
     return 1 if counts.get("failed") else 0
 
 
-DATA_HELP = f"chest_xray folder (default: {describe_places()})"
-TRAIN_EPILOG = """presets (every flag overrides its preset's value):
-  quick   (default) honest protocol at 48 px: at most 300 training images per class
-          (seeded sample), 3 epochs, batch 32, best validation epoch kept (early stopping,
-          patience 2), balanced class weights, no augmentation; about 2 minutes on 2 cores
-  thesis  the thesis: train 970 normal + 1,041 pneumonia, test 203 + 313 (seeded samples),
-          150 px, batch 32, 20 epochs, Adam, validated on the test sample
-          (OPTIMISTIC protocol, labelled so in the output)
-  full    honest protocol at 150 px: all of train/ minus a patient-grouped 15% validation
-          split, augmentation, balanced class weights, early stopping (patience 4, at most
-          30 epochs), test/ scored once
-Honest protocol: epoch and decision threshold (Youden's J) are chosen on validation only;
-test/ is scored once, at 0.5 and at that threshold."""
+# -- the parsers: each command's arguments are added (and its module imported) only when that
+# command runs, or for every command when build_parser() is called without a name ----------
+DEBUG_HELP = "show the full traceback of an error (also MINICNN_DEBUG=1)"
 
 
-def _train_parser(sub):
-    p = sub.add_parser("train", help="train the thesis CNN on the X-rays and write a run folder",
-                       epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", help=DATA_HELP)
-    p.add_argument("--preset", choices=PRESET_NAMES,
-                   help="settings to start from (default quick)")
-    p.add_argument("--epochs", type=int_argument(1))
-    p.add_argument("--image-size", type=int_argument(1),
-                   help="image side in pixels (38 to 300; the thesis used 150)")
-    p.add_argument("--batch-size", type=int_argument(1))
-    p.add_argument("--seed", type=int_argument(0), help="seed of the split, samples, weights "
-                                                        "and shuffling (default 0)")
-    p.add_argument("--out", help="run folder, new or empty (default runs/<preset>-<timestamp>)")
-    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="random rotation/shift/zoom of training batches")
-    p.add_argument("--class-weight", choices=("balanced", "none"))
-    p.add_argument("--train-per-class", type=int_argument(0), metavar="N",
-                   help="at most N training images per class, seeded sample (0 = all)")
-    p.add_argument("--patience", type=int_argument(0),
-                   help="early stopping patience in epochs (validation loss)")
-    p.add_argument("--validation-only", action="store_true", default=None,
-                   help="leave test/ unscored, to compare settings on validation; score it "
-                        "once later with minicnn evaluate --model RUN_DIR")
+def _command(sub, wanted, name, help, **kwargs):
+    """Add the sub-parser ``name``; returns it when its arguments are wanted (``wanted`` is
+    None for every command, or this one's name), else None."""
+    p = sub.add_parser(name, help=help, description=help, **kwargs)
+    p.add_argument("--debug", dest="debug_here", action="store_true", help=DEBUG_HELP)
+    return p if wanted in (None, name) else None
+
+
+def _data_help(first=""):
+    from .data.locate import describe_places
+    return f"chest_xray folder (default: {first}{describe_places()})"
+
+
+TRAIN_EPILOG = """Where each setting comes from, later ones winning: the preset, the --config file,
+--set, the flags. Honest protocol: the epoch and the decision threshold (Youden's J) are
+chosen on validation only; test/ is scored once, at 0.5 and at that threshold.
+
+presets (the settings in which they differ; the others take the defaults above):
+{presets}"""
+
+
+def _train_parser(sub, wanted):
+    p = _command(sub, wanted, "train", "train the thesis CNN on the X-rays and write a run "
+                                       "folder")
+    if p is None:
+        return
+    from . import settings
+    p.epilog = TRAIN_EPILOG.format(presets=settings.preset_lines())
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.add_argument("--preset", choices=tuple(settings.PRESETS),
+                   help="settings to start from (default: the --config file's, else quick)")
+    p.add_argument("--config", metavar="FILE",
+                   help="settings from a TOML file's [settings] table, or from a run folder's "
+                        "config.json (to repeat a run: --config RUN/config.json --seed 5)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="a setting by its name, e.g. --set batch_norm=true (repeatable)")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="go on with an unfinished run (interrupted, failed or killed) from its "
                         "last finished epoch, with its own settings")
+    group = p.add_argument_group("settings (one flag per setting, default: the preset's)")
+    for name in settings.setting_fields():
+        if name != "preset":
+            _setting_flag(group, settings, name)
+    group.add_argument("--validation-only", dest="score_test", action="store_const",
+                       const=False, default=argparse.SUPPRESS,
+                       help="--no-score-test: leave test/ unscored, to compare settings on "
+                            "validation; score it once later with minicnn evaluate --model RUN")
     p.set_defaults(run=_train)
 
 
-def _model_parsers(sub):
-    p = sub.add_parser("evaluate", help="score a trained model on the test/ folder")
-    p.add_argument("--model", required=True, metavar="RUN_OR_FILE",
-                   help="finished run folder (uses its threshold) or model file (threshold "
-                        "0.5); a --validation-only run gets its test scores recorded, and a "
-                        "sweep folder has every such run scored")
-    p.add_argument("--data", help="chest_xray folder (default: the run's own, then "
-                                  f"{describe_places()})")
-    p.set_defaults(run=_evaluate)
+def _setting_flag(group, settings, name):
+    """One setting's flag, with its help text and allowed values from the settings table."""
+    field = settings.setting_fields()[name]
+    meta, kind = field.metadata, settings.value_type(name)
+    text = _data_help() if name == "data" else meta["help"]   # data: the places, in words
+    if kind is not bool and not meta["choices"] and name != "data":
+        text += f"; {settings.allowed(name)}"
+    if field.default is not dataclasses.MISSING and name != "data":
+        text += f" (default {settings.as_text(name, field.default)})"
+    common = {"dest": name, "default": argparse.SUPPRESS, "help": text.replace("%", "%%")}
+    if kind is bool:
+        group.add_argument(_flag(name), action=argparse.BooleanOptionalAction, **common)
+        return
+    metavar = {int: "N", float: "X"}.get(kind, "DIR" if name in ("data", "out") else "N")
 
-    p = sub.add_parser("predict", help="probability of pneumonia and label for image files")
-    p.add_argument("--model", required=True, metavar="RUN_OR_FILE",
-                   help="finished run folder (uses its threshold) or model file (threshold 0.5)")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.set_defaults(run=_predict)
+    def parse(text):
+        try:
+            return settings.parse_text(name, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    parse.__name__ = name
+    group.add_argument(_flag(name), type=parse, metavar=meta["choices"] and "{" + ",".join(
+        meta["choices"]) + "}" or metavar, **common)
 
-    p = sub.add_parser("report", help="write report.html (metrics, plots, test X-rays with "
-                                      "Grad-CAM) into a run folder")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="run folder written by minicnn train")
-    p.add_argument("--data", help="chest_xray folder for the test images (default: the "
-                                  f"run's own, then {describe_places()})")
-    p.add_argument("--images", type=int_argument(0), default=8, metavar="N",
-                   help="test X-rays to show with Grad-CAM (default 8, 0 = none)")
-    p.set_defaults(run=_report)
+
+def _model_parsers(sub, wanted):
+    p = _command(sub, wanted, "evaluate", "score a trained model on the test/ folder")
+    if p:
+        p.add_argument("--model", required=True, metavar="RUN_OR_FILE",
+                       help="finished run folder (uses its threshold) or model file (threshold "
+                            "0.5); a --validation-only run gets its test scores recorded, and "
+                            "a sweep folder has every such run scored")
+        p.add_argument("--data", help=_data_help("the run's own, else "))
+        p.set_defaults(run=_evaluate)
+    p = _command(sub, wanted, "predict", "probability of pneumonia and label for image files")
+    if p:
+        p.add_argument("--model", required=True, metavar="RUN_OR_FILE",
+                       help="finished run folder (uses its threshold) or model file "
+                            "(threshold 0.5)")
+        p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG)")
+        p.set_defaults(run=_predict)
+    p = _command(sub, wanted, "report", "write report.html (metrics, plots, test X-rays with "
+                                        "Grad-CAM) into a run folder")
+    if p:
+        from .validation import int_argument
+        p.add_argument("run_dir", metavar="RUN_DIR", help="run folder written by minicnn train")
+        p.add_argument("--data", help=_data_help("the run's own, else "))
+        p.add_argument("--images", type=int_argument(0), default=8, metavar="N",
+                       help="test X-rays to show with Grad-CAM (default 8, 0 = none)")
+        p.set_defaults(run=_report)
 
 
 SWEEP_EPILOG = """Every (setting, seed) pair is one run folder, DIR/runs/<setting>-seed<k>/, as
@@ -232,22 +285,42 @@ SWEEP_EPILOG = """Every (setting, seed) pair is one run folder, DIR/runs/<settin
 or comma-separated: --set image_size=48,64) make a grid, and the settings are the Cartesian
 product of the keys' values. Running the command again skips the finished runs and resumes
 the others. Results: DIR/sweep.csv, summary.json, summary.md (mean, sd, min, max and a 95%
-t-interval across seeds per setting) and sweep.png. See docs/sweeps.md."""
+t-interval across seeds per setting) and sweep.png. See docs/sweeps.md.
+
+keys --set may vary: {keys}"""
 
 
-def _sweep_parser(sub):
-    p = sub.add_parser("sweep", help="train over several seeds and settings on Dask "
-                                     "(needs '.[sweep]')", epilog=SWEEP_EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", choices=PRESET_NAMES, default="quick",
+def _sweep_parser(sub, wanted):
+    p = _command(sub, wanted, "sweep", "train over several seeds and settings on Dask (needs "
+                                       "'.[sweep]')")
+    if p:
+        _sweep_arguments(p)
+    p = _command(sub, wanted, "compare", "sweep folders' settings side by side, with the "
+                                         "differences from the first paired by seed")
+    if p:
+        p.add_argument("sweeps", nargs="+", metavar="SWEEP_DIR",
+                       help="sweep folders; the first one's first setting is the reference")
+        p.add_argument("--part", choices=("validation", "test"), default="validation",
+                       help="which images' metrics (default validation: choose settings on "
+                            "validation, score test once at the end)")
+        p.set_defaults(run=_compare)
+
+
+def _sweep_arguments(p):
+    from . import settings
+    from .validation import int_argument
+    p.epilog = SWEEP_EPILOG.format(keys=", ".join(settings.sweepable()))
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.add_argument("--preset", choices=tuple(settings.PRESETS), default="quick",
                    help="settings to start from (default quick)")
-    p.add_argument("--seeds", type=int_argument(0), nargs="+", default=[0, 1, 2],
-                   metavar="K", help="seeds to run each setting with (default 0 1 2)")
+    p.add_argument("--seeds", type=int_argument(0, settings.MAX_SEED), nargs="+",
+                   default=[0, 1, 2], metavar="K", help="seeds to run each setting with "
+                                                        "(default 0 1 2)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="a setting and its value(s), e.g. augment=true or image_size=48,64 "
-                        "(an unknown key lists the valid ones)")
+                        "(the keys are listed below)")
     p.add_argument("--out", required=True, metavar="DIR", help="the sweep folder")
-    p.add_argument("--data", help=DATA_HELP)
+    p.add_argument("--data", help=_data_help())
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="an existing Dask scheduler, e.g. tcp://HOST:8786 (default: a local "
                         "cluster on this machine)")
@@ -261,63 +334,77 @@ def _sweep_parser(sub):
                         "then score the chosen sweep once with minicnn evaluate --model DIR")
     p.set_defaults(run=_sweep)
 
-    p = sub.add_parser("compare", help="sweep folders' settings side by side, with the "
-                                       "differences from the first paired by seed")
-    p.add_argument("sweeps", nargs="+", metavar="SWEEP_DIR",
-                   help="sweep folders; the first one's first setting is the reference")
-    p.add_argument("--part", choices=("validation", "test"), default="validation",
-                   help="which images' metrics (default validation: choose settings on "
-                        "validation, score test once at the end)")
-    p.set_defaults(run=_compare)
+
+def _other_parsers(sub, wanted):
+    p = _command(sub, wanted, "bench", "time the thesis CNN in minicnn, Keras and PyTorch side "
+                                       "by side (see docs/benchmarks.md)")
+    if p:
+        from .bench import add_arguments, run_from_args
+        add_arguments(p)
+        p.set_defaults(run=run_from_args)
+    p = _command(sub, wanted, "summary", "print the thesis CNN's layer table")
+    if p:
+        _image_size_argument(p)
+        p.set_defaults(run=_summary)
+    p = _command(sub, wanted, "demo", "the thesis CNN's table and a few training steps on "
+                                      "X-rays")
+    if p:
+        from .validation import int_argument
+        p.add_argument("--data", help=_data_help())
+        _image_size_argument(p)
+        p.add_argument("--per-class", type=int_argument(1), default=4,
+                       help="images per class (default 4)")
+        p.add_argument("--steps", type=int_argument(0), default=3,
+                       help="Adam steps (default 3)")
+        p.add_argument("--seed", type=int_argument(0), default=0, help="seed (default 0)")
+        p.set_defaults(run=_demo)
 
 
-def _other_parsers(sub):
-    p = sub.add_parser("bench", help="time the thesis CNN in minicnn, Keras and PyTorch side "
-                                     "by side (see docs/benchmarks.md)")
-    bench_arguments(p)
-    p.set_defaults(run=run_bench)
-
-    p = sub.add_parser("summary", help="print the thesis CNN's layer table")
-    p.add_argument("--image-size", type=int_argument(1, 1024), default=150)
-    p.set_defaults(run=_summary)
-    p = sub.add_parser("demo", help="the thesis CNN's table and a few training steps on X-rays")
-    p.add_argument("--data", help=DATA_HELP)
-    p.add_argument("--per-class", type=int_argument(1), default=4,
-                   help="images per class (default 4)")
-    p.add_argument("--steps", type=int_argument(0), default=3, help="Adam steps (default 3)")
-    p.add_argument("--seed", type=int_argument(0), default=0)
-    p.set_defaults(run=_demo)
+def _image_size_argument(p):
+    from .settings import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
+    from .validation import int_argument
+    p.add_argument("--image-size", type=int_argument(MIN_IMAGE_SIZE, MAX_IMAGE_SIZE),
+                   default=150, metavar="S", help=f"image side in pixels, {MIN_IMAGE_SIZE} to "
+                                                  f"{MAX_IMAGE_SIZE} (default 150, the thesis's)")
 
 
-def _teaching_parsers(sub):
-    p = sub.add_parser("explore", help="write explore.html: step through the CNN on X-rays, "
-                                       "forward and backward, every number from minicnn")
-    explore.add_arguments(p)
-    p.set_defaults(run=explore.run)
-    p = sub.add_parser("exercises", help="write the layers yourself and have them graded "
-                                         "(list | start DIR | check DIR)")
-    exercises.add_arguments(p)
-    p.set_defaults(run=exercises.run)
-    p = sub.add_parser("notebooks", help="write the examples as Jupyter notebooks (.ipynb)")
-    notebooks.add_arguments(p)
-    p.set_defaults(run=notebooks.run)
+def _teaching_parsers(sub, wanted):
+    for name, help in (
+            ("explore", "write explore.html: step through the CNN on X-rays, forward and "
+                        "backward, every number from minicnn"),
+            ("exercises", "write the layers yourself and have them graded (list | start DIR | "
+                          "check DIR)"),
+            ("notebooks", "write the examples as Jupyter notebooks (.ipynb)")):
+        p = _command(sub, wanted, name, help)
+        if p:
+            module = importlib.import_module(f".{name}", __package__)
+            module.add_arguments(p)
+            p.set_defaults(run=module.run)
 
 
-DEBUG_HELP = "show the full traceback of an error (also MINICNN_DEBUG=1)"
+class _Parser(argparse.ArgumentParser):
+    """argparse, saying a mistake in the arguments in one line (the usage of a command with
+    thirty flags would bury it): ``minicnn train: error: ... (see minicnn train --help)``."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(prog="minicnn", description=__doc__.splitlines()[0])
+def build_parser(command=None):
+    """The ``minicnn`` argument parser: every command's arguments, or with ``command`` only
+    that one's (the others are listed by name and help: ``minicnn --help`` stays fast)."""
+    parser = _Parser(prog="minicnn", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
-    sub = parser.add_subparsers(dest="command", required=True)
-    _train_parser(sub)
-    _sweep_parser(sub)
-    _model_parsers(sub)
-    _other_parsers(sub)
-    _teaching_parsers(sub)
-    for command in sub.choices.values():       # also accepted after the command's name
-        command.add_argument("--debug", dest="debug_here", action="store_true", help=DEBUG_HELP)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_train_parser, _sweep_parser, _model_parsers, _other_parsers,
+                _teaching_parsers):
+        add(sub, command)
     return parser
+
+
+def _command_name(argv):
+    """The command named in argv (its first word that is not an option), or "" for none."""
+    return next((word for word in argv if not word.startswith("-")), "")
 
 
 # -- errors -------------------------------------------------------------------------------
@@ -372,9 +459,10 @@ def _command_process(debug):
 def main(argv=None):
     """Run the ``minicnn`` command; returns its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    args = build_parser(_command_name(argv)).parse_args(argv)
     args.command_line = " ".join(["minicnn", *argv])
     debug = args.debug or args.debug_here or os.environ.get("MINICNN_DEBUG") == "1"
+    from . import runtime
     runtime.configure()                       # this process is the command's own
     with _command_process(debug):
         try:

@@ -42,7 +42,8 @@ from .explain import grad_cam
 from .io import atomic_write
 from .kernels.geometry import pad_amounts
 from .layers import Conv2D, Dense
-from .models import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, thesis_cnn
+from .models import thesis_cnn
+from .settings import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
 from .validation import int_argument
 
 __all__ = ["PAGE_NAME", "open_model", "check_model", "read_images", "choose_images",
@@ -213,9 +214,10 @@ def formula(model, image, layer, row, col, channel):
 
 
 def _logits_loss(model):
-    """The model's cross-entropy taken from the logits (as training takes it when the last
-    activation is softmax or sigmoid): its gradient there is p - y."""
-    return losses.get(_loss_name(model)).__class__(from_logits=True)
+    """The model's own cross-entropy, every option kept (for an uncompiled model the one its
+    output implies), taken from the logits as training takes it: its gradient there is
+    p - y."""
+    return (model.loss or losses.get(_loss_name(model))).with_logits()
 
 
 def loss_gradients(model, image, class_index):

@@ -2,10 +2,12 @@
 MaxPooling2D(2x2), the thesis CNN's three blocks (the kernels and their equations are in
 ``minicnn/kernels/fused.py``).
 
-``Sequential.forward`` asks :func:`forward_steps` for its steps. A step has the layers'
-``forward(x, training)`` / ``backward(dy, need_dx)``. The naive and numpy tiers, and any pass
-that needs each layer's output (``keep=True``: explain, explore), run the layers one by one:
-they are the reference the fused step is tested against.
+``Sequential.forward`` asks :func:`forward_steps` for its steps; each follows the
+:class:`minicnn.layers.Step` contract (a layer does, and so does :class:`ConvReluMaxPool`
+through the layers' public hooks ``check_input``, ``forget`` and ``store_grads``). The naive
+and numpy tiers, and any pass that needs each layer's output (``keep=True``: explain,
+explore), run the layers one by one: they are the reference the fused step is tested
+against.
 """
 from . import kernels
 from .backend import resolve
@@ -46,7 +48,7 @@ class ConvReluMaxPool:
 
     def forward(self, x, training=False):
         conv = self.conv
-        self._x, self._training = conv._check_input(x), training
+        self._x, self._training = conv.check_input(x), training
         kernel, bias = conv.params["kernel"], conv.bias_or_zeros()
         if self._direct:
             self._pads, _ = window_plan(self._x.shape, conv.kernel_size, conv.strides,
@@ -56,7 +58,8 @@ class ConvReluMaxPool:
         else:
             y, self._argmax = fused.relu_maxpool(kernels.conv2d_forward(
                 self._x, kernel, bias, conv.strides, conv.padding, relu=True))
-        conv._cache = self.pool._cache = None    # nothing stale (or 179 MB) kept behind
+        conv.forget()                            # nothing stale (or 179 MB) kept behind
+        self.pool.forget()
         return y
 
     def backward(self, dy, need_dx=True):
@@ -64,13 +67,13 @@ class ConvReluMaxPool:
         if self._argmax is None:
             raise RuntimeError(f"{self.name}: backward called before forward")
         if self._direct and not need_dx:         # the first layer: straight to dkernel
-            conv._store_grads(*fused.conv_relu_maxpool_kernel_grad(
+            conv.store_grads(*fused.conv_relu_maxpool_kernel_grad(
                 self._xp, self._argmax, dy, conv.kernel_size))
             return None
         dz = fused.unpool_gradient(self._argmax, dy, conv.output_shape[:2])
         dx, dkernel, dbias = kernels.conv2d_backward(self._x, conv.params["kernel"], dz,
                                                      conv.strides, conv.padding, need_dx)
-        conv._store_grads(dkernel, dbias)
+        conv.store_grads(dkernel, dbias)
         return dx
 
     backward_from_logits = backward           # the pooling's activation is the identity

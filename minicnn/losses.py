@@ -66,7 +66,13 @@ class Loss:
         return g.astype(y_pred.dtype if y_pred.dtype == np.float32 else np.float64)
 
     def get_config(self):
+        """Every constructor argument (a subclass with an option adds it here)."""
         return {"from_logits": self.from_logits}
+
+    def with_logits(self):
+        """This loss with every option kept, taken from the logits (``from_logits=True``):
+        what training uses when the model's last activation is the loss's own."""
+        return type(self)(**{**self.get_config(), "from_logits": True})
 
 
 class SparseCategoricalCrossentropy(Loss):

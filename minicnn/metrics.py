@@ -16,7 +16,7 @@ from sklearn import metrics as _skm
 
 __all__ = ["confusion_matrix", "accuracy", "sensitivity", "specificity", "precision", "f1",
            "wilson_interval", "roc_curve", "roc_auc", "auc_ci", "youden_threshold",
-           "binary_report"]
+           "binary_report", "format_number", "format_table"]
 
 
 def _labels(y, name: str) -> np.ndarray:
@@ -227,3 +227,29 @@ def binary_report(y_true, p, threshold: float = 0.5, confidence: float = 0.95,
         "confusion_matrix": [[tn, fp], [fn, tp]],
         "n": n,
     }
+
+
+# -- as text ---------------------------------------------------------------------------------
+def format_number(value, digits=3):
+    """A metric as text: ``digits`` decimals, 'n/a' for None, NaN or a non-number."""
+    if not isinstance(value, (int, float, np.integer, np.floating)) or (
+            isinstance(value, (float, np.floating)) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+
+def format_table(rows):
+    """A small text table of (name, report) rows: threshold, n, AUC [95% CI], accuracy,
+    sensitivity, specificity, from :func:`minicnn.metrics.binary_report` dicts (the
+    console's summary of a run or an evaluation)."""
+    head = ("set", "threshold", "n", "AUC [95% CI]", "accuracy", "sensitivity", "specificity")
+    lines = [head]
+    for name, r in rows:
+        lo, hi = (format_number(v) for v in r["auc_ci"])
+        lines.append((name, format_number(r["threshold"]), str(r["n"]),
+                      f"{format_number(r['auc'])} [{lo}, {hi}]",
+                      *(format_number(r[k]) for k in ("accuracy", "sensitivity", "specificity"))))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
+                     for line in lines)

@@ -264,7 +264,7 @@ class Sequential:
                 raise ValueError(f"unknown metric {metric!r}; only 'accuracy' is supported")
         self.optimizer = optimizers_module.get(optimizer)
         self.loss = losses_module.get(loss)
-        self._logits_loss = type(self.loss)(from_logits=True)   # used when _fused
+        self._logits_loss = self.loss.with_logits()             # used when _fused
 
     def _require_compiled(self):
         if self.loss is None:

@@ -3,15 +3,6 @@ from .layers import (BatchNormalization, Conv2D, Dense, Flatten, GlobalAveragePo
                      MaxPooling2D)
 from .model import Sequential
 
-#: Smallest side the thesis CNN accepts: 38 -> 36 -> 18 -> 16 -> 8 -> 6 -> 3 -> 1.
-MIN_IMAGE_SIZE = 38
-
-#: Largest side accepted: twice the thesis's 150 px. The first convolution's output alone
-#: is S x S x 64 floats per image, so memory grows with the square of S (at 300 px one batch
-#: of 32 already needs a few GB); larger sizes die for lack of memory on most machines.
-MAX_IMAGE_SIZE = 300
-
-
 def thesis_cnn(input_shape=(150, 150, 1), num_classes=2, seed=None, batch_norm=False,
                global_pool=False):
     """The thesis CNN (uncompiled): four Conv2D(64, 3x3, relu), max-pooling 2x2 after the

@@ -2,26 +2,41 @@
 
 The examples are plain Python scripts in jupytext's "percent" format (``# %%`` cells), so
 they run as scripts and convert to notebooks without losing anything. Needs the
-``notebooks`` extra: ``pip install -e '.[notebooks]'``. Open the result with
-``jupyter lab DIR`` (Jupyter is not installed by the extra).
+``notebooks`` extra: ``pip install -e '.[notebooks]'`` (jupytext, JupyterLab, ipywidgets for
+the progress bars). Open the result with ``jupyter lab DIR``.
 
 The command line is wired in by minicnn.cli through :func:`add_arguments` and :func:`run`.
 """
 import sys
 from pathlib import Path
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+SCRIPT_NAMES = "[0-9][0-9]_*.py"
+_PACKAGE = Path(__file__).resolve().parent
+# The examples: a copy inside the package in an installed wheel (setup.py puts it there),
+# else the checkout's top-level examples/ folder.
+EXAMPLES = next((folder for folder in (_PACKAGE / "examples", _PACKAGE.parent / "examples")
+                 if any(folder.glob(SCRIPT_NAMES))), _PACKAGE.parent / "examples")
 
 
 def example_scripts(folder=EXAMPLES):
     """The numbered example scripts, in order."""
-    return sorted(Path(folder).glob("[0-9][0-9]_*.py"))
+    return sorted(Path(folder).glob(SCRIPT_NAMES))
+
+
+# The examples draw with matplotlib's Figure objects (no pyplot), so nothing would register
+# IPython's PNG display of a Figure: a cell ending in ``fig`` would show "<Figure size ...>".
+# The inline backend does it, whatever MPLBACKEND says; a script never sees this line.
+INLINE_FIGURES = "%matplotlib inline"
 
 
 def to_notebook(script):
-    """The notebook (nbformat object) of one percent-format script."""
+    """The notebook (nbformat object) of one percent-format script, its figures shown inline
+    (``%matplotlib inline`` opens the first code cell)."""
     import jupytext
     notebook = jupytext.read(script, fmt="py:percent")
+    first = next((cell for cell in notebook.cells if cell.cell_type == "code"), None)
+    if first is not None:
+        first.source = f"{INLINE_FIGURES}\n{first.source}"
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                        "language": "python"}
     return notebook
@@ -44,7 +59,8 @@ def add_arguments(parser):
     """The ``notebooks`` command's arguments on an argparse parser."""
     parser.add_argument("dir", help="folder for the .ipynb files (created if missing)")
     parser.add_argument("--examples", default=str(EXAMPLES),
-                        help="folder of the example scripts (default: the repository's)")
+                        help="folder of the example scripts (default: the installed "
+                             "package's, or the checkout's examples/)")
     return parser
 
 

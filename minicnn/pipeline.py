@@ -23,9 +23,7 @@ import os
 import platform
 import sys
 import time
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numba
 import numpy as np
@@ -33,168 +31,20 @@ import scipy
 import skimage
 import sklearn
 
-from . import __version__, checkpoint, get_backend, plots, report, runs
+from . import __version__, checkpoint, get_backend, plots, runs
 from . import metrics as metrics_module
 from .callbacks import CSVLogger, DivergenceGuard, EarlyStopping, StopOnSignal
-from .data import (augment_batch, class_weights_balanced, decode_image, default_cache_dir,
-                   file_problem, find_data_dir, intensity_batch, load_image_folder, patient_id,
-                   preprocess_image, stratified_sample, train_val_split)
-from .models import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, thesis_cnn
+from .data import (augment_batch, class_weights_balanced, default_cache_dir, find_data_dir,
+                   intensity_batch, load_image_folder, patient_id, run_data_dir,
+                   stratified_sample, train_val_split)
+from .metrics import format_table
+from .models import thesis_cnn
 from .optimizers import Adam, ExponentialDecay
-from .report import format_table
-from .validation import DataError, RunFolderError, SettingError, choice, fraction, positive_int
+from .scoring import finite_probability, score, test_figures, write_report
+from .settings import PROTOCOLS, Settings
+from .validation import DataError, RunFolderError
 
-__all__ = ["Settings", "PRESETS", "PROTOCOLS", "MIN_IMAGE_SIZE", "MAX_IMAGE_SIZE",
-           "settings_for", "train_run", "resume_run", "evaluate_run", "predict_images",
-           "format_table"]
-
-PROTOCOLS = {
-    "honest": "honest (validation: patient-grouped split of train/; test/ scored once)",
-    "thesis": "thesis (optimistic: validated on the test sample)",
-}
-
-#: Thesis sample sizes as (normal, pneumonia).
-THESIS_TRAIN = (970, 1041)
-THESIS_TEST = (203, 313)
-
-
-def _image_size(value):
-    """An image side in [MIN_IMAGE_SIZE, MAX_IMAGE_SIZE], with why when it is not."""
-    value = positive_int(value, "image_size")
-    if value < MIN_IMAGE_SIZE:
-        raise SettingError(f"image_size must be at least {MIN_IMAGE_SIZE} (the thesis CNN's four "
-                           f"3x3 convolutions and three 2x2 poolings need it), got {value}")
-    if value > MAX_IMAGE_SIZE:
-        raise SettingError(f"image_size must be at most {MAX_IMAGE_SIZE}, got {value}: memory "
-                           f"grows with its square (the thesis used 150)")
-    return value
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything a training run depends on (recorded in config.json).
-
-    train_per_class: at most (normal, pneumonia) training images, drawn with the seed from the
-        training part; None keeps all. test_per_class: a seeded sample of ``test/`` (thesis).
-    patience: early stopping on validation loss with the best epoch's weights restored; None
-        runs every epoch and keeps the last weights (as the thesis did).
-    rotation/shift/zoom: augmentation strengths (:func:`minicnn.data.augment_batch`; rotation
-        is a fraction of a full turn, 0.03 -> +-10.8 degrees), used when ``augment``.
-    intensity: gamma, contrast and brightness augmentation strength
-        (:func:`minicnn.data.intensity_batch`), 0 for none; independent of ``augment``.
-    batch_norm, global_pool: the thesis CNN's variants (:func:`minicnn.models.thesis_cnn`).
-    lr_decay: Adam's learning rate is multiplied by this after every epoch (1: constant).
-    score_test: False leaves test/ unscored (validation only, to compare settings); the run's
-        test scores are then written once, later, by :func:`evaluate_run`.
-    """
-
-    preset: str
-    protocol: str
-    image_size: int
-    epochs: int
-    batch_size: int = 32
-    augment: bool = False
-    class_weight: str = "none"
-    train_per_class: tuple[int, int] | None = None
-    test_per_class: tuple[int, int] | None = None
-    patience: int | None = None
-    val_fraction: float = 0.15
-    rotation: float = 0.03
-    shift: float = 0.1
-    zoom: float = 0.1
-    learning_rate: float = 0.001
-    intensity: float = 0.0
-    batch_norm: bool = False
-    global_pool: bool = False
-    lr_decay: float = 1.0
-    score_test: bool = True
-    seed: int = 0
-    data: str | None = None
-    out: str | None = None
-
-    def __post_init__(self):
-        choice(self.protocol, "protocol", tuple(PROTOCOLS))
-        choice(self.class_weight, "class_weight", ("balanced", "none"))
-        _image_size(self.image_size)
-        positive_int(self.epochs, "epochs")
-        positive_int(self.batch_size, "batch_size")
-        positive_int(self.seed, "seed", minimum=0)
-        for name in ("train_per_class", "test_per_class"):
-            value = getattr(self, name)
-            if value is not None and (len(value) != 2 or min(value) < 1):
-                raise SettingError(f"{name} must be None or (normal, pneumonia) counts >= 1, "
-                                   f"got {value!r}")
-        if self.patience is not None:
-            positive_int(self.patience, "patience", minimum=0)
-        fraction(self.val_fraction, "val_fraction", closed=False)
-        if not 0 <= self.intensity < 1:
-            raise SettingError(f"intensity must be in [0, 1), got {self.intensity!r}")
-        if not 0 < self.lr_decay <= 1:
-            raise SettingError(f"lr_decay must be in (0, 1] (1: no decay), got "
-                               f"{self.lr_decay!r}")
-        if not self.score_test and self.protocol != "honest":
-            raise SettingError("score_test=False needs the honest protocol: under the thesis "
-                               "protocol validation is the test sample")
-
-    def to_dict(self):
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data):
-        """The settings a :meth:`to_dict` (e.g. config.json's) describes, checked."""
-        if not isinstance(data, dict):
-            raise SettingError(f"settings must be a JSON object, got {data!r}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-        unknown = set(values) - known
-        if unknown:
-            raise SettingError(f"unknown settings {sorted(unknown)}")
-        return cls(**values)
-
-
-PRESETS = {
-    # The honest protocol at 48 px on a seeded, class-balanced sample of at most 300 training
-    # images per class (validation and test untouched): about 2 minutes on 2 busy cores,
-    # decoding included.
-    "quick": Settings(preset="quick", protocol="honest", image_size=48, epochs=3,
-                      batch_size=32, augment=False, class_weight="balanced",
-                      train_per_class=(300, 300), patience=2),
-    # The thesis: its sample sizes, 150 px, batch 32, 20 epochs of Adam, validated on its test
-    # sample, last epoch's weights kept.
-    "thesis": Settings(preset="thesis", protocol="thesis", image_size=150, epochs=20,
-                       batch_size=32, augment=False, class_weight="none",
-                       train_per_class=THESIS_TRAIN, test_per_class=THESIS_TEST,
-                       patience=None),
-    # Everything honest: all of train/ minus the validation patients, augmentation, balanced
-    # class weights, early stopping on validation loss.
-    "full": Settings(preset="full", protocol="honest", image_size=150, epochs=30,
-                     batch_size=32, augment=True, class_weight="balanced",
-                     train_per_class=None, patience=4),
-}
-
-
-# The recipe chosen on validation: `full` and each one change to it (BatchNormalization, global
-# average pooling, intensity augmentation, learning-rate decay), three seeds each, compared on
-# validation loss paired by seed; test/ scored once per seed after the choice (docs/results.md,
-# section 3).
-PRESETS["improved"] = dataclasses.replace(PRESETS["full"], preset="improved", batch_norm=True)
-
-
-def settings_for(preset="quick", **overrides):
-    """The preset's settings with every override that is not None applied.
-
-    ``train_per_class`` may be an int n (n per class) or 0 (all images).
-    """
-    choice(preset, "preset", tuple(PRESETS))
-    changes = {k: v for k, v in overrides.items() if v is not None}
-    unknown = set(changes) - {f.name for f in dataclasses.fields(Settings)}
-    if unknown:
-        raise TypeError(f"unknown settings {sorted(unknown)}")
-    per_class = changes.get("train_per_class")
-    if isinstance(per_class, (int, np.integer)) and not isinstance(per_class, bool):
-        per_class = positive_int(per_class, "train_per_class (0 = all)", minimum=0)
-        changes["train_per_class"] = None if per_class == 0 else (per_class,) * 2
-    return dataclasses.replace(PRESETS[preset], **changes)
+__all__ = ["train_run", "resume_run"]
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -214,8 +64,9 @@ def _machine():
             "cpu_count": os.cpu_count(), "numba_threads": int(numba.get_num_threads())}
 
 
-def _data_folders(settings):
-    root = find_data_dir(settings.data).resolve()
+def _data_folders(root):
+    """The chest_xray folder ``root`` (resolved), checked to hold train/ and test/."""
+    root = root.resolve()
     for split in ("train", "test"):
         if not (root / split).is_dir():
             raise FileNotFoundError(f"{root} has no {split}/ folder; expected "
@@ -236,26 +87,6 @@ def _capped_sample(y, per_class, seed, what):
         _log(f"note: {what}: asked for {tuple(per_class)} images per class, only "
              f"{tuple(int(a) for a in available)} available; using {tuple(wanted.values())}")
     return stratified_sample(y, wanted, np.random.default_rng(seed))
-
-
-def _report(y, p, threshold, seed):
-    """binary_report at ``threshold`` with the report at 0.5 under "at_0.5" and the
-    cross-entropy ``loss`` of the probabilities p (N,)."""
-    scores = metrics_module.binary_report(y, p, threshold=threshold, seed=seed)
-    q = np.clip(np.where(np.asarray(y) == 1, p, 1 - p), 1e-7, 1.0)
-    scores["loss"] = float(-np.mean(np.log(q)))
-    scores["at_0.5"] = metrics_module.binary_report(y, p, threshold=0.5, seed=seed)
-    return scores
-
-
-def _finite_probability(model, x, batch_size, what):
-    """P(pneumonia) (N,) for x, or a ValueError when any is not finite."""
-    p = runs.pneumonia_probability(model, x, batch_size)
-    if not np.isfinite(p).all():
-        raise ValueError(f"the model gives non-finite probabilities for "
-                         f"{int((~np.isfinite(p)).sum())} of {len(p)} {what} images; its "
-                         f"weights are damaged (diverged training?)")
-    return p
 
 
 # -- training: the phases ------------------------------------------------------------------
@@ -442,20 +273,20 @@ def _evaluate(settings, trained, split):
     """Phases 4b and 5, choose the threshold (Youden's J on validation) and evaluate:
     validation and test reports at that threshold and at 0.5, with the probabilities; no
     test report (None) when ``settings.score_test`` is False."""
-    p_val = _finite_probability(trained.model, split.x_val, settings.batch_size, "validation")
+    p_val = finite_probability(trained.model, split.x_val, settings.batch_size, "validation")
     threshold = metrics_module.youden_threshold(split.y_val, p_val)
     evaluation = {"threshold": threshold, "p_test": None, "test": None,
-                  "validation": _report(split.y_val, p_val, threshold, settings.seed)}
+                  "validation": score(split.y_val, p_val, threshold, settings.seed)}
     if settings.score_test:
         p_test = (p_val if split.x_test is split.x_val else
-                  _finite_probability(trained.model, split.x_test, settings.batch_size, "test"))
+                  finite_probability(trained.model, split.x_test, settings.batch_size, "test"))
         evaluation.update(p_test=p_test, test=_test_report(settings, split.y_test, p_test,
                                                            threshold))
     return evaluation
 
 
 def _test_report(settings, y, p, threshold):
-    test = _report(y, p, threshold, settings.seed)
+    test = score(y, p, threshold, settings.seed)
     if settings.protocol == "thesis":
         test["note"] = "same images as validation (the thesis protocol)"
     return test
@@ -491,36 +322,27 @@ def _write(settings, run, trained, evaluation, split):
     plots.plot_history(trained.history, run.file("learning_curves.png"),
                        best_epoch=trained.kept, title=f"preset {settings.preset}: {protocol}")
     if evaluation["test"] is not None:
-        _test_figures(run.path, split.class_names, split.y_test, evaluation, protocol)
+        test_figures(run.path, split.class_names, split.y_test, evaluation, protocol)
     return results
 
 
-def _test_figures(run_dir, class_names, y_test, evaluation, protocol):
-    """confusion_matrix.png and roc.png of the test scores, at the validation threshold."""
-    threshold = evaluation["threshold"]
-    plots.plot_confusion_matrix(np.array(evaluation["test"]["confusion_matrix"]), class_names,
-                                Path(run_dir) / "confusion_matrix.png",
-                                title=f"test, threshold {threshold:.3f} (chosen on validation)")
-    plots.plot_roc(y_test, evaluation["p_test"], Path(run_dir) / "roc.png", threshold=threshold,
-                   title="test ROC" + (" (thesis: test = validation)"
-                                       if protocol == PROTOCOLS["thesis"] else ""))
-
-
 # -- training: the run ------------------------------------------------------------------------
-def train_run(settings, command=None):
+def train_run(settings, command=None, report=None):
     """Train and evaluate one run as ``settings`` says; returns the run folder (a Path).
 
-    command: the command line to record in config.json (default ``sys.argv``). Raises
+    command: the command line to record in config.json (default ``sys.argv``). report:
+    called as ``report(run_dir, data_dir=...)`` once the run's files are written and before
+    its status says done (the command line and sweeps pass
+    :func:`minicnn.report.write_report`, so a kill never leaves a done run without its
+    report.html); if it fails, a RuntimeWarning says so and the run stands. Raises
     FileNotFoundError (listing the places tried) when no data folder is found, before anything
     is written; RunFolderError when the output folder is taken; ValueError for unusable
     settings or data. A run that stops early records ``"status": "interrupted"`` (Ctrl-C or
     SIGTERM: after the current batch) or ``"failed"``, with the ``reason``, in its
-    config.json, and keeps the checkpoint of its last finished epoch (:func:`resume_run`). A
-    finished run ends by writing report.html; if that fails, a RuntimeWarning says so and the
-    run stands.
+    config.json, and keeps the checkpoint of its last finished epoch (:func:`resume_run`).
     """
     started = time.perf_counter()
-    data_root = _data_folders(settings)
+    data_root = _data_folders(find_data_dir(settings.data))
     run = runs.claim(settings.out, settings.preset)
     config = {"command": command if command is not None else " ".join(sys.argv),
               "status": "running", "started": runs.now(),
@@ -529,15 +351,16 @@ def train_run(settings, command=None):
               "run_dir": str(run.path.absolute()),
               "cache_dir": str(default_cache_dir().absolute()),
               "versions": _versions(), "backend": get_backend(), "machine": _machine()}
-    return _execute(settings, run, config, data_root, started)
+    return _execute(settings, run, config, data_root, started, report)
 
 
-def resume_run(run_dir, data=None, command=None):
+def resume_run(run_dir, data=None, command=None, report=None):
     """Go on with an unfinished run (interrupted, failed, or killed) from its checkpoint, with
     its own settings, and finish it as :func:`train_run` would; returns the run folder.
 
-    data: the chest_xray folder (default: the one the run used); its training and validation
-    images must be the ones the run started with. RunFolderError when the folder has
+    data: the chest_xray folder (default: the one the run used, which must still exist); its
+    training and validation images must be the ones the run started with. report: as
+    :func:`train_run`'s. RunFolderError when the folder has
     finished, has no checkpoint, is locked by a live run, or its checkpoint is damaged.
     With the same machine and thread count, the result is bit for bit the uninterrupted run's.
     """
@@ -545,9 +368,9 @@ def resume_run(run_dir, data=None, command=None):
     run, config = runs.reclaim(run_dir)
     try:
         saved = checkpoint.load(run.file(runs.CHECKPOINT))
+        data_root = _data_folders(run_data_dir(data, config.get("data_dir")))
         settings = dataclasses.replace(Settings.from_dict(saved.info.get("settings")),
-                                       data=data or config.get("data_dir"))
-        data_root = _data_folders(settings)
+                                       data=str(data_root))
     except BaseException:
         run.release()
         raise
@@ -555,16 +378,19 @@ def resume_run(run_dir, data=None, command=None):
         {"started": runs.now(), "from_epoch": saved.epoch, "data_dir": str(data_root),
          "command": command if command is not None else " ".join(sys.argv)})
     config.update(status="running", reason=None)
+    runs.remove_partial_files(run.path)
     _log(f"resuming {run.path} after epoch {saved.epoch}")
-    return _execute(settings, run, config, data_root, started, saved)
+    return _execute(settings, run, config, data_root, started, report, saved)
 
 
-def _execute(settings, run, config, data_root, started, resume=None):
-    """Run the phases in a claimed folder and record how they ended."""
+def _execute(settings, run, config, data_root, started, report, resume=None):
+    """Run the phases in a claimed folder, write the report, and record how they ended."""
     run.write_json(runs.CONFIG, config)
     _print_start(settings, data_root)
     try:
         trained = _run_phases(settings, data_root, run, config, started, resume)
+        ending = {**config, "status": trained.status, "reason": trained.reason}
+        write_report(report, run.path, data_root, ending)       # before config.json says so
     except KeyboardInterrupt:
         run.finish(config, "interrupted", "stopped by Ctrl-C (SIGINT) or SIGTERM")
         raise
@@ -573,7 +399,6 @@ def _execute(settings, run, config, data_root, started, resume=None):
         raise
     run.finish(config, trained.status, trained.reason)
     checkpoint.remove(run.file(runs.CHECKPOINT))
-    _write_report(run.path, data_root)
     return run.path
 
 
@@ -613,19 +438,6 @@ def _split_facts(split):
             "counts": {part: _counts(y, names) for part, y in parts.items()}}
 
 
-def _write_report(run_dir, data_root):
-    """report.html for a finished run; a failure only warns (the run itself is complete)."""
-    try:
-        path = report.write_report(run_dir, data_dir=data_root)
-    except Exception as exc:  # the report is a convenience; never lose a finished run to it
-        warnings.warn(f"the run is complete, but its report.html could not be written "
-                      f"({type(exc).__name__}: {exc}); retry with: minicnn report {run_dir}",
-                      RuntimeWarning, stacklevel=2)
-        return None
-    _log(f"report: {path}")
-    return path
-
-
 # -- training: what it prints ---------------------------------------------------------------
 def _print_start(settings, data_root):
     _log(f"minicnn train: preset {settings.preset}, {settings.image_size} px, "
@@ -663,120 +475,3 @@ def _print_results(settings, run, trained, results, seconds):
         best = results["best_val_accuracy"]
         _log(f"best validation accuracy {best['value']:.4f} at epoch {best['epoch']} (the "
              f"thesis reported 0.8622 at epoch 2). OPTIMISTIC: validated on the test sample.")
-
-
-# -- using a trained model ----------------------------------------------------------------
-def evaluate_run(ref, data=None, batch_size=32):
-    """Score a run folder's (or model file's) model on the whole ``test/`` folder of
-    ``data`` (default: the run's own chest_xray folder, else the usual places).
-
-    Reports at the run's threshold and at 0.5; returns ``{"model", "threshold", "data_dir",
-    "test", "recorded"}`` and prints a table. A run trained with ``score_test=False`` gets
-    these scores written into its metrics.json, with the test figures and a new report.html
-    (``recorded`` True); that happens once: later calls only print.
-    """
-    model, info = runs.load_run(ref)
-    root = _data_of(info["run_dir"], data)
-    if not (root / "test").is_dir():
-        raise FileNotFoundError(f"{root} has no test/ folder")
-    ds = load_image_folder(root / "test", info["image_size"])
-    if len(np.unique(ds.y)) < 2:
-        raise DataError(f"{root / 'test'} holds only one class; AUC and specificity need both")
-    settings, metrics = _unscored_run(info["run_dir"]) or (None, None)
-    seed = 0
-    if settings is not None:                  # score as the run itself would have
-        batch_size, seed = settings.batch_size, settings.seed
-    p = _finite_probability(model, ds.x, batch_size, "test")
-    scores = _report(ds.y, p, info["threshold"], seed=seed)
-    _log(f"minicnn evaluate: {ref} on {root / 'test'} ({info['image_size']} px)")
-    if info["protocol"] and info["protocol"].startswith("thesis"):
-        _log("note: this run followed the thesis protocol; its threshold was chosen on a test "
-             "sample, so the numbers at that threshold are optimistic.")
-    source = "the run's, chosen on validation" if info["run_dir"] else "a bare model file"
-    _log(f"threshold {info['threshold']:.3f} ({source})")
-    _log(format_table([("test @ 0.5", scores["at_0.5"]), ("test @ threshold", scores)]))
-    if settings is not None:
-        _record_test(info, metrics, ds, p, scores, root)
-    return {"model": str(ref), "threshold": info["threshold"], "data_dir": str(root),
-            "test": scores, "recorded": settings is not None}
-
-
-def _data_of(run_dir, data):
-    """The chest_xray folder to score: ``data``, else the run's own (when it still exists),
-    else the usual places."""
-    if data is None and run_dir is not None:
-        recorded = runs.read_config(Path(run_dir)).get("data_dir")
-        if isinstance(recorded, str) and (Path(recorded) / "test").is_dir():
-            data = recorded
-    return find_data_dir(data).resolve()
-
-
-def _unscored_run(run_dir):
-    """(settings, metrics) of a run folder trained with score_test=False whose test scores
-    are not recorded yet; None otherwise (a model file, or test already scored)."""
-    if run_dir is None:
-        return None
-    metrics = runs.read_json(Path(run_dir) / runs.METRICS, required=False)
-    if not runs.test_not_scored(metrics):
-        return None
-    config = runs.read_config(Path(run_dir))
-    return Settings.from_dict(config.get("settings")), metrics
-
-
-def _record_test(info, metrics, ds, p, scores, root):
-    """Write a validation-only run's test scores: metrics.json, the figures, report.html."""
-    run_dir = Path(info["run_dir"])
-    metrics.update(test=scores, test_scored={"at": runs.now(), "data_dir": str(root),
-                                             "command": " ".join(sys.argv)})
-    runs.RunFolder(run_dir).write_json(runs.METRICS, metrics)
-    _test_figures(run_dir, info["class_names"], ds.y,
-                  {"threshold": info["threshold"], "test": scores, "p_test": p},
-                  metrics.get("protocol"))
-    _write_report(run_dir, root)
-    _log(f"recorded in {run_dir / runs.METRICS} (test/ is now scored for this run)")
-
-
-def predict_images(ref, paths, batch_size=32):
-    """P(pneumonia) and label for each image file, with the run's threshold.
-
-    Returns ``(results, info)``: results holds one dict per path, in order, ``{"path",
-    "probability", "label", "error"}``. An image that cannot be used gets ``error`` (its
-    message) and no label: a file that is missing, not a regular file or undecodable, an
-    image too large to decode (:data:`minicnn.data.loader.MAX_PIXELS`), one holding NaN or
-    inf pixels, or one for which the model's probability is not a finite number. The others
-    are still predicted. Files decoded as 8- or 16-bit integers are scaled to [0, 1] by their
-    type's range. info is :func:`minicnn.runs.load_run`'s (threshold, image_size, ...).
-    """
-    model, info = runs.load_run(ref)
-    results = [{"path": str(path), "probability": None, "label": None, "error": None}
-               for path in paths]
-    images, slots = [], []
-    for slot, entry in enumerate(results):
-        try:
-            images.append(_read_image(entry["path"], info["image_size"]))
-            slots.append(slot)
-        except Exception as exc:  # any unusable file: report it, go on with the others
-            entry["error"] = f"{type(exc).__name__}: {exc}"
-    if images:
-        probabilities = runs.pneumonia_probability(model, np.stack(images), batch_size)
-        for slot, prob in zip(slots, probabilities):
-            _label(results[slot], float(prob), info)
-    return results, info
-
-
-def _read_image(path, size):
-    """One image file as the model's input (S, S, 1); OSError/DataError when unusable."""
-    problem = file_problem(path)
-    if problem:
-        raise DataError(problem)
-    return preprocess_image(decode_image(path), size)
-
-
-def _label(entry, prob, info):
-    """Fill in an entry's probability and label, or its error when prob is not finite."""
-    entry["probability"] = prob
-    entry["label"] = runs.label(prob, info["threshold"], info["class_names"])
-    if entry["label"] is None:
-        entry["probability"], entry["error"] = None, (
-            f"the model's probability is {prob} (not a number): no label is given; the "
-            f"model is damaged (diverged training?)")

@@ -26,13 +26,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from . import __version__, plots, runs
-from .data import find_data_dir, load_image_folder
-from .data.locate import describe_places
+from .data import load_image_folder, run_data_dir
 from .explain import grad_cam
 from .io import atomic_write
+from .metrics import format_number
 from .validation import RunFolderError
 
-__all__ = ["write_report", "REPORT_NAME", "format_number", "format_table"]
+__all__ = ["write_report", "REPORT_NAME"]
 
 REPORT_NAME = runs.REPORT
 
@@ -72,31 +72,6 @@ code { background: #f0f2f5; padding: 0 3px; border-radius: 3px; }
 # -- small helpers ------------------------------------------------------------------------
 def _esc(value):
     return html.escape(str(value), quote=True)
-
-
-def format_number(value, digits=3):
-    """A metric as text: ``digits`` decimals, 'n/a' for None, NaN or a non-number."""
-    if not isinstance(value, (int, float, np.integer, np.floating)) or (
-            isinstance(value, (float, np.floating)) and math.isnan(value)):
-        return "n/a"
-    return f"{value:.{digits}f}"
-
-
-
-def format_table(rows):
-    """A small text table of (name, report) rows: threshold, n, AUC [95% CI], accuracy,
-    sensitivity, specificity, from :func:`minicnn.metrics.binary_report` dicts (the
-    console's summary of a run or an evaluation)."""
-    head = ("set", "threshold", "n", "AUC [95% CI]", "accuracy", "sensitivity", "specificity")
-    lines = [head]
-    for name, r in rows:
-        lo, hi = (format_number(v) for v in r["auc_ci"])
-        lines.append((name, format_number(r["threshold"]), str(r["n"]),
-                      f"{format_number(r['auc'])} [{lo}, {hi}]",
-                      *(format_number(r[k]) for k in ("accuracy", "sensitivity", "specificity"))))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
-                     for line in lines)
 
 
 def _read_json(path):
@@ -308,29 +283,17 @@ def _history_section(history, metrics):
 
 
 def _find_data(data_dir, config):
-    """(test folder or None, HTML message saying what was tried when None).
-
-    An explicit data_dir is used alone; otherwise the run's recorded data folder, then the
-    usual places (:func:`minicnn.data.find_data_dir`)."""
+    """(test folder or None, HTML message saying why when None): the folder
+    :func:`minicnn.data.run_data_dir` gives for ``data_dir`` and the run's recorded one."""
     hint = ("so no test images are shown. Run <code>minicnn report RUN_DIR --data DIR</code> "
             "to add them.")
-    if data_dir is not None:
-        root = Path(data_dir)
-        if (root / "test").is_dir():
-            return root / "test", ""
-        return None, f"The X-ray folder {_esc(root)} has no test/ folder, {hint}"
-    recorded = config.get("data_dir")
-    if recorded and (Path(recorded) / "test").is_dir():
-        return Path(recorded) / "test", ""
     try:
-        root = find_data_dir()
-    except FileNotFoundError:
-        root = None
-    if root is not None and (root / "test").is_dir():
-        return root / "test", ""
-    tried = f"{_esc(recorded)}, then " if recorded else ""
-    return None, (f"The X-ray folder was not found (tried {tried}{_esc(describe_places())})"
-                  f", {hint}")
+        root = run_data_dir(data_dir, config.get("data_dir"))
+    except (FileNotFoundError, ValueError) as exc:
+        return None, f"The X-ray folder was not found ({_esc(exc)}), {hint}"
+    if not (root / "test").is_dir():
+        return None, f"The X-ray folder {_esc(root)} has no test/ folder, {hint}"
+    return root / "test", ""
 
 
 def _example_png(image, heatmap):
@@ -351,7 +314,7 @@ def _examples_section(run_dir, config, data_dir, n_images):
     if n_images <= 0:
         return ""
     try:
-        model, info = runs.load_run(run_dir)
+        model, info = runs.load_run(run_dir, config or None)
     except (FileNotFoundError, ValueError) as exc:
         return f"{title}<p>No model to explain: {_esc(exc)}</p>"
     test_dir, message = _find_data(data_dir, config)
@@ -456,20 +419,22 @@ def _explore_link(run_dir):
 
 
 # -- the page -----------------------------------------------------------------------------
-def write_report(run_dir, data_dir=None, n_images=8):
+def write_report(run_dir, data_dir=None, n_images=8, config=None):
     """Write ``report.html`` into a run folder and return its Path.
 
     run_dir: a folder written by ``minicnn train`` (config.json, metrics.json, history.csv,
     model.npz, PNG plots; missing parts are reported in the page, not fatal). data_dir: the
     chest_xray folder for the test images (default: the run's recorded data folder, then the
     usual places); if none is found the page says so. n_images: how many test X-rays to show
-    with P(pneumonia) and a Grad-CAM overlay (0: none). Raises FileNotFoundError when
+    with P(pneumonia) and a Grad-CAM overlay (0: none). config: the run's config.json as it
+    is about to be recorded (training passes it, so that the page shows how the run ended
+    before config.json says so); default: read from run_dir. Raises FileNotFoundError when
     run_dir is not a run folder.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"no run folder at {run_dir}")
-    config = _read_json(run_dir / runs.CONFIG)
+    config = config if config is not None else _read_json(run_dir / runs.CONFIG)
     metrics = _read_json(run_dir / runs.METRICS)
     if config is None and metrics is None:
         raise FileNotFoundError(f"{run_dir} is not a run folder: it has neither config.json "

@@ -105,6 +105,13 @@ class RunFolder:
         self.file(LOCK).unlink(missing_ok=True)
 
 
+def remove_partial_files(run_dir):
+    """Remove what an atomic write left behind when its process was killed mid-write
+    (``.tmp-*.part`` files, :func:`minicnn.io.atomic_write`), in a run folder being resumed."""
+    for leftover in Path(run_dir).rglob(".tmp-*.part"):
+        leftover.unlink(missing_ok=True)
+
+
 def claim(out=None, preset="run", parent="runs"):
     """Claim a fresh run folder for this process and return its :class:`RunFolder`.
 
@@ -330,17 +337,18 @@ def label(prob, threshold, names):
     return names[1] if prob >= threshold else names[0]
 
 
-def load_run(ref):
+def load_run(ref, config=None):
     """``(model, info)`` from a finished run folder or a model file.
 
     info: ``threshold`` (the run's, or 0.5 for a bare model file), ``image_size`` (from the
     model), ``class_names``, ``protocol`` and ``run_dir`` (None for a model file). A run that
     did not finish, or whose config.json is damaged or holds a threshold that is not a finite
-    number in [0, 1], is a RunFolderError naming the folder or file.
+    number in [0, 1], is a RunFolderError naming the folder or file. config: the run's
+    config.json as about to be recorded (for the report training writes before it is).
     """
     ref = Path(ref)
     if ref.is_dir():
-        model, info = _load_folder(ref)
+        model, info = _load_folder(ref, config)
     elif ref.is_file():
         model = load_model(ref)
         info = {"threshold": 0.5, "run_dir": None, "class_names": list(DEFAULT_CLASS_NAMES),
@@ -355,8 +363,8 @@ def load_run(ref):
     return model, info
 
 
-def _load_folder(run_dir):
-    config = read_config(run_dir)
+def _load_folder(run_dir, config=None):
+    config = read_config(run_dir) if config is None else config
     status, reason = run_status(run_dir, config)
     if status not in FINISHED:
         raise RunFolderError(f"run {run_dir} did not finish (status {status}: {reason}); "

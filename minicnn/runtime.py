@@ -31,7 +31,6 @@ import ctypes
 import ctypes.util
 import os
 
-from threadpoolctl import threadpool_limits
 
 __all__ = ["configure", "retain_freed_memory", "APPLIED", "ENV_SET_HERE"]
 
@@ -63,6 +62,8 @@ def configure():
         APPLIED.append("OMP_WAIT_POLICY=PASSIVE")
     if retain_freed_memory():
         APPLIED.append("malloc: freed blocks under 1 GiB kept for reuse")
+    import numpy  # noqa: F401  (loads OpenBLAS: threadpoolctl limits only loaded libraries)
+    from threadpoolctl import threadpool_limits     # here: importing it changes os.environ
     threadpool_limits(limits=1, user_api="blas")
     APPLIED.append("BLAS single-threaded")
     return list(APPLIED)

@@ -23,88 +23,28 @@ import shutil
 import signal
 import threading
 import time
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from . import pipeline, runs, runtime
+from .report import write_report
+from .scoring import evaluate_run
+from .settings import Settings, settings_for
 from .data import find_data_dir
 from .io import atomic_write
 from .sweep_results import SWEEP, collect, write_results
 from .validation import RunFolderError, SettingError
 
-__all__ = ["SWEEPABLE", "parse_sets", "plan", "run_sweep", "score_test", "KILL_ONCE"]
+__all__ = ["plan", "run_sweep", "score_test", "KILL_ONCE"]
 
-#: Settings a sweep does not vary: the preset is its own option, the seed is --seeds,
-#: score_test is --validation-only, and the data folder and the run folder are the sweep's.
-FIXED = ("preset", "protocol", "seed", "data", "out", "score_test")
-#: Every other field of pipeline.Settings may be swept, with its type.
-SWEEPABLE = {name: kind for name, kind in typing.get_type_hints(pipeline.Settings).items()
-             if name not in FIXED}
 #: Test-only: the path of a flag file; the first task to create it kills its own worker
 #: process (SIGKILL) once its run has saved a checkpoint after epoch 1.
 KILL_ONCE = "MINICNN_SWEEP_KILL_ONCE"
 
 
-# -- the grid -----------------------------------------------------------------------------
-def _parse_bool(text):
-    words = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-    if text.lower() not in words:
-        raise ValueError("expected true or false")
-    return words[text.lower()]
-
-
-def _parse_per_class(text):
-    """'N' -> (N, N); '0', 'none' or 'all' -> None (every image), as --train-per-class."""
-    if text.lower() in ("none", "all", "0"):
-        return None
-    n = int(text)
-    if n < 1:
-        raise ValueError("expected a count >= 1, or 0 / none / all")
-    return (n, n)
-
-
-def _parser(kind):
-    """The function that reads a text value of a Settings field of type ``kind``."""
-    args = typing.get_args(kind)
-    if type(None) in args:                                  # X | None
-        inner = _parser(next(a for a in args if a is not type(None)))
-        return lambda text: None if text.lower() == "none" else inner(text)
-    if typing.get_origin(kind) is tuple:
-        return _parse_per_class
-    return {bool: _parse_bool, int: int, float: float, str: str}[kind]
-
-
-def parse_value(key, text):
-    """One ``--set`` value of ``key``; SettingError naming the key and the valid keys."""
-    if key not in SWEEPABLE:
-        raise SettingError(f"--set: unknown setting {key!r}; valid keys: "
-                           f"{', '.join(SWEEPABLE)}")
-    try:
-        return _parser(SWEEPABLE[key])(text.strip())
-    except ValueError as exc:
-        raise SettingError(f"--set {key}={text}: not a valid {key} ({exc})") from None
-
-
-def parse_sets(pairs):
-    """``["augment=true", "image_size=64,96", "augment=false"]`` -> ``{"augment": [True,
-    False], "image_size": [64, 96]}``: each key's values in order, without repeats."""
-    grid = {}
-    for pair in pairs:
-        key, sep, texts = pair.partition("=")
-        if not sep or not texts:
-            raise SettingError(f"--set takes KEY=VALUE, got {pair!r}; valid keys: "
-                               f"{', '.join(SWEEPABLE)}")
-        for text in texts.split(","):
-            value = parse_value(key.strip(), text)
-            values = grid.setdefault(key.strip(), [])
-            if value not in values:
-                values.append(value)
-    return grid
-
-
+# -- the grid (parsed by minicnn.settings.parse_sets, with the sweepable keys) -------------
 def _slug_value(value):
     if isinstance(value, tuple):
         value = value[0]
@@ -125,7 +65,7 @@ class Task:
     values: dict
     seed: int
     run_dir: str
-    settings: pipeline.Settings
+    settings: Settings
 
 
 def plan(preset, grid, seeds, out, data=None, score_test=True):
@@ -140,7 +80,7 @@ def plan(preset, grid, seeds, out, data=None, score_test=True):
         for seed in seeds:
             run_dir = str((Path(out) / "runs" / f"{name}-seed{seed}").absolute())
             try:
-                settings = dataclasses.replace(pipeline.settings_for(preset), **values,
+                settings = dataclasses.replace(settings_for(preset), **values,
                                                seed=seed, data=data, out=run_dir,
                                                score_test=score_test)
             except (TypeError, ValueError) as exc:
@@ -156,7 +96,7 @@ def _same_settings(config, settings):
     and whether test/ is scored yet, do not count)."""
     mine = {k: v for k, v in settings.to_dict().items()
             if k not in ("data", "out", "score_test")}
-    theirs = pipeline.Settings.from_dict(config.get("settings")).to_dict()
+    theirs = Settings.from_dict(config.get("settings")).to_dict()
     return all(theirs[k] == v for k, v in mine.items())
 
 
@@ -228,11 +168,12 @@ def _run_task(task, command):
     if os.environ.get(KILL_ONCE):
         _kill_once_after_epoch_1(task.run_dir, os.environ[KILL_ONCE])
     if state == "resume":
-        pipeline.resume_run(task.run_dir, data=task.settings.data, command=command)
+        pipeline.resume_run(task.run_dir, data=task.settings.data, command=command,
+                            report=write_report)
         return Path(task.run_dir).name, "resumed"
     if state == "restart":
         shutil.rmtree(task.run_dir)
-    pipeline.train_run(task.settings, command=command)
+    pipeline.train_run(task.settings, command=command, report=write_report)
     return Path(task.run_dir).name, "trained"
 
 
@@ -291,7 +232,7 @@ def run_sweep(preset, grid, seeds, out, data=None, scheduler=None, workers=1, th
 
 def score_test(out, data=None):
     """Score test/ once for every finished run of a sweep folder whose test is not scored
-    yet (:func:`minicnn.pipeline.evaluate_run`), then rewrite the results; returns
+    yet (:func:`minicnn.scoring.evaluate_run`), then rewrite the results; returns
     ``(number of runs scored now, the files written)``."""
     rows = collect(out)
     scored = 0
@@ -299,7 +240,7 @@ def score_test(out, data=None):
         run_dir = Path(out) / "runs" / row["run"]
         if row["status"] in runs.FINISHED and row.get("test_auc") is None:
             with contextlib.redirect_stdout(io.StringIO()):
-                pipeline.evaluate_run(run_dir, data=data)
+                evaluate_run(run_dir, data=data, report=write_report)
             scored += 1
     return scored, write_results(out)
 

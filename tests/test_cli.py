@@ -15,9 +15,10 @@ import pytest
 from PIL import Image
 
 import minicnn
-from minicnn import pipeline
+from minicnn import scoring
 from minicnn.cli import main
 from minicnn.data import locate, patient_id
+from minicnn.settings import PRESETS, PROTOCOLS, settings_for
 
 from conftest import real_data_dir
 from folders import make_chest_xray
@@ -88,7 +89,7 @@ def test_train_writes_a_complete_run_folder_and_prints_the_table(run):
 def test_metrics_json_has_validation_and_test_sections(run, data_dir):
     run_dir, _ = run
     m = _json(run_dir / "metrics.json")
-    assert m["protocol"] == pipeline.PROTOCOLS["honest"] and m["honest"] is True
+    assert m["protocol"] == PROTOCOLS["honest"] and m["honest"] is True
     n_test = sum(1 for _ in (data_dir / "test").rglob("*.jpeg"))
     threshold = m["threshold"]
     assert 0.0 <= threshold <= 1.0
@@ -114,7 +115,7 @@ def test_config_records_settings_counts_versions_and_times(run, data_dir):
     c = _json(run_dir / "config.json")
     s = c["settings"]
     assert (s["preset"], s["image_size"], s["epochs"], s["seed"]) == ("quick", SIZE, 2, 3)
-    assert s["batch_size"] == pipeline.PRESETS["quick"].batch_size
+    assert s["batch_size"] == PRESETS["quick"].batch_size
     assert s["class_weight"] == "balanced"
     assert c["status"] == "done" and c["seed"] == 3
     assert c["command"].startswith("minicnn train --data") and "--epochs 2" in c["command"]
@@ -167,7 +168,7 @@ def test_evaluate_run_folder_reproduces_the_test_metrics(run, data_dir, capsys):
     out = capsys.readouterr().out
     saved = _json(run_dir / "metrics.json")
     assert f"threshold {saved['threshold']:.3f}" in out and "test @ threshold" in out
-    again = pipeline.evaluate_run(run_dir, data=data_dir)
+    again = scoring.evaluate_run(run_dir, data=data_dir)
     assert again["threshold"] == saved["threshold"]
     for key in ("auc", "accuracy", "sensitivity", "specificity"):
         assert again["test"][key] == pytest.approx(saved["test"][key]), key
@@ -177,7 +178,7 @@ def test_evaluate_run_folder_reproduces_the_test_metrics(run, data_dir, capsys):
 
 def test_evaluate_model_file_uses_threshold_one_half(run, data_dir):
     run_dir, _ = run
-    result = pipeline.evaluate_run(run_dir / "model.npz", data=data_dir)
+    result = scoring.evaluate_run(run_dir / "model.npz", data=data_dir)
     assert result["threshold"] == 0.5 and result["test"]["threshold"] == 0.5
 
 
@@ -198,7 +199,7 @@ def test_predict_gives_probability_and_label_and_reports_bad_files(run, data_dir
     assert str(missing) in captured.err and str(broken) in captured.err
     assert "2 of 5" in captured.err and "Traceback" not in captured.err
 
-    results, info = pipeline.predict_images(run_dir, good)
+    results, info = scoring.predict_images(run_dir, good)
     threshold = _json(run_dir / "config.json")["threshold"]
     assert info["threshold"] == threshold and info["image_size"] == SIZE
     model = minicnn.load_model(run_dir / "model.npz")
@@ -216,7 +217,7 @@ def test_predict_gives_probability_and_label_and_reports_bad_files(run, data_dir
 def test_predict_with_a_model_file_uses_one_half(run, data_dir):
     run_dir, _ = run
     image = next((data_dir / "test" / "NORMAL").glob("*.jpeg"))
-    results, info = pipeline.predict_images(run_dir / "model.npz", [image])
+    results, info = scoring.predict_images(run_dir / "model.npz", [image])
     assert info["threshold"] == 0.5 and info["run_dir"] is None
     r = results[0]
     assert r["label"] == ("PNEUMONIA" if r["probability"] >= 0.5 else "NORMAL")
@@ -227,7 +228,7 @@ def test_predict_reads_real_xrays(run):
     run_dir, _ = run
     real = Path(REAL_DATA) / "test"
     images = [next((real / c).glob("*.jpeg")) for c in ("NORMAL", "PNEUMONIA")]
-    results, _ = pipeline.predict_images(run_dir, images)
+    results, _ = scoring.predict_images(run_dir, images)
     assert all(r["error"] is None and 0 <= r["probability"] <= 1 for r in results)
 
 
@@ -258,38 +259,37 @@ def test_thesis_preset_is_labelled_optimistic_and_uses_default_out(data_dir, tmp
             "test+validation"}
 
 
-def test_the_command_line_offers_every_preset():
-    from minicnn.cli import PRESET_NAMES
-    assert PRESET_NAMES == tuple(pipeline.PRESETS)
-    assert all(name == settings.preset for name, settings in pipeline.PRESETS.items())
+def test_every_preset_is_named_as_its_key():
+    assert all(name == settings.preset for name, settings in PRESETS.items())
 
 
 def test_improved_is_full_with_the_change_chosen_on_validation():
-    improved = pipeline.PRESETS["improved"]
-    assert improved == dataclasses.replace(pipeline.settings_for("full", batch_norm=True),
+    improved = PRESETS["improved"]
+    assert improved == dataclasses.replace(settings_for("full", batch_norm=True),
                                            preset="improved")
-    assert pipeline.PRESETS["full"].batch_norm is False     # full itself is unchanged
+    assert PRESETS["full"].batch_norm is False     # full itself is unchanged
 
 
 def test_presets_hold_the_issue_settings_and_flags_override_them():
-    quick, thesis, full = (pipeline.PRESETS[k] for k in ("quick", "thesis", "full"))
+    quick, thesis, full = (PRESETS[k] for k in ("quick", "thesis", "full"))
     assert quick.protocol == full.protocol == "honest" and quick.val_fraction == 0.15
     assert (thesis.image_size, thesis.batch_size, thesis.epochs) == (150, 32, 20)
     assert thesis.train_per_class == (970, 1041) and thesis.test_per_class == (203, 313)
     assert (full.image_size, full.augment, full.class_weight, full.train_per_class) == (
         150, True, "balanced", None) and full.patience is not None
-    s = pipeline.settings_for("full", epochs=3, augment=False, image_size=None,
+    s = settings_for("full", epochs=3, augment=False, image_size=None,
                               train_per_class=50)
     assert (s.epochs, s.augment, s.image_size, s.train_per_class) == (3, False, 150, (50, 50))
-    assert pipeline.settings_for("quick", train_per_class=0).train_per_class is None
+    assert settings_for("quick", train_per_class=0).train_per_class is None
     with pytest.raises(ValueError, match="unknown preset"):
-        pipeline.settings_for("huge")
+        settings_for("huge")
 
 
 def test_too_small_image_size_is_a_clean_error(data_dir, capsys):
-    assert main(["train", "--data", str(data_dir), "--image-size", "20"]) == 2
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--data", str(data_dir), "--image-size", "20"])
     err = capsys.readouterr().err
-    assert "at least 38" in err and "Traceback" not in err
+    assert info.value.code == 2 and "[38, 300], got 20" in err and "Traceback" not in err
 
 
 def test_unusable_data_is_a_clean_error_and_marks_the_run_failed(data_dir, tmp_path, capsys):

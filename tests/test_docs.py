@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 SPANISH_PAGES = sorted(f"es/{p.name}" for p in (DOCS / "es").glob("*.md"))
 TEACHING_PAGES = ["index.md", "equations.md", "architecture.md", "kernels.md",
-                  "answers.md"] + SPANISH_PAGES
+                  "answers.md", "bridge.md"] + SPANISH_PAGES
 LINKED_PAGES = sorted(DOCS.glob("*.md")) + sorted((DOCS / "es").glob("*.md")) + [
     ROOT / "README.md", ROOT / "examples" / "README.md"]
 
@@ -129,3 +129,23 @@ def test_the_checks_themselves():
                              "```\n# not a heading\n```\n# A B\n## Regresión logística\n")
     assert anchors == {"a-b", "a-b-1", "the-thesis-cnns-1033218-parameters-layer-by-layer",
                        "regresión-logística"}
+
+
+# One Spanish word per concept (docs/es/glosario.md, "Una palabra para cada concepto"):
+# stride is "desplazamiento", a hypothesis test a "contraste", the b term the "intercepto".
+MIXED_WORDS = re.compile(r"paso \(stride\)|\| paso \| stride|pruebas? (?:de hipótesis|t\b|score)"
+                         r"|pesos, sesgo|sesgo \(bias\)", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("page", SPANISH_PAGES)
+def test_spanish_pages_use_one_word_per_concept(page):
+    text = (DOCS / page).read_text(encoding="utf-8")
+    found = [m.group(0) for m in MIXED_WORDS.finditer(text)]
+    assert not found, f"docs/{page} uses a word for two concepts: {found}"
+
+
+def test_glossary_says_which_word_is_used_for_which():
+    text = (DOCS / "es" / "glosario.md").read_text(encoding="utf-8")
+    for row in ("| paso | un paso del optimizador", "| prueba | el conjunto de prueba",
+                "| sesgo | el sesgo de un estimador", "| desplazamiento | stride"):
+        assert row in text, row

@@ -95,6 +95,12 @@ PROMISES = {
          r"step 200: loss \S+e-1\d, kernel\n\[\[ 1\. +-?0\. -1\.\]",
          r"first-layer filters moved \d+\.\d% of their size"],
         True),                    # its last part; the first three need nothing
+    "12_logistic_regression_two_ways": (
+        ["irls_and_adam.png"],
+        [r"128 X-rays at 32 px \(64 pneumonia\), 5 covariates; design matrix X \(128, 6\)",
+         r"IRLS converged in \d steps", r"agree to 1e-3: True\)",
+         r"minicnn's loss (\d\.\d{6}) = -log-likelihood / N at IRLS's beta \1\n"],
+        True),
     "09_compare_with_keras": (
         ["keras_differences.png"],
         [r"parameters: minicnn 128,002, Keras 128,002", r"forward: relative difference"],
@@ -123,6 +129,13 @@ def check_table_aligned(out, data, err=""):
     assert len({tuple(m.start() for m in re.finditer(r"\|", row)) for row in rows}) == 1, rows
 
 
+def check_numba_warmed_up(out, data, err=""):
+    """Example 02: Numba is timed warm, so its tier beats the naive loops (it is over 10x
+    faster when warm; a cold first call, compiling or loading, is slower than naive)."""
+    speed = float(re.search(r"numba: +\S+ s, +(\S+)x naive's speed", out).group(1))
+    assert speed > 1, out
+
+
 def check_class_counts(out, data, err=""):
     """Example 06: the counts printed are the files in the folders."""
     for split in ("train", "test"):
@@ -132,7 +145,8 @@ def check_class_counts(out, data, err=""):
         assert re.search(rf"{split}: NORMAL \(0\) +{n0:,} +PNEUMONIA \(1\) +{n1:,}", out), out
 
 
-EXTRA_CHECKS = {"05_gradient_check": check_gradient_errors,
+EXTRA_CHECKS = {"02_convolution_by_hand": check_numba_warmed_up,
+                "05_gradient_check": check_gradient_errors,
                 "09_compare_with_keras": check_keras_differences,
                 "06_explore_xrays": check_class_counts}
 
@@ -224,7 +238,8 @@ def test_example_runs_in_quick_mode(name, tmp_path, cache_dir):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["06_explore_xrays", "07_train_thesis_cnn",
-                                  "08_what_the_network_sees", "11_learning_step_by_step"])
+                                  "08_what_the_network_sees", "11_learning_step_by_step",
+                                  "12_logistic_regression_two_ways"])
 def test_data_examples_exit_cleanly_without_data(name, tmp_path, cache_dir):
     """No data set anywhere: a clear message naming the places tried, exit code 0. The
     example runs from a copy in a bare folder, so that the places next to this repository

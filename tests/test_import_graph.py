@@ -99,3 +99,20 @@ def test_the_graph_sees_imports_inside_functions():
 def test_a_cycle_is_found():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def reachable(graph, start):
+    """Every module ``start`` imports, directly or through others."""
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in graph.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_training_does_not_reach_the_html_report_and_settings_stay_light():
+    graph = import_graph()
+    assert "minicnn.report" not in reachable(graph, "minicnn.pipeline")   # through a hook
+    assert reachable(graph, "minicnn.settings") <= {"minicnn.validation"}

@@ -39,6 +39,33 @@ def test_every_registered_layer_has_cases_and_nothing_else_is_listed():
         assert issubclass(cls, layers.Layer) and cls.__name__ == kind
 
 
+def test_every_registered_layer_has_a_note_for_the_explorer_page():
+    from minicnn.explore import LAYER_NOTES
+    missing = sorted(set(layers.LAYERS) - set(LAYER_NOTES))
+    assert not missing, (f"add a note for {missing} to minicnn.explore.LAYER_NOTES (see "
+                         f"docs/adding_a_layer.md)")
+
+
+def test_every_step_follows_the_step_contract_through_public_hooks():
+    import ast
+    import inspect
+
+    from minicnn import fusion
+    for cls in [*layers.LAYERS.values(), fusion.ConvReluMaxPool]:
+        for method in ("forward", "backward", "backward_from_logits"):
+            assert callable(getattr(cls, method, None)), (cls.__name__, method)
+    conv, pool = layers.Conv2D(2, 3, activation="relu"), layers.MaxPooling2D(2)
+    conv.build((8, 8, 1))
+    assert isinstance(conv, layers.Step) and isinstance(fusion.ConvReluMaxPool(conv, pool),
+                                                         layers.Step)
+    # fusion reaches the layers only through public names (its own private state aside)
+    tree = ast.parse(inspect.getsource(fusion))
+    private = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+               and node.attr.startswith("_") and not node.attr.startswith("__")
+               and not (isinstance(node.value, ast.Name) and node.value.id == "self")}
+    assert not private, f"fusion.py uses private attributes of other objects: {private}"
+
+
 def _run(layer, x, dy, training):
     y = layer.forward(x, training=training)
     return y, layer.backward(dy), {k: v.copy() for k, v in layer.grads.items()}

@@ -140,3 +140,33 @@ def test_label_errors_name_the_problem():
         losses.get(3)
     assert SCCE().get_config() == {"from_logits": False}
     assert BCE(from_logits=True).get_config() == {"from_logits": True}
+
+
+class SmoothedBinary(losses.BinaryCrossentropy):
+    """A loss with an option (label smoothing, as Keras's): the targets pulled towards 1/2."""
+
+    def __init__(self, label_smoothing=0.0, from_logits=False):
+        super().__init__(from_logits)
+        self.label_smoothing = label_smoothing
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+    def _targets(self, y_true, y_pred):
+        return super()._targets(y_true, y_pred) * (1 - self.label_smoothing) + \
+            self.label_smoothing / 2
+
+
+def test_training_keeps_every_option_of_the_loss_when_it_takes_the_logits():
+    from minicnn import Sequential, layers
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 3)), (rng.random(16) > 0.5).astype(np.float64)
+    loss = SmoothedBinary(label_smoothing=0.4)
+    assert loss.with_logits().get_config() == {"from_logits": True, "label_smoothing": 0.4}
+    model = Sequential([layers.Input((3,)), layers.Dense(1, activation="sigmoid", dtype="float64")])
+    model.compile("adam", loss)
+    model.build()
+    logits = x @ model.layers[-1].params["kernel"] + model.layers[-1].params["bias"]
+    expected = loss.with_logits()(y, logits)
+    assert expected != pytest.approx(losses.BinaryCrossentropy(from_logits=True)(y, logits))
+    assert model.evaluate(x, y)[0] == pytest.approx(expected, rel=1e-6)

@@ -1,15 +1,16 @@
 """Every example runs as a Jupyter notebook: converted by jupytext (as `minicnn notebooks`
 does) and executed by nbclient in an IPython kernel, in quick mode.
 
-Needs the ``notebooks`` extra (jupytext, nbclient, ipykernel); skipped without it. Examples
-06-08 need the X-ray data set and 09 TensorFlow; without them they print so and stop, which
-still executes (nbclient stops at that SystemExit, and the test accepts it).
+Needs the ``notebooks`` extra (jupytext, nbclient, ipykernel, ipywidgets); skipped without
+it. Examples 06-08 and 12 need the X-ray data set and 09 TensorFlow; without them they print
+so and stop, which still executes (nbclient stops at that SystemExit, and the test accepts it).
 
 One kernel runs all the notebooks in turn, as a student running them one after another
 would: each example defines everything it uses, and the kernel's start and the imports are
 paid once (this keeps the test at about the examples' own quick-mode time).
 """
 import argparse
+import base64
 import importlib.util
 import os
 from pathlib import Path
@@ -19,9 +20,11 @@ import pytest
 from conftest import real_data_dir
 from minicnn import notebooks
 
-MISSING = [m for m in ("jupytext", "nbclient", "ipykernel") if importlib.util.find_spec(m) is None]
+MISSING = [m for m in ("jupytext", "nbclient", "ipykernel", "ipywidgets")
+           if importlib.util.find_spec(m) is None]
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"not installed: {MISSING}")
 SCRIPTS = notebooks.example_scripts()
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +72,21 @@ def test_example_executes_as_a_notebook(script, kernel):
     execute(notebook, kernel)
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert any(o.get("output_type") == "stream" for o in outputs)
+    shown = [o["data"] for o in outputs if o.get("output_type") == "execute_result"]
+    as_text = [d["text/plain"] for d in shown
+               if d.get("text/plain", "").startswith("<Figure") and "image/png" not in d]
+    assert not as_text, f"figures shown as text, not drawn: {as_text}"
+    errors = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
+    assert "IProgress not found" not in errors, errors[-2000:]
+
+
+def test_a_figure_is_drawn_inline(kernel):
+    """A cell that ends with a figure shows it as a PNG image in the executed notebook."""
+    notebook = notebooks.to_notebook(SCRIPTS[0])
+    execute(notebook, kernel)
+    images = [o["data"]["image/png"] for c in notebook.cells if c.cell_type == "code"
+              for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert images and all(base64.b64decode(png)[:8] == PNG_MAGIC for png in images)
 
 
 def test_a_failing_cell_fails_the_test(kernel):

@@ -1,4 +1,4 @@
-"""The honest protocol, checked from the outside (``pipeline.settings_for`` / ``train_run``
+"""The honest protocol, checked from the outside (``settings_for`` / ``train_run``
 and the run folder only): the decision threshold is Youden's J on the validation rows of
 splits.csv; no test/ image reaches training, early stopping or the threshold; the saved
 model is the kept epoch's.
@@ -19,6 +19,7 @@ from PIL import Image
 
 import minicnn
 from minicnn import pipeline
+from minicnn.settings import PRESETS, settings_for
 
 from runfolder import (history_rows, images_of, read_json, saved_model_probability,
                        split_rows, youden_by_hand, youden_j_at)
@@ -64,7 +65,7 @@ def make_folder(root, flipped=frozenset()):
 
 
 def _settings(data, out, epochs):
-    return pipeline.settings_for("quick", data=str(data), out=str(out), image_size=SIZE,
+    return settings_for("quick", data=str(data), out=str(out), image_size=SIZE,
                                  epochs=epochs, seed=SEED, val_fraction=0.3, patience=2)
 
 
@@ -225,7 +226,7 @@ def capped_runs(runs, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MINICNN_CACHE", str(base / "cache"))
         for name, seed in (("a", SEED), ("again", SEED), ("other", SEED + 1)):
-            settings = pipeline.settings_for(
+            settings = settings_for(
                 "quick", data=str(data_dir), out=str(base / name), image_size=SIZE, epochs=1,
                 seed=seed, val_fraction=0.3, train_per_class=10, test_per_class=(4, 3))
             printed = io.StringIO()
@@ -299,7 +300,7 @@ def thesis_runs(runs, tmp_path_factory):
         mp.setenv("MINICNN_CACHE", str(base / "cache"))
         for name, seed, train, test in (("a", SEED, 8, (4, 3)), ("again", SEED, 8, (4, 3)),
                                         ("all", SEED + 1, 0, None)):
-            settings = pipeline.settings_for("thesis", data=str(data_dir), out=str(base / name),
+            settings = settings_for("thesis", data=str(data_dir), out=str(base / name),
                                              image_size=SIZE, epochs=1, seed=seed,
                                              train_per_class=train, test_per_class=test)
             out[name] = pipeline.train_run(settings, command="test")
@@ -365,7 +366,7 @@ def test_a_test_sample_of_one_class_is_a_clear_error(runs, tmp_path, monkeypatch
     shutil.copytree(data_dir, lopsided)
     shutil.rmtree(lopsided / "test" / "PNEUMONIA")
     monkeypatch.setenv("MINICNN_CACHE", str(tmp_path / "cache"))
-    settings = pipeline.settings_for("quick", data=str(lopsided), out=str(tmp_path / "run"),
+    settings = settings_for("quick", data=str(lopsided), out=str(tmp_path / "run"),
                                      image_size=SIZE, epochs=1, seed=SEED, val_fraction=0.3,
                                      test_per_class=(3, 3))
     with pytest.warns(UserWarning), pytest.raises(ValueError, match="the test set holds only "
@@ -378,7 +379,7 @@ def test_a_test_sample_of_one_class_is_a_clear_error(runs, tmp_path, monkeypatch
 
 def test_settings_for_defaults_and_unknown_names():
     """No preset is the quick preset; None overrides nothing; a misspelt setting is named."""
-    assert pipeline.settings_for() == pipeline.PRESETS["quick"]
-    assert pipeline.settings_for("full", epochs=None) == pipeline.PRESETS["full"]
+    assert settings_for() == PRESETS["quick"]
+    assert settings_for("full", epochs=None) == PRESETS["full"]
     with pytest.raises(TypeError, match=r"unknown settings \['epoch'\]"):
-        pipeline.settings_for("quick", epoch=3)
+        settings_for("quick", epoch=3)

@@ -8,6 +8,7 @@ import pytest
 from minicnn import layers, pipeline
 from minicnn.data import intensity_batch
 from minicnn.models import thesis_cnn
+from minicnn.settings import settings_for
 from minicnn.validation import SettingError
 
 from folders import make_chest_xray
@@ -62,10 +63,10 @@ def test_intensity_keeps_shape_range_and_input_and_zero_is_a_copy():
 
 # -- learning-rate decay --------------------------------------------------------------------
 def test_pipeline_decays_once_per_epoch_of_updates():
-    settings = pipeline.settings_for("quick", batch_size=32, lr_decay=0.5)
+    settings = settings_for("quick", batch_size=32, lr_decay=0.5)
     rate = pipeline._learning_rate(settings, n_train=100)        # 4 updates per epoch
     assert [rate(s) for s in (0, 3, 4, 8)] == pytest.approx([1e-3, 1e-3, 5e-4, 2.5e-4])
-    assert pipeline._learning_rate(pipeline.settings_for("quick"), 100) == 1e-3
+    assert pipeline._learning_rate(settings_for("quick"), 100) == 1e-3
 
 
 # -- the settings and a run with all of them ------------------------------------------------
@@ -73,16 +74,16 @@ def test_pipeline_decays_once_per_epoch_of_updates():
                                        ("lr_decay", 0.0), ("lr_decay", 1.2)])
 def test_bad_recipe_settings_are_refused(key, value):
     with pytest.raises(SettingError, match=key):
-        pipeline.settings_for("quick", **{key: value})
+        settings_for("quick", **{key: value})
 
 
 def test_augmenter_chains_geometry_then_intensity():
-    assert pipeline._augmenter(pipeline.settings_for("quick")) is None
+    assert pipeline._augmenter(settings_for("quick")) is None
     x = np.full((2, 8, 8, 1), 0.5)
-    only_intensity = pipeline._augmenter(pipeline.settings_for("quick", intensity=0.2))
+    only_intensity = pipeline._augmenter(settings_for("quick", intensity=0.2))
     np.testing.assert_array_equal(only_intensity(x, np.random.default_rng(3)),
                                   intensity_batch(x, np.random.default_rng(3), 0.2))
-    both = pipeline._augmenter(pipeline.settings_for("quick", augment=True, intensity=0.2))
+    both = pipeline._augmenter(settings_for("quick", augment=True, intensity=0.2))
     assert both(x, np.random.default_rng(3)).shape == x.shape
 
 
@@ -90,7 +91,7 @@ def test_augmenter_chains_geometry_then_intensity():
 def test_a_run_with_every_recipe_setting(tmp_path, monkeypatch):
     monkeypatch.setenv("MINICNN_CACHE", str(tmp_path / "cache"))
     data = make_chest_xray(tmp_path / "chest_xray")
-    settings = pipeline.settings_for("quick", image_size=40, epochs=2, batch_norm=True,
+    settings = settings_for("quick", image_size=40, epochs=2, batch_norm=True,
                                      global_pool=True, intensity=0.1, lr_decay=0.5,
                                      data=str(data), out=str(tmp_path / "run"))
     pipeline.train_run(settings)

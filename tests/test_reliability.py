@@ -18,9 +18,10 @@ import pytest
 from PIL import Image
 
 import minicnn
-from minicnn import callbacks, pipeline, runs
+from minicnn import callbacks, pipeline, report, runs, scoring
 from minicnn.cli import main
 from minicnn.data import load_image_folder, preprocess_image
+from minicnn.settings import settings_for
 from minicnn.validation import DataError, RunFolderError
 
 
@@ -212,9 +213,9 @@ def _nan_after(n_batches):
 def test_divergence_keeps_the_last_finite_epoch(data_dir, tmp_path, monkeypatch):
     def thesis_run(epochs, spoil_after, out):
         monkeypatch.setattr(pipeline, "augment_batch", _nan_after(spoil_after))
-        return pipeline.train_run(pipeline.settings_for(
+        return pipeline.train_run(settings_for(
             "thesis", data=str(data_dir), image_size=SIZE, epochs=epochs, batch_size=8,
-            augment=True, out=str(tmp_path / out)))
+            augment=True, out=str(tmp_path / out)), report=report.write_report)
 
     # 24 training images in batches of 8: 3 batches per epoch; the 8th batch is NaN.
     with pytest.warns(RuntimeWarning, match="training stopped at epoch 3"):
@@ -230,7 +231,7 @@ def test_divergence_keeps_the_last_finite_epoch(data_dir, tmp_path, monkeypatch)
     model = minicnn.load_model(run_dir / "model.npz")
     x = load_image_folder(data_dir / "test", SIZE, progress=False).x
     assert np.isfinite(model.predict(x)).all()
-    results, info = pipeline.predict_images(run_dir, [next((data_dir / "test").rglob("*.jpeg"))])
+    results, info = scoring.predict_images(run_dir, [next((data_dir / "test").rglob("*.jpeg"))])
     assert results[0]["label"] is not None and info["threshold"] == config["threshold"]
     assert "Training diverged" in (run_dir / "report.html").read_text()
 
@@ -267,7 +268,7 @@ def test_a_nan_model_gives_no_label_and_exit_1(finished, data_dir, tmp_path, cap
     out, err = capsys.readouterr()
     assert "NORMAL" not in out and "PNEUMONIA" not in out
     assert image in err and "not a number" in err and "got no label" in err
-    results, _ = pipeline.predict_images(tmp_path / "nan.npz", [image])
+    results, _ = scoring.predict_images(tmp_path / "nan.npz", [image])
     assert results[0]["label"] is None and results[0]["probability"] is None
     assert main(["evaluate", "--model", str(tmp_path / "nan.npz"), "--data",
                  str(data_dir)]) == 2
@@ -295,12 +296,12 @@ def test_non_finite_pixels_are_refused_with_the_image_named(finished, tmp_path):
         preprocess_image(np.array([[[np.nan, 0.5, 0.5], [0.1, 0.2, 0.3]]]), SIZE)
     path = tmp_path / "nan.tiff"
     Image.fromarray(np.full((50, 50), np.nan, np.float32), mode="F").save(path)
-    results, _ = pipeline.predict_images(finished, [path])
+    results, _ = scoring.predict_images(finished, [path])
     assert results[0]["label"] is None and "outside [0, 1]" in results[0]["error"]
     gray16 = tmp_path / "gray16.png"                       # integers are scaled by their range
     Image.fromarray(np.full((50, 50), 65535, np.uint16)).save(gray16)
     assert np.allclose(preprocess_image(np.full((50, 50, 3), 255, np.uint8), SIZE), 1.0)
-    results, _ = pipeline.predict_images(finished, [gray16])
+    results, _ = scoring.predict_images(finished, [gray16])
     assert results[0]["error"] is None
 
 
@@ -371,9 +372,11 @@ def test_a_large_but_honest_jpeg_is_predicted_in_bounded_memory(finished, tmp_pa
 
 
 def test_image_size_is_capped_with_a_clear_message(data_dir, capsys):
-    assert main(["train", "--data", str(data_dir), "--image-size", "3000"]) == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--data", str(data_dir), "--image-size", "3000"])
     err = capsys.readouterr().err
-    assert "at most 300" in err and "memory" in err and len(err.strip().splitlines()) == 1
+    assert exc.value.code == 2 and "[38, 300], got 3000" in err and "memory" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_a_fifo_in_the_data_folder_is_skipped_with_a_warning(data_dir, tmp_path, env):

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from minicnn import pipeline, report
+from minicnn import report, scoring
 from minicnn.data import locate
 from minicnn.cli import main
+from minicnn.settings import PROTOCOLS
 
 from folders import make_chest_xray
 
@@ -142,7 +143,7 @@ def test_report_command_writes_a_self_contained_page_with_the_run_numbers(run, c
                        r"<div>P\(pneumonia\) = <b>([0-9.]+)</b>", markup)
     assert len(cards) == 8 and {c[1] for c in cards} == {"NORMAL", "PNEUMONIA"}
     files = [next((data / "test").rglob(name)) for name, _, _ in cards]
-    results, _ = pipeline.predict_images(run_dir, files)
+    results, _ = scoring.predict_images(run_dir, files)
     assert [f"{r['probability']:.3f}" for r in results] == [c[2] for c in cards]
 
 
@@ -160,11 +161,15 @@ def test_report_says_when_the_data_is_missing(run, tmp_path, monkeypatch):
     path = report.write_report(copy)
     page = _parse(path.read_text())
     text = " ".join(" ".join(page.text).split())
-    assert "The X-ray folder was not found" in text and str(tmp_path / "gone") in text
+    assert "The X-ray folder was not found" in text and "is gone" in text
+    assert str(tmp_path / "gone") in text
     assert "P(pneumonia) =" not in text
     _check_metrics_rows(page, _metrics(copy))       # the rest of the report is still there
     text = " ".join(_parse(report.write_report(copy, tmp_path / "nowhere").read_text()).text)
-    assert f"The X-ray folder {tmp_path / 'nowhere'} has no test/ folder" in text
+    assert f"data folder {tmp_path / 'nowhere'} does not exist" in text
+    (tmp_path / "empty").mkdir()
+    text = " ".join(_parse(report.write_report(copy, tmp_path / "empty").read_text()).text)
+    assert f"The X-ray folder {tmp_path / 'empty'} has no test/ folder" in text
 
 
 def test_thesis_protocol_is_labelled_optimistic_and_missing_plots_are_redrawn(run, tmp_path):
@@ -174,14 +179,14 @@ def test_thesis_protocol_is_labelled_optimistic_and_missing_plots_are_redrawn(ru
     for name in ("learning_curves.png", "confusion_matrix.png", "roc.png"):
         (copy / name).unlink()
     metrics = _metrics(copy)
-    metrics.update(protocol=pipeline.PROTOCOLS["thesis"], honest=False,
+    metrics.update(protocol=PROTOCOLS["thesis"], honest=False,
                    thesis_reported={"best_val_accuracy": 0.8622, "epoch": 2,
                                     "lowest_val_loss": 0.34})
     (copy / "metrics.json").write_text(json.dumps(metrics))
     path = report.write_report(copy, data_dir=data, n_images=2)
     markup = path.read_text()
     text = " ".join(" ".join(_parse(markup).text).split())
-    assert "OPTIMISTIC" in text and pipeline.PROTOCOLS["thesis"] in text
+    assert "OPTIMISTIC" in text and PROTOCOLS["thesis"] in text
     assert "0.8622 at epoch 2" in text
     assert "roc.png is missing" in text                  # cannot be redrawn without scores
     # confusion matrix and learning curves redrawn from metrics.json and history.csv,
@@ -208,7 +213,7 @@ def test_a_failing_report_only_warns(run, monkeypatch):
 
     monkeypatch.setattr(report, "write_report", broken)
     with pytest.warns(RuntimeWarning, match="report.html could not be written.*disk full"):
-        assert pipeline._write_report(run_dir, data) is None
+        assert scoring.write_report(report.write_report, run_dir, data) is None
 
 
 def test_report_of_a_folder_that_is_not_a_run_exits_2(tmp_path, capsys):

@@ -13,6 +13,7 @@ import pytest
 
 from minicnn import runs, sweep, sweep_results
 from minicnn.cli import main
+from minicnn.settings import parse_sets, setting_fields, sweepable
 from minicnn.validation import RunFolderError, SettingError
 
 from folders import make_chest_xray
@@ -53,8 +54,8 @@ def test_describe_leaves_out_missing_values_and_says_n_a_for_one_seed():
 
 # -- the grid ------------------------------------------------------------------------------
 def test_repeated_keys_make_a_grid_and_values_are_typed():
-    grid = sweep.parse_sets(["augment=true", "image_size=48,64", "augment=false",
-                             "augment=yes", "patience=none", "train_per_class=50"])
+    grid = parse_sets(["augment=true", "image_size=48,64", "augment=false",
+                       "augment=yes", "patience=none", "train_per_class=50"], sweepable())
     assert grid == {"augment": [True, False], "image_size": [48, 64], "patience": [None],
                     "train_per_class": [(50, 50)]}
     tasks = sweep.plan("quick", grid, [0, 1, 2], "out")
@@ -68,22 +69,22 @@ def test_repeated_keys_make_a_grid_and_values_are_typed():
 
 
 def test_the_sweepable_keys_come_from_the_settings():
-    from minicnn.pipeline import Settings
-    fields = {f.name for f in Settings.__dataclass_fields__.values()}
-    assert set(sweep.SWEEPABLE) == fields - set(sweep.FIXED)
-    assert {"epochs", "image_size", "augment", "class_weight", "train_per_class"} <= set(
-        sweep.SWEEPABLE)
+    keys = sweepable()
+    fixed = {"preset", "protocol", "seed", "data", "out", "score_test"}   # their own options
+    assert set(keys) == set(setting_fields()) - fixed
+    with pytest.raises(SettingError, match="seed cannot be set here"):
+        parse_sets(["seed=3"], keys)
 
 
 @pytest.mark.parametrize("pair, words", [
     ("colour=red", ["unknown setting 'colour'", "image_size", "augment"]),
-    ("augment=maybe", ["augment=maybe", "true or false"]),
-    ("epochs=two", ["epochs=two"]),
-    ("image_size", ["KEY=VALUE", "valid keys"]),
+    ("augment=maybe", ["augment must be true or false", "'maybe'"]),
+    ("epochs=two", ["epochs must be an integer >= 1", "'two'"]),
+    ("image_size", ["KEY=VALUE", "image_size"]),
 ])
 def test_a_bad_key_or_value_is_named(pair, words):
     with pytest.raises(SettingError) as info:
-        sweep.parse_sets([pair])
+        parse_sets([pair], sweepable())
     assert all(w in str(info.value) for w in words), str(info.value)
 
 

@@ -1,6 +1,7 @@
 """Teaching material stays honest: each example ends with exercises answered in
-docs/answers.md, the thesis's slips listed in docs/equations.md add up, feature-map grids
-carry colour bars, and quick-mode samples are seeded and one image per patient."""
+docs/answers.md and docs/es/respuestas.md, the thesis's slips listed in docs/equations.md add
+up, feature-map grids carry colour bars, and quick-mode samples are seeded and one image per
+patient."""
 import re
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from minicnn import plots, thesis
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("[0-9][0-9]_*.py"))
-ANSWERS = (ROOT / "docs" / "answers.md").read_text(encoding="utf-8")
+ANSWER_PAGES = ["answers.md", "es/respuestas.md"]            # English and Spanish
 
 
 def exercises_of(script):
@@ -22,12 +23,14 @@ def exercises_of(script):
     return re.findall(r"^# (\d)\. ", tail[1], re.M) if len(tail) == 2 else []
 
 
+@pytest.mark.parametrize("page", ANSWER_PAGES)
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.stem)
-def test_every_example_ends_with_exercises_answered_in_the_docs(script):
+def test_every_example_ends_with_exercises_answered_in_the_docs(script, page):
     numbers = exercises_of(script)
     assert 2 <= len(numbers) <= 4, f"{script.name}: {len(numbers)} exercises"
-    section = re.search(rf"^## {script.stem[:2]} .*?(?=^## |\Z)", ANSWERS, re.M | re.S)
-    assert section, f"docs/answers.md has no section for example {script.stem[:2]}"
+    answers = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    section = re.search(rf"^## {script.stem[:2]} .*?(?=^## |\Z)", answers, re.M | re.S)
+    assert section, f"docs/{page} has no section for example {script.stem[:2]}"
     answered = re.findall(r"^(\d)\. ", section.group(0), re.M)
     assert answered == numbers, f"{script.name}: questions {numbers}, answers {answered}"
 

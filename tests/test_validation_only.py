@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from minicnn import pipeline, runs, sweep, sweep_results
+from minicnn import pipeline, report, runs, scoring, sweep, sweep_results
 from minicnn.cli import main
+from minicnn.settings import settings_for
 from minicnn.validation import SettingError
 
 from folders import fake_sweep
@@ -22,10 +23,11 @@ def _metrics(run_dir):
 @pytest.mark.slow
 def test_a_validation_only_run_is_scored_on_test_once_later(tmp_path, data_dir):
     common = dict(TINY, data=str(data_dir))
-    scored = pipeline.train_run(pipeline.settings_for("quick", **common,
-                                                      out=str(tmp_path / "scored")), "t")
-    hidden = pipeline.train_run(pipeline.settings_for("quick", **common, score_test=False,
-                                                      out=str(tmp_path / "hidden")), "t")
+    scored = pipeline.train_run(settings_for("quick", **common, out=str(tmp_path / "scored")),
+                                "t", report.write_report)
+    hidden = pipeline.train_run(settings_for("quick", **common, score_test=False,
+                                             out=str(tmp_path / "hidden")), "t",
+                                report.write_report)
     before = _metrics(hidden)
     assert before["test"] is None and runs.test_not_scored(before)
     assert before["validation"] == _metrics(scored)["validation"]      # same run otherwise
@@ -35,7 +37,7 @@ def test_a_validation_only_run_is_scored_on_test_once_later(tmp_path, data_dir):
     assert "not scored yet" in page
     assert "test at the threshold" in (scored / "report.html").read_text()
 
-    first = pipeline.evaluate_run(hidden)
+    first = scoring.evaluate_run(hidden, report=report.write_report)
     after = _metrics(hidden)
     assert first["recorded"] and after["test"] == _metrics(scored)["test"]
     assert after["validation"] == before["validation"] and "test_scored" in after
@@ -43,20 +45,20 @@ def test_a_validation_only_run_is_scored_on_test_once_later(tmp_path, data_dir):
     assert "test at the threshold" in (hidden / "report.html").read_text()
 
     written = (hidden / "metrics.json").read_bytes()
-    again = pipeline.evaluate_run(hidden)                 # once: later calls only print
+    again = scoring.evaluate_run(hidden)                 # once: later calls only print
     assert not again["recorded"] and (hidden / "metrics.json").read_bytes() == written
     assert again["test"]["auc"] == after["test"]["auc"]
-    assert not pipeline.evaluate_run(scored)["recorded"]
+    assert not scoring.evaluate_run(scored)["recorded"]
 
 
 def test_the_thesis_protocol_cannot_hide_test():
     with pytest.raises(SettingError, match="honest protocol"):
-        pipeline.settings_for("thesis", score_test=False)
+        settings_for("thesis", score_test=False)
 
 
 def test_train_validation_only_flag_reaches_the_settings(monkeypatch):
     seen = []
-    monkeypatch.setattr(pipeline, "train_run", lambda settings, command: seen.append(settings))
+    monkeypatch.setattr(pipeline, "train_run", lambda settings, **_: seen.append(settings))
     main(["train", "--preset", "full", "--validation-only"])
     main(["train", "--preset", "full"])
     assert [s.score_test for s in seen] == [False, True]

@@ -70,3 +70,16 @@ def find_data_dir(explicit=None):
     raise FileNotFoundError(f"no chest X-ray data found; tried:\n  {tried}\n"
                             f"Get the data set from {SOURCE}, then pass --data DIR or set "
                             f"MINICNN_DATA.")
+
+
+def run_data_dir(explicit=None, recorded=None):
+    """The data folder for a trained run: ``explicit`` (``--data``) alone; else the folder the
+    run recorded (``recorded``), which must still exist (FileNotFoundError naming it: never a
+    silent fall-back to other images); else, for a model without a run, the usual places
+    (:func:`find_data_dir`)."""
+    if explicit or not recorded:
+        return find_data_dir(explicit)
+    if not Path(recorded).is_dir():
+        raise FileNotFoundError(f"the run's data folder {recorded} is gone (moved or "
+                                f"deleted); give the chest_xray folder with --data DIR")
+    return Path(recorded)

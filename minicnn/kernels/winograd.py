@@ -32,12 +32,12 @@ W = A dY Aᵀ per tile.
 The larger tile saves more multiplies but its transforms have larger constants (up to 8 in
 Aᵀ, 5 in Bᵀ, 1/24 in G), which costs some float32 accuracy; docs/kernels.md measures it.
 """
+import functools
 import itertools
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 # ------------------------------------------------------------------ the transform matrices
 # F(2x2, 3x3): interpolation points 0, 1, -1 and infinity.
@@ -75,7 +75,15 @@ DEFAULT_TILE = 4
 # Tiles per chunk: the chunk's transformed input and products (α² * tiles * channels each)
 # stay in the processor's cache between the transforms and the matrix products.
 _CHUNK_TILES = {2: 1024, 4: 256}
-_BLAS = ThreadpoolController()      # to run BLAS single-threaded inside the worker threads
+
+
+@functools.cache
+def _blas():
+    """threadpoolctl's controller, to run BLAS single-threaded inside the worker threads;
+    imported on first use (threadpoolctl sets KMP_DUPLICATE_LIB_OK in os.environ when
+    imported, and ``import minicnn`` changes nothing in the process)."""
+    from threadpoolctl import ThreadpoolController
+    return ThreadpoolController()
 
 
 def winograd_tile_reference(d, g):
@@ -364,7 +372,7 @@ def _run_workers(work, tiles, chunk, *args):
     chunk starts ``claims``, BLAS single-threaded meanwhile; returns their results."""
     claims = itertools.count(0, chunk)
     workers = min(numba.get_num_threads(), -(-tiles // chunk))
-    with _BLAS.limit(limits=1, user_api="blas"):
+    with _blas().limit(limits=1, user_api="blas"):
         if workers == 1:
             return [work(*args, claims, chunk)]
         with ThreadPoolExecutor(workers) as pool:

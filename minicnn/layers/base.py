@@ -19,6 +19,7 @@ has the checklist for a new layer.
 """
 import itertools
 from collections import defaultdict, namedtuple
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -39,6 +40,29 @@ Window = namedtuple("Window", ["size", "strides", "padding"])
 LAYERS = {}
 
 _name_counters = defaultdict(itertools.count)
+
+
+@runtime_checkable
+class Step(Protocol):
+    """What ``Sequential``'s forward and backward traversals call on each step: a layer, or
+    a fused pair of layers (:mod:`minicnn.fusion`).
+
+    ``forward(x, training)`` returns y and keeps what its backward needs (the step's cache,
+    replaced by the next forward); ``backward(dy, need_dx)`` fills the ``grads`` of the
+    layers it covers and returns dL/dx (it may return None when ``need_dx`` is False: the
+    model's first step); ``backward_from_logits(dz, need_dx)`` does the same from dL/dz at
+    the last activation's input, for a softmax or sigmoid followed by its own cross-entropy.
+    A step never changes dy. Hooks a fused step may use on the layers it covers:
+    :meth:`Layer.check_input`, :meth:`Layer.forget` and the weighted layers' ``store_grads``.
+    """
+
+    name: str
+
+    def forward(self, x, training=False): ...
+
+    def backward(self, dy, need_dx=True): ...
+
+    def backward_from_logits(self, dz, need_dx=True): ...
 
 
 def register(cls):
@@ -126,7 +150,7 @@ class Layer:
     # -- passes ---------------------------------------------------------------------------
     def forward(self, x, training=False):
         """y = phi(op(x)); x (N, *input_shape) -> y (N, *output_shape)."""
-        x = self._check_input(x)
+        x = self.check_input(x)
         self._training = bool(training)
         z, y = self._forward(x, self._training)
         self._cache = (x, z, y)
@@ -159,6 +183,11 @@ class Layer:
         activation into its op (Conv2D with ReLU) and never kept z."""
         return None if self._cache is None else self._cache[1]
 
+    def forget(self):
+        """Drop what the last forward kept for backward (x, z, y): a step that ran this
+        layer's work itself calls it, so that nothing stale (or large) is kept behind."""
+        self._cache = None
+
     def _require_cache(self):
         if self._cache is None:
             raise RuntimeError(f"{self.name}: backward called before forward")
@@ -184,8 +213,10 @@ class Layer:
             return next(iter(self.params.values())).dtype
         return x.dtype if x.dtype in (np.float32, np.float64) else self.dtype
 
-    def _check_input(self, x):
-        """Array of the compute dtype, checked against the built input shape (built if needed)."""
+    def check_input(self, x):
+        """x as an array of the compute dtype, checked against the built input shape (the
+        layer is built on first use); ShapeError/TypeError naming the layer. Public for
+        steps that run a layer's work themselves (:mod:`minicnn.fusion`)."""
         x = np.asarray(x)
         if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
             raise TypeError(f"{self.name}: input must hold numbers, got dtype {x.dtype}")

@@ -40,7 +40,9 @@ class _Weighted(Layer):
         kernel = self.params["kernel"]
         return self.params["bias"] if self.use_bias else np.zeros(kernel.shape[-1], kernel.dtype)
 
-    def _store_grads(self, dkernel, dbias):
+    def store_grads(self, dkernel, dbias):
+        """Set ``grads`` from dkernel (kernel's shape) and dbias (filters,) (dbias dropped
+        without a bias); public for steps that compute them (:mod:`minicnn.fusion`)."""
         self.grads["kernel"] = dkernel
         if self.use_bias:
             self.grads["bias"] = dbias
@@ -93,7 +95,7 @@ class Conv2D(_Weighted):
     def _op_backward(self, x, dz, need_dx):
         dx, dkernel, dbias = kernels.conv2d_backward(x, self.params["kernel"], dz, self.strides,
                                                      self.padding, need_dx)
-        self._store_grads(dkernel, dbias)
+        self.store_grads(dkernel, dbias)
         return dx
 
     def get_config(self):
@@ -146,7 +148,7 @@ class Dense(_Weighted):
 
     def _op_backward(self, x, dz, need_dx):
         dx, dkernel, dbias = kernels.dense_backward(x, self.params["kernel"], dz)
-        self._store_grads(dkernel, dbias)
+        self.store_grads(dkernel, dbias)
         return dx
 
     def get_config(self):

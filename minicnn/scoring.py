@@ -1,0 +1,192 @@
+"""Scoring a trained model: the reports of a run's probabilities, its test figures, and
+``minicnn evaluate`` and ``minicnn predict`` on a finished run folder or a model file.
+
+The training pipeline (:mod:`minicnn.pipeline`) scores validation and test with the same
+functions, so a run's numbers and a later ``minicnn evaluate`` of it agree to the bit.
+"""
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from . import metrics as metrics_module
+from . import plots, runs
+from .data import decode_image, file_problem, load_image_folder, preprocess_image, run_data_dir
+from .metrics import format_table
+from .settings import PROTOCOLS, Settings
+from .validation import DataError
+
+__all__ = ["score", "finite_probability", "test_figures", "write_report", "evaluate_run",
+           "predict_images"]
+
+
+def _log(message=""):
+    print(message, flush=True)
+
+
+def score(y, p, threshold, seed):
+    """binary_report of labels y (N,) and P(pneumonia) p (N,) at ``threshold``, with the
+    report at 0.5 under "at_0.5" and the cross-entropy ``loss`` of p."""
+    scores = metrics_module.binary_report(y, p, threshold=threshold, seed=seed)
+    q = np.clip(np.where(np.asarray(y) == 1, p, 1 - p), 1e-7, 1.0)
+    scores["loss"] = float(-np.mean(np.log(q)))
+    scores["at_0.5"] = metrics_module.binary_report(y, p, threshold=0.5, seed=seed)
+    return scores
+
+
+def finite_probability(model, x, batch_size, what):
+    """P(pneumonia) (N,) for x, or a ValueError when any is not finite."""
+    p = runs.pneumonia_probability(model, x, batch_size)
+    if not np.isfinite(p).all():
+        raise ValueError(f"the model gives non-finite probabilities for "
+                         f"{int((~np.isfinite(p)).sum())} of {len(p)} {what} images; its "
+                         f"weights are damaged (diverged training?)")
+    return p
+
+
+def test_figures(run_dir, class_names, y_test, evaluation, protocol):
+    """confusion_matrix.png and roc.png of the test scores, at the validation threshold."""
+    threshold = evaluation["threshold"]
+    plots.plot_confusion_matrix(np.array(evaluation["test"]["confusion_matrix"]), class_names,
+                                Path(run_dir) / "confusion_matrix.png",
+                                title=f"test, threshold {threshold:.3f} (chosen on validation)")
+    plots.plot_roc(y_test, evaluation["p_test"], Path(run_dir) / "roc.png", threshold=threshold,
+                   title="test ROC" + (" (thesis: test = validation)"
+                                       if protocol == PROTOCOLS["thesis"] else ""))
+
+
+def write_report(report, run_dir, data_root, config=None):
+    """Call ``report(run_dir, data_dir=data_root, config=config)`` (e.g.
+    :func:`minicnn.report.write_report`: report.html) for a run whose files are written;
+    config: the run's config as about to be recorded (None: as config.json says). None does
+    nothing, and a failure only warns (the run itself is complete)."""
+    if report is None:
+        return None
+    try:
+        path = report(run_dir, data_dir=data_root, config=config)
+    except Exception as exc:  # the report is a convenience; never lose a finished run to it
+        warnings.warn(f"the run is complete, but its report.html could not be written "
+                      f"({type(exc).__name__}: {exc}); retry with: minicnn report {run_dir}",
+                      RuntimeWarning, stacklevel=2)
+        return None
+    _log(f"report: {path}")
+    return path
+
+
+# -- a finished run or a model file ------------------------------------------------------
+def evaluate_run(ref, data=None, batch_size=32, report=None):
+    """Score a run folder's (or model file's) model on the whole ``test/`` folder of
+    ``data`` (default: the run's own chest_xray folder, else the usual places).
+
+    Reports at the run's threshold and at 0.5; returns ``{"model", "threshold", "data_dir",
+    "test", "recorded"}`` and prints a table. A run trained with ``score_test=False`` gets
+    these scores written into its metrics.json, with the test figures (and a new report.html
+    by ``report``, as :func:`minicnn.pipeline.train_run`'s) (``recorded`` True); that happens
+    once: later calls only print. FileNotFoundError when the run's data folder is gone and no
+    ``data`` is given: never a silent fall-back to other images.
+    """
+    model, info = runs.load_run(ref)
+    root = run_data_dir(data, _recorded_data(info["run_dir"])).resolve()
+    if not (root / "test").is_dir():
+        raise FileNotFoundError(f"{root} has no test/ folder")
+    ds = load_image_folder(root / "test", info["image_size"])
+    if len(np.unique(ds.y)) < 2:
+        raise DataError(f"{root / 'test'} holds only one class; AUC and specificity need both")
+    settings, metrics = _unscored_run(info["run_dir"]) or (None, None)
+    seed = 0
+    if settings is not None:                  # score as the run itself would have
+        batch_size, seed = settings.batch_size, settings.seed
+    p = finite_probability(model, ds.x, batch_size, "test")
+    scores = score(ds.y, p, info["threshold"], seed=seed)
+    _log(f"minicnn evaluate: {ref} on {root / 'test'} ({info['image_size']} px)")
+    if info["protocol"] and info["protocol"].startswith("thesis"):
+        _log("note: this run followed the thesis protocol; its threshold was chosen on a test "
+             "sample, so the numbers at that threshold are optimistic.")
+    source = "the run's, chosen on validation" if info["run_dir"] else "a bare model file"
+    _log(f"threshold {info['threshold']:.3f} ({source})")
+    _log(format_table([("test @ 0.5", scores["at_0.5"]), ("test @ threshold", scores)]))
+    if settings is not None:
+        _record_test(info, metrics, ds, p, scores, root, report)
+    return {"model": str(ref), "threshold": info["threshold"], "data_dir": str(root),
+            "test": scores, "recorded": settings is not None}
+
+
+def _recorded_data(run_dir):
+    """The data folder a run folder's config.json records (None for a bare model file)."""
+    if run_dir is None:
+        return None
+    return runs.read_config(Path(run_dir)).get("data_dir")
+
+
+def _unscored_run(run_dir):
+    """(settings, metrics) of a run folder trained with score_test=False whose test scores
+    are not recorded yet; None otherwise (a model file, or test already scored)."""
+    if run_dir is None:
+        return None
+    metrics = runs.read_json(Path(run_dir) / runs.METRICS, required=False)
+    if not runs.test_not_scored(metrics):
+        return None
+    config = runs.read_config(Path(run_dir))
+    return Settings.from_dict(config.get("settings")), metrics
+
+
+def _record_test(info, metrics, ds, p, scores, root, report):
+    """Write a validation-only run's test scores: metrics.json, the figures, report.html."""
+    run_dir = Path(info["run_dir"])
+    metrics.update(test=scores, test_scored={"at": runs.now(), "data_dir": str(root),
+                                             "command": " ".join(sys.argv)})
+    runs.RunFolder(run_dir).write_json(runs.METRICS, metrics)
+    test_figures(run_dir, info["class_names"], ds.y,
+                  {"threshold": info["threshold"], "test": scores, "p_test": p},
+                  metrics.get("protocol"))
+    write_report(report, run_dir, root)
+    _log(f"recorded in {run_dir / runs.METRICS} (test/ is now scored for this run)")
+
+
+def predict_images(ref, paths, batch_size=32):
+    """P(pneumonia) and label for each image file, with the run's threshold.
+
+    Returns ``(results, info)``: results holds one dict per path, in order, ``{"path",
+    "probability", "label", "error"}``. An image that cannot be used gets ``error`` (its
+    message) and no label: a file that is missing, not a regular file or undecodable, an
+    image too large to decode (:data:`minicnn.data.loader.MAX_PIXELS`), one holding NaN or
+    inf pixels, or one for which the model's probability is not a finite number. The others
+    are still predicted. Files decoded as 8- or 16-bit integers are scaled to [0, 1] by their
+    type's range. info is :func:`minicnn.runs.load_run`'s (threshold, image_size, ...).
+    """
+    model, info = runs.load_run(ref)
+    results = [{"path": str(path), "probability": None, "label": None, "error": None}
+               for path in paths]
+    images, slots = [], []
+    for slot, entry in enumerate(results):
+        try:
+            images.append(_read_image(entry["path"], info["image_size"]))
+            slots.append(slot)
+        except Exception as exc:  # any unusable file: report it, go on with the others
+            entry["error"] = f"{type(exc).__name__}: {exc}"
+    if images:
+        probabilities = runs.pneumonia_probability(model, np.stack(images), batch_size)
+        for slot, prob in zip(slots, probabilities):
+            _label(results[slot], float(prob), info)
+    return results, info
+
+
+def _read_image(path, size):
+    """One image file as the model's input (S, S, 1); OSError/DataError when unusable."""
+    problem = file_problem(path)
+    if problem:
+        raise DataError(problem)
+    return preprocess_image(decode_image(path), size)
+
+
+def _label(entry, prob, info):
+    """Fill in an entry's probability and label, or its error when prob is not finite."""
+    entry["probability"] = prob
+    entry["label"] = runs.label(prob, info["threshold"], info["class_names"])
+    if entry["label"] is None:
+        entry["probability"], entry["error"] = None, (
+            f"the model's probability is {prob} (not a number): no label is given; the "
+            f"model is damaged (diverged training?)")
