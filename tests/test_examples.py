@@ -18,9 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import real_data_dir, repo_data_dir
+from conftest import ROOT, real_data_dir, repo_data_dir
 
-ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TIMEOUT = 300          # seconds per example; quick mode takes a few to a few tens

@@ -18,7 +18,8 @@ import pytest
 
 from minicnn import notebooks
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+
 pytestmark = pytest.mark.slow
 SOURCES = ["pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "minicnn", "examples"]
 SKIP = shutil.ignore_patterns("__pycache__", "figures", "*.egg-info")
