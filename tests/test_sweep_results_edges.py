@@ -32,7 +32,10 @@ def test_an_empty_description_has_every_key():
 def test_the_summary_table_prints_the_numbers_and_its_notes(tmp_path):
     summary = sweep_results.summarize(sweep_results.collect(_sweep(tmp_path)))
     text = sweep_results.summary_markdown(summary)
-    assert "95% t-interval for the mean (mean ± t(0.975, n-1)·sd/√n; n/a with one seed)" in text
+    assert text.splitlines()[2] == (
+        "Across seeds, per setting: mean, standard deviation (n - 1), min, max and the 95% "
+        "t-interval for the mean (mean ± t(0.975, n-1)·sd/√n; n/a with one seed). Finished "
+        "runs only.")
     auc = summary["full"]["validation"]["auc"]
     assert auc["n"] == 2 and auc["mean"] == pytest.approx(0.85)
     assert (f"| full | auc | 2 | 0.850 | {auc['sd']:.3f} | 0.800 | 0.900 | "
