@@ -2,8 +2,9 @@
 
 A checkpoint is a folder (a run folder's ``checkpoint/``) holding two files:
 
-- ``state.json``: the format, the number of epochs finished, the caller's ``info`` (the
-  settings, a fingerprint of the data) and the state of every *part* of the training: the
+- ``state.json``: the format, the number of epochs finished, the array file's SHA-256, the
+  caller's ``info`` (the settings, the run's identity, a fingerprint of the data; see
+  :func:`check_belongs`) and the state of every *part* of the training: the
   model (weights, layers' random generators), the optimizer (Adam's step count and moments),
   the history, the callbacks (early stopping, divergence guard, CSV logger) and the random
   generator that shuffles and augments. Each part has ``get_state()`` and ``set_state()``;
@@ -17,6 +18,7 @@ included), so every value comes back bit for bit.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -30,9 +32,9 @@ from .io import atomic_write, read_arrays, write_arrays
 from .validation import ModelFileError, RunFolderError
 
 __all__ = ["FORMAT", "STATE", "Checkpoint", "GeneratorState", "TrainingCheckpoint", "save",
-           "load", "restore", "remove"]
+           "load", "check_belongs", "restore", "remove"]
 
-FORMAT = "minicnn-checkpoint-1"
+FORMAT = "minicnn-checkpoint-2"        # 2: with the array file's SHA-256
 STATE = "state.json"
 
 
@@ -104,9 +106,9 @@ def save(folder, epoch, parts, info=None):
     arrays = []
     packed = _pack({name: part.get_state() for name, part in parts.items()}, arrays)
     name = f"epoch-{epoch:04d}.npz"
-    write_arrays(folder / name, {"kind": "checkpoint", "epoch": epoch}, arrays)
-    text = json.dumps({"format": FORMAT, "epoch": epoch, "arrays": name, "info": info or {},
-                       "parts": packed}, indent=1)
+    digest = write_arrays(folder / name, {"kind": "checkpoint", "epoch": epoch}, arrays)
+    text = json.dumps({"format": FORMAT, "epoch": epoch, "arrays": name,
+                       "arrays_sha256": digest, "info": info or {}, "parts": packed}, indent=1)
     atomic_write(folder / STATE, (text + "\n").encode("utf-8"))
     for old in folder.glob("epoch-*.npz"):
         if old.name != name:
@@ -121,11 +123,50 @@ def load(folder):
     if not (folder / STATE).is_file():
         raise RunFolderError(f"{folder.parent} has no checkpoint ({folder / STATE} is missing)")
     state = runs.read_json(folder / STATE)
-    if state.get("format") != FORMAT or not isinstance(state.get("parts"), dict):
-        raise RunFolderError(f"{folder / STATE} is not a minicnn checkpoint of format {FORMAT}")
+    if state["format"] != FORMAT:
+        raise RunFolderError(f"{folder / STATE} is not a minicnn checkpoint of format {FORMAT} "
+                             f"(it says {state['format']!r}: an older minicnn's?); train again")
     refs = _references(state["parts"])
-    arrays = _read_arrays(folder / str(state.get("arrays")), refs)
-    return Checkpoint(int(state["epoch"]), state.get("info", {}), _unpack(state["parts"], arrays))
+    path = folder / Path(state["arrays"]).name
+    _check_digest(path, state.get("arrays_sha256"))
+    arrays = _read_arrays(path, refs)
+    return Checkpoint(state["epoch"], state.get("info", {}), _unpack(state["parts"], arrays))
+
+
+def _check_digest(path, digest):
+    """RunFolderError unless the file at ``path`` has the SHA-256 state.json recorded."""
+    try:
+        found = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise RunFolderError(f"the checkpoint's arrays cannot be read: {exc}") from None
+    if found != digest:
+        raise RunFolderError(f"{path} cannot be read as the arrays of {path.parent / STATE}: "
+                             "its SHA-256 differs from the one recorded (another run's file, "
+                             "or damaged)")
+
+
+def check_belongs(saved, config, run_dir):
+    """RunFolderError unless the loaded checkpoint ``saved`` is the run's that ``config``
+    (its config.json) describes: the same seed and settings (:func:`minicnn.runs.identity`,
+    recorded and recomputed) and an epoch within the settings' epochs."""
+    where = Path(run_dir) / runs.CHECKPOINT / STATE
+    mine = runs.identity(config.get("settings"))
+    if mine["seed"] != config.get("seed"):
+        raise RunFolderError(f"{Path(run_dir) / runs.CONFIG}: seed {config.get('seed')!r} "
+                             f"differs from its settings' seed {mine['seed']!r}; it is damaged")
+    found = [runs.identity(saved.info.get("settings"))] + (
+        [saved.info["identity"]] if "identity" in saved.info else [])
+    for theirs in found:
+        if theirs != mine:
+            raise RunFolderError(
+                f"{where} belongs to another run (seed {theirs.get('seed')!r}, settings "
+                f"{str(theirs.get('settings_sha256'))[:12]}) than {runs.CONFIG} says (seed "
+                f"{mine['seed']!r}, settings {mine['settings_sha256'][:12]}); resume "
+                "cannot use it")
+    epochs = config["settings"].get("epochs")
+    if not isinstance(epochs, int) or saved.epoch > epochs:
+        raise RunFolderError(f"{where}: epoch {saved.epoch} is past the run's {epochs} "
+                             "epochs; it is damaged")
 
 
 def _read_arrays(path, refs):

@@ -160,9 +160,9 @@ def _sweep(args):
     from .sweep import run_sweep
     grid = parse_sets(args.set or [], keys=sweepable())
     result = run_sweep(args.preset, grid, args.seeds, args.out, data=args.data,
-                       scheduler=args.scheduler, workers=args.workers,
-                       threads=args.threads_per_worker, command=args.command_line,
-                       validation_only=args.validation_only)
+                       client=args.scheduler, scheduler_file=args.scheduler_file,
+                       workers=args.workers, threads=args.threads_per_worker,
+                       command=args.command_line, validation_only=args.validation_only)
     counts = {}
     for what in result["done"].values():
         key = what if not what.startswith("error") else "failed"
@@ -170,7 +170,21 @@ def _sweep(args):
     print(f"{result['tasks']} runs: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     print(result["results"][2].read_text(encoding="utf-8"))
     print("written: " + ", ".join(str(p) for p in result["results"]))
-    return 1 if counts.get("failed") else 0
+    failed = sorted(run for run, what in result["done"].items() if what.startswith("error"))
+    if failed:
+        print(f"minicnn sweep: error: {len(failed)} of {result['tasks']} runs did not finish: "
+              f"{', '.join(failed)}; the same command again resumes them", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _cache(args):
+    from .data import cache
+    if args.action == "clear":
+        removed, freed = cache.clear()
+        print(f"removed {removed} cache files ({freed / 1e6:.1f} MB) from "
+              f"{cache.default_cache_dir()}")
+    else:
+        print(cache.describe(cache.info()))
 
 
 # -- the parsers: each command's arguments are added (and its module imported) only when that
@@ -321,12 +335,15 @@ def _sweep_arguments(p):
                         "(the keys are listed below)")
     p.add_argument("--out", required=True, metavar="DIR", help="the sweep folder")
     p.add_argument("--data", help=_data_help())
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="an existing Dask scheduler, e.g. tcp://HOST:8786 (default: a local "
-                        "cluster on this machine)")
-    p.add_argument("--workers", type=int_argument(1), default=max(1, (os.cpu_count() or 2) // 2),
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="an existing Dask scheduler, e.g. tcp://HOST:8786 (default: "
+                            "DASK_SCHEDULER_ADDRESS if set, else a local cluster)")
+    where.add_argument("--scheduler-file", metavar="FILE",
+                       help="the file `dask scheduler --scheduler-file FILE` wrote (SLURM)")
+    p.add_argument("--workers", type=int_argument(1),
                    help="local worker processes, each training one run at a time (default: "
-                        "one per two cores)")
+                        "one per two cores); not with a scheduler")
     p.add_argument("--threads-per-worker", type=int_argument(1), default=1, metavar="T",
                    help="compute threads (Numba, BLAS) of each run (default 1)")
     p.add_argument("--validation-only", action="store_true",
@@ -336,6 +353,13 @@ def _sweep_arguments(p):
 
 
 def _other_parsers(sub, wanted):
+    p = _command(sub, wanted, "cache", "what the decoded-image cache holds, or empty it "
+                                       "($MINICNN_CACHE, default ~/.cache/minicnn)")
+    if p:
+        p.add_argument("action", choices=("info", "clear"),
+                       help="info: size per image size and the limit (MINICNN_CACHE_LIMIT); "
+                            "clear: remove every cached image")
+        p.set_defaults(run=_cache)
     p = _command(sub, wanted, "bench", "time the thesis CNN in minicnn, Keras and PyTorch side "
                                        "by side (see docs/benchmarks.md)")
     if p:

@@ -8,7 +8,8 @@ logits for each class taken as the label (``Sequential.backward``), Grad-CAM
 (:func:`minicnn.explain.grad_cam`) and one Adam step on each image (``train_on_batch`` on a
 copy of the model). The page itself only redoes the sum of thesis eq. (1) for the pixel a
 student clicks, from the exact float32 inputs of that convolution, so that z can be read term
-by term.
+by term, and the forward pass of an X-ray added in the page (``addImage``), from the
+embedded weights.
 
 Python API (the numbers the page shows): :func:`formula` (the window, kernel slice, bias, z
 and y of one output pixel of a Conv2D), :func:`loss_gradients` and :func:`gradient`
@@ -17,8 +18,9 @@ and y of one output pixel of a Conv2D), :func:`loss_gradients` and :func:`gradie
 (N, H, W, 1).
 
 Data on the page: feature maps and gradients as 8-bit maps (one byte per value, each map
-with its own range), the inputs of every convolution as exact float32, all compressed with
-zlib and base64-encoded; the browser inflates them with ``DecompressionStream``.
+with its own range), the inputs of every convolution and every layer's weights as exact
+float32, all compressed with zlib and base64-encoded; the browser inflates them with
+``DecompressionStream``. The page's HTML, CSS and JavaScript: ``minicnn/explore_assets/``.
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ from .data.locate import describe_places
 from .explain import grad_cam
 from .io import atomic_write
 from .kernels.geometry import pad_amounts
-from .layers import Conv2D, Dense
+from .layers import BatchNormalization, Conv2D, Dense
 from .models import thesis_cnn
 from .settings import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
 from .validation import int_argument
@@ -356,7 +358,9 @@ LAYER_NOTES = {
 
 
 def _layer_entry(layer):
-    """What the page needs to know about one layer (weights only for Conv2D)."""
+    """What the page needs to know about one layer, weights included: the formula view reads
+    the Conv2D kernels, and the page's own forward pass (an image added in the page) every
+    weight and BatchNormalization's moving statistics."""
     kind = type(layer).__name__
     window = layer.window
     size = "x".join(map(str, window.size)) if window else ""
@@ -372,8 +376,13 @@ def _layer_entry(layer):
                                                 window.strides)]}
     if isinstance(layer, (Conv2D, Dense)):
         entry["bias"] = layer.bias_or_zeros().astype(np.float64).tolist()
-    if isinstance(layer, Conv2D):
         entry["kernel"] = _pack(layer.params["kernel"], np.float32)
+    if isinstance(layer, BatchNormalization):
+        entry["norm"] = {"gamma": _list(layer.params.get("gamma")),      # None: 1 and 0
+                         "beta": _list(layer.params.get("beta")),
+                         "mean": _list(layer.state["moving_mean"]),
+                         "variance": _list(layer.state["moving_variance"]),
+                         "epsilon": float(layer.epsilon)}
     return entry
 
 

@@ -6,6 +6,7 @@ implies before a single weight byte is read. Nothing in a model file is ever exe
 unpickled, and compressed members (minicnn writes none) are refused, so a small file cannot
 make the reader allocate gigabytes.
 """
+import hashlib
 import io
 import json
 import os
@@ -45,11 +46,13 @@ def atomic_write(path, data):
 
 
 def write_arrays(path, config, weights):
-    """Save a JSON-able ``config`` and a list of arrays as one .npz, atomically."""
+    """Save a JSON-able ``config`` and a list of arrays as one .npz, atomically; returns the
+    file's SHA-256 (hex)."""
     buffer = io.BytesIO()
     arrays = {f"weight_{i}": w for i, w in enumerate(weights)}
     np.savez(buffer, __config__=np.array(json.dumps({"format": FORMAT, **config})), **arrays)
     atomic_write(path, buffer.getvalue())
+    return hashlib.sha256(buffer.getbuffer()).hexdigest()
 
 
 def read_arrays(path, expected_shapes=None):

@@ -338,9 +338,12 @@ class Sequential:
         self._require_compiled()
         x, y = self._check_xy(x, y)
         sample_weight = self._sample_weight(y, sample_weight, class_weight)
+        states = [{k: v.copy() for k, v in layer.state.items()} for layer in self.layers]
         try:
             loss, probs = self._forward_backward(x, y, sample_weight, training=True)
-        except _NonFiniteLoss as exc:
+        except _NonFiniteLoss as exc:      # the moving statistics go back too: no update at all
+            for layer, state in zip(self.layers, states):
+                layer.state.update(state)
             raise FloatingPointError(f"the loss is not finite ({exc.args[0]}); no update was "
                                      f"made") from None
         self.optimizer.apply_gradients((layer.grads[key], layer.params[key])

@@ -236,7 +236,8 @@ def _checkpoint_info(settings, split):
     digest = hashlib.sha256()
     for array in (split.x_train, split.y_train, split.x_val, split.y_val):
         digest.update(np.ascontiguousarray(array).data)
-    return {"settings": settings.to_dict(), "data_sha256": digest.hexdigest()}
+    return {"settings": settings.to_dict(), "identity": runs.identity(settings.to_dict()),
+            "data_sha256": digest.hexdigest()}
 
 
 def _check_same_data(saved, settings, split):
@@ -368,6 +369,7 @@ def resume_run(run_dir, data=None, command=None, report=None):
     run, config = runs.reclaim(run_dir)
     try:
         saved = checkpoint.load(run.file(runs.CHECKPOINT))
+        checkpoint.check_belongs(saved, config, run.path)
         data_root = _data_folders(run_data_dir(data, config.get("data_dir")))
         settings = dataclasses.replace(Settings.from_dict(saved.info.get("settings")),
                                        data=str(data_root))

@@ -30,8 +30,10 @@ is not a finite number in [0, 1] is refused.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
+import hashlib
 import io
 import itertools
 import json
@@ -42,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import runfiles
 from .data import DEFAULT_CLASS_NAMES
 from .io import atomic_write
 from .model import load_model
@@ -136,6 +139,29 @@ def reclaim(run_dir):
     path = Path(run_dir)
     if not path.is_dir():
         raise RunFolderError(f"no run folder at {path}")
+    with _reclaiming(path):
+        return _reclaim(path)
+
+
+@contextlib.contextmanager
+def _reclaiming(path):
+    """While reclaiming ``path``: an exclusive flock on the folder, so that of two processes
+    that both judge its lock stale, the second reads the first's fresh lock (no fcntl, as on
+    Windows: no flock)."""
+    try:
+        import fcntl
+    except ImportError:                    # pragma: no cover (Windows)
+        yield
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)                       # releases the flock
+
+
+def _reclaim(path):
     config = read_config(path)
     lock = _read_lock(path)
     if lock is not None and _alive(lock):
@@ -219,25 +245,23 @@ def _json_default(value):
 
 # -- reading ------------------------------------------------------------------------------
 def read_json(path, required=True):
-    """The JSON object in ``path`` (a dict). A missing file gives None unless ``required``;
-    a file that is not UTF-8 JSON holding an object is a RunFolderError naming it."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        if required:
-            raise RunFolderError(f"{path} is missing; is {path.parent} a run folder?") from None
-        return None
-    except UnicodeDecodeError:
-        raise RunFolderError(f"{path} is not UTF-8 text; the run folder is damaged") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RunFolderError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno}): it is "
-                             f"damaged or was cut short; restore it or train again") from None
-    if not isinstance(data, dict):
-        raise RunFolderError(f"{path} holds a JSON {type(data).__name__}, expected an object")
-    return data
+    """The JSON object in ``path`` (a dict), read and checked by :func:`minicnn.runfiles.load`
+    (type, size, depth and, for the run and sweep files, the keys readers use). A missing
+    file gives None unless ``required``; anything else wrong is a RunFolderError naming the
+    file (and the key)."""
+    return runfiles.load(path, required)
+
+
+def identity(settings):
+    """A run's identity from its settings (a dict, as config.json's ``settings``): ``{"seed",
+    "settings_sha256"}``, the SHA-256 of the settings that decide the training (where the
+    data and the run folder are, left out). RunFolderError when ``settings`` is no object."""
+    if not isinstance(settings, dict):
+        raise RunFolderError(f"the run's settings must be a JSON object, got {settings!r:.60}")
+    deciding = {k: v for k, v in settings.items() if k not in ("data", "out")}
+    text = json.dumps(deciding, sort_keys=True, default=str)
+    return {"seed": settings.get("seed"),
+            "settings_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
 
 
 def read_config(run_dir):
@@ -286,12 +310,14 @@ def _alive(lock):
     pid exists and, where /proc tells, started when the lock says (not a reused pid)."""
     if lock.get("host") != socket.gethostname():
         return True                       # cannot tell from here; assume it runs
+    pid = lock.get("pid")
+    if not (isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid < 2 ** 31):
+        return False                      # no process has that id: a damaged lock
     try:
-        pid = int(lock.get("pid"))
         os.kill(pid, 0)
-    except (ProcessLookupError, TypeError, ValueError):
+    except (ProcessLookupError, OverflowError):
         return False
-    except (PermissionError, OverflowError):
+    except PermissionError:
         return True
     started = _process_start(pid)
     return None in (started, lock.get("process_start")) or started == lock["process_start"]

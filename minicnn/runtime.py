@@ -27,34 +27,71 @@ and before the first training step (the OpenMP threads read the setting when the
 glibc: macOS, Windows, musl) are skipped. The effect of each is measured in
 docs/benchmarks.md.
 """
+import contextlib
 import ctypes
 import ctypes.util
 import os
 
-
-__all__ = ["configure", "retain_freed_memory", "APPLIED", "ENV_SET_HERE"]
+__all__ = ["configure", "scoped", "stock", "retain_freed_memory", "release_freed_memory",
+           "APPLIED", "ENV_SET_HERE"]
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _LIMIT = 1 << 30
+_DEFAULT = 128 * 1024          # glibc's M_MMAP_THRESHOLD and M_TRIM_THRESHOLD
 APPLIED = []                # what configure() changed in this process, in order
 ENV_SET_HERE = []           # environment variables configure() set (so they can be undone)
 
 
-def retain_freed_memory():
-    """Ask glibc to keep freed blocks under 1 GiB for reuse; returns True when it agreed."""
+def _thresholds(size):
+    """Set glibc's mmap and trim thresholds to ``size`` bytes; True when it agreed."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, _LIMIT)
-                    and libc.mallopt(_M_TRIM_THRESHOLD, _LIMIT))
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, size)
+                    and libc.mallopt(_M_TRIM_THRESHOLD, size))
     except (OSError, AttributeError):       # not glibc (macOS, Windows, musl): leave it
         return False
+
+
+def retain_freed_memory():
+    """Ask glibc to keep freed blocks under 1 GiB for reuse; returns True when it agreed."""
+    return _thresholds(_LIMIT)
+
+
+def release_freed_memory():
+    """Put glibc's mmap and trim thresholds back to their defaults (128 KiB), undoing
+    :func:`retain_freed_memory` (glibc's own moving of them stays off); True when it agreed."""
+    return _thresholds(_DEFAULT)
+
+
+def stock():
+    """True when ``MINICNN_RUNTIME=stock`` asks for none of these settings."""
+    return os.environ.get("MINICNN_RUNTIME", "").lower() == "stock"
+
+
+@contextlib.contextmanager
+def scoped():
+    """Freed memory kept for reuse and BLAS on one thread for the time of a ``with`` block,
+    then both put back (glibc's thresholds to their defaults): for a process that is not
+    minicnn's own, such as a Dask worker that runs other tasks too. OMP_WAIT_POLICY is
+    left alone: it counts only before OpenMP's threads start."""
+    if stock():
+        yield
+        return
+    from threadpoolctl import threadpool_limits     # here: importing it changes os.environ
+    kept = retain_freed_memory()
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
+    finally:
+        if kept:
+            release_freed_memory()
 
 
 def configure():
     """Apply the settings unless ``MINICNN_RUNTIME=stock``; returns the list of what was
     changed (also kept in ``APPLIED``). Call it before the first training step; calling it
     again does nothing more."""
-    if os.environ.get("MINICNN_RUNTIME", "").lower() == "stock" or APPLIED:
+    if stock() or APPLIED:
         return list(APPLIED)
     if "OMP_WAIT_POLICY" not in os.environ:
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"

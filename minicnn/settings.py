@@ -22,6 +22,7 @@ import math
 import numbers
 import textwrap
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -294,9 +295,10 @@ def parse_text(name, text, keys=None):
 
 def parse_sets(pairs, keys=None):
     """``["augment=true", "image_size=64,96", "augment=false"]`` -> ``{"augment": [True,
-    False], "image_size": [64, 96]}``: each key's values in order, without repeats."""
+    False], "image_size": [64, 96]}``: each key's values in order, without repeats (a
+    repeated value, e.g. ``augment=true,yes``, is kept once, and a warning says so once)."""
     keys = list(setting_fields()) if keys is None else keys
-    grid = {}
+    grid, repeats = {}, []
     for pair in pairs:
         key, sep, texts = pair.partition("=")
         if not sep or not texts:
@@ -305,8 +307,13 @@ def parse_sets(pairs, keys=None):
         values = grid.setdefault(key.strip(), [])
         for text in texts.split(","):
             value = parse_text(key.strip(), text, keys)
-            if value not in values:
+            if value in values:
+                repeats.append(f"{key.strip()}={text.strip()}")
+            else:
                 values.append(value)
+    if repeats:
+        warnings.warn(f"--set {', '.join(repeats)}: a value given before; it is used once",
+                      stacklevel=2)
     return grid
 
 

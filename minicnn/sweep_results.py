@@ -88,9 +88,12 @@ def _row(out, entry):
 
 
 def collect(out):
-    """The rows of a sweep folder's runs, in sweep.json's order."""
+    """The rows of a sweep folder's runs, in sweep.json's order, each run once (a sweep.json
+    that lists a run twice, e.g. written with ``--seeds 0 0`` before they were refused,
+    never counts it twice)."""
     plan_json = runs.read_json(Path(out) / SWEEP)
-    return [_row(out, entry) for entry in plan_json["runs"]]
+    entries = {entry["run"]: entry for entry in plan_json["runs"]}
+    return [_row(out, entry) for entry in entries.values()]
 
 
 def summarize(rows):
@@ -128,17 +131,22 @@ def _number(value, digits=3):
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+NOT_SCORED = ("Not scored yet (a `--validation-only` sweep): choose on validation, then score "
+              "test/ once with `minicnn evaluate --model DIR`.")
+
+
 def summary_markdown(summary):
     """summary.md: per part, one table row per setting and metric."""
     lines = ["# Sweep summary", "",
              "Across seeds, per setting: mean, standard deviation (n - 1), min, max and the "
              "95% t-interval for the mean (mean ± t(0.975, n-1)·sd/√n; n/a with one seed). "
              "Finished runs only.", ""]
+    scored = {part: any(entry[part][m]["n"] for entry in summary.values() for m in METRICS)
+              for part in PARTS}
     for part in PARTS:
-        if not any(entry[part][m]["n"] for entry in summary.values() for m in METRICS):
-            lines += [f"## {part.capitalize()}", "", "Not scored yet (a `--validation-only` "
-                      "sweep): choose on validation, then score test/ once with "
-                      "`minicnn evaluate --model DIR`.", ""]
+        if not scored[part]:
+            lines += [f"## {part.capitalize()}", "", NOT_SCORED if any(scored.values()) else
+                      "No run has finished yet.", ""]
             continue
         lines += [f"## {part.capitalize()}", "",
                   "| setting | metric | n | mean | sd | min | max | 95% interval |",

@@ -1,6 +1,9 @@
-"""The .npz cache behind load_image_folder: hits, invalidation, corrupt files, atomic writes."""
+"""The decode cache behind load_image_folder: one entry per image content and size, shared by
+every folder, sample and label order; hits, changed files, corrupt entries, the size limit,
+``minicnn cache info`` and ``minicnn cache clear``."""
 
 import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -10,7 +13,8 @@ from PIL import Image
 
 import minicnn.data.loader as loader
 from minicnn.data import cache as cache_mod
-from minicnn.data import default_cache_dir, load_image_folder
+from minicnn.cli import main
+from minicnn.data import default_cache_dir, load_image_folder, load_patient_sample
 
 S = 12
 
@@ -62,11 +66,16 @@ def same(a, b):
     assert a.paths == b.paths and a.class_names == b.class_names and a.skipped == b.skipped
 
 
+def entries(cache_dir, suffix=".f32"):
+    return sorted((cache_dir / cache_mod.STORE).rglob(f"*{suffix}"))
+
+
 def test_second_load_is_served_from_cache(folder, cache_dir, monkeypatch):
     first = load(folder, cache_dir)
-    files = list(cache_dir.glob("*.npz"))
-    assert len(files) == 1 and files[0].name.startswith("imgs-")
-    assert not list(cache_dir.glob("*.tmp"))  # the temporary file was renamed into place
+    files = entries(cache_dir)
+    assert len(files) == 5 and {f.parent.parent.name for f in files} == {f"{S}px"}
+    assert all(f.stat().st_size == 4 * S * S for f in files)
+    assert not list(cache_dir.rglob("*.tmp"))  # every temporary file was renamed into place
     forbid_decoding(monkeypatch)
     second = load(folder, cache_dir)
     same(first, second)
@@ -77,7 +86,7 @@ def test_default_cache_dir_from_environment(folder, tmp_path, monkeypatch):
     monkeypatch.setenv("MINICNN_CACHE", str(tmp_path / "envcache"))
     assert default_cache_dir() == tmp_path / "envcache"
     load_image_folder(folder, image_size=S, progress=False)
-    assert len(list((tmp_path / "envcache").glob("*.npz"))) == 1
+    assert len(entries(tmp_path / "envcache")) == 5
     monkeypatch.delenv("MINICNN_CACHE")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_cache_dir() == tmp_path / "home" / ".cache" / "minicnn"
@@ -88,62 +97,66 @@ def test_use_cache_false_writes_nothing(folder, cache_dir):
     assert not cache_dir.exists()
 
 
-def test_touching_a_file_invalidates(folder, cache_dir, count_decodes):
-    load(folder, cache_dir)
+def test_the_key_is_the_content_not_the_path_the_time_or_the_labels(folder, cache_dir, tmp_path,
+                                                                     count_decodes):
+    first = load(folder, cache_dir)
     assert len(count_decodes) == 5
     target = folder / "NORMAL" / "img60.png"
     st = target.stat()
-    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
-    load(folder, cache_dir)
-    assert len(count_decodes) == 10
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))   # touched only
+    copy = shutil.copytree(folder, tmp_path / "elsewhere")               # another folder
+    relabelled = load(copy, cache_dir, class_names=["PNEUMONIA", "NORMAL"])
+    same(first, load(folder, cache_dir))
+    assert len(count_decodes) == 5
+    assert list(relabelled.y) == [0, 0, 1, 1, 1]
+    np.testing.assert_array_equal(relabelled.x[2:], first.x[:3])
 
 
-def test_adding_or_replacing_a_file_invalidates(folder, cache_dir, count_decodes):
+def test_a_sample_and_a_seed_share_the_entries_of_the_whole_folder(tmp_path, cache_dir,
+                                                                   monkeypatch):
+    from test_cli import make_chest_xray
+    data = make_chest_xray(tmp_path / "chest_xray")
+    monkeypatch.setenv("MINICNN_CACHE", str(cache_dir))
+    whole = load_image_folder(data / "test", image_size=S, progress=False)
+    forbid_decoding(monkeypatch)
+    for seed in (0, 1):
+        sample = load_patient_sample(data / "test", per_class=2, image_size=S, seed=seed)
+        for path, x in zip(sample.paths, sample.x):
+            np.testing.assert_array_equal(x, whole.x[whole.paths.index(path)])
+
+
+def test_adding_or_replacing_a_file_decodes_only_that_file(folder, cache_dir, count_decodes):
     first = load(folder, cache_dir)
     Image.new("L", (20, 16), 250).save(folder / "PNEUMONIA" / "new.png")
     second = load(folder, cache_dir)
-    assert len(count_decodes) == 5 + 6 and len(second) == len(first) + 1
+    assert len(count_decodes) == 5 + 1 and len(second) == len(first) + 1
     # same name, same mtime, other size and content
     target = folder / "NORMAL" / "img10.png"
     st = target.stat()
     Image.new("L", (30, 30), 99).save(target)
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
     third = load(folder, cache_dir)
-    assert len(count_decodes) == 5 + 6 + 6
+    assert len(count_decodes) == 5 + 1 + 1
     np.testing.assert_allclose(third.x[0], 99 / 255, rtol=1e-5)
 
 
-def test_settings_are_part_of_the_key(folder, cache_dir, count_decodes):
+def test_the_size_is_part_of_the_key(folder, cache_dir, count_decodes):
     a = load(folder, cache_dir)
     b = load_image_folder(folder, image_size=S + 2, cache_dir=cache_dir, progress=False)
     assert b.x.shape[1:] == (S + 2, S + 2, 1) and a.x.shape[1:] == (S, S, 1)
-    c = load(folder, cache_dir, class_names=["PNEUMONIA", "NORMAL"])
-    assert c.class_names == ["PNEUMONIA", "NORMAL"] and list(c.y) == [0, 0, 1, 1, 1]
-    assert len(count_decodes) == 15
-    assert len(list(cache_dir.glob("*.npz"))) == 3
+    assert len(count_decodes) == 10 and len(entries(cache_dir)) == 10
 
 
-@pytest.mark.parametrize("garbage", [b"", b"not a zip file at all", b"PK\x03\x04truncated"])
-def test_corrupt_cache_file_is_rebuilt_with_warning(folder, cache_dir, monkeypatch, garbage):
+@pytest.mark.parametrize("garbage", [b"", b"short", b"\0" * (4 * S * S + 4)])
+def test_a_corrupt_entry_is_rebuilt_with_warning(folder, cache_dir, monkeypatch, garbage):
     first = load(folder, cache_dir)
-    (path,) = cache_dir.glob("*.npz")
-    path.write_bytes(garbage)
-    with pytest.warns(RuntimeWarning, match="unreadable.*rebuilding"):
+    entries(cache_dir)[0].write_bytes(garbage)
+    with pytest.warns(RuntimeWarning, match="rebuilding"):
         second = load(folder, cache_dir)
     same(first, second)
-    forbid_decoding(monkeypatch)  # the rebuilt file is good again
+    forbid_decoding(monkeypatch)  # the rebuilt entry is good again
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        same(first, load(folder, cache_dir))
-
-
-def test_cache_file_with_missing_arrays_is_rebuilt(folder, cache_dir):
-    first = load(folder, cache_dir)
-    (path,) = cache_dir.glob("*.npz")
-    with np.load(path) as npz:
-        key = str(npz["cache_key"])
-    cache_mod.write_cache(path, key, {"x": np.zeros((1, 2, 2, 1), np.float32)})
-    with pytest.warns(RuntimeWarning, match="invalid"):
         same(first, load(folder, cache_dir))
 
 
@@ -152,10 +165,11 @@ def test_skipped_files_are_remembered(folder, cache_dir, monkeypatch):
     with pytest.warns(UserWarning, match="broken.jpeg"):
         first = load(folder, cache_dir)
     assert [Path(p).name for p, _ in first.skipped] == ["broken.jpeg"]
+    assert len(entries(cache_dir, ".err")) == 1
     forbid_decoding(monkeypatch)
-    with pytest.warns(UserWarning, match="broken.jpeg"):
+    with pytest.warns(UserWarning, match="broken.jpeg.*remembered in cache"):
         second = load(folder, cache_dir)
-    same(first, second)
+    assert second.paths == first.paths and len(second.skipped) == 1
     with pytest.raises(ValueError, match="broken.jpeg"):
         load(folder, cache_dir, strict=True)
 
@@ -172,25 +186,57 @@ def test_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(np, "savez_compressed", boom)
+    monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
-        cache_mod.write_cache(tmp_path / "c.npz", "k", {"x": np.zeros(3)})
+        cache_mod._write_atomic(tmp_path / "c.f32", b"1234")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_read_cache_other_key_and_missing(tmp_path):
-    path = tmp_path / "c.npz"
-    assert cache_mod.read_cache(path, "abc") is None
-    cache_mod.write_cache(path, "abc", {"x": np.arange(3)})
-    np.testing.assert_array_equal(cache_mod.read_cache(path, "abc")["x"], np.arange(3))
-    with pytest.warns(RuntimeWarning, match="another key"):
-        assert cache_mod.read_cache(path, "xyz") is None
+def test_the_size_limit_removes_the_oldest_entries(folder, cache_dir, monkeypatch):
+    load(folder, cache_dir)                               # 5 entries of 4 S^2 bytes
+    oldest = entries(cache_dir)
+    for age, path in enumerate(oldest):                   # written long ago, in this order
+        os.utime(path, (1000 + age, 1000 + age))
+    monkeypatch.setenv("MINICNN_CACHE_LIMIT", str(6 * 4 * (S + 2) ** 2))
+    load_image_folder(folder, image_size=S + 2, cache_dir=cache_dir, progress=False)
+    left = entries(cache_dir)
+    assert sum(p.stat().st_size for p in left) <= 6 * 4 * (S + 2) ** 2
+    assert len([p for p in left if p.parent.parent.name == f"{S + 2}px"]) == 5
+    kept_old = [p for p in oldest if p.exists()]
+    assert kept_old == oldest[len(oldest) - len(kept_old):]   # the oldest went first
 
 
-def test_cache_key_depends_on_files_and_settings(folder):
-    files = sorted((str(p), 0) for p in folder.rglob("*.png"))
-    key = cache_mod.cache_key(files, {"image_size": 150})
-    assert key == cache_mod.cache_key(list(reversed(files)), {"image_size": 150})
-    assert key != cache_mod.cache_key(files, {"image_size": 64})
-    assert key != cache_mod.cache_key(files[1:], {"image_size": 150})
-    assert key != cache_mod.cache_key([(p, 1) for p, _ in files], {"image_size": 150})
+@pytest.mark.parametrize("text, limit", [("", cache_mod.DEFAULT_LIMIT), ("1000", 1000),
+                                         ("500MB", 500 * 10**6), ("1.5 GB", 1.5 * 10**9),
+                                         ("2GiB", 2 * 2**30)])
+def test_the_limit_is_read_from_the_environment(monkeypatch, text, limit):
+    monkeypatch.setenv("MINICNN_CACHE_LIMIT", text)
+    assert cache_mod.cache_limit() == limit
+
+
+def test_a_bad_limit_is_named(monkeypatch):
+    monkeypatch.setenv("MINICNN_CACHE_LIMIT", "lots")
+    with pytest.raises(ValueError, match="MINICNN_CACHE_LIMIT='lots'"):
+        cache_mod.cache_limit()
+
+
+def test_cache_info_and_clear(folder, cache_dir, monkeypatch, capsys):
+    load(folder, cache_dir)
+    load_image_folder(folder, image_size=S + 2, cache_dir=cache_dir, progress=False)
+    old = cache_dir / f"imgs-{'0' * 32}.npz"                     # version 1's file
+    old.write_bytes(b"x" * 100)
+    mine = cache_dir / "notes.txt"                               # not the cache's
+    mine.write_text("keep me")
+    facts = cache_mod.info(cache_dir)
+    assert facts["sizes"] == {f"{S}px": {"images": 5, "bytes": 5 * 4 * S * S},
+                              f"{S + 2}px": {"images": 5, "bytes": 5 * 4 * (S + 2) ** 2}}
+    assert (facts["old_files"], facts["old_bytes"]) == (1, 100)
+    monkeypatch.setenv("MINICNN_CACHE", str(cache_dir))
+    assert main(["cache", "info"]) == 0
+    printed = capsys.readouterr().out
+    assert str(cache_dir) in printed and f"{S}px: 5 images" in printed
+    assert "older whole-folder cache files: 1" in printed
+    assert main(["cache", "clear"]) == 0
+    assert "removed" in capsys.readouterr().out
+    assert sorted(p.name for p in cache_dir.iterdir()) == ["notes.txt"]
+    assert cache_mod.info(cache_dir)["sizes"] == {}

@@ -3,6 +3,7 @@ t-table), and a real Dask LocalCluster of two workers on a tiny synthetic X-ray 
 of whose workers is killed in the middle of a run."""
 import csv
 import json
+import os
 import math
 import statistics
 import subprocess
@@ -93,7 +94,7 @@ def test_a_bad_setting_stops_the_sweep_before_any_cluster(tmp_path, monkeypatch,
     def no_cluster(*args):
         raise AssertionError("a cluster was started")
 
-    monkeypatch.setattr(sweep, "_client", no_cluster)
+    monkeypatch.setattr(sweep, "_connect", no_cluster)
     for bad in (["--set", "image_size=20"], ["--set", "class_weight=heavy"],
                 ["--set", "nonsense=1"]):
         assert main(["sweep", "--out", str(tmp_path / "s"), "--data", str(data_dir),
@@ -119,10 +120,15 @@ def test_a_run_folder_of_other_settings_is_refused(tmp_path):
 # -- a real cluster --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
+    """A fresh cache, no $MINICNN_DATA, and the environment put back afterwards (starting a
+    LocalCluster sets OMP_NUM_THREADS and others in this process's environment)."""
+    saved = dict(os.environ)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MINICNN_CACHE", str(tmp_path_factory.mktemp("cache")))
         mp.delenv("MINICNN_DATA", raising=False)
         yield mp
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +167,7 @@ def test_a_sweep_survives_a_killed_worker_and_a_rerun_does_nothing(tmp_path, dat
         resumed = [r["from_epoch"] for r in config.get("resumed", [])]
         assert resumed == ([1] if folder == killed else [])
     assert "4 runs: 1 resumed, 3 trained" in printed
+    assert "Dask dashboard: http://" in printed          # the local cluster's, with bokeh
 
     with open(out / "sweep.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -181,7 +188,7 @@ def test_a_sweep_survives_a_killed_worker_and_a_rerun_does_nothing(tmp_path, dat
 
     # The same command again: nothing to train, no cluster, no file touched.
     before = _files(out / "runs")
-    monkeypatch.setattr(sweep, "_client", lambda *a: pytest.fail("a cluster was started"))
+    monkeypatch.setattr(sweep, "_connect", lambda *a: pytest.fail("a cluster was started"))
     assert main([*SWEEP, "--data", str(data_dir), "--out", str(out)]) == 0
     assert "4 runs: 4 skipped" in capsys.readouterr().out
     assert _files(out / "runs") == before

@@ -67,10 +67,9 @@ def test_train_validation_only_flag_reaches_the_settings(monkeypatch):
 
 def _in_process(monkeypatch):
     """Run a sweep's tasks in this process: no Dask cluster (tests/test_sweep.py has one)."""
-    monkeypatch.setattr(sweep, "_client", lambda *args: None)
-    monkeypatch.setattr(sweep, "_close", lambda *args: None)
-    monkeypatch.setattr(sweep, "_submit_all", lambda client, todo, threads, command: {
-        Path(t.run_dir).name: sweep.run_task(t, threads, command)[1] for t in todo})
+    monkeypatch.setattr(sweep, "_on_cluster", lambda todo, client, scheduler_file, workers,
+                        threads, command: {Path(t.run_dir).name: sweep.run_task(
+                            t, threads, command)[1] for t in todo})
 
 
 def _rows(out):

@@ -273,26 +273,16 @@ def load_image_folder(root: str | os.PathLike, image_size: int = 150,
 def load_files(root, files, class_names, image_size=150, cache_dir=None, progress=True,
                strict=False, use_cache=True) -> ImageDataset:
     """Decode the chosen ``files`` [(path, label), ...] of the folder ``root`` into an
-    :class:`ImageDataset` (x: (N, S, S, 1) float32), cached like :func:`load_image_folder`
-    (which calls it with every file of a folder); arguments as there."""
+    :class:`ImageDataset` (x: (N, S, S, 1) float32), each image taken from the decode cache
+    (:mod:`minicnn.data.cache`) when it is there; arguments as :func:`load_image_folder`
+    (which calls it with every file of a folder)."""
     if not use_cache:
         return _decode_all(files, class_names, image_size, progress, strict)
-    key = _cache.cache_key(files, {"image_size": image_size, "class_names": class_names})
-    cache_path = _cache.cache_file(cache_dir or _cache.default_cache_dir(), root, key)
-    ds = _from_cache(cache_path, key, image_size)
-    if ds is not None:
-        for path, reason in ds.skipped:
-            if strict:
-                raise ValueError(f"cannot decode image {path!r}: {reason}")
-            warnings.warn(f"skipped image {path!r}: {reason} (remembered in cache)",
-                          stacklevel=2)
-        return ds
-    ds = _decode_all(files, class_names, image_size, progress, strict)
+    store = _cache.DecodeCache(cache_dir or _cache.default_cache_dir(), image_size)
     try:
-        _cache.write_cache(cache_path, key, _to_arrays(ds))
-    except OSError as exc:
-        warnings.warn(f"could not write cache file {str(cache_path)!r}: {exc}", stacklevel=2)
-    return ds
+        return _decode_all(files, class_names, image_size, progress, strict, store)
+    finally:
+        store.close()
 
 
 def _image_files(folders, n_classes, limit_per_class) -> list[tuple[str, int]]:
@@ -312,39 +302,20 @@ def _image_files(folders, n_classes, limit_per_class) -> list[tuple[str, int]]:
     return files
 
 
-def _from_cache(path: Path, key: str, image_size: int) -> ImageDataset | None:
-    """Dataset stored in cache file ``path`` or None (missing, or unreadable: warned)."""
-    data = _cache.read_cache(path, key)
-    if data is None:
-        return None
-    try:
-        ds = _from_arrays(data)
-        expected = (len(ds.paths), image_size, image_size, 1)
-        if ds.x.shape != expected or ds.x.dtype != np.float32 or ds.y.shape != (len(ds.paths),):
-            raise ValueError(f"x has shape {ds.x.shape} {ds.x.dtype}, expected {expected} float32")
-    except (KeyError, ValueError, TypeError) as exc:
-        warnings.warn(f"minicnn cache file {str(path)!r} is invalid ({exc}); rebuilding it",
-                      RuntimeWarning, stacklevel=3)
-        return None
-    return ds
-
-
-def _decode_all(files, names, image_size, progress, strict) -> ImageDataset:
+def _decode_all(files, names, image_size, progress, strict, store=None) -> ImageDataset:
+    """Every file's (S, S, 1) pixels, from ``store`` (a DecodeCache) or decoded (and then
+    stored); undecodable files warned about and skipped (ValueError with ``strict``)."""
     x = np.empty((len(files), image_size, image_size, 1), dtype=np.float32)
     kept_labels, kept_paths, skipped = [], [], []
     for path, label in tqdm(files, desc="decoding images", unit="img", disable=not progress):
-        try:
-            rgb = decode_image(path)
-        except Exception as exc:  # any decoding failure of a broken file: skip it
-            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            if os.path.getsize(path) == 0:
-                reason = "empty file (0 bytes)"
+        pixels, reason = _pixels(path, image_size, store)
+        if reason is not None:
             if strict:
-                raise ValueError(f"cannot decode image {path!r}: {reason}") from exc
+                raise ValueError(f"cannot decode image {path!r}: {reason}")
             warnings.warn(f"skipped image {path!r}: {reason}", stacklevel=3)
             skipped.append((path, reason))
             continue
-        x[len(kept_paths)] = preprocess_image(rgb, image_size)
+        x[len(kept_paths), :, :, 0] = pixels
         kept_paths.append(path)
         kept_labels.append(label)
     y = np.asarray(kept_labels, dtype=np.int64)
@@ -357,16 +328,25 @@ def _decode_all(files, names, image_size, progress, strict) -> ImageDataset:
                         class_names=list(names), skipped=skipped)
 
 
-def _to_arrays(ds: ImageDataset) -> dict[str, np.ndarray]:
-    return {"x": ds.x, "y": ds.y, "paths": np.array(ds.paths, dtype=str),
-            "class_names": np.array(ds.class_names, dtype=str),
-            "skipped_paths": np.array([p for p, _ in ds.skipped], dtype=str),
-            "skipped_reasons": np.array([r for _, r in ds.skipped], dtype=str)}
-
-
-def _from_arrays(data: dict[str, np.ndarray]) -> ImageDataset:
-    return ImageDataset(x=data["x"], y=data["y"].astype(np.int64),
-                        paths=[str(p) for p in data["paths"]],
-                        class_names=[str(c) for c in data["class_names"]],
-                        skipped=[(str(p), str(r)) for p, r in
-                                 zip(data["skipped_paths"], data["skipped_reasons"])])
+def _pixels(path, image_size, store):
+    """``((S, S) pixels, None)`` of one file, or ``(None, why it cannot be decoded)``; from
+    the cache ``store`` when it has the file's content, else decoded and stored there."""
+    digest = store.digest(path) if store is not None else None
+    cached = store.get(digest) if store is not None else None
+    if isinstance(cached, str):
+        return None, f"{cached} (remembered in cache)"
+    if cached is not None:
+        return cached, None
+    try:
+        rgb = decode_image(path)
+    except Exception as exc:  # any decoding failure of a broken file: skip it
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if os.path.getsize(path) == 0:
+            reason = "empty file (0 bytes)"
+        if store is not None:
+            store.put(digest, reason)
+        return None, reason
+    pixels = preprocess_image(rgb, image_size)[:, :, 0]
+    if store is not None:
+        store.put(digest, pixels)
+    return pixels, None

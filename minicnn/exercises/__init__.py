@@ -4,10 +4,14 @@
     minicnn exercises start DIR            write stub files into DIR (one per topic)
     minicnn exercises check DIR [NAME...]  grade DIR's functions: PASS / FAIL / TODO each
 
-``check`` imports every ``*.py`` in DIR, finds the exercise functions by name, and compares
-them with minicnn's kernels (``minicnn.exercises.checks``); the last exercise trains a small
-CNN made of the student's functions on a few X-rays (``minicnn.exercises.small_cnn``). It
-exits 0 only when every exercise checked passes. Model answers: ``minicnn.exercises.solutions``.
+``check`` imports every ``*.py`` in DIR in a child process (``minicnn.exercises.isolated``),
+finds the exercise functions by name, and compares their outputs with minicnn's kernels
+(``minicnn.exercises.checks``) in its own process; the last exercise trains a small CNN made
+of the student's functions on a few X-rays (``minicnn.exercises.small_cnn``). It exits 0
+only when every exercise checked passes. Model answers: ``minicnn.exercises.solutions``.
+:func:`check_one` on functions of this process (a notebook's) runs them in-process: the
+time limit and the protection from ``sys.exit`` or a replaced ``np.allclose`` are the
+command's only.
 
 The command line is wired in by minicnn.cli through :func:`add_arguments` and :func:`run`.
 """
@@ -19,8 +23,10 @@ from collections import namedtuple
 from pathlib import Path
 from types import SimpleNamespace
 
-from .catalog import EXERCISES, NAMES, TRAINING, stub_files
+from ..validation import SettingError
+from .catalog import EXERCISES, NAMES, TRAIN_SCRIPT, TRAINING, stub_files
 from .checks import CHECKS
+from .isolated import TIME_LIMIT, Failure, isolated_solutions
 
 Result = namedtuple("Result", "name status error hint")
 
@@ -49,9 +55,12 @@ def check_one(funcs, name, data=None, done=None):
         return _check_training(funcs, data, done or {})
     fn = getattr(funcs, name, None)
     if fn is None:
-        return Result(name, "TODO", None, _missing_hint(funcs, name))
+        status, hint = _missing(funcs, name)
+        return Result(name, status, None, hint)
     try:
         error, hint = CHECKS[name](fn)
+    except Failure as failure:                        # from the child process
+        return Result(name, failure.status, None, failure.hint)
     except NotImplementedError:
         return Result(name, "TODO", None, "not written yet (raises NotImplementedError)")
     except Exception as exc:                          # report, never crash the checker
@@ -61,10 +70,12 @@ def check_one(funcs, name, data=None, done=None):
     return Result(name, "PASS" if hint is None else "FAIL", error, hint)
 
 
-def _missing_hint(funcs, name):
+def _missing(funcs, name):
+    """(status, hint) of a function not found: FAIL when its file could not be imported."""
     file = next(e.file for e in EXERCISES if e.name == name)
     broken = funcs._import_errors.get(file)
-    return f"{file} could not be imported: {broken}" if broken else f"no {name} in {file}"
+    return ("FAIL", f"{file} could not be imported: {broken}") if broken else \
+        ("TODO", f"no {name} in {file}")
 
 
 def _check_training(funcs, data, done):
@@ -76,6 +87,8 @@ def _check_training(funcs, data, done):
         result = train_on_xrays(funcs, data)
     except FileNotFoundError as exc:
         return Result(TRAINING, "SKIP", None, f"the chest X-ray data set was not found: {exc}")
+    except Failure as failure:
+        return Result(TRAINING, "FAIL", None, f"while training: {failure.hint}")
     accuracy = result["history"][-1][1]
     hint = None if result["passed"] else "training did not learn:\n" + report(result)
     return Result(TRAINING, "PASS" if result["passed"] else "FAIL", accuracy, hint)
@@ -101,6 +114,9 @@ def add_arguments(parser):
     check.add_argument("dir", help="the folder written by `minicnn exercises start`")
     check.add_argument("names", nargs="*", metavar="NAME", help="only these exercises")
     check.add_argument("--data", default=None, help="chest_xray folder (for small_cnn)")
+    check.add_argument("--time-limit", type=float, default=TIME_LIMIT, metavar="SECONDS",
+                       help=f"seconds per exercise (per call while training; default "
+                            f"{TIME_LIMIT:g})")
     return parser
 
 
@@ -112,13 +128,15 @@ def run(args):
 def _list(args):
     for k, e in enumerate(EXERCISES, start=1):
         print(f"{k:2}. {e.name:<22} {e.file:<16} {e.signature}")
-    print(f"{len(EXERCISES) + 1:2}. {TRAINING:<22} {'train_small_cnn.py':<16} "
+    print(f"{len(EXERCISES) + 1:2}. {TRAINING:<22} {TRAIN_SCRIPT:<16} "
           "a small CNN of your functions, trained on X-rays")
     return 0
 
 
 def _start(args):
     folder = Path(args.dir)
+    if folder.exists() and not folder.is_dir():
+        raise SettingError(f"{folder} is a file; give a folder for the stub files")
     files = stub_files()
     existing = [name for name in files if (folder / name).exists()]
     if existing and not args.force:
@@ -133,6 +151,19 @@ def _start(args):
     return 0
 
 
+def check_folder(folder, names=NAMES, data=None, limit=TIME_LIMIT):
+    """Grade the functions in ``folder/*.py`` run by a child process: yields each Result."""
+    funcs, worker = isolated_solutions(folder, NAMES, limit)
+    try:
+        done = {}
+        for name in names:
+            worker.begin(per_call=name == TRAINING)
+            done[name] = check_one(funcs, name, data, done)
+            yield done[name]
+    finally:
+        worker.stop()
+
+
 def _check(args):
     unknown = [n for n in args.names if n not in NAMES]
     if unknown:
@@ -142,13 +173,13 @@ def _check(args):
     if not Path(args.dir).is_dir():
         print(f"minicnn exercises: no folder {args.dir}", file=sys.stderr)
         return 2
-    start = time.perf_counter()
-    funcs = load_solutions(args.dir)
-    done = {}
-    for name in args.names or NAMES:
-        done[name] = check_one(funcs, name, args.data, done)
-        print(format_result(done[name]), flush=True)
-    results = list(done.values())
+    if not args.time_limit > 0:
+        raise SettingError(f"--time-limit must be a positive number of seconds, "
+                           f"got {args.time_limit}")
+    start, results = time.perf_counter(), []
+    for result in check_folder(args.dir, args.names or NAMES, args.data, args.time_limit):
+        results.append(result)
+        print(format_result(result), flush=True)
     counts = {s: sum(r.status == s for r in results) for s in ("PASS", "FAIL", "TODO", "SKIP")}
     print(f"{counts['PASS']} of {len(results)} pass, {counts['FAIL']} fail, "
           f"{counts['TODO']} to do, {counts['SKIP']} skipped "

@@ -82,6 +82,8 @@ Hint: at t = 1 with m = v = 0 the step is about lr * sign(grad) (example 10)."""
 
 #: The last exercise: a small CNN built from the functions above, trained on X-rays.
 TRAINING = "small_cnn"
+#: The stub script that runs it by itself (it holds no exercise function).
+TRAIN_SCRIPT = "train_small_cnn.py"
 NAMES = [e.name for e in EXERCISES] + [TRAINING]
 
 
@@ -93,7 +95,7 @@ def stub_files():
         body = f'def {ex.signature}:\n    """{doc}\n    """\n    raise NotImplementedError\n'
         files.setdefault(ex.file, [_HEADER.format(file=ex.file)]).append(body)
     sources = {name: "\n\n".join(parts) for name, parts in files.items()}
-    sources["train_small_cnn.py"] = _TRAIN_SCRIPT
+    sources[TRAIN_SCRIPT] = _TRAIN_SCRIPT
     return sources
 
 
