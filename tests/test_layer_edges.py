@@ -39,3 +39,23 @@ def test_batchnorm_without_gamma_and_beta_keeps_its_dtype(dtype):
         y = bn.forward(x, training=training)
         assert y.dtype == np.dtype(dtype)
         assert bn.backward(np.ones_like(y)).dtype == np.dtype(dtype)
+
+
+def test_dropout_masks_follow_the_generator_it_is_built_with():
+    x = np.ones((2, 200))
+    masks = []
+    for _ in range(2):
+        layer = layers.Dropout(0.5)
+        layer.build((200,), rng=7)
+        masks.append(layer.forward(x, training=True))
+    np.testing.assert_array_equal(*masks)
+
+
+def test_setting_errors_name_the_layer_and_the_setting():
+    with pytest.raises(ValueError, match=r"input\w*: shape entry"):
+        layers.Input((0, 3))
+    with pytest.raises(ValueError, match=r"batch_normalization\w*: momentum"):
+        layers.BatchNormalization(momentum=2.0)
+    pool = layers.MaxPooling2D(2)
+    with pytest.raises(ValueError, match=r"\(H, W, C\)"):
+        pool.build((6, 6))
