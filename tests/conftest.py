@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+from folders import make_chest_xray
+
 # Deterministic by default so CI never flakes; HYPOTHESIS_PROFILE=explore draws new cases.
 settings.register_profile("default", max_examples=15, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -31,15 +33,20 @@ def tier(request):
 
 
 ROOT = Path(__file__).resolve().parents[1]          # the repository
-REQUIRE_DATA = os.environ.get("MINICNN_REQUIRE_DATA") == "1"
+# $MINICNN_DATA set says the data set is meant to be there: a test skipped for want of it
+# fails instead, as with MINICNN_REQUIRE_DATA=1 (CI)
+REQUIRE_DATA = (os.environ.get("MINICNN_REQUIRE_DATA") == "1"
+                or bool(os.environ.get("MINICNN_DATA")))
 
 
 def data_places():
-    """Where the tests look for the real chest X-ray folder: $MINICNN_DATA, then the places
-    minicnn.data.locate knows, taken relative to the repository (not the working folder)."""
+    """Where the tests look for the real chest X-ray folder: $MINICNN_DATA alone when set
+    (as minicnn.data.locate does), else the places locate knows, taken relative to the
+    repository (not the working folder)."""
     from minicnn.data.locate import PLACES
-    places = [Path(os.environ["MINICNN_DATA"])] if os.environ.get("MINICNN_DATA") else []
-    return places + [ROOT / place for place in PLACES]
+    if os.environ.get("MINICNN_DATA"):
+        return [Path(os.environ["MINICNN_DATA"])]
+    return [ROOT / place for place in PLACES]
 
 
 def repo_data_dir():
@@ -55,13 +62,15 @@ def real_data_dir():
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """With MINICNN_REQUIRE_DATA=1 (CI), a test skipped for want of the data set fails."""
+    """With MINICNN_REQUIRE_DATA=1 (CI) or $MINICNN_DATA set, a test skipped for want of the
+    data set fails."""
     outcome = yield
     report = outcome.get_result()
     if REQUIRE_DATA and report.skipped and "data set" in str(report.longrepr):
         report.outcome = "failed"
-        report.longrepr = (f"MINICNN_REQUIRE_DATA=1 but the chest X-ray data set was not found "
-                           f"in: {', '.join(map(str, data_places()))} ({report.longrepr})")
+        report.longrepr = (f"MINICNN_REQUIRE_DATA=1 or MINICNN_DATA set, but the chest X-ray "
+                           f"data set was not found in: {', '.join(map(str, data_places()))} "
+                           f"({report.longrepr})")
 
 
 def pytest_configure(config):
@@ -77,7 +86,6 @@ def pytest_configure(config):
 
 # -- for the tests that run minicnn in subprocesses (reliability, resume); a module may
 # define its own env and data_dir instead (test_cli, test_sweep do)
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +100,5 @@ def env(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory, env):
-    """A small synthetic chest_xray folder (tests/test_cli.py's make_chest_xray)."""
-    from test_cli import make_chest_xray
+    """A small synthetic chest_xray folder (tests/folders.py's make_chest_xray)."""
     return make_chest_xray(tmp_path_factory.mktemp("fixture") / "chest_xray")

@@ -45,6 +45,7 @@ def test_a_failing_worker_reports_its_error():
         bench.run_in_process("minicnn", 2, 20, 1)     # 20 px is too small for the thesis CNN
 
 
+@pytest.mark.slow
 @pytest.mark.keras
 def test_keras_runs_beside_minicnn_and_gets_a_ratio(tmp_path):
     report = bench.run(["minicnn", "keras"], [2], [40], 1, tmp_path, start_times=False,

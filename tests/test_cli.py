@@ -21,6 +21,7 @@ from minicnn.data import locate, patient_id
 from minicnn.settings import PRESETS, PROTOCOLS, settings_for
 
 from conftest import real_data_dir
+from folders import make_chest_xray
 
 SIZE = 40          # the thesis CNN's smallest input is 38 px
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -31,38 +32,6 @@ REPORT_KEYS = {"auc", "auc_ci", "accuracy", "accuracy_ci", "sensitivity", "sensi
                "confusion_matrix", "n"}
 
 REAL_DATA = real_data_dir()     # looked up before the fixtures hide $MINICNN_DATA
-
-
-def _xray(rng, pneumonia, side):
-    """A gray 'chest' picture; pneumonia ones get a bright blotch in the lower half."""
-    img = rng.normal(0.35, 0.08, (side, side))
-    if pneumonia:
-        r, c = rng.integers(side // 2, side - side // 4), rng.integers(side // 4, 3 * side // 4)
-        yy, xx = np.mgrid[:side, :side]
-        img += 0.45 * np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / (2 * (side / 6) ** 2))
-    return Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8))
-
-
-def make_chest_xray(root, per_class=12, test_per_class=8, seed=0):
-    """root/{train,test}/{NORMAL,PNEUMONIA}/ with real-looking file names: some patients have
-    two images (same IM-NNNN or personNNN prefix), so the patient grouping matters."""
-    rng = np.random.default_rng(seed)
-    counts = {"train": per_class, "test": test_per_class}
-    for split, n in counts.items():
-        offset = 0 if split == "train" else 500
-        for k in range(n):
-            patient = offset + k // 2 + 1          # two images per patient
-            shot = k % 2 + 1
-            normal = (f"IM-{patient:04d}-{shot:04d}.jpeg" if k % 3
-                      else f"NORMAL2-IM-{patient:04d}-{shot:04d}.jpeg")
-            kind = "bacteria" if k % 3 else "virus"
-            sick = f"person{patient}_{kind}_{10 * patient + shot}.jpeg"
-            for folder, name, label in (("NORMAL", normal, False), ("PNEUMONIA", sick, True)):
-                path = root / split / folder / name
-                path.parent.mkdir(parents=True, exist_ok=True)
-                side = int(rng.integers(48, 64))
-                _xray(rng, label, side).convert("RGB").save(path, quality=95)
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -387,6 +356,7 @@ def test_explicit_missing_data_folder_exit_2(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_python_dash_m_minicnn_help():
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     for argv, expected in ((["--help"], "train"), (["train", "--help"], "thesis")):

@@ -3,9 +3,9 @@ scikit-learn nor scikit-image, and change nothing in the process's environment."
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+
 HEAVY = ("numpy", "numba", "sklearn", "skimage", "scipy", "matplotlib", "threadpoolctl")
 
 PROBE = """

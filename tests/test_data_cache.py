@@ -114,7 +114,7 @@ def test_the_key_is_the_content_not_the_path_the_time_or_the_labels(folder, cach
 
 def test_a_sample_and_a_seed_share_the_entries_of_the_whole_folder(tmp_path, cache_dir,
                                                                    monkeypatch):
-    from test_cli import make_chest_xray
+    from folders import make_chest_xray
     data = make_chest_xray(tmp_path / "chest_xray")
     monkeypatch.setenv("MINICNN_CACHE", str(cache_dir))
     whole = load_image_folder(data / "test", image_size=S, progress=False)

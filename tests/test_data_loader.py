@@ -121,6 +121,7 @@ def every_kind(tmp_path):
     return root, expected
 
 
+@pytest.mark.slow
 def test_every_image_kind_loads_with_thesis_preprocessing(every_kind):
     root, expected = every_kind
     with warnings.catch_warnings():

@@ -5,11 +5,11 @@ existing file, and to an existing heading when it has an anchor."""
 import ast
 import importlib
 import re
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+
 DOCS = ROOT / "docs"
 SPANISH_PAGES = sorted(f"es/{p.name}" for p in (DOCS / "es").glob("*.md"))
 TEACHING_PAGES = ["index.md", "equations.md", "architecture.md", "kernels.md",

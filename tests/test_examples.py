@@ -10,6 +10,7 @@ Example 09 needs TensorFlow; without it, the same.
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -17,9 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import real_data_dir, repo_data_dir
+from conftest import ROOT, real_data_dir, repo_data_dir
 
-ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TIMEOUT = 300          # seconds per example; quick mode takes a few to a few tens
@@ -168,16 +168,39 @@ def cache_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("minicnn_cache")
 
 
-def run_example(name, figures, cache, extra_env=None, cwd=ROOT, script=None):
+def _pythonpath(first):
+    """``first`` ahead of the inherited PYTHONPATH: the examples import this checkout's
+    minicnn, not an installed one (a copy of the repository may have another installed)."""
+    return os.pathsep.join(filter(None, [str(first), os.environ.get("PYTHONPATH")]))
+
+
+def example_env(figures, cache, extra_env=None, checkout=ROOT):
+    """The environment an example runs in: quick mode, figures and cache in temporary
+    folders, no $MINICNN_DATA or $MINICNN_RUN of the caller, ``checkout`` first on
+    PYTHONPATH; then ``extra_env``."""
     env = {k: v for k, v in os.environ.items() if k not in ("MINICNN_RUN", "MINICNN_DATA")}
     env.update(MINICNN_QUICK="1", MPLBACKEND="Agg", MINICNN_FIGURES=str(figures),
-               MINICNN_CACHE=str(cache), TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-    env.update(extra_env or {})
+               MINICNN_CACHE=str(cache), TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1",
+               PYTHONPATH=_pythonpath(checkout))
+    return {**env, **(extra_env or {})}
+
+
+def run_example(name, figures, cache, extra_env=None, cwd=ROOT, script=None, checkout=ROOT):
+    env = example_env(figures, cache, extra_env, checkout)
     start = time.perf_counter()
     script = script or EXAMPLES / f"{name}.py"
     proc = subprocess.run([sys.executable, str(script)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=TIMEOUT)
     return proc, time.perf_counter() - start
+
+
+def test_examples_import_this_checkouts_minicnn(tmp_path, monkeypatch):
+    """Even with no PYTHONPATH of the caller, from another folder: not an installed copy."""
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    proc = subprocess.run([sys.executable, "-c", "import minicnn; print(minicnn.__file__)"],
+                          cwd=tmp_path, env=example_env(tmp_path, tmp_path),
+                          capture_output=True, text=True, timeout=60)
+    assert Path(proc.stdout.strip()).resolve() == ROOT / "minicnn" / "__init__.py", proc.stderr
 
 
 def test_every_example_is_listed_here():
@@ -186,6 +209,7 @@ def test_every_example_is_listed_here():
         found ^ set(PROMISES))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PROMISES))
 def test_example_runs_in_quick_mode(name, tmp_path, cache_dir):
     figures, patterns, needs_data = PROMISES[name]
@@ -211,6 +235,7 @@ def test_example_runs_in_quick_mode(name, tmp_path, cache_dir):
         EXTRA_CHECKS[name](out, data, proc.stderr)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["06_explore_xrays", "07_train_thesis_cnn",
                                   "08_what_the_network_sees", "11_learning_step_by_step",
                                   "12_logistic_regression_two_ways"])
@@ -235,20 +260,41 @@ def test_keras_example_exits_cleanly_without_tensorflow(tmp_path, cache_dir):
     fake = tmp_path / "fake"
     (fake / "keras").mkdir(parents=True)
     (fake / "keras" / "__init__.py").write_text("raise ImportError('no keras here')\n")
-    pythonpath = os.pathsep.join(filter(None, [str(fake), os.environ.get("PYTHONPATH")]))
+    pythonpath = os.pathsep.join([str(fake), _pythonpath(ROOT)])
     proc, _ = run_example("09_compare_with_keras", tmp_path / "figures", cache_dir,
                           {"PYTHONPATH": pythonpath})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "TensorFlow/Keras is not installed" in proc.stdout
 
 
+def _checkout_beside(data, tmp_path):
+    """A minimal checkout (a copy of minicnn/ and pyproject.toml) with ``data`` at
+    data/chest_xray beside it (a symbolic link), for when the data set is not next to this
+    repository but named by $MINICNN_DATA."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(ROOT / "minicnn", checkout / "minicnn",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", checkout / "pyproject.toml")
+    (checkout / "data").mkdir()
+    (checkout / "data" / "chest_xray").symlink_to(data, target_is_directory=True)
+    return checkout
+
+
+@pytest.mark.slow
 def test_data_example_finds_the_data_from_another_folder(tmp_path, cache_dir):
-    """Run from a folder other than the repository, without $MINICNN_DATA, example 06 finds
-    the data set next to the repository (where the tests find it), instead of skipping."""
-    data = repo_data_dir()
+    """Run from a folder other than the checkout, without $MINICNN_DATA, example 06 finds
+    the data set next to the checkout that holds minicnn, instead of skipping. The data
+    set next to this repository, or else the one $MINICNN_DATA names, beside a copy."""
+    data, checkout = repo_data_dir(), ROOT
+    if data is None and real_data_dir() is not None:
+        data = real_data_dir()
+        checkout = _checkout_beside(data, tmp_path)
     if data is None:
-        pytest.skip("no chest X-ray data set next to the repository")
-    proc, _ = run_example("06_explore_xrays", tmp_path / "figures", cache_dir, cwd=tmp_path)
+        pytest.skip("the chest X-ray data set is not available")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc, _ = run_example("06_explore_xrays", tmp_path / "figures", cache_dir, cwd=elsewhere,
+                          checkout=checkout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     found = re.search(r"^data: (.+)$", proc.stdout, re.MULTILINE)
     assert found and Path(found.group(1)).resolve() == data, proc.stdout[-2000:]

@@ -21,7 +21,7 @@ from minicnn.layers import (BatchNormalization, Conv2D, Dense, GlobalAveragePool
 from minicnn.model import Sequential
 from minicnn.models import thesis_cnn
 
-from test_cli import make_chest_xray
+from folders import make_chest_xray
 
 SIZE = 40
 
@@ -388,6 +388,7 @@ def _minicnn_z(model, x, layer, row, col, channel):
     return float(z[0, row, col, channel])
 
 
+@pytest.mark.slow
 def test_clicking_a_conv_pixel_shows_minicnns_z(driver, page):
     from selenium.webdriver.common.by import By
     path, images, model = page
@@ -414,6 +415,7 @@ def test_clicking_a_conv_pixel_shows_minicnns_z(driver, page):
     assert driver.get_log("browser") == []
 
 
+@pytest.mark.slow
 def test_switching_image_and_the_backward_view(driver, page):
     from selenium.webdriver.common.by import By
     path, images, model = page
@@ -441,6 +443,7 @@ def test_switching_image_and_the_backward_view(driver, page):
     assert driver.get_log("browser") == []
 
 
+@pytest.mark.slow
 def test_the_page_makes_no_request_and_is_not_blank(driver, page, tmp_path):
     from PIL import Image
     from selenium.webdriver.common.by import By
@@ -460,6 +463,7 @@ def test_the_page_makes_no_request_and_is_not_blank(driver, page, tmp_path):
     assert driver.get_log("browser") == []
 
 
+@pytest.mark.slow
 def test_a_modern_model_page_opens_without_errors(driver, tmp_path):
     data = explore.page_data(_modern_model(), [("x.png", 1, _image(20))], INFO)
     path = explore.write_page(tmp_path / "modern.html", data)

@@ -4,11 +4,11 @@ MINICNN_REQUIRE_ESLINT=1 (.ci/run sets it)."""
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+
 ESLINT = ROOT / "node_modules" / ".bin" / "eslint"
 
 

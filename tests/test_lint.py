@@ -2,9 +2,9 @@
 the complexity limit set in pyproject.toml ([tool.ruff])."""
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+
 
 
 def test_ruff_finds_nothing():

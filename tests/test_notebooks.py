@@ -64,6 +64,7 @@ def execute(notebook, kernel):
             raise
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
 def test_example_executes_as_a_notebook(script, kernel):
     notebook = notebooks.to_notebook(script)

@@ -11,7 +11,7 @@ from minicnn.models import thesis_cnn
 from minicnn.settings import settings_for
 from minicnn.validation import SettingError
 
-from test_cli import make_chest_xray
+from folders import make_chest_xray
 
 
 # -- the architecture's variants ------------------------------------------------------------

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,7 +25,6 @@ from minicnn.validation import DataError, RunFolderError
 
 
 SIZE = 40
-ROOT = Path(__file__).resolve().parents[1]
 
 
 
@@ -311,6 +309,8 @@ import resource, sys, time
 limit = 1536 * 2**20
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 from minicnn.cli import main
+
+from conftest import ROOT
 start = time.perf_counter()
 code = main(sys.argv[1:])
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent (pytest).

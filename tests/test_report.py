@@ -20,7 +20,7 @@ from minicnn.data import locate
 from minicnn.cli import main
 from minicnn.settings import PROTOCOLS
 
-from test_cli import make_chest_xray
+from folders import make_chest_xray
 
 SIZE = 40
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

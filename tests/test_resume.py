@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,9 +20,8 @@ from minicnn.callbacks import CSVLogger, DivergenceGuard, EarlyStopping, History
 from minicnn.cli import main
 from minicnn.validation import RunFolderError
 
-from test_cli import make_chest_xray
+from folders import make_chest_xray
 
-ROOT = Path(__file__).resolve().parents[1]
 # The run of every subprocess test: augmentation (the shuffling generator's draws), early
 # stopping that never stops (its best weights are kept), 3 batches of 8 per epoch.
 TRAIN = ["train", "--image-size", "40", "--epochs", "4", "--batch-size", "8", "--augment",
@@ -33,6 +31,8 @@ TRAIN = ["train", "--image-size", "40", "--epochs", "4", "--batch-size", "8", "-
 DRIVER = """
 import sys, time
 from minicnn import cli, pipeline
+
+from conftest import ROOT
 marks, pause = sys.argv[1], float(sys.argv[2])
 original = pipeline.augment_batch
 def counted(x, rng, **kwargs):

@@ -58,6 +58,7 @@ def test_a_users_own_setting_wins_and_stock_leaves_the_process_alone():
     assert probe(code, MINICNN_RUNTIME="stock")[0] == "None True"
 
 
+@pytest.mark.slow
 def test_the_minicnn_command_applies_the_settings():
     code = ("from minicnn import cli, runtime\ncli.main(['summary', '--image-size', '40'])\n"
             "print('APPLIED', os.environ.get('OMP_WAIT_POLICY'), bool(runtime.APPLIED))")

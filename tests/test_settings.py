@@ -6,7 +6,6 @@ import dataclasses
 import json
 import math
 import re
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +14,8 @@ from minicnn.cli import main
 from minicnn.settings import PRESETS, Settings, setting_fields, settings_for
 from minicnn.validation import SettingError
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+
 
 
 def _train_flags():

@@ -40,6 +40,7 @@ def real_train_names():
     return names, np.array(y)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not REAL_TRAIN.is_dir(), reason=f"real data set not found at {REAL_TRAIN}")
 def test_grouped_split_on_real_file_names():
     names, y = real_train_names()

@@ -18,7 +18,7 @@ from minicnn.cli import main
 from minicnn.settings import parse_sets, setting_fields, sweepable
 from minicnn.validation import RunFolderError, SettingError
 
-from test_cli import make_chest_xray
+from folders import make_chest_xray
 
 # A printed table of Student's t (two-sided 95%: the 0.975 quantile) by degrees of freedom.
 T_TABLE = {1: 12.706, 2: 4.303, 4: 2.776, 9: 2.262, 29: 2.045}
@@ -99,14 +99,16 @@ def test_a_bad_key_or_value_is_named(pair, words):
     assert all(w in str(info.value) for w in words), str(info.value)
 
 
-def test_a_bad_setting_stops_the_sweep_before_any_cluster(tmp_path, monkeypatch, capsys):
+def test_a_bad_setting_stops_the_sweep_before_any_cluster(tmp_path, monkeypatch, capsys,
+                                                          data_dir):
     def no_cluster(*args):
         raise AssertionError("a cluster was started")
 
     monkeypatch.setattr(sweep, "_connect", no_cluster)
     for bad in (["--set", "image_size=20"], ["--set", "class_weight=heavy"],
                 ["--set", "nonsense=1"]):
-        assert main(["sweep", "--out", str(tmp_path / "s"), *bad]) == 2
+        assert main(["sweep", "--out", str(tmp_path / "s"), "--data", str(data_dir),
+                     *bad]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("minicnn sweep: error:"), err
     assert not (tmp_path / "s").exists()

@@ -17,7 +17,7 @@ from minicnn import runs, sweep
 from minicnn.cli import main
 from minicnn.validation import SettingError
 
-from test_cli import make_chest_xray
+from folders import make_chest_xray
 
 distributed = pytest.importorskip("distributed")
 

@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import real_data_dir
+from conftest import ROOT, real_data_dir
 from minicnn import plots, thesis
 
-ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("[0-9][0-9]_*.py"))
 ANSWER_PAGES = ["answers.md", "es/respuestas.md"]            # English and Spanish
 

@@ -11,6 +11,8 @@ from minicnn.cli import main
 from minicnn.settings import settings_for
 from minicnn.validation import SettingError
 
+from folders import fake_sweep
+
 TINY = {"image_size": 40, "epochs": 2, "batch_size": 8}
 
 
@@ -99,28 +101,12 @@ def test_a_validation_only_sweep_then_its_test_scored_once(tmp_path, data_dir, m
 
 
 # -- comparing sweep folders -----------------------------------------------------------------
-def _fake_sweep(out, setting, values_by_seed, status="done"):
-    """A sweep folder whose runs ended with ``status`` and these validation AUCs and
-    losses."""
-    entries = []
-    for seed, (auc, loss) in values_by_seed.items():
-        run = out / "runs" / f"{setting}-seed{seed}"
-        run.mkdir(parents=True)
-        (run / "config.json").write_text(json.dumps({"status": status, "settings": {}}))
-        (run / "metrics.json").write_text(json.dumps({"validation": {"auc": auc, "loss": loss},
-                                                      "test": None}))
-        entries.append({"run": run.name, "setting": setting, "seed": seed, "values": {}})
-    (out / "sweep.json").write_text(json.dumps({"preset": "full", "grid": {}, "seeds": [],
-                                                "runs": entries}))
-    return out
-
-
 def test_compare_pairs_settings_by_seed(tmp_path, capsys):
-    base = _fake_sweep(tmp_path / "a", "full", {0: (0.90, 0.30), 1: (0.95, 0.20),
+    base = fake_sweep(tmp_path / "a", "full", {0: (0.90, 0.30), 1: (0.95, 0.20),
                                                 2: (0.80, 0.40)})
-    other = _fake_sweep(tmp_path / "b", "full_bn", {0: (0.92, 0.25), 1: (0.96, 0.22),
+    other = fake_sweep(tmp_path / "b", "full_bn", {0: (0.92, 0.25), 1: (0.96, 0.22),
                                                     2: (0.83, 0.35), 3: (0.99, 0.01)})
-    failed = _fake_sweep(tmp_path / "c", "full_gap", {0: (0.1, 3.0)}, status="failed")
+    failed = fake_sweep(tmp_path / "c", "full_gap", {0: (0.1, 3.0)}, status="failed")
     first, second = sweep_results.compare([base, other, failed])          # failed runs left out
     assert first["vs_first"] is None and second["seeds"] == [0, 1, 2, 3]
     assert first["metrics"]["auc"]["mean"] == pytest.approx(2.65 / 3)

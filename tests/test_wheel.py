@@ -23,7 +23,8 @@ import pytest
 import minicnn
 from minicnn import notebooks
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+
 pytestmark = pytest.mark.slow
 SOURCES = ["pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE", "minicnn",
            "examples", "docs", "tests", "benchmarks"]

@@ -18,6 +18,7 @@ import fnmatch
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -58,6 +59,23 @@ def _toml_list(values):
     return "[" + ", ".join(json.dumps(v) for v in values) + "]"
 
 
+NJIT = re.compile(r"^[ \t]*@numba\.njit\b.*\n", re.MULTILINE)
+
+
+def as_python(folder):
+    """Drop the ``@numba.njit`` lines of the kernel files under ``folder``: mutmut leaves
+    decorated functions alone, and a jitted mutant would need compiling. Run with
+    NUMBA_DISABLE_JIT=1, the kernels are the same code run by Python (``numba.prange`` is
+    ``range``), so the Numba tier's lines are mutated and judged by the tests. Returns the
+    number of decorators removed."""
+    removed = 0
+    for path in sorted(Path(folder).glob("*.py")):
+        text, count = NJIT.subn("", path.read_text())
+        path.write_text(text)
+        removed += count
+    return removed
+
+
 def prepare(name, spec):
     """A fresh .mutation/NAME/ with the sources, the tests and the module's mutmut config."""
     work = WORK / name
@@ -65,6 +83,8 @@ def prepare(name, spec):
     ignore = shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc", ".hypothesis")
     shutil.copytree(ROOT / "minicnn", work / "minicnn", ignore=ignore)
     shutil.copytree(ROOT / "tests", work / "tests", ignore=ignore)
+    if spec.get("python_kernels") and not as_python(work / "minicnn" / "kernels"):
+        raise SystemExit(f"[{name}] python_kernels: no @numba.njit line found to remove")
     tests = [t for t in spec["tests"] if (ROOT / t.split("::")[0]).exists()]
     pytest_options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"][
         "ini_options"]
@@ -76,7 +96,8 @@ def prepare(name, spec):
         'source_paths = ["minicnn"]\n'
         f"only_mutate = {_toml_list(spec['paths'])}\n"
         f"do_not_mutate_patterns = {_toml_list(spec.get('skip_lines', []))}\n"
-        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x"]\n'
+        "pytest_add_cli_args = "
+        f"{_toml_list(['-p', 'no:cacheprovider', '-q', '-x', *spec.get('pytest_args', [])])}\n"
         # a whole file takes longer than the tests mutmut timed for the mutant's function
         f"timeout_multiplier = {60.0 if spec.get('whole_files') else 15.0}\n"
         f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n")
@@ -134,6 +155,8 @@ def run(name, spec, workers, ci, show):
            # loop after the parent ran one ('suspicious', exit -15). workqueue is fork-safe.
            "NUMBA_THREADING_LAYER": "workqueue",
            "MINICNN_CACHE": str(work / "cache"), "MPLBACKEND": "Agg",
+           # python_kernels: the Numba tier run as Python (see as_python)
+           **({"NUMBA_DISABLE_JIT": "1"} if spec.get("python_kernels") else {}),
            # files whose tests share module-scoped fixtures run whole (tests/conftest.py)
            "MINICNN_MUTATION_WHOLE_FILES": " ".join(spec.get("whole_files", []))}
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(workers),
