@@ -1,6 +1,8 @@
 """Synthetic folders the tests build: a tiny chest_xray data folder (real JPEG files, with
-the data set's file-name patterns) and a sweep folder of finished runs with chosen numbers."""
+the data set's file-name patterns) and a sweep folder of finished runs with chosen numbers;
+and the environment the Dask sweep tests run in."""
 import json
+import os
 
 import numpy as np
 from PIL import Image
@@ -52,3 +54,18 @@ def fake_sweep(out, setting, values_by_seed, status="done"):
     (out / "sweep.json").write_text(json.dumps({"preset": "full", "grid": {}, "seeds": [],
                                                 "runs": entries}))
     return out
+
+
+def cluster_environ(tmp_path_factory):
+    """For a module-scoped fixture (``yield from``): a fresh cache, no $MINICNN_DATA or
+    DASK_SCHEDULER_ADDRESS, and the environment put back afterwards (starting a LocalCluster
+    sets OMP_NUM_THREADS and others in this process's environment)."""
+    import pytest
+    saved = dict(os.environ)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINICNN_CACHE", str(tmp_path_factory.mktemp("cache")))
+        mp.delenv("MINICNN_DATA", raising=False)
+        mp.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+        yield mp
+    os.environ.clear()
+    os.environ.update(saved)

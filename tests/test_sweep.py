@@ -4,7 +4,6 @@ of whose workers is killed in the middle of a run."""
 import csv
 import io
 import json
-import os
 import math
 import statistics
 import subprocess
@@ -18,7 +17,7 @@ from minicnn.cli import main
 from minicnn.settings import parse_sets, setting_fields, sweepable
 from minicnn.validation import RunFolderError, SettingError
 
-from folders import make_chest_xray
+from folders import cluster_environ, make_chest_xray
 
 # A printed table of Student's t (two-sided 95%: the 0.975 quantile) by degrees of freedom.
 T_TABLE = {1: 12.706, 2: 4.303, 4: 2.776, 9: 2.262, 29: 2.045}
@@ -130,15 +129,7 @@ def test_a_run_folder_of_other_settings_is_refused(tmp_path):
 # -- a real cluster --------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    """A fresh cache, no $MINICNN_DATA, and the environment put back afterwards (starting a
-    LocalCluster sets OMP_NUM_THREADS and others in this process's environment)."""
-    saved = dict(os.environ)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MINICNN_CACHE", str(tmp_path_factory.mktemp("cache")))
-        mp.delenv("MINICNN_DATA", raising=False)
-        yield mp
-    os.environ.clear()
-    os.environ.update(saved)
+    yield from cluster_environ(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ name the address, the runs' progress as Dask events, plain-line logs, and minicn
 settings applied only for the time of a task."""
 import contextlib
 import json
-import os
 import socket
 import threading
 import time
@@ -17,7 +16,7 @@ from minicnn import runs, sweep
 from minicnn.cli import main
 from minicnn.validation import SettingError
 
-from folders import make_chest_xray
+from folders import cluster_environ, make_chest_xray
 
 distributed = pytest.importorskip("distributed")
 
@@ -26,16 +25,7 @@ GRID = {"image_size": [40], "epochs": [1], "batch_size": [8]}
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    """A fresh cache, no $MINICNN_DATA, and the environment put back afterwards (starting a
-    LocalCluster sets OMP_NUM_THREADS and others in this process's environment)."""
-    saved = dict(os.environ)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MINICNN_CACHE", str(tmp_path_factory.mktemp("cache")))
-        mp.delenv("MINICNN_DATA", raising=False)
-        mp.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
-        yield mp
-    os.environ.clear()
-    os.environ.update(saved)
+    yield from cluster_environ(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
