@@ -292,17 +292,6 @@ def test_four_150px_images_of_the_thesis_cnn_stay_under_30_mb(tmp_path):
     assert page.stat().st_size - weights < 6.0e6
 
 
-@pytest.mark.slow
-def test_the_wheel_carries_the_page_assets(tmp_path_factory):
-    """The page's HTML, CSS and JavaScript are package data (pyproject.toml)."""
-    import zipfile
-
-    import test_wheel
-    wheel = test_wheel.wheel.__wrapped__(tmp_path_factory)     # test_wheel's build
-    names = set(zipfile.ZipFile(wheel).namelist())
-    assert {f"minicnn/explore_assets/page.{ext}" for ext in ("html", "css", "js")} <= names
-
-
 # -- in a real browser ----------------------------------------------------------------------
 def _browser_missing(reason):
     message = f"{reason}; the explore page's browser tests need chromium and chromedriver"

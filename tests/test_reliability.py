@@ -309,8 +309,6 @@ import resource, sys, time
 limit = 1536 * 2**20
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 from minicnn.cli import main
-
-from conftest import ROOT
 start = time.perf_counter()
 code = main(sys.argv[1:])
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent (pytest).

@@ -31,8 +31,6 @@ TRAIN = ["train", "--image-size", "40", "--epochs", "4", "--batch-size", "8", "-
 DRIVER = """
 import sys, time
 from minicnn import cli, pipeline
-
-from conftest import ROOT
 marks, pause = sys.argv[1], float(sys.argv[2])
 original = pipeline.augment_batch
 def counted(x, rng, **kwargs):

@@ -20,7 +20,7 @@ import minicnn
 from minicnn import callbacks, layers, pipeline, runs
 from minicnn.cli import main
 
-from test_cli import make_chest_xray
+from folders import make_chest_xray
 
 
 def _fit(tmp_path, epochs=3):

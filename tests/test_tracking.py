@@ -10,7 +10,7 @@ import pytest
 from minicnn import runs
 from minicnn.cli import main
 
-from test_cli import make_chest_xray
+from folders import make_chest_xray
 
 
 def test_without_mlflow_the_flag_fails_before_training(tmp_path, monkeypatch, capsys):

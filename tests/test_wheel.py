@@ -91,6 +91,12 @@ def test_the_wheel_carries_the_examples(wheel):
     assert {"minicnn/schemas/metrics.schema.json", "minicnn/schemas/config.schema.json"} <= names
 
 
+def test_the_wheel_carries_the_explore_pages_assets(wheel):
+    """The page's HTML, CSS and JavaScript are package data (pyproject.toml)."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"minicnn/explore_assets/page.{ext}" for ext in ("html", "css", "js")} <= names
+
+
 def test_notebooks_command_from_an_installed_wheel(wheel, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MINICNN_DATA")}
     venv = tmp_path / "venv"
