@@ -63,6 +63,16 @@ def release_freed_memory():
     return _thresholds(_DEFAULT)
 
 
+def _blas_on_one_thread():
+    """Limit BLAS to one thread now; returns threadpoolctl's limiter, which puts the old
+    limits back when used as a context manager. NumPy is imported first: threadpoolctl
+    limits only the libraries already loaded. threadpoolctl is imported here, not at the top:
+    importing it sets KMP_DUPLICATE_LIB_OK in os.environ."""
+    import numpy  # noqa: F401
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def stock():
     """True when ``MINICNN_RUNTIME=stock`` asks for none of these settings."""
     return os.environ.get("MINICNN_RUNTIME", "").lower() == "stock"
@@ -77,10 +87,9 @@ def scoped():
     if stock():
         yield
         return
-    from threadpoolctl import threadpool_limits     # here: importing it changes os.environ
     kept = retain_freed_memory()
     try:
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _blas_on_one_thread():
             yield
     finally:
         if kept:
@@ -99,8 +108,6 @@ def configure():
         APPLIED.append("OMP_WAIT_POLICY=PASSIVE")
     if retain_freed_memory():
         APPLIED.append("malloc: freed blocks under 1 GiB kept for reuse")
-    import numpy  # noqa: F401  (loads OpenBLAS: threadpoolctl limits only loaded libraries)
-    from threadpoolctl import threadpool_limits     # here: importing it changes os.environ
-    threadpool_limits(limits=1, user_api="blas")
+    _blas_on_one_thread()                  # for good: the limit is not undone
     APPLIED.append("BLAS single-threaded")
     return list(APPLIED)
