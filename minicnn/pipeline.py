@@ -43,7 +43,7 @@ from .data import (augment_batch, class_weights_balanced, default_cache_dir, fin
 from .metrics import format_table
 from .models import thesis_cnn
 from .optimizers import Adam, ExponentialDecay
-from .scoring import finite_probability, score, test_figures, write_report
+from .scoring import call_report, finite_probability, score, test_figures
 from .settings import PROTOCOLS, Settings
 from .validation import DataError, RunFolderError
 
@@ -429,7 +429,7 @@ def _execute(settings, run, config, data_root, started, report, resume=None):
     try:
         trained = _run_phases(settings, data_root, run, config, started, resume)
         ending = {**config, "status": trained.status, "reason": trained.reason}
-        write_report(report, run.path, data_root, ending)       # before config.json says so
+        call_report(report, run.path, data_root, ending)        # before config.json says so
     except KeyboardInterrupt:
         run.finish(config, "interrupted", "stopped by Ctrl-C (SIGINT) or SIGTERM")
         raise

@@ -22,7 +22,7 @@ from .metrics import format_table
 from .settings import PROTOCOLS, Settings
 from .validation import DataError
 
-__all__ = ["score", "finite_probability", "test_figures", "write_report", "evaluate_run",
+__all__ = ["score", "finite_probability", "test_figures", "call_report", "evaluate_run",
            "predict_images", "format_predictions", "PREDICT_FORMATS"]
 
 
@@ -61,7 +61,7 @@ def test_figures(run_dir, class_names, y_test, evaluation, protocol):
                                        if protocol == PROTOCOLS["thesis"] else ""))
 
 
-def write_report(report, run_dir, data_root, config=None):
+def call_report(report, run_dir, data_root, config=None):
     """Call ``report(run_dir, data_dir=data_root, config=config)`` (e.g.
     :func:`minicnn.report.write_report`: report.html) for a run whose files are written;
     config: the run's config as about to be recorded (None: as config.json says). None does
@@ -145,7 +145,7 @@ def _record_test(info, metrics, ds, p, scores, root, report):
     test_figures(run_dir, info["class_names"], ds.y,
                   {"threshold": info["threshold"], "test": scores, "p_test": p},
                   metrics.get("protocol"))
-    write_report(report, run_dir, root)
+    call_report(report, run_dir, root)
     _log(f"recorded in {run_dir / runs.METRICS} (test/ is now scored for this run)")
 
 

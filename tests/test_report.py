@@ -213,7 +213,7 @@ def test_a_failing_report_only_warns(run, monkeypatch):
 
     monkeypatch.setattr(report, "write_report", broken)
     with pytest.warns(RuntimeWarning, match="report.html could not be written.*disk full"):
-        assert scoring.write_report(report.write_report, run_dir, data) is None
+        assert scoring.call_report(report.write_report, run_dir, data) is None
 
 
 def test_report_of_a_folder_that_is_not_a_run_exits_2(tmp_path, capsys):
