@@ -92,13 +92,14 @@ def evaluate_run(ref, data=None, batch_size=32, report=None):
     ``data`` is given: never a silent fall-back to other images.
     """
     model, info = runs.load_run(ref)
-    root = run_data_dir(data, _recorded_data(info["run_dir"])).resolve()
+    config = runs.read_config(Path(info["run_dir"])) if info["run_dir"] else {}
+    root = run_data_dir(data, config.get("data_dir")).resolve()
     if not (root / "test").is_dir():
         raise FileNotFoundError(f"{root} has no test/ folder")
     ds = load_image_folder(root / "test", info["image_size"])
     if len(np.unique(ds.y)) < 2:
         raise DataError(f"{root / 'test'} holds only one class; AUC and specificity need both")
-    settings, metrics = _unscored_run(info["run_dir"]) or (None, None)
+    settings, metrics = _unscored_run(info["run_dir"], config) or (None, None)
     seed = 0
     if settings is not None:                  # score as the run itself would have
         batch_size, seed = settings.batch_size, settings.seed
@@ -117,22 +118,15 @@ def evaluate_run(ref, data=None, batch_size=32, report=None):
             "test": scores, "recorded": settings is not None}
 
 
-def _recorded_data(run_dir):
-    """The data folder a run folder's config.json records (None for a bare model file)."""
-    if run_dir is None:
-        return None
-    return runs.read_config(Path(run_dir)).get("data_dir")
-
-
-def _unscored_run(run_dir):
-    """(settings, metrics) of a run folder trained with score_test=False whose test scores
-    are not recorded yet; None otherwise (a model file, or test already scored)."""
+def _unscored_run(run_dir, config):
+    """(settings, metrics) of a run folder (its config.json: ``config``) trained with
+    score_test=False whose test scores are not recorded yet; None otherwise (a model file,
+    or test already scored)."""
     if run_dir is None:
         return None
     metrics = runs.read_json(Path(run_dir) / runs.METRICS, required=False)
     if not runs.test_not_scored(metrics):
         return None
-    config = runs.read_config(Path(run_dir))
     return Settings.from_dict(config.get("settings")), metrics
 
 
