@@ -4,12 +4,13 @@ One exception type per kind of mistake, each a ``ValueError`` (so ``except Value
 catches them all); a value of the wrong Python type raises ``TypeError``. Messages name the
 argument, the value given and what was expected.
 
-This module imports nothing from minicnn: every other module may use it.
+This module imports nothing from minicnn, nor NumPy (NumPy's integer and float scalars are
+``numbers.Integral`` and ``numbers.Real``): every other module, and every command's
+``--help``, may use it.
 """
 import argparse
 import math
-
-import numpy as np
+import numbers
 
 
 class ShapeError(ValueError):
@@ -36,7 +37,7 @@ PADDINGS = ("valid", "same")
 
 
 def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def positive_int(value, name, minimum=1):
@@ -50,7 +51,8 @@ def positive_int(value, name, minimum=1):
 
 def int_pair(value, name):
     """An int or a pair of ints >= 1 as a tuple ``(rows, cols)``: 3 -> (3, 3)."""
-    pair = (value, value) if np.isscalar(value) else tuple(value)
+    scalar = isinstance(value, (str, bytes)) or not hasattr(value, "__iter__")
+    pair = (value, value) if scalar else tuple(value)
     if len(pair) != 2 or not all(_is_int(v) for v in pair):
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
     if min(pair) < 1:
@@ -75,7 +77,7 @@ def choice(value, name, choices):
 
 def fraction(value, name, low=0.0, high=1.0, closed=True):
     """A finite float in [low, high] (``closed``) or (low, high)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {value!r}")
     value = float(value)
     inside = low <= value <= high if closed else low < value < high

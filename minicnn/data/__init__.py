@@ -1,18 +1,31 @@
-"""Data: image-folder loading and preprocessing, cache, splits, balancing, augmentation."""
+"""Data: image-folder loading and preprocessing, cache, splits, balancing, augmentation.
 
-from .augment import augment_batch, intensity_batch
-from .cache import default_cache_dir
-from .loader import (DEFAULT_CLASS_NAMES, IMAGE_EXTENSIONS, MAX_PIXELS, ImageDataset,
-                     decode_image, file_problem, load_image_folder, preprocess_image)
-from .locate import find_data_dir, run_data_dir
-from .splits import (class_weights_balanced, oversample, patient_id, stratified_sample,
-                     train_val_split, undersample)
-from .subsets import load_patient_sample, one_file_per_patient
+The names below are loaded on first use: ``minicnn train --help`` reads the data folder's
+places (``locate``) without importing scikit-image, scikit-learn or SciPy.
+"""
+import importlib
 
-__all__ = [
-    "ImageDataset", "load_image_folder", "decode_image", "preprocess_image",
-    "file_problem", "IMAGE_EXTENSIONS", "DEFAULT_CLASS_NAMES", "MAX_PIXELS", "default_cache_dir",
-    "patient_id", "train_val_split", "class_weights_balanced", "oversample", "undersample",
-    "stratified_sample", "augment_batch", "intensity_batch", "find_data_dir", "run_data_dir",
-    "load_patient_sample", "one_file_per_patient",
-]
+#: name -> the submodule that defines it.
+_WHERE = {
+    "augment_batch": "augment", "intensity_batch": "augment", "default_cache_dir": "cache",
+    **dict.fromkeys(("DEFAULT_CLASS_NAMES", "IMAGE_EXTENSIONS", "MAX_PIXELS", "ImageDataset",
+                     "decode_image", "file_problem", "load_image_folder", "preprocess_image"),
+                    "loader"),
+    "find_data_dir": "locate", "run_data_dir": "locate",
+    **dict.fromkeys(("class_weights_balanced", "oversample", "patient_id", "stratified_sample",
+                     "train_val_split", "undersample"), "splits"),
+    "load_patient_sample": "subsets", "one_file_per_patient": "subsets",
+}
+__all__ = list(_WHERE)
+
+
+def __getattr__(name):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'minicnn.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_WHERE])

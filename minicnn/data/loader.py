@@ -29,8 +29,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from skimage.color import rgb2gray
-from skimage.transform import resize
 from tqdm.auto import tqdm
 
 from ..validation import DataError, positive_int
@@ -165,6 +163,8 @@ def preprocess_image(rgb: np.ndarray, image_size: int = 150) -> np.ndarray:
     if rgb.dtype.kind == "f" and not np.isfinite(rgb).all():
         raise DataError(f"the image holds {int((~np.isfinite(rgb)).sum())} non-finite pixel "
                         f"value(s) (NaN or inf); it cannot be classified")
+    from skimage.color import rgb2gray      # here: scikit-image takes a second to import
+    from skimage.transform import resize
     small = resize(rgb, (image_size, image_size), anti_aliasing=True)
     gray = rgb2gray(small)
     return np.clip(gray, 0.0, 1.0).astype(np.float32).reshape(image_size, image_size, 1)

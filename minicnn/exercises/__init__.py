@@ -25,7 +25,6 @@ from types import SimpleNamespace
 
 from ..validation import SettingError
 from .catalog import EXERCISES, NAMES, TRAIN_SCRIPT, TRAINING, stub_files
-from .checks import CHECKS
 from .isolated import TIME_LIMIT, Failure, isolated_solutions
 
 Result = namedtuple("Result", "name status error hint")
@@ -57,6 +56,7 @@ def check_one(funcs, name, data=None, done=None):
     if fn is None:
         status, hint = _missing(funcs, name)
         return Result(name, status, None, hint)
+    from .checks import CHECKS          # here: it loads the kernels (Numba) for the checks
     try:
         error, hint = CHECKS[name](fn)
     except Failure as failure:                        # from the child process
