@@ -1,5 +1,8 @@
 """Sequential: a stack of layers trained like a Keras model (compile, fit, evaluate, predict).
 
+fit, evaluate, predict, train_on_batch and test_on_batch run inside
+:func:`minicnn.runtime.own_work` (BLAS on one thread while they run, put back on return).
+
 Shapes: inputs x (N, *input_shape) float (integer arrays, such as 8-bit images, are refused
 rather than used unscaled); labels y (N,) integers for
 sparse_categorical_crossentropy, (N,) or (N, D) in [0, 1] for binary_crossentropy.
@@ -10,7 +13,7 @@ import warnings
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import kernels
+from . import kernels, runtime
 from . import layers as layers_module
 from . import losses as losses_module
 from . import optimizers as optimizers_module
@@ -333,6 +336,7 @@ class Sequential:
         self.backward(grad, from_logits=self._fused, start=first, input_grad=False)
         return loss, probs
 
+    @runtime.in_own_work
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
         """One optimizer step on one batch; returns [loss, accuracy] measured before the step."""
         self._require_compiled()
@@ -350,6 +354,7 @@ class Sequential:
                                        for layer, key in self._trainable_slots())
         return [loss, self._accuracy(y, probs)]
 
+    @runtime.in_own_work
     def test_on_batch(self, x, y, sample_weight=None):
         """[loss, accuracy] on one batch, no update."""
         self._require_compiled()
@@ -359,6 +364,7 @@ class Sequential:
         return [self._loss(y, probs, sample_weight), self._accuracy(y, probs)]
 
     # -- whole data sets ------------------------------------------------------------------
+    @runtime.in_own_work
     def predict(self, x, batch_size=32):
         """Outputs (probabilities) for x (N, *input_shape), computed in batches."""
         batch_size = positive_int(batch_size, "batch_size")
@@ -368,6 +374,7 @@ class Sequential:
             return np.empty((0,) + self.output_shape, self.layers[-1].dtype)
         return np.concatenate(out)
 
+    @runtime.in_own_work
     def evaluate(self, x, y, batch_size=32, sample_weight=None):
         """[loss, accuracy] over the whole set (each batch weighted by its size, as Keras)."""
         self._require_compiled()
@@ -381,6 +388,7 @@ class Sequential:
             total_loss, total_acc = total_loss + loss * n, total_acc + acc * n
         return [total_loss / len(x), total_acc / len(x)]
 
+    @runtime.in_own_work
     def fit(self, x, y, batch_size=32, epochs=1, validation_data=None, shuffle=True,
             class_weight=None, callbacks=None, verbose=1, seed=None, augment=None,
             initial_epoch=0):

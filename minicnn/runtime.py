@@ -1,39 +1,50 @@
-"""Three process-wide settings that make training faster, applied only when asked.
+"""minicnn's process settings: BLAS on one thread during minicnn's own work, always; three
+more process-wide ones applied only when asked.
 
-``import minicnn`` changes nothing in the process. :func:`configure` applies:
+``import minicnn`` changes nothing in the process. :func:`own_work` wraps
+``Sequential.fit``, ``predict``, ``evaluate``, ``train_on_batch`` and ``test_on_batch``: while
+one of them runs, OpenBLAS is limited to one thread (threadpoolctl, as scikit-learn does),
+and its limits are put back when the call returns. minicnn's kernels bring their own threads
+(Numba's parallel loops, the Winograd convolution's workers, each calling BLAS on its own
+chunk); after a multi-threaded call OpenBLAS's threads keep spinning for about 0.1 s and take
+the cores from them.
+
+:func:`configure` applies, for the rest of the process, what cannot be undone afterwards:
 
 1. Freed memory is kept for reuse. A training step allocates and frees the same few hundred
    megabytes of activations and gradients every batch; glibc serves blocks that large with a
    fresh ``mmap`` and unmaps them on ``free``, so the system zero-fills every page again each
    batch. Raising glibc's mmap and trim thresholds lets freed blocks be reused, as
    TensorFlow's own allocator does. The price is a higher peak: the heap keeps blocks that
-   a fresh mapping would have given back.
+   a fresh mapping would have given back. glibc has no way to read the thresholds back nor
+   to switch its own moving of them on again, so this cannot be scoped to a call.
 2. Idle OpenMP threads sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE`` unless already
    set). Numba's parallel loops and OpenBLAS's matrix multiplies take turns on the same cores;
-   threads spinning after one would slow the other down.
-3. OpenBLAS runs single-threaded. minicnn's kernels bring their own threads (Numba's
-   parallel loops, the Winograd convolution's workers, each calling BLAS on its own
-   chunk); after a multi-threaded call OpenBLAS's threads keep spinning for about 0.1 s
-   and take the cores from them. A NumPy product in the same process then uses one core.
+   threads spinning after one would slow the other down. OpenMP reads it once, when its
+   threads start.
+3. OpenBLAS single-threaded for good, also outside minicnn's calls: a NumPy product in the
+   same process then uses one core.
 
 The ``minicnn`` command and ``minicnn bench`` call :func:`configure` because they own their
-process; a notebook or script that trains calls it itself, once, right after the imports
-and before the first training step (the OpenMP threads read the setting when they start)::
+process; a notebook or script may call it itself, once, right after the imports and before
+the first training step (the OpenMP threads read the setting when they start)::
 
     import minicnn
     minicnn.runtime.configure()
 
-``MINICNN_RUNTIME=stock`` makes :func:`configure` do nothing. Settings the platform lacks (no
-glibc: macOS, Windows, musl) are skipped. The effect of each is measured in
-docs/benchmarks.md.
+``MINICNN_RUNTIME=stock`` makes :func:`configure` and :func:`own_work` do nothing. Settings the
+platform lacks (no glibc: macOS, Windows, musl) are skipped. The effect of each is measured
+in docs/benchmarks.md.
 """
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import os
+import threading
 
-__all__ = ["configure", "scoped", "stock", "retain_freed_memory", "release_freed_memory",
-           "APPLIED", "ENV_SET_HERE"]
+__all__ = ["configure", "scoped", "own_work", "in_own_work", "stock", "retain_freed_memory",
+           "release_freed_memory", "APPLIED", "ENV_SET_HERE"]
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _LIMIT = 1 << 30
@@ -63,19 +74,67 @@ def release_freed_memory():
     return _thresholds(_DEFAULT)
 
 
+_BLAS = {"controller": None, "limits": None, "depth": 0}   # own_work's state, under _LOCK
+_LOCK = threading.Lock()
+
+
+def _blas_controller():
+    """threadpoolctl's controller of the BLAS libraries minicnn calls, made once (a limit
+    through it costs microseconds, a fresh ``threadpool_limits`` milliseconds): NumPy's, and
+    SciPy's, which Numba's compiled kernels call for their matrix products; both are loaded
+    first, as threadpoolctl sees only the libraries already loaded. Importing threadpoolctl
+    sets KMP_DUPLICATE_LIB_OK in os.environ; that is undone when the user had not set it."""
+    if _BLAS["controller"] is None:
+        import numpy  # noqa: F401
+        import scipy.linalg.cython_blas  # noqa: F401
+        had = "KMP_DUPLICATE_LIB_OK" in os.environ
+        from threadpoolctl import ThreadpoolController
+        if not had:
+            os.environ.pop("KMP_DUPLICATE_LIB_OK", None)
+        _BLAS["controller"] = ThreadpoolController()
+    return _BLAS["controller"]
+
+
 def _blas_on_one_thread():
-    """Limit BLAS to one thread now; returns threadpoolctl's limiter, which puts the old
-    limits back when used as a context manager. NumPy is imported first: threadpoolctl
-    limits only the libraries already loaded. threadpoolctl is imported here, not at the top:
-    importing it sets KMP_DUPLICATE_LIB_OK in os.environ."""
-    import numpy  # noqa: F401
-    from threadpoolctl import threadpool_limits
-    return threadpool_limits(limits=1, user_api="blas")
+    """Limit BLAS to one thread now; returns threadpoolctl's limiter (its
+    ``restore_original_limits()`` puts the old limits back)."""
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def stock():
     """True when ``MINICNN_RUNTIME=stock`` asks for none of these settings."""
     return os.environ.get("MINICNN_RUNTIME", "").lower() == "stock"
+
+
+@contextlib.contextmanager
+def own_work():
+    """BLAS on one thread for the time of a ``with`` block, then its limits put back. Nested
+    and concurrent blocks (threads) share one limit: the first to enter sets it, the last to
+    leave restores it. Nothing else in the process changes."""
+    if stock():
+        yield
+        return
+    with _LOCK:
+        if _BLAS["depth"] == 0:
+            _BLAS["limits"] = _blas_on_one_thread()
+        _BLAS["depth"] += 1
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _BLAS["depth"] -= 1
+            if _BLAS["depth"] == 0:
+                _BLAS["limits"].restore_original_limits()
+                _BLAS["limits"] = None
+
+
+def in_own_work(method):
+    """Decorator: ``method`` runs inside :func:`own_work`."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        with own_work():
+            return method(*args, **kwargs)
+    return wrapper
 
 
 @contextlib.contextmanager
@@ -89,7 +148,7 @@ def scoped():
         return
     kept = retain_freed_memory()
     try:
-        with _blas_on_one_thread():
+        with own_work():
             yield
     finally:
         if kept:

@@ -66,3 +66,49 @@ def test_the_minicnn_command_applies_the_settings():
     assert line == "APPLIED PASSIVE True"
     line = next(x for x in probe(code, MINICNN_RUNTIME="stock") if x.startswith("APPLIED"))
     assert line == "APPLIED None False"
+
+
+# A plain script: fit, predict, evaluate, train_on_batch and test_on_batch of a small thesis
+# CNN, nothing else called.
+PLAIN_SCRIPT = """
+import numpy as np
+import minicnn
+from minicnn.callbacks import Callback
+INSIDE = []
+class Spy(Callback):
+    def on_batch_end(self, batch, logs=None):
+        INSIDE.append(blas_threads())
+model = minicnn.models.thesis_cnn((40, 40, 1), 2, seed=0)
+model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+x = np.random.default_rng(0).random((4, 40, 40, 1), dtype=np.float32)
+y = np.array([0, 1, 0, 1])
+model.fit(x, y, batch_size=2, epochs=1, verbose=0, callbacks=[Spy()])
+model.predict(x)
+model.evaluate(x, y)
+model.train_on_batch(x, y)
+model.test_on_batch(x, y)
+"""
+
+
+def test_a_plain_script_leaves_the_environment_and_the_allocator_alone():
+    # KMP_DUPLICATE_LIB_OK unset: importing threadpoolctl would set it
+    code = ("before = dict(os.environ)\nblas_threads = lambda: None\n" + PLAIN_SCRIPT
+            + "print(dict(os.environ) == before, MALLOPT, minicnn.runtime.APPLIED)")
+    base = {k: v for k, v in os.environ.items() if k != "KMP_DUPLICATE_LIB_OK"}
+    done = subprocess.run([sys.executable, "-c", SPY + code], env=base, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[0] == "True [] []"
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="BLAS runs one thread anyway")
+def test_fit_runs_blas_on_one_thread_and_puts_its_limits_back():
+    code = ("import numpy\nfrom threadpoolctl import threadpool_info\n"
+            "def blas_threads():\n"
+            "    return [i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas']\n"
+            "before = threadpool_info()\n" + PLAIN_SCRIPT
+            + "after = [i for i in threadpool_info() if i['filepath'] in "
+              "{b['filepath'] for b in before}]\n"
+            "print(set(x for threads in INSIDE for x in threads), after == before, before[0])")
+    inside, unchanged, first = probe(code)[0].split(" ", 2)
+    assert (inside, unchanged) == ("{1}", "True") and "'num_threads': 2" in first
