@@ -9,6 +9,8 @@ compilation or cache load, TensorFlow's tracing) timed and reported on its own, 
 ``repeats`` timed ``train_on_batch`` calls on one random batch of the real size, then as many
 timed predictions. Reported: medians as images/s, peak resident memory, and the time from
 launching the process to its first finished training step. ``ratio`` is minicnn / Keras.
+minicnn runs twice per size: as the ``minicnn`` command runs it (``runtime.configure()``) and
+as a plain script that calls nothing ("minicnn, plain script"), one process after the other.
 """
 import argparse
 import json
@@ -34,6 +36,7 @@ from .validation import int_argument
 # benchmark's child processes only: they are optional, and each takes seconds to import.
 
 SYSTEMS = ("minicnn", "keras", "torch")
+PLAIN = "minicnn, plain script"           # minicnn without runtime.configure()
 THESIS_CONFIG = (32, 150)                # the thesis's batch and image size
 TIER_CONFIG = (4, 64)                    # batch, image size for the tier comparison
 OPENBLAS_SETTINGS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -174,6 +177,7 @@ def worker(system, batch, size, repeats, launched_at, layer_times=False, seed=0)
         "warmup_step_s": warmup, "launch_to_first_step_s": first_step,
         "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "versions": _versions(system), "threads": _threads(system),
+        "runtime_configured": list(runtime.APPLIED),
     }
     if layer_times:
         timer = {"minicnn": _minicnn_layer_times, "keras": _keras_layer_times}.get(system)
@@ -208,8 +212,9 @@ def _threads(system):
 
 
 def run_in_process(system, batch, size, repeats, env=None, layer_times=False,
-                   unset_openblas=False):
-    """One measurement in a fresh ``python -m minicnn.bench --worker`` process."""
+                   unset_openblas=False, plain=False):
+    """One measurement in a fresh ``python -m minicnn.bench --worker`` process; ``plain``:
+    minicnn as a script that does not call ``runtime.configure()`` runs it."""
     env = {**os.environ, **(env or {})}
     if unset_openblas:
         for name in OPENBLAS_SETTINGS:
@@ -221,10 +226,15 @@ def run_in_process(system, batch, size, repeats, env=None, layer_times=False,
             env.pop(name, None)
     cmd = [sys.executable, "-m", "minicnn.bench", "--worker", system, str(batch), str(size),
            str(repeats), repr(time.time())] + (["--layer-times"] if layer_times else [])
+    if plain:                               # nor inherit the settings configure() made here
+        cmd.append("--plain")
+        for name in runtime.ENV_SET_HERE:
+            env.pop(name, None)
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{system} benchmark failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return {**result, "system": PLAIN} if plain else result
 
 
 def installed(system):
@@ -290,7 +300,8 @@ def markdown(report):
     if report.get("stock"):
         r = report["stock"]
         lines.append(f"\nminicnn with MINICNN_RUNTIME=stock (none of runtime.configure()'s "
-                     f"settings: spinning threads, memory unmapped), batch {r['batch']}, "
+                     f"settings, BLAS not limited during its calls: spinning threads, memory "
+                     f"unmapped), batch {r['batch']}, "
                      f"{r['image_size']} px: train {r['train_images_per_s']:.1f} img/s, predict "
                      f"{r['predict_images_per_s']:.1f} img/s, peak {r['peak_memory_mb']:.0f} MB")
     if report.get("tiers"):
@@ -415,8 +426,10 @@ def _minicnn_extras(report, main, repeats, unset_openblas, start_times, tiers, s
 
 
 def run(systems, batch_sizes, image_sizes, repeats, out_dir, markdown_path=None,
-        unset_openblas=False, start_times=True, tiers=True, stock=True, progress=print):
-    """The whole benchmark; returns the report dict and writes JSON (and Markdown)."""
+        unset_openblas=False, start_times=True, tiers=True, stock=True, progress=print,
+        plain=True):
+    """The whole benchmark; returns the report dict and writes JSON (and Markdown);
+    ``plain``: a plain-script minicnn row beside each configured one."""
     for system in [s for s in systems if not installed(s)]:
         progress(f"{system}: not installed, skipped")
         systems = [s for s in systems if s != system]
@@ -433,12 +446,15 @@ def run(systems, batch_sizes, image_sizes, repeats, out_dir, markdown_path=None,
     for batch, size in configs:
         for system in systems:
             layer_times = (batch, size) == main
-            r = run_in_process(system, batch, size, repeats, layer_times=layer_times,
-                               unset_openblas=unset_openblas)
-            report["runs"].append(r)
-            progress(f"{system:>7} batch {batch:>3} {size:>3} px: train "
-                     f"{r['train_images_per_s']:7.1f} img/s, predict "
-                     f"{r['predict_images_per_s']:7.1f} img/s, peak {r['peak_memory_mb']:.0f} MB")
+            ways = [False, True] if plain and system == "minicnn" else [False]
+            for way in ways:
+                r = run_in_process(system, batch, size, repeats, layer_times=layer_times and
+                                   not way, unset_openblas=unset_openblas, plain=way)
+                report["runs"].append(r)
+                progress(f"{r['system']:>7} batch {batch:>3} {size:>3} px: train "
+                         f"{r['train_images_per_s']:7.1f} img/s, predict "
+                         f"{r['predict_images_per_s']:7.1f} img/s, peak "
+                         f"{r['peak_memory_mb']:.0f} MB")
     if "minicnn" in systems:
         _minicnn_extras(report, main, repeats, unset_openblas, start_times, tiers, stock,
                         progress)
@@ -479,6 +495,8 @@ def add_arguments(parser):
                         help="run every process with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset")
     parser.add_argument("--no-tiers", dest="tiers", action="store_false",
                         help="skip the naive / numpy / numba comparison")
+    parser.add_argument("--no-plain", dest="plain", action="store_false",
+                        help="skip minicnn as a plain script (without runtime.configure())")
     parser.add_argument("--no-stock", dest="stock", action="store_false",
                         help="skip the run without minicnn's process settings")
     parser.add_argument("--no-start-times", dest="start_times", action="store_false",
@@ -489,14 +507,16 @@ def add_arguments(parser):
 
 def run_from_args(args):
     report = run(args.systems, args.batch_sizes, args.image_sizes, args.repeats, args.out,
-                 args.markdown, args.unset_openblas, args.start_times, args.tiers, args.stock)
+                 args.markdown, args.unset_openblas, args.start_times, args.tiers, args.stock,
+                 plain=args.plain)
     print(markdown(report))
     return 0
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        runtime.configure()               # a measuring process is the benchmark's own
+        if "--plain" not in sys.argv:
+            runtime.configure()           # a measuring process is the benchmark's own
         _, _, system, batch, size, repeats, launched = sys.argv[:7]
         print(json.dumps(worker(system, int(batch), int(size), int(repeats), float(launched),
                                 "--layer-times" in sys.argv)))

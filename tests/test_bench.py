@@ -13,7 +13,10 @@ def test_tiny_benchmark_writes_json_markdown_and_per_layer_times(tmp_path):
                    "\nafter\n")
     report = bench.run(["minicnn"], [2], [40], 2, tmp_path / "out", doc, start_times=False,
                        tiers=False, stock=False, progress=lambda *a: None)
-    (run,) = report["runs"]
+    run, plain = report["runs"]
+    assert plain["system"] == bench.PLAIN and plain["train_images_per_s"] > 0
+    assert plain["runtime_configured"] == [] and run["runtime_configured"]
+    assert "layers" not in plain and "| minicnn, plain script | 2 | 40 |" in bench.markdown(report)
     assert (run["system"], run["batch"], run["image_size"]) == ("minicnn", 2, 40)
     assert run["train_images_per_s"] > 0 and run["predict_images_per_s"] > 0
     assert run["peak_memory_mb"] > 10 and len(run["train_step_s"]) == 2
@@ -75,12 +78,17 @@ def test_stock_runs_do_not_inherit_minicnn_process_settings(monkeypatch):
         with pytest.raises(KeyboardInterrupt):
             bench.run_in_process(system, 1, 40, 1, env=env)
         assert seen["MINICNN_RUNTIME"] == "stock" and "OMP_WAIT_POLICY" not in seen, system
+    seen.clear()                                  # the plain script: configure() not called
+    with pytest.raises(KeyboardInterrupt):
+        bench.run_in_process("minicnn", 1, 40, 1, plain=True)
+    assert "MINICNN_RUNTIME" not in seen and "OMP_WAIT_POLICY" not in seen
 
 
 def test_minicnn_bench_command_runs_the_same_benchmark(tmp_path, capsys):
     from minicnn.cli import main
     assert main(["bench", "--systems", "minicnn", "--batch-sizes", "2", "--image-sizes", "40",
                  "--repeats", "1", "--no-tiers", "--no-start-times", "--no-stock",
-                 "--out", str(tmp_path)]) == 0
-    assert "| minicnn | 2 | 40 |" in capsys.readouterr().out
+                 "--no-plain", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| minicnn | 2 | 40 |" in out and "plain script" not in out
     assert (tmp_path / "latest.json").exists() and (tmp_path / "latest.md").exists()
