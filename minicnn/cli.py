@@ -32,6 +32,11 @@ def _summary(args):
     thesis_cnn(input_shape=(args.image_size, args.image_size, 1)).summary()
 
 
+def _warmup(args):
+    from .warmup import run
+    return run(args)
+
+
 def _demo(args):
     """The thesis CNN's table, then one forward/backward/Adam step on real X-rays."""
     import numpy as np
@@ -382,6 +387,10 @@ def _other_parsers(sub, wanted):
         from .bench import add_arguments, run_from_args
         add_arguments(p)
         p.set_defaults(run=run_from_args)
+    p = _command(sub, wanted, "warmup", "compile minicnn's kernels now (once per installation) "
+                                        "instead of in the first training step")
+    if p:
+        p.set_defaults(run=_warmup)
     p = _command(sub, wanted, "summary", "print the thesis CNN's layer table")
     if p:
         _image_size_argument(p)

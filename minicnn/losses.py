@@ -12,6 +12,11 @@ import numpy as np
 
 from .kernels import sigmoid, softmax
 
+# The losses work in float64 on (N, K) logits, a few hundred numbers: NumPy is as quick there
+# as Numba, which would compile a float64 copy of its kernel (about 4% of the first training
+# step's compilation, docs/benchmarks.md) that nothing else uses.
+_LOSS_TIER = "numpy"
+
 EPSILON = 1e-7
 
 
@@ -102,7 +107,7 @@ class SparseCategoricalCrossentropy(Loss):
     def per_sample_gradient(self, y_true, y_pred):
         y, onehot = self._split(y_true, y_pred)
         if self.from_logits:
-            return softmax(y_pred) - onehot
+            return softmax(y_pred, backend=_LOSS_TIER) - onehot
         c = np.clip(y_pred, EPSILON, 1 - EPSILON)
         inside = (y_pred >= EPSILON) & (y_pred <= 1 - EPSILON)
         return (1 / c.sum(axis=1, keepdims=True) - onehot / c) * inside
@@ -146,7 +151,7 @@ class BinaryCrossentropy(Loss):
         y = self._targets(y_true, y_pred)
         d = y_pred[0].size if y_pred.ndim > 1 else 1        # the mean over D divides by D
         if self.from_logits:
-            return (sigmoid(y_pred) - y) / d
+            return (sigmoid(y_pred, backend=_LOSS_TIER) - y) / d
         c = np.clip(y_pred, EPSILON, 1 - EPSILON)
         inside = (y_pred >= EPSILON) & (y_pred <= 1 - EPSILON)
         return (-y / c + (1 - y) / (1 - c)) * inside / d
