@@ -29,6 +29,7 @@ from .checks import CHECKS
 from .isolated import TIME_LIMIT, Failure, isolated_solutions
 
 Result = namedtuple("Result", "name status error hint")
+WIDTH = max(map(len, NAMES))          # the names' column in `list` and `check`
 
 
 def load_solutions(folder):
@@ -98,8 +99,9 @@ def format_result(r):
     """One line per exercise (and the hint on the next when there is one)."""
     error = "" if r.error is None else (
         f"validation accuracy {r.error:.3f}" if r.name == TRAINING else f"rel. error {r.error:.1e}")
-    line = f"{r.status:<4}  {r.name:<22} {error}".rstrip()
-    return line + (f"\n      hint: {r.hint}" if r.hint and r.status != "PASS" else "")
+    line = f"{r.status:<4}  {r.name:<{WIDTH}} {error}".rstrip()
+    hint = r.hint["en"] if isinstance(r.hint, dict) else r.hint     # {"en": ..., "es": ...}
+    return line + (f"\n      hint: {hint}" if hint and r.status != "PASS" else "")
 
 
 # --------------------------------------------------------------------------- command line
@@ -127,8 +129,8 @@ def run(args):
 
 def _list(args):
     for k, e in enumerate(EXERCISES, start=1):
-        print(f"{k:2}. {e.name:<22} {e.file:<16} {e.signature}")
-    print(f"{len(EXERCISES) + 1:2}. {TRAINING:<22} {TRAIN_SCRIPT:<16} "
+        print(f"{k:2}. {e.name:<{WIDTH}} {e.file:<16} {e.signature}")
+    print(f"{len(EXERCISES) + 1:2}. {TRAINING:<{WIDTH}} {TRAIN_SCRIPT:<16} "
           "a small CNN of your functions, trained on X-rays")
     return 0
 
