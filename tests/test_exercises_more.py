@@ -194,6 +194,10 @@ MISTAKES = {   # name: (exercise, broken function, words in the English hint, in
     "gradient: flattened": (
         "numerical_gradient", lambda f, x, h=1e-5: solutions.numerical_gradient(f, x, h).ravel(),
         "shaped like x", "con la forma de x"),
+    "gradient: x - h never used": (
+        "numerical_gradient", lambda f, x, h=1e-5: _gradient(
+            f, x, h, lambda f, x, i, h: _forward_difference(f, x, i, h) / 2),
+        "the second point must be x - h e_i", "el segundo punto debe ser x - h e_i"),
     "gradient: x not restored": (
         "numerical_gradient", lambda f, x, h=1e-5: _gradient(
             f, x, h, lambda *a: _centred(*a, restore=False)),
@@ -215,8 +219,8 @@ MISTAKES = {   # name: (exercise, broken function, words in the English hint, in
         "batchnorm_forward", bn_forward_statistics(fixed_eps=0.001), "epsilon argument",
         "argumento epsilon"),
     "batchnorm backward: mean and var as constants": (
-        "batchnorm_backward", bn_backward_constant_statistics, "dx: mean and var were treated "
-        "as constants", "dx: la media y la varianza se trataron como constantes"),
+        "batchnorm_backward", bn_backward_constant_statistics, "not constants",
+        "no son constantes"),
     "batchnorm backward: unbiased variance": (
         "batchnorm_backward", bn_backward_unbiased, "dx: the variance divides by m - 1",
         "dx: la varianza divide por m - 1"),

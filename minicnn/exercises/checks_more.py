@@ -68,6 +68,11 @@ FLAT = _hint(
     "(np.zeros(x.shape), filled at every index of np.ndindex(x.shape))",
     "grad: los números correctos con la forma equivocada; devuelva un arreglo con la forma "
     "de x (np.zeros(x.shape), llenado en cada índice de np.ndindex(x.shape))")
+HALF_ONE_SIDED = _hint(
+    "grad: f(x + h e_i) - f(x) divided by 2h: the second point must be x - h e_i (were both "
+    "points the same array? x_minus = x does not copy)",
+    "grad: f(x + h e_i) - f(x) dividido por 2h: el segundo punto debe ser x - h e_i (¿los "
+    "dos puntos eran el mismo arreglo? x_menos = x no copia)")
 NOT_RESTORED = _hint(
     "x was not put back after each entry: the next entries were differentiated at a moved "
     "point; save x[i], perturb it, call f, then x[i] = the saved value",
@@ -112,9 +117,11 @@ def _gradient_case(fn, f, shape, h, seed):
     want = numerical_gradient(f, x, step)
     given = x.copy()
     got = fn(f, given) if h is None else fn(f, given, h=h)
-    mistakes = [(_one_sided(f, x, step), ONE_SIDED), (_one_sided(f, x, step, -1), ONE_SIDED),
-                (want * 2, TWO_H), (want * 2 * step, TWO_H), (want * step * step, PRECEDENCE),
-                (want.reshape(-1), FLAT), (_never_restored(f, x, step), NOT_RESTORED)]
+    forward = _one_sided(f, x, step)
+    mistakes = [(forward, ONE_SIDED), (_one_sided(f, x, step, -1), ONE_SIDED),
+                (forward / 2, HALF_ONE_SIDED), (want * 2, TWO_H), (want * 2 * step, TWO_H),
+                (want * step * step, PRECEDENCE), (want.reshape(-1), FLAT),
+                (_never_restored(f, x, step), NOT_RESTORED)]
     err, hint = _judge(got, want, mistakes, _hint(
         "grad[i] = (f(x + h e_i) - f(x - h e_i)) / (2 h) at every index i of x",
         "grad[i] = (f(x + h e_i) - f(x - h e_i)) / (2 h) en cada índice i de x"))
@@ -155,11 +162,12 @@ EPS_ARG = _hint(
     "{part}: use the epsilon argument (this call passes epsilon={epsilon})",
     "{part}: use el argumento epsilon (esta llamada pasa epsilon={epsilon})")
 MEAN_TERMS = _hint(
-    "dx: mean and var were treated as constants; they are computed from x, so dx has two "
-    "more terms: gamma / sqrt(var + eps) * (dy - mean(dy) - x_hat * mean(dy * x_hat))",
-    "dx: la media y la varianza se trataron como constantes; se calculan con x, así que dx "
-    "tiene dos términos más: gamma / sqrt(var + eps) * (dy - media(dy) - x_hat * "
-    "media(dy * x_hat))")
+    "dx: a term is missing; the batch's mean and variance are computed from x, so they are "
+    "not constants: dx = gamma / sqrt(var + eps) * (dy - mean(dy) - x_hat * mean(dy * x_hat)), "
+    "- mean(dy) through the mean, - x_hat * mean(dy * x_hat) through the variance",
+    "dx: falta un término; la media y la varianza del lote se calculan con x, así que no son "
+    "constantes: dx = gamma / sqrt(var + eps) * (dy - media(dy) - x_hat * media(dy * x_hat)), "
+    "- media(dy) por la media, - x_hat * media(dy * x_hat) por la varianza")
 DGAMMA_X = _hint(
     "dgamma: the sum of dy * x_hat (x normalised), not of dy * x",
     "dgamma: la suma de dy * x_hat (x normalizado), no de dy * x")
@@ -346,11 +354,12 @@ DL_DP = _hint(
     "dlogits: eso es dL/dp; la regla de la cadena lo multiplica por dp/dz = p (1 - p), y "
     "queda (p - y) / N")
 OVERFLOW = _hint(
-    "right for moderate logits, not at logits of +-1000: ln(sigmoid(z)) is ln 0 there "
-    "(or p was clipped); use softplus(z) - y z with softplus(z) = max(z, 0) + "
-    "log1p(exp(-|z|))",
-    "bien para logits moderados, no con logits de +-1000: ln(sigmoide(z)) es ln 0 ahí (o "
-    "se recortó p); use softplus(z) - y z con softplus(z) = max(z, 0) + log1p(exp(-|z|))")
+    "right for moderate logits, not at logits of +-1000: there exp(z) overflows, ln p is "
+    "ln 0, or a clipped p caps the loss; use softplus(z) - y z with softplus(z) = "
+    "max(z, 0) + log1p(exp(-|z|)), finite for any z",
+    "bien para logits moderados, no con logits de +-1000: ahí exp(z) se desborda, ln p es "
+    "ln 0, o recortar p limita la pérdida; use softplus(z) - y z con softplus(z) = "
+    "max(z, 0) + log1p(exp(-|z|)), finito para todo z")
 
 
 def _bce_trial(fn, logits, labels):
