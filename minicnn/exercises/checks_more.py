@@ -163,11 +163,11 @@ EPS_ARG = _hint(
     "{part}: use el argumento epsilon (esta llamada pasa epsilon={epsilon})")
 MEAN_TERMS = _hint(
     "dx: a term is missing; the batch's mean and variance are computed from x, so they are "
-    "not constants: dx = gamma / sqrt(var + eps) * (dy - mean(dy) - x_hat * mean(dy * x_hat)), "
-    "- mean(dy) through the mean, - x_hat * mean(dy * x_hat) through the variance",
+    "not constants: dx = gamma / sqrt(var + eps) * (dy - mean(dy) - x_hat * mean(dy * x_hat)) "
+    "(the mean gives the 2nd term, the variance the 3rd)",
     "dx: falta un término; la media y la varianza del lote se calculan con x, así que no son "
-    "constantes: dx = gamma / sqrt(var + eps) * (dy - media(dy) - x_hat * media(dy * x_hat)), "
-    "- media(dy) por la media, - x_hat * media(dy * x_hat) por la varianza")
+    "constantes: dx = gamma / sqrt(var + eps) * (dy - media(dy) - x_hat * media(dy * x_hat)) "
+    "(la media da el 2.º término, la varianza el 3.º)")
 DGAMMA_X = _hint(
     "dgamma: the sum of dy * x_hat (x normalised), not of dy * x",
     "dgamma: la suma de dy * x_hat (x normalizado), no de dy * x")
