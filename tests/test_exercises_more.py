@@ -243,7 +243,7 @@ MISTAKES = {   # name: (exercise, broken function, words in the English hint, in
         "SE QUEDA"),
     "dropout backward: scaling forgotten": (
         "dropout_backward", lambda dy, mask, rate: dy * mask,
-        "dx: the kept values were not divided", "dx: los valores que se quedan no se dividieron"),
+        "dx: not divided by 1 - rate", "dx: no se dividió por 1 - rate"),
     "dropout backward: scaled by rate": (
         "dropout_backward", lambda dy, mask, rate: dy * mask / rate, "dx: scaled with rate",
         "dx: se escaló con rate"),

@@ -186,7 +186,7 @@ def _channel_axes(x):
     return tuple(range(x.ndim - 1))
 
 
-def _bn(x, gamma, eps, axes=None, ddof=0, eps_outside=False):
+def _bn(x, eps, axes=None, ddof=0, eps_outside=False):
     """(x_hat, std, axes) for the right statistics and for the usual mistakes."""
     axes = _channel_axes(x) if axes is None else axes
     var = x.var(axis=axes, ddof=ddof, keepdims=True)
@@ -197,7 +197,7 @@ def _bn(x, gamma, eps, axes=None, ddof=0, eps_outside=False):
 def _bn_backward(x, gamma, dy, eps, through=(True, True), **mistake):
     """(dx, dgamma, dbeta) by the usual formula, with a mistake's statistics; ``through``:
     whether dx keeps the mean's and the variance's terms."""
-    x_hat, std, axes = _bn(x, gamma, eps, **mistake)
+    x_hat, std, axes = _bn(x, eps, **mistake)
     g = dy - dy.mean(axis=axes, keepdims=True) if through[0] else dy
     if through[1]:
         g = g - x_hat * (dy * x_hat).mean(axis=axes, keepdims=True)
@@ -206,7 +206,8 @@ def _bn_backward(x, gamma, dy, eps, through=(True, True), **mistake):
 
 
 def _statistics_mistakes(x):
-    """{hint: mistaken statistics (keywords of _bn)}: biased variance, axes, epsilon."""
+    """[(hint, keywords of _bn)]: the unbiased variance, epsilon outside the root, the
+    wrong axes (those that differ from the right ones for this x)."""
     every = tuple(range(x.ndim))
     wrong_axes = [axes for axes in ((0,), every[1:], every) if axes != _channel_axes(x)]
     return [(UNBIASED, {"ddof": 1}), (EPS_SQRT, {"eps_outside": True})] + [
@@ -227,9 +228,9 @@ def _bn_forward_case(fn, shape, eps, seed):
     x, gamma, beta, _ = _bn_data(shape, seed)
     want = kernels.batchnorm_forward(x, gamma, beta, *kernels.batch_moments(x), eps)
     got = fn(x.copy(), gamma.copy(), beta.copy(), epsilon=eps)
-    mistakes = [(gamma * _bn(x, gamma, eps, **wrong)[0] + beta, _part(hint, part="y"))
+    mistakes = [(gamma * _bn(x, eps, **wrong)[0] + beta, _part(hint, part="y"))
                 for hint, wrong in _statistics_mistakes(x)]
-    mistakes += [(gamma * _bn(x, gamma, e)[0] + beta, _part(EPS_ARG, part="y", epsilon=eps))
+    mistakes += [(gamma * _bn(x, e)[0] + beta, _part(EPS_ARG, part="y", epsilon=eps))
                  for e in (0.001, 1e-5) if e != eps]
     return _judge(got, want, mistakes, _hint(
         "y = gamma * (x - mean) / sqrt(var + epsilon) + beta, per channel",
@@ -243,15 +244,11 @@ def check_batchnorm_forward(fn):
                    for seed, (shape, eps) in enumerate(BN_CASES)])
 
 
-def _bn_forward_reference(eps):
-    def forward(x, gamma, beta):
-        return kernels.batchnorm_forward(x, gamma, beta, *kernels.batch_moments(x), eps)
-    return forward
-
-
 def _bn_backward_case(fn, shape, eps, seed):
     x, gamma, beta, dy = _bn_data(shape, seed)
-    want = numeric_grads(_bn_forward_reference(eps), dy, x, gamma, beta)
+    def forward(x_, gamma_, beta_):                  # moments of x_: training mode
+        return kernels.batchnorm_forward(x_, gamma_, beta_, *kernels.batch_moments(x_), eps)
+    want = numeric_grads(forward, dy, x, gamma, beta)
     got = fn(x.copy(), gamma.copy(), dy.copy(), epsilon=eps)
     wrong = _returns(got, ("dx", "dgamma", "dbeta"))
     if wrong:
@@ -301,6 +298,12 @@ TIMES_KEEP = _hint(
 MASK_FLIPPED = _hint(
     "{part}: the mask was used the wrong way round: mask is 1 where the value is KEPT",
     "{part}: la máscara se usó al revés: mask vale 1 donde el valor SE QUEDA")
+NOT_SCALED_BACK = _hint(
+    "dx: not divided by 1 - rate; the forward divided the kept values by it, so the chain "
+    "rule gives dx = dy * mask / (1 - rate), the same division",
+    "dx: no se dividió por 1 - rate; hacia adelante los valores que se quedan se dividieron "
+    "por 1 - rate, así que la regla de la cadena da dx = dy * mask / (1 - rate), la misma "
+    "división")
 NO_MASK = _hint(
     "dx: the dropped values did not reach the output, so their dx is 0: multiply by the "
     "mask too",
@@ -310,11 +313,13 @@ DROPOUT_CASES = [((4, 5), 0.25), ((2, 3, 3, 2), 0.6)]     # (shape, rate): rate 
 
 
 def _dropout_case(fn, shape, rate, seed, part):
+    """One call; x is dy for the backward pass (part "dx"): the same product."""
     rng = _rng(seed)
     x, mask = rng.normal(size=shape), (rng.random(shape) >= rate).astype(np.float64)
     keep = 1 - rate
     want = x * mask / keep
-    mistakes = [(x * mask, NOT_SCALED), (x * mask / rate, BY_RATE), (x * mask * rate, BY_RATE),
+    mistakes = [(x * mask, NOT_SCALED_BACK if part == "dx" else NOT_SCALED),
+                (x * mask / rate, BY_RATE), (x * mask * rate, BY_RATE),
                 (x * mask * keep, TIMES_KEEP), (x * (1 - mask) / keep, MASK_FLIPPED),
                 (x * (1 - mask) / rate, MASK_FLIPPED)]
     mistakes = [(wrong, _part(hint, part=part)) for wrong, hint in mistakes]
