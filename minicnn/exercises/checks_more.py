@@ -42,10 +42,10 @@ def _returns(got, names):
 
 
 BATCH_MEAN = _hint(
-    "off by a factor of N (the batch size): the loss is the MEAN over the batch, so its "
-    "gradient carries 1/N",
-    "difiere en un factor N (el tamaño del lote): la pérdida es la MEDIA sobre el lote, así "
-    "que su gradiente lleva 1/N")
+    "{part}: off by a factor of N (the batch size): the loss is the MEAN over the batch, so "
+    "its gradient carries 1/N",
+    "{part}: difiere en un factor N (el tamaño del lote): la pérdida es la MEDIA sobre el "
+    "lote, así que su gradiente lleva 1/N")
 
 
 # --------------------------------------------------------------------- numerical gradient
@@ -378,8 +378,8 @@ def _bce_trial(fn, logits, labels):
         return np.inf, wrong
     n = len(labels)
     p = kernels.sigmoid(logits)
-    loss_wrong = [(want_loss * n, BATCH_MEAN), (-want_loss, LOSS_SIGN)]
-    grad_wrong = [(want_grad * n, BATCH_MEAN), (-want_grad, GRAD_SIGN)]
+    loss_wrong = [(want_loss * n, _part(BATCH_MEAN, part="loss")), (-want_loss, LOSS_SIGN)]
+    grad_wrong = [(want_grad * n, _part(BATCH_MEAN, part="dlogits")), (-want_grad, GRAD_SIGN)]
     if not big:
         grad_wrong.append((want_grad / (p * (1 - p)), DL_DP))
     loss_generic = OVERFLOW if big else _hint(
