@@ -4,6 +4,7 @@ fenced ones parse whole), no word is used for a concept the glossary gives anoth
 and every Spanish page is linked from the guía, docs/index.md and the README.
 (Relative links and named functions are checked for these pages in tests/test_docs.py.)"""
 import argparse
+import functools
 import re
 import shlex
 
@@ -48,6 +49,11 @@ def _cut(line):
     return " ".join(re.split(r"\s+#\s|\s\|\s|\s&&\s", line, maxsplit=1)[0].split())
 
 
+@functools.cache
+def _parser(command):
+    return cli.build_parser(command)
+
+
 def _subparsers(parser):
     return next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)),
                 None)
@@ -58,7 +64,7 @@ def unknown_words(call):
     one, or a --flag that none of the parsers on the command's path takes. A word in
     capitals (COMANDO, CARPETA) stands for a name and is not checked."""
     words = shlex.split(call)[1:]
-    parser, flags, unknown = cli.build_parser(words[0]), set(), []
+    parser, flags, unknown = _parser(words[0]), set(), []
     flags |= {s for a in parser._actions for s in a.option_strings}
     for word in words:
         if word.startswith("-"):
@@ -80,7 +86,7 @@ def unknown_words(call):
 def parse_error(call):
     """The parser's complaint about a whole call, or None when it parses."""
     try:
-        cli.build_parser(shlex.split(call)[1]).parse_args(shlex.split(call)[1:])
+        _parser(shlex.split(call)[1]).parse_args(shlex.split(call)[1:])
     except SystemExit as stop:
         return f"exit {stop.code}"
     return None
@@ -133,8 +139,8 @@ def test_the_command_checks_themselves():
 # "paso" is an optimizer step only (a stride is "desplazamiento"); "prueba" is the test set
 # only (a hypothesis test is a "contraste", a software test a "test"); "sesgo" is an
 # estimator's bias only (the b term is the "intercepto"). Each pattern is a use of the word
-# for the other concept; words between are allowed up to three.
-NEAR = r"(?:\W+\w+){0,3}?\W+"
+# for another concept.
+NEAR = r"(?:[\s(*]+\w+){0,3}?[\s(*]+"          # up to three words, not past a comma
 STRIDE = r"(?:stride|strides|ventana|convoluci[oó]n\w*|agrupaci[oó]n\w*|pooling|p[ií]xel\w*)"
 MIXED = {
     "paso for a stride": re.compile(rf"\bpasos?{NEAR}{STRIDE}\b|\b{STRIDE}{NEAR}pasos?\b"
@@ -173,6 +179,7 @@ def test_one_word_per_concept(page):
 @pytest.mark.parametrize(("sentence", "what"), [
     ("la ventana avanza con paso 2", "paso for a stride"),
     ("el paso de la convolución", "paso for a stride"),
+    ("el paso (stride) de la ventana", "paso for a stride"),
     ("una prueba de hipótesis", "prueba for a hypothesis test"),
     ("ejecute las pruebas con pytest", "prueba for a software test"),
     ("las pruebas de mutación", "prueba for a software test"),
@@ -186,7 +193,8 @@ def test_each_rule_catches_its_mix(sentence, what):
 
 
 @pytest.mark.parametrize("sentence", [
-    "un paso de Adam mueve cada peso", "desplazamiento 2: la ventana avanza de a dos píxeles",
+    "un paso de Adam mueve cada peso", "cubre 10 × 10 píxeles), y un paso de Adam",
+    "desplazamiento 2: la ventana avanza de a dos píxeles",
     "el conjunto de prueba se mira una vez", "un contraste de hipótesis",
     "los tests de minicnn", "la corrección de sesgo de Adam", "el intercepto b",
 ])
@@ -202,6 +210,7 @@ def test_glossary_states_the_rule():
                                     ("sesgo", "estimador", "intercepto")):
         row = re.search(rf"^\| {word} \|.*$", section, re.M)
         assert row and used_for in row.group(0) and instead in row.group(0), word
+    assert re.search(r"^\| desplazamiento \| stride \|", text, re.M)
 
 
 # -- every Spanish page can be reached ------------------------------------------------------
