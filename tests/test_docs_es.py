@@ -221,3 +221,20 @@ def test_every_spanish_page_is_linked(index):
     pages = [p.name for p in PAGES if f"docs/es/{p.name}" != index]
     missing = [name for name in pages if f"]({prefix}{name}" not in text]
     assert not missing, f"{index} does not link these Spanish pages: {missing}"
+
+
+# -- the guía's list of the files `minicnn exercises start` writes ----------------------------
+NUMBERS = dict(enumerate("cero uno dos tres cuatro cinco seis siete ocho nueve diez once doce "
+                         "trece catorce quince".split()))
+
+
+def test_guia_lists_the_files_exercises_start_writes():
+    """The guía once said six files where `start` wrote seven: its count and its list of
+    file names are the stub files' (minicnn.exercises.catalog.stub_files)."""
+    from minicnn.exercises.catalog import stub_files
+    files = list(stub_files())
+    text = (SPANISH / "guia.md").read_text(encoding="utf-8")
+    said = re.search(r"`start` escribe (\w+) archivos:(.*?)\n\n", text, re.S)
+    assert said, "the guía no longer says how many files `start` writes"
+    assert said.group(1) == NUMBERS[len(files)], (said.group(1), len(files), files)
+    assert re.findall(r"`(\w+\.py)`", said.group(2)) == files
