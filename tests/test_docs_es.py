@@ -19,6 +19,7 @@ FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
 INLINE_CODE = re.compile(r"`([^`\n]*)`")
 ENV = re.compile(r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)+")     # MINICNN_QUICK=1 minicnn ...
 SYNOPSIS = re.compile(r"[\[\]]|\.\.\.")                # [--images N], NOMBRE...: not a call
+CALL = re.compile(r"minicnn\s+[\w-]+(\s|$)")            # not minicnn.x, not "minicnn:"
 
 
 def _page_id(path):
@@ -33,16 +34,15 @@ def fenced_commands(text):
     for block in FENCE.findall(text):
         for line in block.replace("\\\n", " ").splitlines():
             line = ENV.sub("", line.strip().removeprefix("$ "))
-            if re.match(r"minicnn\s+[\w-]+(\s|$)", line):
+            if CALL.match(line):
                 calls.append(_cut(line))
     return calls
 
 
 def inline_commands(text):
     """The ``minicnn`` calls quoted in inline code outside fenced blocks."""
-    outside = FENCE.sub("", text)
-    return [_cut(ENV.sub("", code.strip())) for code in INLINE_CODE.findall(outside)
-            if re.match(r"(?:[A-Z_][A-Z0-9_]*=\S*\s+)*minicnn\s+[\w-]+(\s|$)", code.strip())]
+    codes = (ENV.sub("", code.strip()) for code in INLINE_CODE.findall(FENCE.sub("", text)))
+    return [_cut(code) for code in codes if CALL.match(code)]
 
 
 def _cut(line):
