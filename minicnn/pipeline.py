@@ -47,7 +47,7 @@ from .scoring import call_report, finite_probability, score, test_figures
 from .settings import PROTOCOLS, Settings
 from .validation import DataError, RunFolderError
 
-__all__ = ["train_run", "resume_run"]
+__all__ = ["train_run", "resume_run", "training_augmenter"]
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -233,7 +233,7 @@ def _train(settings, split, run, resume=None):
                             epochs=settings.epochs, validation_data=(split.x_val, split.y_val),
                             class_weight=_class_weight(settings, split),
                             callbacks=[logger, *filter(None, [stopper]), guard, saver, stop],
-                            seed=rng, augment=_augmenter(settings),
+                            seed=rng, augment=training_augmenter(settings),
                             initial_epoch=resume.epoch if resume else 0)
     return model, history.history, stopper, guard
 
@@ -247,7 +247,7 @@ def _learning_rate(settings, n_train):
                             settings.lr_decay, staircase=True)
 
 
-def _augmenter(settings):
+def training_augmenter(settings):
     """``(x_batch, rng) -> x_batch`` for training batches: the geometric augmentation (with
     ``augment``) then the intensity one (``intensity`` > 0); None when neither."""
     steps = []
