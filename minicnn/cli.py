@@ -193,6 +193,14 @@ def _sweep(args):
     return 1 if failed else 0
 
 
+def _shift(args):
+    from .shift import write_shift_report
+    out = write_shift_report(args.data, args.model, args.out, args.image_size, args.folds,
+                             args.seed)
+    print((out / "shift.md").read_text(encoding="utf-8"))
+    print(f"written: {out / 'shift.json'}, {out / 'shift.md'} and the figures in {out}")
+
+
 def _cache(args):
     from .data import cache
     if args.action == "clear":
@@ -391,7 +399,30 @@ def _sweep_arguments(p):
     p.set_defaults(run=_sweep)
 
 
+def _shift_parser(sub, wanted):
+    p = _command(sub, wanted, "shift", "how test/ differs from train/, without test/'s labels: "
+                                       "intensity, a domain classifier, a run's probabilities "
+                                       "(docs/shift.md)")
+    if p:
+        from .settings import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
+        from .validation import int_argument
+        p.add_argument("--data", help=_data_help("the run's own, else "))
+        p.add_argument("--model", metavar="RUN",
+                       help="a finished run folder: its P(pneumonia) on validation and on "
+                            "test/, and the class priors they imply")
+        p.add_argument("--out", default="shift-report", metavar="DIR",
+                       help="the report folder (default shift-report; its files are replaced)")
+        p.add_argument("--image-size", type=int_argument(MIN_IMAGE_SIZE, MAX_IMAGE_SIZE),
+                       metavar="S", help="image side in pixels (default: the run's, else 150)")
+        p.add_argument("--folds", type=int_argument(2), default=5, metavar="K",
+                       help="cross-validation folds of the domain classifier (default 5)")
+        p.add_argument("--seed", type=int_argument(0), default=0,
+                       help="seed of the folds and the bootstrap (default 0)")
+        p.set_defaults(run=_shift)
+
+
 def _other_parsers(sub, wanted):
+    _shift_parser(sub, wanted)
     p = _command(sub, wanted, "cache", "what the decoded-image cache holds, or empty it "
                                        "($MINICNN_CACHE, default ~/.cache/minicnn)")
     if p:
