@@ -19,7 +19,7 @@ from . import adapt as adapt_module
 from . import metrics as metrics_module
 from . import plots, runs
 from .data import (decode_image, file_problem, load_image_folder, load_unlabeled,
-                   preprocess_image, run_data_dir)
+                   preprocess_image, run_data_dir, training_augmenter)
 from .io import atomic_write
 from .metrics import format_table
 from .settings import PROTOCOLS, Settings
@@ -161,7 +161,6 @@ def _record_test(info, metrics, ds, p, scores, root, report):
 def _adapted_test_probability(model, info, config, root, how):
     """(file names, minicnn.adapt.adapted_probability's result) for test/ read without
     labels (:func:`minicnn.data.load_unlabeled`): nothing here sees a label."""
-    from .pipeline import training_augmenter
     images = load_unlabeled(root / "test", info["image_size"])
     settings = Settings.from_dict(config["settings"]) if config.get("settings") else None
     augment = training_augmenter(settings) if settings is not None else None

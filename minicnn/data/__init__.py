@@ -1,6 +1,6 @@
 """Data: image-folder loading and preprocessing, cache, splits, balancing, augmentation."""
 
-from .augment import augment_batch, intensity_batch
+from .augment import augment_batch, intensity_batch, training_augmenter
 from .cache import default_cache_dir
 from .loader import (DEFAULT_CLASS_NAMES, IMAGE_EXTENSIONS, MAX_PIXELS, ImageDataset,
                      UnlabeledImages, decode_image, file_problem, list_unlabeled,
@@ -16,5 +16,5 @@ __all__ = [
     "patient_id", "train_val_split", "class_weights_balanced", "oversample", "undersample",
     "stratified_sample", "augment_batch", "intensity_batch", "find_data_dir", "run_data_dir",
     "load_patient_sample", "one_file_per_patient", "UnlabeledImages", "list_unlabeled",
-    "load_unlabeled",
+    "load_unlabeled", "training_augmenter",
 ]
