@@ -161,8 +161,11 @@ def _record_test(info, metrics, ds, p, scores, root, report):
 def _adapted_test_probability(model, info, config, root, how):
     """(file names, minicnn.adapt.adapted_probability's result) for test/ read without
     labels (:func:`minicnn.data.load_unlabeled`): nothing here sees a label."""
-    images = load_unlabeled(root / "test", info["image_size"])
     settings = Settings.from_dict(config["settings"]) if config.get("settings") else None
+    if how["tta"] and settings is None:
+        raise ValueError("--tta needs a run folder (its training augmentations), not a bare "
+                         "model file")
+    images = load_unlabeled(root / "test", info["image_size"])
     augment = training_augmenter(settings) if settings is not None else None
     train_prior = adapt_module.run_training_prior(config) if config else None
     result = adapt_module.adapted_probability(

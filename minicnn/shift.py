@@ -32,10 +32,24 @@ PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
 HISTOGRAM_BINS, THUMBNAIL = 32, 16
 
 
+CHUNK = 256          # images converted to float64 at a time
+
+
+def _by_chunks(function, x):
+    """``function`` (a dict of per-image arrays) applied to x in chunks of CHUNK images and
+    the results concatenated: float64 copies of a few images at a time, not of all."""
+    parts = [function(np.asarray(x[i:i + CHUNK], np.float64)) for i in range(0, len(x), CHUNK)]
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+
+
 def image_statistics(x):
     """Per-image intensity and contrast of x (N, S, S, 1) in [0, 1]: ``{"mean", "sd",
     "p1", ..., "p99"}``, each (N,) float64 (sd: of the pixel values, ddof 0)."""
-    flat = np.asarray(x, np.float64).reshape(len(x), -1)
+    return _by_chunks(_statistics, x)
+
+
+def _statistics(x):
+    flat = x.reshape(len(x), -1)
     stats = {"mean": flat.mean(axis=1), "sd": flat.std(axis=1)}
     for q, values in zip(PERCENTILES, np.percentile(flat, PERCENTILES, axis=1)):
         stats[f"p{q}"] = values
@@ -46,9 +60,12 @@ def image_features(x):
     """The domain classifier's per-image features of x (N, S, S, 1): ``{"statistics":
     (N, 9) the mean, sd and percentiles, "histogram": (N, 32) the share of pixels in 32 equal
     bins of [0, 1], "thumbnail": (N, 256) the image averaged down to 16 x 16}``."""
-    x = np.asarray(x, np.float64)
+    return _by_chunks(_features, x)
+
+
+def _features(x):
     n, side = len(x), x.shape[1]
-    stats = np.column_stack(list(image_statistics(x).values()))
+    stats = np.column_stack(list(_statistics(x).values()))
     flat = np.clip(x.reshape(n, -1), 0, 1)
     bins = np.minimum((flat * HISTOGRAM_BINS).astype(int), HISTOGRAM_BINS - 1)
     histogram = np.stack([np.bincount(b, minlength=HISTOGRAM_BINS) for b in bins]) / flat.shape[1]
@@ -114,7 +131,7 @@ def _intensity(train, test):
     figure's samples and shift.json's summaries."""
     groups = {"train/": image_statistics(train.x)}
     for label, name in enumerate(train.class_names):
-        groups[f"train/{name}"] = image_statistics(train.x[train.y == label])
+        groups[f"train/{name}"] = {q: v[train.y == label] for q, v in groups["train/"].items()}
     groups["test/ (unlabeled)"] = image_statistics(test.x)
     quantities = list(groups["train/"])
     samples = {q: {g: stats[q] for g, stats in groups.items()} for q in quantities}
@@ -124,10 +141,10 @@ def _intensity(train, test):
 
 def _domain(train, test, folds, seed):
     """The domain classifier on each feature set alone and on all of them."""
-    both = np.concatenate([train.x, test.x])
     domain = np.concatenate([np.zeros(len(train)), np.ones(len(test))]).astype(int)
     groups = np.array([patient_id(p) for p in [*train.paths, *test.paths]])
-    sets = image_features(both)
+    train_features, test_features = image_features(train.x), image_features(test.x)
+    sets = {k: np.concatenate([train_features[k], test_features[k]]) for k in train_features}
     sets["all"] = np.column_stack(list(sets.values()))
     out = {name: domain_classifier(f, domain, groups, folds, seed) for name, f in sets.items()}
     return {name: {k: v for k, v in r.items() if k != "p"} for name, r in out.items()}

@@ -240,7 +240,7 @@ def test_bad_adaptation_requests_end_in_one_line_and_exit_2(trained, tmp_path, c
              (["--model", str(tmp_path / "plain.npz"), "--data", data, "--adapt", "bn"],
               "BatchNormalization"),
              (["--model", str(bare_file), "--data", data, "--adapt", "prior"], "run folder"),
-             (["--model", str(bare_file), "--data", data, "--tta", "2"], "augmentation"),
+             (["--model", str(bare_file), "--data", data, "--tta", "2"], "run folder"),
              (["--model", run, "--tta", "-1"], "integer >= 0")]
     for argv, words in cases:
         capsys.readouterr()
