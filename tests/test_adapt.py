@@ -69,6 +69,16 @@ def test_training_prior_of_weighted_and_unweighted_runs():
         adapt.training_prior((0, 10))
 
 
+def test_a_runs_training_prior_from_its_config():
+    config = {"class_names": ["NORMAL", "PNEUMONIA"],
+              "counts": {"train": {"NORMAL": 100, "PNEUMONIA": 300, "total": 400}},
+              "class_weight_values": None}
+    assert adapt.run_training_prior(config) == 0.75
+    config["class_weight_values"] = {"0": 2.0, "1": 2 / 3}      # balanced, as JSON keeps it
+    assert adapt.run_training_prior(config) == pytest.approx(0.5)
+    assert adapt.run_training_prior({"class_names": ["NORMAL", "PNEUMONIA"]}) is None
+
+
 def test_em_refuses_what_is_not_a_probability():
     for bad in (np.array([]), np.array([0.2, np.nan]), np.array([1.5]), np.ones((2, 2)) / 2):
         with pytest.raises(ValueError, match="probabilities"):
