@@ -161,8 +161,9 @@ def adapt_batchnorm(model, x, batch_size=32):
 # -- test-time augmentation -----------------------------------------------------------------
 def tta_probability(model, x, augment, draws, seed, batch_size=32):
     """P(pneumonia) (N,) float64 averaged over ``draws`` augmented copies of x (N, S, S, 1):
-    ``augment(x_batch, rng)`` as in training, one np.random.default_rng(seed) for all the
-    draws (so the result depends only on x, the order of its rows and the seed)."""
+    ``augment(x, rng)`` as in training, one np.random.default_rng(seed) for all the draws
+    (so the result depends only on x, the order of its rows and the seed, not on
+    batch_size)."""
     if augment is None:
         raise ValueError("--tta needs a run trained with augmentation (augment = true or "
                          "intensity > 0); this one drew none")
@@ -170,10 +171,8 @@ def tta_probability(model, x, augment, draws, seed, batch_size=32):
         raise ValueError(f"--tta needs at least 1 draw, got {draws}")
     rng = np.random.default_rng(seed)
     total = np.zeros(len(x))
-    for _ in range(draws):
-        for i in range(0, len(x), batch_size):
-            batch = augment(x[i:i + batch_size], rng)
-            total[i:i + len(batch)] += model.predict(batch, batch_size)[:, 1]
+    for _ in range(draws):                 # all of x at once: the draws ignore batch_size
+        total += model.predict(augment(x, rng), batch_size)[:, 1]
     return total / draws
 
 

@@ -159,34 +159,34 @@ def _record_test(info, metrics, ds, p, scores, root, report):
 
 # -- adapted to test/ without its labels (docs/shift.md) ------------------------------------
 def _adapted_test_probability(model, info, config, root, how):
-    """(file names, minicnn.adapt.adapted_probability's result) for test/ read without
-    labels (:func:`minicnn.data.load_unlabeled`): nothing here sees a label."""
+    """(the unlabeled test images, minicnn.adapt.adapted_probability's result, the seed of
+    the test-time augmentation or None) for test/ read without labels
+    (:func:`minicnn.data.load_unlabeled`): nothing here sees a label."""
     settings = Settings.from_dict(config["settings"]) if config.get("settings") else None
     if how["tta"] and settings is None:
         raise ValueError("--tta needs a run folder (its training augmentations), not a bare "
                          "model file")
     images = load_unlabeled(root / "test", info["image_size"])
     augment = training_augmenter(settings) if settings is not None else None
-    train_prior = adapt_module.run_training_prior(config) if config else None
+    tta_seed = settings.seed if how["tta"] else None
     result = adapt_module.adapted_probability(
-        model, images.x, how["methods"], how["tta"], train_prior, augment,
-        settings.seed if settings is not None else 0, how["batch_size"])
-    return images, result
+        model, images.x, how["methods"], how["tta"], adapt_module.run_training_prior(config),
+        augment, tta_seed, how["batch_size"])
+    return images, result, tta_seed
 
 
 def _evaluate_adapted(model, info, config, root, ds, unadapted, how):
     """Score the adapted test probabilities at the run's threshold, print them, write
     ``metrics-adapt-NAME.json`` into a run folder (never metrics.json) and, when asked, the
     predictions CSV; returns the adapted file's content."""
-    images, result = _adapted_test_probability(model, info, config, root, how)
+    images, result, tta_seed = _adapted_test_probability(model, info, config, root, how)
     label_of = dict(zip(ds.paths, ds.y))               # labels only to score, afterwards
     y = np.array([label_of[path] for path in images.paths])
     threshold = info["threshold"]
     scores = score(y, result["p_adapted"], threshold, seed=how["seed"])
     name = adapt_module.adapt_name(how["methods"], how["tta"])
     section = {"name": name, "methods": list(how["methods"]), "tta": how["tta"],
-               "tta_seed": (config.get("settings") or {}).get("seed", 0) if how["tta"] else
-               None, "prior": result["prior"],
+               "tta_seed": tta_seed, "prior": result["prior"],
                "threshold_on_unadapted_scale": adapt_module.threshold_on_unadapted_scale(
                    threshold, result["prior"]),
                "data_dir": str(root), "at": runs.now(), "command": " ".join(sys.argv)}
