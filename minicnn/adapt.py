@@ -92,7 +92,7 @@ def move_prior(p, from_prior, to_prior):
 
 def em_prior(p, train_prior, tol=1e-8, max_iter=1000):
     """EM estimate of the class-1 prior of unlabeled images (Saerens, Latinne and
-    Decaestecker, 2002, eqs. 2.9-2.10) from P(1 | x) (N,) calibrated to ``train_prior``.
+    Decaestecker, 2002) from P(1 | x) (N,) calibrated to ``train_prior``.
 
     E step: the posteriors moved to the current prior (:func:`move_prior`); M step: the new
     prior is their mean. Starts at train_prior and stops when the prior changes by less
