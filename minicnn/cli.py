@@ -297,7 +297,7 @@ def _setting_flag(group, settings, name):
 
 def _adapt_arguments(p):
     from .validation import int_argument
-    p.add_argument("--adapt", default="none", metavar="{none,prior,bn,bn,prior}",
+    p.add_argument("--adapt", default="none", metavar="none|prior|bn|bn,prior",
                    help="adapt to test/ without its labels (docs/shift.md): prior (EM "
                         "estimate of the test class prior), bn (BatchNormalization "
                         "statistics re-estimated on test/), or both; scores written to "
