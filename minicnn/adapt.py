@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from .fusion import forward_steps
 from .layers import BatchNormalization
 from .model import Sequential
 from .validation import SettingError
@@ -120,19 +121,33 @@ def _copy(model):
     return clone
 
 
-def _moments(model, x, stop, batch_size):
-    """Per-channel mean and biased variance (float64, (C,)) of layer ``stop + 1``'s
-    inputs over all of x, batch by batch (Chan et al.'s pairwise combination)."""
+def _through(layers, h, batch_size):
+    """h (N, ...) run through ``layers`` (inference mode, fused where the model's forward
+    would fuse them), batch by batch; returns the outputs (N, ...)."""
+    if not layers:
+        return h
+    steps = [step for _, step in forward_steps(layers)]
+    out = []
+    for i in range(0, len(h), batch_size):
+        batch = h[i:i + batch_size]
+        for step in steps:
+            batch = step.forward(batch, training=False)
+        out.append(batch)
+    return np.concatenate(out)
+
+
+def _moments(h, chunk=64):
+    """Per-channel mean and biased variance (float64, (C,)) of h (N, ..., C), over chunks
+    of images combined by Chan et al.'s pairwise update (float64 copies of a few images at
+    a time)."""
     n, mean, m2 = 0, 0.0, 0.0
-    for i in range(0, len(x), batch_size):
-        batch = x[i:i + batch_size]
-        h = batch if stop < 0 else model.forward(batch, training=False, stop=stop)
-        h = np.asarray(h, dtype=np.float64).reshape(-1, h.shape[-1])
-        k, b_mean = len(h), h.mean(axis=0)
-        b_m2 = ((h - b_mean) ** 2).sum(axis=0)
-        delta = b_mean - mean
+    for i in range(0, len(h), chunk):
+        part = np.asarray(h[i:i + chunk], dtype=np.float64).reshape(-1, h.shape[-1])
+        k, p_mean = len(part), part.mean(axis=0)
+        p_m2 = ((part - p_mean) ** 2).sum(axis=0)
+        delta = p_mean - mean
         mean = mean + delta * k / (n + k)
-        m2 = m2 + b_m2 + delta ** 2 * n * k / (n + k)
+        m2 = m2 + p_m2 + delta ** 2 * n * k / (n + k)
         n += k
     return mean, m2 / n
 
@@ -142,7 +157,8 @@ def adapt_batchnorm(model, x, batch_size=32):
     are the per-channel mean and biased variance of each layer's inputs over the images x
     (N, S, S, 1), layer after layer (each one's inputs computed with the earlier layers
     already adapted), in inference mode: no other weight changes (AdaBN, Li et al., 2016).
-    ValueError when the model has no BatchNormalization."""
+    One pass over the layers: the inputs of one BatchNormalization are kept (N, ...) to
+    compute the next one's. ValueError when the model has no BatchNormalization."""
     found = [i for i, layer in enumerate(model.layers) if isinstance(layer, BatchNormalization)]
     if not found:
         raise ValueError("--adapt bn needs a model with BatchNormalization layers (e.g. "
@@ -150,11 +166,14 @@ def adapt_batchnorm(model, x, batch_size=32):
     if len(x) == 0:
         raise ValueError("AdaBN needs at least one image")
     adapted = _copy(model)
+    h, start = x, 0                                  # h: the inputs of layers[start]
     for i in found:
-        mean, variance = _moments(adapted, x, i - 1, batch_size)
+        h = _through(adapted.layers[start:i], h, batch_size)
+        mean, variance = _moments(h)
         state = adapted.layers[i].state
         state["moving_mean"] = mean.astype(state["moving_mean"].dtype)
         state["moving_variance"] = variance.astype(state["moving_variance"].dtype)
+        start = i
     return adapted
 
 

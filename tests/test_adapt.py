@@ -113,9 +113,9 @@ def _moments(h):
 
 def test_adabn_equals_the_hand_computed_statistics_of_each_layers_inputs():
     model = _bn_model()
-    x = np.random.default_rng(3).random((10, 9, 9, 1)).astype(np.float32) * 2 + 0.5
+    x = np.random.default_rng(3).random((150, 9, 9, 1)).astype(np.float32) * 2 + 0.5
     before = model.get_weights()
-    adapted = adapt.adapt_batchnorm(model, x, batch_size=3)     # uneven batches: 3+3+3+1
+    adapted = adapt.adapt_batchnorm(model, x, batch_size=7)     # uneven batches and chunks
     conv1, bn1, conv2, bn2 = model.layers[:4]
     mean1, var1 = _moments(conv1.forward(x))                 # the first BN's inputs
     gamma, beta = bn1.params["gamma"], bn1.params["beta"]
