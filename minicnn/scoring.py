@@ -77,7 +77,8 @@ def call_report(report, run_dir, data_root, config=None):
         path = report(run_dir, data_dir=data_root, config=config)
     except Exception as exc:  # the report is a convenience; never lose a finished run to it
         warnings.warn(f"the run is complete, but its report.html could not be written "
-                      f"({type(exc).__name__}: {exc}); retry with: minicnn report {run_dir}",
+                      f"({type(exc).__name__}: {exc}); retry with: minicnn report --model "
+                      f"{run_dir}",
                       RuntimeWarning, stacklevel=2)
         return None
     _say(f"report: {path}")

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 import minicnn
-from minicnn import pipeline
+from minicnn import logs, pipeline
 from minicnn.settings import PRESETS, settings_for
 
 from runfolder import (history_rows, images_of, read_json, saved_model_probability,
@@ -81,7 +81,8 @@ def runs(tmp_path_factory):
         mp.delenv("MINICNN_DATA", raising=False)
         plain_data = make_folder(base / "plain" / "chest_xray")
         printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed), \
+                logs.to_stderr():                  # as the command shows it
             plain = pipeline.train_run(_settings(plain_data, base / "run-plain", 1),
                                        command="test")
         flipped = frozenset(Path(r["path"]).name for r in split_rows(plain)
@@ -230,7 +231,8 @@ def capped_runs(runs, tmp_path_factory):
                 "quick", data=str(data_dir), out=str(base / name), image_size=SIZE, epochs=1,
                 seed=seed, val_fraction=0.3, train_per_class=10, test_per_class=(4, 3))
             printed = io.StringIO()
-            with contextlib.redirect_stdout(printed):
+            with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed), \
+                    logs.to_stderr():
                 out[name] = pipeline.train_run(settings, command="test")
             out[name + " printed"] = printed.getvalue()
     return out, data_dir
@@ -352,12 +354,12 @@ def test_thesis_protocol_validates_on_its_test_sample(thesis_runs):
 def test_a_sample_larger_than_the_folder_is_noted_and_capped(runs, capped_runs):
     """Asking for more images than a class has takes them all and says so; a sample that fits
     says nothing."""
-    assert ("note: training sample: asked for (300, 300) images per class, only (24, 24) "
-            "available; using (24, 24)") in runs["printed"]
-    assert "note:" not in capped_runs[0]["a printed"]
+    assert ("minicnn: warning: training sample: asked for (300, 300) images per class, only "
+            "(24, 24) available; using (24, 24)") in runs["printed"]
+    assert "asked for" not in capped_runs[0]["a printed"]
 
 
-def test_a_test_sample_of_one_class_is_a_clear_error(runs, tmp_path, monkeypatch, capsys):
+def test_a_test_sample_of_one_class_is_a_clear_error(runs, tmp_path, monkeypatch, caplog):
     """A test/ folder without pneumonia images and a test sample: the sample notes what it
     could take, and the run stops with the protocol's own message before training (not an
     IndexError from the sampling)."""
@@ -373,8 +375,8 @@ def test_a_test_sample_of_one_class_is_a_clear_error(runs, tmp_path, monkeypatch
                                                                     "class 'NORMAL'"):
         pipeline.train_run(settings, command="test")
     assert not (tmp_path / "run" / "model.npz").exists()
-    assert ("note: test sample: asked for (3, 3) images per class, only (10, 0) available; "
-            "using (3, 0)") in capsys.readouterr().out
+    assert ("test sample: asked for (3, 3) images per class, only (10, 0) available; "
+            "using (3, 0)") in caplog.text
 
 
 def test_settings_for_defaults_and_unknown_names():
