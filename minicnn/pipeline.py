@@ -126,8 +126,8 @@ def _capped_sample(y, per_class, seed, what):
     available = np.bincount(y, minlength=len(per_class))
     wanted = {c: int(min(k, available[c])) for c, k in enumerate(per_class)}
     if any(wanted[c] < k for c, k in enumerate(per_class)):
-        log.warning("%s: asked for %s images per class, only %s available; using %s", what,
-                    tuple(per_class), tuple(int(a) for a in available), tuple(wanted.values()))
+        log.info("note: %s: asked for %s images per class, only %s available; using %s", what,
+                 tuple(per_class), tuple(int(a) for a in available), tuple(wanted.values()))
     return stratified_sample(y, wanted, np.random.default_rng(seed))
 
 

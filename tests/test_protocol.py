@@ -9,6 +9,7 @@ loss) epoch must then come before the last one, and the saved weights must be it
 """
 import contextlib
 import io
+import logging
 import shutil
 import zlib
 from pathlib import Path
@@ -354,8 +355,8 @@ def test_thesis_protocol_validates_on_its_test_sample(thesis_runs):
 def test_a_sample_larger_than_the_folder_is_noted_and_capped(runs, capped_runs):
     """Asking for more images than a class has takes them all and says so; a sample that fits
     says nothing."""
-    assert ("minicnn: warning: training sample: asked for (300, 300) images per class, only "
-            "(24, 24) available; using (24, 24)") in runs["printed"]
+    assert ("note: training sample: asked for (300, 300) images per class, only (24, 24) "
+            "available; using (24, 24)") in runs["printed"]
     assert "asked for" not in capped_runs[0]["a printed"]
 
 
@@ -368,6 +369,7 @@ def test_a_test_sample_of_one_class_is_a_clear_error(runs, tmp_path, monkeypatch
     shutil.copytree(data_dir, lopsided)
     shutil.rmtree(lopsided / "test" / "PNEUMONIA")
     monkeypatch.setenv("MINICNN_CACHE", str(tmp_path / "cache"))
+    caplog.set_level(logging.INFO, logger="minicnn")
     settings = settings_for("quick", data=str(lopsided), out=str(tmp_path / "run"),
                                      image_size=SIZE, epochs=1, seed=SEED, val_fraction=0.3,
                                      test_per_class=(3, 3))
@@ -375,7 +377,7 @@ def test_a_test_sample_of_one_class_is_a_clear_error(runs, tmp_path, monkeypatch
                                                                     "class 'NORMAL'"):
         pipeline.train_run(settings, command="test")
     assert not (tmp_path / "run" / "model.npz").exists()
-    assert ("test sample: asked for (3, 3) images per class, only (10, 0) available; "
+    assert ("note: test sample: asked for (3, 3) images per class, only (10, 0) available; "
             "using (3, 0)") in caplog.text
 
 
