@@ -91,7 +91,7 @@ def test_quiet_evaluate_shows_nothing_on_stderr(trained, data_dir, monkeypatch):
     assert code == 0 and err == "" and "test @ threshold" in out
 
 
-def test_the_command_leaves_logging_as_it_found_it(trained, monkeypatch):
+def test_the_command_leaves_logging_as_it_found_it(monkeypatch):
     logger = logging.getLogger("minicnn")
     before = logger.handlers[:], logger.level, logger.propagate
     _main(["exercises", "-v", "list"], monkeypatch)
