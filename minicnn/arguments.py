@@ -32,17 +32,20 @@ def common_options(parser):
 
 class _OldSpelling(argparse.Action):
     """An argument's old spelling, kept for one release: it still works, with a warning on
-    stderr naming the new spelling ``new``; the value goes to ``target``. A positional one
-    (nargs "?") does nothing when absent."""
+    stderr naming the new spelling ``new``; the value goes to ``target`` (whose default is
+    ``unset``). A positional one (nargs "?") does nothing when absent. Given with the new
+    spelling before it, it is refused: which one was meant?"""
 
-    def __init__(self, option_strings, dest, target, new, **kwargs):
-        self.target, self.new = target, new
+    def __init__(self, option_strings, dest, target, new, unset, **kwargs):
+        self.target, self.new, self.unset = target, new, unset
         super().__init__(option_strings, dest, help=f"deprecated: use {new}", **kwargs)
 
     def __call__(self, parser, namespace, values, option_string=None):
         if values is None:                          # an old positional not given
             return
         old = option_string or f"{self.metavar} as a positional argument"
+        if getattr(namespace, self.target, self.unset) not in (self.unset, argparse.SUPPRESS):
+            parser.error(f"{old} is the old spelling of {self.new}: give {self.new} only")
         print(f"{parser.prog}: warning: {old} is deprecated; use {self.new} (the old "
               f"spelling goes in the next release)", file=sys.stderr)
         setattr(namespace, self.target, values)
@@ -53,7 +56,8 @@ def old_spelling(parser, old, new):
     the option ``new`` (the action ``add_argument`` returned), with a warning. A required
     ``new`` is then checked after parsing (:func:`check_required`): either spelling does."""
     spelling = f"{new.option_strings[0]} {new.metavar or new.dest.upper()}"
-    common = {"action": _OldSpelling, "target": new.dest, "new": spelling, "type": new.type}
+    common = {"action": _OldSpelling, "target": new.dest, "new": spelling, "type": new.type,
+              "unset": new.default}
     if new.required:
         new.required = False
         parser.set_defaults(required_=[*(parser.get_default("required_") or []),

@@ -145,6 +145,15 @@ def test_demo_per_class_is_the_old_spelling_of_train_per_class(data_dir, monkeyp
     assert "--per-class is deprecated; use --train-per-class N" in err, err
 
 
+@pytest.mark.parametrize("argv", [["exercises", "start", "--out", "a", "b"],
+                                  ["demo", "--train-per-class", "2", "--per-class", "3"]])
+def test_both_spellings_at_once_are_refused(argv, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    assert stop.value.code == 2
+    assert "is the old spelling of" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, new", [(["notebooks"], "--out"),
                                        (["exercises", "start"], "--out"),
                                        (["report"], "--model")])
