@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import sys
 import warnings
 from pathlib import Path
@@ -17,7 +18,7 @@ import numpy as np
 
 from . import adapt as adapt_module
 from . import metrics as metrics_module
-from . import plots, runs
+from . import logs, plots, runs
 from .data import (decode_image, file_problem, load_image_folder, load_unlabeled,
                    preprocess_image, run_data_dir, training_augmenter)
 from .io import atomic_write
@@ -29,7 +30,11 @@ __all__ = ["score", "finite_probability", "test_figures", "call_report", "evalua
            "predict_images", "format_predictions", "PREDICT_FORMATS"]
 
 
-def _log(message=""):
+log = logging.getLogger(__name__)
+
+
+def _say(message=""):
+    """A result (scores, a file written) on stdout; what happens on the way goes to ``log``."""
     print(message, flush=True)
 
 
@@ -75,10 +80,11 @@ def call_report(report, run_dir, data_root, config=None):
         path = report(run_dir, data_dir=data_root, config=config)
     except Exception as exc:  # the report is a convenience; never lose a finished run to it
         warnings.warn(f"the run is complete, but its report.html could not be written "
-                      f"({type(exc).__name__}: {exc}); retry with: minicnn report {run_dir}",
+                      f"({type(exc).__name__}: {exc}); retry with: minicnn report --model "
+                      f"{run_dir}",
                       RuntimeWarning, stacklevel=2)
         return None
-    _log(f"report: {path}")
+    _say(f"report: {path}")
     return path
 
 
@@ -105,7 +111,8 @@ def evaluate_run(ref, data=None, batch_size=32, report=None, adapt=(), tta=0,
     root = run_data_dir(data, config.get("data_dir")).resolve()
     if not (root / "test").is_dir():
         raise FileNotFoundError(f"{root} has no test/ folder")
-    ds = load_image_folder(root / "test", info["image_size"])
+    ds = load_image_folder(root / "test", info["image_size"],
+                           progress=logs.shows_progress(log))
     if len(np.unique(ds.y)) < 2:
         raise DataError(f"{root / 'test'} holds only one class; AUC and specificity need both")
     settings, metrics = _unscored_run(info["run_dir"], config) or (None, None)
@@ -114,13 +121,13 @@ def evaluate_run(ref, data=None, batch_size=32, report=None, adapt=(), tta=0,
         batch_size, seed = settings.batch_size, settings.seed
     p = finite_probability(model, ds.x, batch_size, "test")
     scores = score(ds.y, p, info["threshold"], seed=seed)
-    _log(f"minicnn evaluate: {ref} on {root / 'test'} ({info['image_size']} px)")
+    log.info("minicnn evaluate: %s on %s (%d px)", ref, root / "test", info["image_size"])
     if info["protocol"] and info["protocol"].startswith("thesis"):
-        _log("note: this run followed the thesis protocol; its threshold was chosen on a test "
-             "sample, so the numbers at that threshold are optimistic.")
+        log.warning("this run followed the thesis protocol; its threshold was chosen on a test "
+                    "sample, so the numbers at that threshold are optimistic.")
     source = "the run's, chosen on validation" if info["run_dir"] else "a bare model file"
-    _log(f"threshold {info['threshold']:.3f} ({source})")
-    _log(format_table([("test @ 0.5", scores["at_0.5"]), ("test @ threshold", scores)]))
+    _say(f"threshold {info['threshold']:.3f} ({source})")
+    _say(format_table([("test @ 0.5", scores["at_0.5"]), ("test @ threshold", scores)]))
     if settings is not None:
         _record_test(info, metrics, ds, p, scores, root, report)
     result = {"model": str(ref), "threshold": info["threshold"], "data_dir": str(root),
@@ -154,7 +161,7 @@ def _record_test(info, metrics, ds, p, scores, root, report):
                   {"threshold": info["threshold"], "test": scores, "p_test": p},
                   metrics.get("protocol"))
     call_report(report, run_dir, root)
-    _log(f"recorded in {run_dir / runs.METRICS} (test/ is now scored for this run)")
+    _say(f"recorded in {run_dir / runs.METRICS} (test/ is now scored for this run)")
 
 
 # -- adapted to test/ without its labels (docs/shift.md) ------------------------------------
@@ -190,17 +197,17 @@ def _evaluate_adapted(model, info, config, root, ds, unadapted, how):
                "threshold_on_unadapted_scale": adapt_module.threshold_on_unadapted_scale(
                    threshold, result["prior"]),
                "data_dir": str(root), "at": runs.now(), "command": " ".join(sys.argv)}
-    _log(f"adapted ({name}): " + _prior_words(result["prior"]))
-    _log(format_table([("adapted @ 0.5", scores["at_0.5"]), ("adapted @ threshold", scores)]))
+    _say(f"adapted ({name}): " + _prior_words(result["prior"]))
+    _say(format_table([("adapted @ 0.5", scores["at_0.5"]), ("adapted @ threshold", scores)]))
     if how["predictions"] is not None:
         _write_predictions(how["predictions"], images.names, result)
-        _log(f"predictions: {how['predictions']}")
+        _say(f"predictions: {how['predictions']}")
     adapted = {"adaptation": section, "test": scores, "test_unadapted": unadapted}
     if info["run_dir"] is not None:
         metrics = runs.read_json(Path(info["run_dir"]) / runs.METRICS)
         adapted = {**metrics, **adapted}
         runs.RunFolder(info["run_dir"]).write_json(f"metrics-adapt-{name}.json", adapted)
-        _log(f"written: {Path(info['run_dir']) / f'metrics-adapt-{name}.json'}")
+        _say(f"written: {Path(info['run_dir']) / f'metrics-adapt-{name}.json'}")
     return adapted
 
 

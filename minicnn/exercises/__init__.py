@@ -1,7 +1,7 @@
 """Exercises with an autograder: write the backward passes yourself, then run the check.
 
     minicnn exercises list                 the exercises, in order
-    minicnn exercises start DIR            write stub files into DIR (one per topic)
+    minicnn exercises start --out DIR      write stub files into DIR (one per topic)
     minicnn exercises check DIR [NAME...]  grade DIR's functions: PASS / FAIL / TODO each
 
 ``check`` imports every ``*.py`` in DIR in a child process (``minicnn.exercises.isolated``),
@@ -23,6 +23,7 @@ from collections import namedtuple
 from pathlib import Path
 from types import SimpleNamespace
 
+from ..arguments import old_spelling
 from ..validation import SettingError
 from .catalog import EXERCISES, NAMES, TRAIN_SCRIPT, TRAINING, stub_files
 from .checks import CHECKS
@@ -110,7 +111,9 @@ def add_arguments(parser):
     sub = parser.add_subparsers(dest="exercises_command", required=True, metavar="COMMAND")
     sub.add_parser("list", help="list the exercises")
     start = sub.add_parser("start", help="write stub files into a folder")
-    start.add_argument("dir", help="folder for the stub files (created if missing)")
+    old_spelling(start, "DIR", start.add_argument(
+        "--out", required=True, metavar="DIR", help="folder for the stub files (created if "
+                                                    "missing)"))
     start.add_argument("--force", action="store_true", help="overwrite existing files")
     check = sub.add_parser("check", help="grade the functions in a folder")
     check.add_argument("dir", help="the folder written by `minicnn exercises start`")
@@ -136,7 +139,7 @@ def _list(args):
 
 
 def _start(args):
-    folder = Path(args.dir)
+    folder = Path(args.out)
     if folder.exists() and not folder.is_dir():
         raise SettingError(f"{folder} is a file; give a folder for the stub files")
     files = stub_files()
