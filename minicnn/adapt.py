@@ -152,6 +152,15 @@ def _moments(h, chunk=64):
     return mean, m2 / n
 
 
+def batchnorm_layers(model):
+    """The indices of ``model``'s BatchNormalization layers; ValueError when it has none."""
+    found = [i for i, layer in enumerate(model.layers) if isinstance(layer, BatchNormalization)]
+    if not found:
+        raise ValueError("--adapt bn needs a model with BatchNormalization layers (e.g. "
+                         "batch_norm = true); this model has none")
+    return found
+
+
 def adapt_batchnorm(model, x, batch_size=32):
     """A copy of ``model`` whose BatchNormalization layers' moving_mean and moving_variance
     are the per-channel mean and biased variance of each layer's inputs over the images x
@@ -159,10 +168,7 @@ def adapt_batchnorm(model, x, batch_size=32):
     already adapted), in inference mode: no other weight changes (AdaBN, Li et al., 2016).
     One pass over the layers: the inputs of one BatchNormalization are kept (N, ...) to
     compute the next one's. ValueError when the model has no BatchNormalization."""
-    found = [i for i, layer in enumerate(model.layers) if isinstance(layer, BatchNormalization)]
-    if not found:
-        raise ValueError("--adapt bn needs a model with BatchNormalization layers (e.g. "
-                         "batch_norm = true); this model has none")
+    found = batchnorm_layers(model)
     if len(x) == 0:
         raise ValueError("AdaBN needs at least one image")
     adapted = _copy(model)
@@ -195,6 +201,10 @@ def tta_probability(model, x, augment, draws, seed, batch_size=32):
     return total / draws
 
 
+NO_TRAINING_PRIOR = ("--adapt prior needs the prior the model was trained under: give a run "
+                     "folder, not a bare model file")
+
+
 def adapted_probability(model, x, methods=(), tta=0, train_prior=None, augment=None, seed=0,
                         batch_size=32):
     """P(pneumonia) (N,) of unlabeled images x (N, S, S, 1), unadapted and adapted.
@@ -214,8 +224,7 @@ def adapted_probability(model, x, methods=(), tta=0, train_prior=None, augment=N
     em = None
     if "prior" in methods:
         if train_prior is None:
-            raise ValueError("--adapt prior needs the prior the model was trained under: "
-                             "give a run folder, not a bare model file")
+            raise ValueError(NO_TRAINING_PRIOR)
         em = em_prior(q, train_prior)
         q = em.pop("p")
         em["train_prior"] = float(train_prior)

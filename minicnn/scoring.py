@@ -108,6 +108,7 @@ def evaluate_run(ref, data=None, batch_size=32, report=None, adapt=(), tta=0,
     """
     model, info = runs.load_run(ref)
     config = runs.read_config(Path(info["run_dir"])) if info["run_dir"] else {}
+    _refuse_impossible_adaptation(model, config, adapt, tta)
     root = run_data_dir(data, config.get("data_dir")).resolve()
     if not (root / "test").is_dir():
         raise FileNotFoundError(f"{root} has no test/ folder")
@@ -165,14 +166,26 @@ def _record_test(info, metrics, ds, p, scores, root, report):
 
 
 # -- adapted to test/ without its labels (docs/shift.md) ------------------------------------
+def _refuse_impossible_adaptation(model, config, methods, tta):
+    """ValueError for an adaptation this model or run cannot have, before any image is read."""
+    if "bn" in methods:
+        adapt_module.batchnorm_layers(model)
+    if "prior" in methods and adapt_module.run_training_prior(config) is None:
+        raise ValueError(adapt_module.NO_TRAINING_PRIOR)
+    if tta and not config.get("settings"):
+        raise ValueError(TTA_NEEDS_RUN)
+
+
+TTA_NEEDS_RUN = "--tta needs a run folder (its training augmentations), not a bare model file"
+
+
 def _adapted_test_probability(model, info, config, root, how):
     """(the unlabeled test images, minicnn.adapt.adapted_probability's result, the seed of
     the test-time augmentation or None) for test/ read without labels
     (:func:`minicnn.data.load_unlabeled`): nothing here sees a label."""
     settings = Settings.from_dict(config["settings"]) if config.get("settings") else None
     if how["tta"] and settings is None:
-        raise ValueError("--tta needs a run folder (its training augmentations), not a bare "
-                         "model file")
+        raise ValueError(TTA_NEEDS_RUN)
     images = load_unlabeled(root / "test", info["image_size"])
     augment = training_augmenter(settings) if settings is not None else None
     tta_seed = settings.seed if how["tta"] else None
