@@ -7,10 +7,11 @@ import importlib
 
 #: name -> the submodule that defines it.
 _WHERE = {
-    "augment_batch": "augment", "intensity_batch": "augment", "default_cache_dir": "cache",
+    **dict.fromkeys(("augment_batch", "intensity_batch", "training_augmenter"), "augment"),
+    "default_cache_dir": "cache",
     **dict.fromkeys(("DEFAULT_CLASS_NAMES", "IMAGE_EXTENSIONS", "MAX_PIXELS", "ImageDataset",
-                     "decode_image", "file_problem", "load_image_folder", "preprocess_image"),
-                    "loader"),
+                     "UnlabeledImages", "decode_image", "file_problem", "list_unlabeled",
+                     "load_image_folder", "load_unlabeled", "preprocess_image"), "loader"),
     "find_data_dir": "locate", "run_data_dir": "locate",
     **dict.fromkeys(("class_weights_balanced", "oversample", "patient_id", "stratified_sample",
                      "train_val_split", "undersample"), "splits"),
