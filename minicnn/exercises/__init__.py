@@ -87,7 +87,7 @@ def _own_file(fn):
 
 def _advice(found):
     """A raised error's hint, with advice on shapes when NumPy said they do not fit."""
-    words = ("broadcast", "shape", "sequence")
+    words = ("broadcast", "shape", "sequence", "dimension")
     raised = found["en"].startswith("raised ") and any(w in found["en"] for w in words)
     return join(found, SHAPES_DO_NOT_FIT) if raised else found
 

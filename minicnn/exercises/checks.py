@@ -11,6 +11,7 @@ with float64 and with float32 inputs, through ``conventions.Convention`` (inputs
 they were, None never returned, the output's dtype the input's).
 """
 from contextlib import contextmanager
+from functools import lru_cache
 
 import numpy as np
 
@@ -74,11 +75,11 @@ STRIDE_PADDING = hint(
     "bien con strides=1 y 'valid' pero no con {case}: use el desplazamiento (stride) en las "
     "posiciones de las ventanas (i*strides) y el relleno con ceros 'same' de Keras")
 ROWS_SUM_TO_1 = hint(
-    "softmax over the wrong axis: each ROW of p (one image's class probabilities) must sum "
-    "to 1, so sum the exponentials over axis=1 (keepdims=True), not axis 0",
-    "softmax sobre el eje equivocado: cada FILA de p (las probabilidades de clase de una "
-    "imagen) debe sumar 1, así que sume las exponenciales sobre axis=1 (keepdims=True), "
-    "no sobre el eje 0")
+    "softmax over the wrong axis: the rows of p must sum to 1 (a row is one image's class "
+    "probabilities), so sum the exponentials over axis=1 (keepdims=True), not axis 0",
+    "softmax sobre el eje equivocado: las filas de p deben sumar 1 (una fila son las "
+    "probabilidades de clase de una imagen), así que sume las exponenciales sobre axis=1 "
+    "(keepdims=True), no sobre el eje 0")
 ROW_MAXIMUM = hint(
     "subtract each ROW's maximum (logits.max(axis=1, keepdims=True)): a column's maximum "
     "shifts the classes of one image by different amounts and changes p",
@@ -275,12 +276,21 @@ def check_conv2d_forward(fn):
                            for seed, (s, p) in enumerate(CASES)])
 
 
-def _conv_backward_case(fn, strides, padding, seed):
+@lru_cache(maxsize=None)
+def _conv_backward_reference(strides, padding, seed):
+    """x, kernel, dy and the numerical gradients (the same for every student: kept)."""
     x, k, b = _conv_data(seed)
     dy = _rng(seed + 10).normal(size=kernels.conv2d_forward(x, k, b, strides, padding).shape)
     def forward(x_, k_, b_):
         return kernels.conv2d_forward(x_, k_, b_, strides, padding)
-    want = numeric_grads(forward, dy, x, k, b)
+    kept = (x, k, dy, *numeric_grads(forward, dy, x, k, b))
+    for array in kept:
+        array.setflags(write=False)
+    return kept[:3], kept[3:]
+
+
+def _conv_backward_case(fn, strides, padding, seed):
+    (x, k, dy), want = _conv_backward_reference(strides, padding, seed)
     got = _parts(fn(x.copy(), k.copy(), dy.copy(), strides=strides, padding=padding),
                  ("dx", "dkernel", "dbias"))
     flipped = kernels.conv2d_backward(x, k[::-1, ::-1], dy, strides, padding)[0]
@@ -416,8 +426,8 @@ def _loss_case(fn, shift, rng):
     wrong = [(_softmax_ce(logits, labels, 0, shift_axis), ROWS_SUM_TO_1)
              for shift_axis in (0, 1)] + [(_softmax_ce(logits, labels, 1, 0), ROW_MAXIMUM)]
     generic = [hint("loss = mean of -ln p[n, label[n]]", "loss = media de -ln p[n, label[n]]"),
-               hint("dlogits = (softmax(logits) - onehot(labels)) / N",
-                    "dlogits = (softmax(logits) - onehot(labels)) / N")]
+               hint("dlogits = (softmax(logits) - onehot(labels)) / N, N the batch size",
+                    "dlogits = (softmax(logits) - onehot(labels)) / N, N el tamaño del lote")]
     return _worst([_judge(got[k], want[k], [(want[k] * n, BATCH_MEAN)] +
                           [(answer[k], h) for answer, h in wrong],
                           join(generic[k], overflow), part)
@@ -460,11 +470,13 @@ def _adam_case(fn, t, hp, rng):
         (rng.normal(size=(3, 4)) * 0.1, rng.random((3, 4)) * 0.1)
     want = reference_adam(param, grad, m, v, t, *hp)
     got = _parts(fn(param.copy(), grad.copy(), m.copy(), v.copy(), t, *hp), ("param", "m", "v"))
-    moments = [_judge(got[1], want[1], [], hint("m = beta_1 m + (1 - beta_1) grad",
-                                                "m = beta_1 m + (1 - beta_1) grad"), "m"),
+    moments = [_judge(got[1], want[1], [], hint(
+                   "m = beta_1 m + (1 - beta_1) grad, the moving average of the gradient",
+                   "m = beta_1 m + (1 - beta_1) grad, la media móvil del gradiente"), "m"),
                _judge(got[2], want[2], [(hp[2] * v + (1 - hp[2]) * np.abs(grad), V_ABS)],
-                      hint("v = beta_2 v + (1 - beta_2) grad^2",
-                           "v = beta_2 v + (1 - beta_2) grad^2"), "v")]
+                      hint("v = beta_2 v + (1 - beta_2) grad^2, the moving average of the "
+                           "squared gradient", "v = beta_2 v + (1 - beta_2) grad^2, la media "
+                           "móvil del gradiente al cuadrado"), "v")]
     if any(h for _, h in moments) and _err(got[0], _adam_param(param, got[1], got[2], t, *hp)) \
             < _PRECISION["tol"]:
         return _worst(moments)        # param follows from the student's m and v: fix those
