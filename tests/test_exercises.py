@@ -26,9 +26,8 @@ def test_model_answers_pass(name):
 
 
 def every_cell(x, dy, pool_size=2):
-    """The pool gradient sent to every cell of its window."""
     up = np.repeat(np.repeat(dy, pool_size, 1), pool_size, 2)
-    dx = np.zeros(x.shape)
+    dx = np.zeros_like(x)
     dx[:, :up.shape[1], :up.shape[2]] = up
     return dx
 
@@ -40,30 +39,31 @@ def adam_without_correction(param, grad, m, v, t, lr=0.001, beta_1=0.9, beta_2=0
     return param - lr * m / (np.sqrt(v) + epsilon), m, v
 
 
-def conv_backward_flipped(x, kernel, dy, stride=1, padding="valid"):
-    _, dk, db = solutions.conv2d_backward(x, kernel, dy, stride, padding)
-    dx, _, _ = solutions.conv2d_backward(x, kernel[::-1, ::-1], dy, stride, padding)
-    return dx, dk, db
-
-
 def loss_without_mean(logits, labels):
     loss, grad = solutions.softmax_cross_entropy(logits, labels)
     return loss * len(labels), grad * len(labels)
 
 
-MISTAKES = {   # name: (exercise, broken function, words its hint must contain)
-    "flipped kernel": ("conv2d_forward", lambda x, k, b, stride=1, padding="valid":
-                       solutions.conv2d_forward(x, k[::-1, ::-1], b, stride, padding),
-                       "flipped"),
-    "flipped kernel in dx": ("conv2d_backward", conv_backward_flipped, "flipped"),
-    "forgotten batch mean": ("softmax_cross_entropy", loss_without_mean, "MEAN over the batch"),
-    "pool gradient to every cell": ("maxpool2d_backward", every_cell, "every cell"),
-    "missing stride": ("conv2d_forward", lambda x, k, b, stride=1, padding="valid":
-                       solutions.conv2d_forward(x, k, b, 1, padding), "stride=2"),
-    "missing padding": ("conv2d_forward", lambda x, k, b, stride=1, padding="valid":
-                        solutions.conv2d_forward(x, k, b, stride, "valid"), "'same'"),
-    "no bias correction": ("adam_step", adam_without_correction, "bias correction"),
-    "relu mask from dy": ("relu_backward", lambda x, dy: dy * (dy > 0), "from x"),
+MISTAKES = {   # name: (exercise, broken function, words its English hint must contain)
+    "flipped kernel": ("conv2d_forward", lambda x, k, b, strides=1, padding="valid":
+                       solutions.conv2d_forward(x, k[::-1, ::-1], b, strides, padding),
+                       "y: the kernel looks flipped"),
+    "forgotten batch mean": ("softmax_cross_entropy", loss_without_mean,
+                             "loss: off by a factor of N"),
+    "pool gradient to every cell": ("maxpool2d_backward", every_cell, "dx: the gradient went "
+                                    "to every cell"),
+    "missing strides": ("conv2d_forward", lambda x, k, b, strides=1, padding="valid":
+                        solutions.conv2d_forward(x, k, b, 1, padding),
+                        "y: right for strides=1 and 'valid' but not for strides=2"),
+    "missing padding": ("conv2d_forward", lambda x, k, b, strides=1, padding="valid":
+                        solutions.conv2d_forward(x, k, b, strides, "valid"), "'same'"),
+    "no bias correction": ("adam_step", adam_without_correction, "param: no bias correction"),
+    "relu mask from dy": ("relu_backward", lambda x, dy: dy * (dy > 0), "dx: the mask must "
+                          "come from x"),
+    "relu abs": ("relu_forward", np.abs, "y: abs(x) is not max(0, x)"),
+    "dense missing bias": ("dense_forward", lambda x, k, b: x @ k, "z: the bias is missing"),
+    "dense dx wrong shape": ("dense_backward", lambda x, k, dy: (dy, x.T @ dy, dy.sum(0)),
+                             "dx: shape (4, 3), expected (4, 5)"),
 }
 
 
@@ -71,15 +71,16 @@ MISTAKES = {   # name: (exercise, broken function, words its hint must contain)
 def test_each_usual_mistake_fails_with_its_hint(mistake):
     name, broken, words = MISTAKES[mistake]
     result = exercises.check_one(SimpleNamespace(**{name: broken}, _import_errors={}), name)
-    assert result.status == "FAIL" and words in result.hint, exercises.format_result(result)
+    assert result.status == "FAIL" and words in result.hint["en"], \
+        exercises.format_result(result)
 
 
 def test_a_crashing_function_fails_without_crashing_the_checker():
-    def conv2d_forward(x, kernel, bias, stride=1, padding="valid"):
+    def conv2d_forward(x, kernel, bias, strides=1, padding="valid"):
         return x @ kernel                              # a shape error
     result = exercises.check_one(SimpleNamespace(conv2d_forward=conv2d_forward,
                                                  _import_errors={}), "conv2d_forward")
-    assert result.status == "FAIL" and "raised ValueError" in result.hint
+    assert result.status == "FAIL" and "raised ValueError" in result.hint["en"]
 
 
 def test_start_writes_stubs_that_check_as_todo(tmp_path, capsys):
@@ -122,3 +123,18 @@ def test_small_cnn_of_the_model_answers_learns():
     broken = SimpleNamespace(**{n: getattr(solutions, n) for n in FUNCTIONS}, _import_errors={})
     broken.maxpool2d_backward = every_cell
     assert exercises.check_one(broken, catalog.TRAINING).status == "TODO"
+
+
+def test_small_cnn_passes_when_its_accuracy_beats_guessing_beyond_chance():
+    """The verdict: the loss fell and the 95% Wilson interval of the last validation
+    accuracy lies above 0.5."""
+    from minicnn.exercises.small_cnn import judge
+    from minicnn.metrics import wilson_interval
+    falling = [(0.69, 0.5), (0.5, None)]
+    for accuracy in (0.53, 0.57, 0.6, 0.8):
+        history = falling[:1] + [(0.5, accuracy)]
+        above = wilson_interval(round(accuracy * 200), 200)[0] > 0.5
+        assert judge(history, 200)[0] == above
+    assert judge(falling[:1] + [(0.5, 0.6)], 200)[0] and not judge(
+        falling[:1] + [(0.5, 0.6)], 40)[0]                       # 24 of 40 is not enough
+    assert not judge([(0.5, 0.5), (0.6, 0.9)], 200)[0]           # the loss rose

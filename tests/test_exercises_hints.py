@@ -229,55 +229,6 @@ def test_the_stubs_cite_examples_that_exist_and_adam_cites_adam():
     assert "Adam" in first_line and f"ejemplo {number}" in adam.doc_es
 
 
-# ------------------------------------------------------- the mistakes hinted before
-def every_cell(x, dy, pool_size=2):
-    up = np.repeat(np.repeat(dy, pool_size, 1), pool_size, 2)
-    dx = np.zeros_like(x)
-    dx[:, :up.shape[1], :up.shape[2]] = up
-    return dx
-
-
-def adam_without_correction(param, grad, m, v, t, lr=0.001, beta_1=0.9, beta_2=0.999,
-                            epsilon=1e-7):
-    m = beta_1 * m + (1 - beta_1) * grad
-    v = beta_2 * v + (1 - beta_2) * grad ** 2
-    return param - lr * m / (np.sqrt(v) + epsilon), m, v
-
-
-def loss_without_mean(logits, labels):
-    loss, grad = solutions.softmax_cross_entropy(logits, labels)
-    return loss * len(labels), grad * len(labels)
-
-
-MISTAKES = {   # name: (exercise, broken function, words its English hint must contain)
-    "flipped kernel": ("conv2d_forward", lambda x, k, b, strides=1, padding="valid":
-                       solutions.conv2d_forward(x, k[::-1, ::-1], b, strides, padding),
-                       "y: the kernel looks flipped"),
-    "forgotten batch mean": ("softmax_cross_entropy", loss_without_mean,
-                             "loss: off by a factor of N"),
-    "pool gradient to every cell": ("maxpool2d_backward", every_cell, "dx: the gradient went "
-                                    "to every cell"),
-    "missing strides": ("conv2d_forward", lambda x, k, b, strides=1, padding="valid":
-                        solutions.conv2d_forward(x, k, b, 1, padding),
-                        "y: right for strides=1 and 'valid' but not for strides=2"),
-    "missing padding": ("conv2d_forward", lambda x, k, b, strides=1, padding="valid":
-                        solutions.conv2d_forward(x, k, b, strides, "valid"), "'same'"),
-    "no bias correction": ("adam_step", adam_without_correction, "param: no bias correction"),
-    "relu mask from dy": ("relu_backward", lambda x, dy: dy * (dy > 0), "dx: the mask must "
-                          "come from x"),
-    "relu abs": ("relu_forward", np.abs, "y: abs(x) is not max(0, x)"),
-    "dense missing bias": ("dense_forward", lambda x, k, b: x @ k, "z: the bias is missing"),
-    "dense dx wrong shape": ("dense_backward", lambda x, k, dy: (dy, x.T @ dy, dy.sum(0)),
-                             "dx: shape (4, 3), expected (4, 5)"),
-}
-
-
-@pytest.mark.parametrize("mistake", sorted(MISTAKES))
-def test_each_usual_mistake_fails_with_its_hint(mistake):
-    name, broken, words = MISTAKES[mistake]
-    assert_hint(grade(name, broken), words)
-
-
 def test_hints_are_printed_in_the_language_asked(monkeypatch):
     result = grade("relu_forward", np.abs)
     assert "hint: y: abs(x)" in exercises.format_result(result, "en")
