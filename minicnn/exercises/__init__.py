@@ -22,15 +22,15 @@ The command line is wired in by minicnn.cli through :func:`add_arguments` and :f
 import importlib.util
 import sys
 import time
-import traceback
 from collections import namedtuple
 from pathlib import Path
 from types import SimpleNamespace
 
 from ..validation import SettingError
 from ._child import describe
-from .catalog import EXERCISES, NAMES, NOTEBOOK, TRAIN_SCRIPT, TRAINING, notebook_source, stub_files
-from .checks import CHECKS, SHAPES_DO_NOT_FIT, run_check
+from .catalog import (EXERCISES, NAMES, NOTEBOOK, TRAIN_SCRIPT, TRAINING, notebook_source,
+                      stub_files)
+from .checks import SHAPES_DO_NOT_FIT, run_check
 from .isolated import TIME_LIMIT, Failure, isolated_solutions
 from .lang import LANGUAGES, WORDS, hint, join, language, text
 
@@ -118,18 +118,17 @@ def _check_training(funcs, data, done):
     except Failure as failure:
         return Result(TRAINING, "FAIL", None, join(hint("while training: ", "al entrenar: "),
                                                    failure.hint))
-    accuracy = result["history"][-1][1]
     found = None if result["passed"] else join(
         hint("training did not learn:\n", "el entrenamiento no aprendió:\n"),
         {lang: report(result, lang) for lang in LANGUAGES})
-    return Result(TRAINING, "PASS" if result["passed"] else "FAIL", accuracy, found)
+    return Result(TRAINING, "PASS" if result["passed"] else "FAIL", result["auc"], found)
 
 
 def format_result(r, lang=None):
     """One line per exercise (and its hints, one a line, below) in ``lang``."""
     words = WORDS[language(lang)]
     error = "" if r.error is None else (
-        f"{words['accuracy']} {r.error:.3f}" if r.name == TRAINING
+        f"{words['auc']} {r.error:.3f}" if r.name == TRAINING
         else f"{words['rel_error']} {r.error:.1e}")
     line = f"{words[r.status]:<5} {r.name:<22} {error}".rstrip()
     if not r.hint or r.status == "PASS":

@@ -78,9 +78,9 @@ def signature_problem(fn, name, args, kwargs):
                       "the stub's signature (its argument names are Keras's and minicnn's, "
                       "e.g. strides, pool_size)",
                 "es": f"{name} no se puede llamar como la llama el corrector"
-                      f"{given.replace('with', 'con')}: {exc}. Conserve la firma del esbozo "
-                      "(sus argumentos se llaman como en Keras y minicnn, p. ej. strides, "
-                      "pool_size)"}
+                      f"{given.replace('with', 'con')}: {exc}. Conserve la firma que trae el "
+                      "archivo escrito por `minicnn exercises start` (sus argumentos se llaman "
+                      "como en Keras y minicnn, p. ej. strides, pool_size)"}
     except ValueError:                             # no signature (a builtin): just call it
         return None
     return None

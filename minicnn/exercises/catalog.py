@@ -57,8 +57,9 @@ padding "valid": sin relleno, H_out = (H - KH) // strides + 1.
 padding "same" (la regla de Keras): H_out = ceil(H / strides); se rellena con ceros un total
 de max((H_out - 1) * strides + KH - H, 0), la mitad (redondeada hacia abajo) arriba/a la
 izquierda y el resto abajo/a la derecha. Igual para el ancho.
-Pista: la figura 5 de la tesis, la imagen de 6x6 y el núcleo de bordes verticales, da -5 arriba
-a la izquierda. np.tensordot(ventana, kernel, axes=3) suma una ventana contra todos los filtros."""),
+Pista: la figura 5 de la tesis, la imagen de 6x6 y el núcleo de bordes verticales, da -5
+arriba a la izquierda. np.tensordot(ventana, kernel, axes=3) suma una ventana contra todos los
+filtros."""),
     Exercise("conv2d_backward", "conv.py",
              'conv2d_backward(x, kernel, dy, strides=1, padding="valid")', """\
 Gradients of conv2d_forward given dy = dL/dy (N, H_out, W_out, C_out).

@@ -14,10 +14,10 @@ LANGUAGES = ("en", "es")
 #: The verdict words: status, summary and labels, in each language.
 WORDS = {
     "en": {"PASS": "PASS", "FAIL": "FAIL", "TODO": "TODO", "SKIP": "SKIP", "hint": "hint",
-           "rel_error": "rel. error", "accuracy": "validation accuracy",
+           "rel_error": "rel. error", "auc": "validation AUC",
            "summary": "{PASS} of {total} pass, {FAIL} fail, {TODO} to do, {SKIP} skipped"},
     "es": {"PASS": "BIEN", "FAIL": "MAL", "TODO": "FALTA", "SKIP": "OMITIDO", "hint": "pista",
-           "rel_error": "error rel.", "accuracy": "exactitud de validación",
+           "rel_error": "error rel.", "auc": "AUC de validación",
            "summary": "{PASS} de {total} bien, {FAIL} mal, {TODO} por hacer, "
                       "{SKIP} omitidos"},
 }
