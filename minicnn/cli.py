@@ -121,16 +121,23 @@ def _flag(name):
 
 
 def _evaluate(args):
+    adapting = args.adapt != "none" or args.tta or args.predictions is not None
     if (Path(args.model) / "sweep.json").is_file():
         from .sweep import score_test
+        if adapting:
+            from .validation import SettingError
+            raise SettingError("--adapt, --tta and --predictions take one run folder or "
+                               "model file, not a sweep folder")
         scored, paths = score_test(args.model, data=args.data)
         print(paths[2].read_text(encoding="utf-8"))
         print(f"test/ scored now for {scored} run(s); written: "
               + ", ".join(str(p) for p in paths))
         return
+    from .adapt import parse_adapt
     from .report import write_report
     from .scoring import evaluate_run
-    evaluate_run(args.model, data=args.data, report=write_report)
+    evaluate_run(args.model, data=args.data, report=write_report,
+                 adapt=parse_adapt(args.adapt), tta=args.tta, predictions=args.predictions)
 
 
 def _predict(args):
@@ -184,6 +191,14 @@ def _sweep(args):
         print(f"minicnn sweep: error: {len(failed)} of {result['tasks']} runs did not finish: "
               f"{', '.join(failed)}; the same command again resumes them", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _shift(args):
+    from .shift import write_shift_report
+    out = write_shift_report(args.data, args.model, args.out, args.image_size, args.folds,
+                             args.seed)
+    print((out / "shift.md").read_text(encoding="utf-8"))
+    print(f"written: {out / 'shift.json'}, {out / 'shift.md'} and the figures in {out}")
 
 
 def _cache(args):
@@ -280,6 +295,21 @@ def _setting_flag(group, settings, name):
         meta["choices"]) + "}" or metavar, **common)
 
 
+def _adapt_arguments(p):
+    from .validation import int_argument
+    p.add_argument("--adapt", default="none", metavar="none|prior|bn|bn,prior",
+                   help="adapt to test/ without its labels (docs/shift.md): prior (EM "
+                        "estimate of the test class prior), bn (BatchNormalization "
+                        "statistics re-estimated on test/), or both; scores written to "
+                        "RUN/metrics-adapt-NAME.json, metrics.json untouched (default none)")
+    p.add_argument("--tta", type=int_argument(0), default=0, metavar="N",
+                   help="average P(pneumonia) over N seeded draws of the run's training "
+                        "augmentations (default 0: none)")
+    p.add_argument("--predictions", metavar="FILE.csv",
+                   help="write each test image's file name and P(pneumonia), unadapted and "
+                        "adapted")
+
+
 def _model_parsers(sub, wanted):
     p = _command(sub, wanted, "evaluate", "score a trained model on the test/ folder")
     if p:
@@ -288,6 +318,7 @@ def _model_parsers(sub, wanted):
                             "0.5); a --validation-only run gets its test scores recorded, and "
                             "a sweep folder has every such run scored")
         p.add_argument("--data", help=_data_help("the run's own, else "))
+        _adapt_arguments(p)
         p.set_defaults(run=_evaluate)
     p = _command(sub, wanted, "predict", "probability of pneumonia and label for image files")
     if p:
@@ -368,7 +399,30 @@ def _sweep_arguments(p):
     p.set_defaults(run=_sweep)
 
 
+def _shift_parser(sub, wanted):
+    p = _command(sub, wanted, "shift", "how test/ differs from train/, without test/'s labels: "
+                                       "intensity, a domain classifier, a run's probabilities "
+                                       "(docs/shift.md)")
+    if p:
+        from .settings import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
+        from .validation import int_argument
+        p.add_argument("--data", help=_data_help("the run's own, else "))
+        p.add_argument("--model", metavar="RUN",
+                       help="a finished run folder: its P(pneumonia) on validation and on "
+                            "test/, and the class priors they imply")
+        p.add_argument("--out", default="shift-report", metavar="DIR",
+                       help="the report folder (default shift-report; its files are replaced)")
+        p.add_argument("--image-size", type=int_argument(MIN_IMAGE_SIZE, MAX_IMAGE_SIZE),
+                       metavar="S", help="image side in pixels (default: the run's, else 150)")
+        p.add_argument("--folds", type=int_argument(2), default=5, metavar="K",
+                       help="cross-validation folds of the domain classifier (default 5)")
+        p.add_argument("--seed", type=int_argument(0), default=0,
+                       help="seed of the folds and the bootstrap (default 0)")
+        p.set_defaults(run=_shift)
+
+
 def _other_parsers(sub, wanted):
+    _shift_parser(sub, wanted)
     p = _command(sub, wanted, "cache", "what the decoded-image cache holds, or empty it "
                                        "($MINICNN_CACHE, default ~/.cache/minicnn)")
     if p:

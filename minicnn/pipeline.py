@@ -17,7 +17,6 @@ Protocols:
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import importlib.metadata
 import os
@@ -37,9 +36,9 @@ import sklearn
 from . import __version__, checkpoint, get_backend, plots, runs
 from . import metrics as metrics_module
 from .callbacks import CSVLogger, DivergenceGuard, EarlyStopping, StopOnSignal
-from .data import (augment_batch, class_weights_balanced, default_cache_dir, find_data_dir,
-                   intensity_batch, load_image_folder, patient_id, run_data_dir,
-                   stratified_sample, train_val_split)
+from .data import (class_weights_balanced, default_cache_dir, find_data_dir, load_image_folder,
+                   patient_id, run_data_dir, stratified_sample, train_val_split,
+                   training_augmenter)
 from .metrics import format_table
 from .models import thesis_cnn
 from .optimizers import Adam, ExponentialDecay
@@ -233,7 +232,7 @@ def _train(settings, split, run, resume=None):
                             epochs=settings.epochs, validation_data=(split.x_val, split.y_val),
                             class_weight=_class_weight(settings, split),
                             callbacks=[logger, *filter(None, [stopper]), guard, saver, stop],
-                            seed=rng, augment=_augmenter(settings),
+                            seed=rng, augment=training_augmenter(settings),
                             initial_epoch=resume.epoch if resume else 0)
     return model, history.history, stopper, guard
 
@@ -245,25 +244,6 @@ def _learning_rate(settings, n_train):
         return settings.learning_rate
     return ExponentialDecay(settings.learning_rate, -(-n_train // settings.batch_size),
                             settings.lr_decay, staircase=True)
-
-
-def _augmenter(settings):
-    """``(x_batch, rng) -> x_batch`` for training batches: the geometric augmentation (with
-    ``augment``) then the intensity one (``intensity`` > 0); None when neither."""
-    steps = []
-    if settings.augment:
-        steps.append(functools.partial(augment_batch, rotation=settings.rotation,
-                                       shift=settings.shift, zoom=settings.zoom))
-    if settings.intensity > 0:
-        steps.append(functools.partial(intensity_batch, strength=settings.intensity))
-    if not steps:
-        return None
-
-    def augment(x, rng):
-        for step in steps:
-            x = step(x, rng)
-        return x
-    return augment
 
 
 def _checkpoint_info(settings, split):

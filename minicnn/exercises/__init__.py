@@ -35,6 +35,7 @@ from .isolated import TIME_LIMIT, Failure, isolated_solutions
 from .lang import LANGUAGES, WORDS, hint, join, language, text
 
 Result = namedtuple("Result", "name status error hint")
+WIDTH = max(map(len, NAMES))          # the names' column in `list` and `check`
 
 
 def load_solutions(folder):
@@ -130,7 +131,7 @@ def format_result(r, lang=None):
     error = "" if r.error is None else (
         f"{words['auc']} {r.error:.3f}" if r.name == TRAINING
         else f"{words['rel_error']} {r.error:.1e}")
-    line = f"{words[r.status]:<5} {r.name:<22} {error}".rstrip()
+    line = f"{words[r.status]:<5} {r.name:<{WIDTH}} {error}".rstrip()
     if not r.hint or r.status == "PASS":
         return line
     return line + "".join(f"\n      {words['hint']}: {h}"
@@ -188,8 +189,8 @@ def run(args):
 
 def _list(args):
     for k, e in enumerate(EXERCISES, start=1):
-        print(f"{k:2}. {e.name:<22} {e.file:<16} {e.signature}")
-    print(f"{len(EXERCISES) + 1:2}. {TRAINING:<22} {TRAIN_SCRIPT:<16} "
+        print(f"{k:2}. {e.name:<{WIDTH}} {e.file:<16} {e.signature}")
+    print(f"{len(EXERCISES) + 1:2}. {TRAINING:<{WIDTH}} {TRAIN_SCRIPT:<16} "
           "a small CNN of your functions, trained on X-rays")
     return 0
 

@@ -185,16 +185,30 @@ def _parts(got, names):
     raise Failure("FAIL", fill(NOT_A_TUPLE, names=", ".join(names), got=what))
 
 
+#: Exercises checked with float64 inputs only: a numerical gradient's h = 1e-5 is below
+#: float32's resolution (about 1e-7 relative), so float32 inputs cannot give one.
+FLOAT64_ONLY = {"numerical_gradient"}
+
+
 def run_check(name, fn, checks=None):
     """(error, hint) of exercise ``name``'s ``fn``: its check with float64 inputs, then,
-    when that passes, with float32 inputs; Failure when a call breaks a convention."""
+    when that passes, with float32 inputs; an input changed in place is a hint too (after
+    the check's own); Failure when a call returns None or the wrong dtype."""
     check = (checks or CHECKS)[name]
-    with precision(np.float64):
-        error, found = check(Convention(fn, name, np.float64))
-    if found is None:
-        with precision(np.float32):
-            found32 = check(Convention(fn, name, np.float32))[1]
+    error, found = _run_with(check, fn, name, np.float64)
+    if found is None and name not in FLOAT64_ONLY:
+        found32 = _run_with(check, fn, name, np.float32)[1]
         found = join(FLOAT32, found32) if found32 else None
+    return error, found
+
+
+def _run_with(check, fn, name, dtype):
+    """(error, hint) of one pass, its inputs of ``dtype``."""
+    wrapped = Convention(fn, name, dtype)
+    with precision(dtype):
+        error, found = check(wrapped)
+    if wrapped.changed and not (found and wrapped.changed["en"] in found["en"]):
+        found = join(found, "\n" if found else None, wrapped.changed)
     return error, found
 
 
@@ -500,3 +514,8 @@ def check_adam_step(fn):
 
 CHECKS = {name[len("check_"):]: fn for name, fn in globals().items()
           if name.startswith("check_")}
+
+
+from .checks_more import MORE_CHECKS  # noqa: E402  (numerical_gradient, batchnorm, dropout, BCE)
+
+CHECKS.update(MORE_CHECKS)

@@ -1,10 +1,11 @@
 """The conventions every exercise function keeps, checked around each call the checks make.
 
 :class:`Convention` wraps a student's function: it casts the float arrays it is given to one
-dtype (the checks run once with float64 and once with float32), and after each call fails
-the function (``Failure``) when it changed an input in place, returned None, or returned a
-float array whose dtype is not its inputs'. Any exercise, including ones added later, gets
-these rules: the checks call the wrapper as they would call the function.
+dtype (the checks run once with float64 and once with float32); after each call it fails
+the function (``Failure``) when it returned None or a float array whose dtype is not its
+inputs', and keeps in ``changed`` the hint of the first input it changed in place (the check
+goes on, so that a more precise hint of the check comes first). Any exercise, including
+ones added later, gets these rules: the checks call the wrapper as they would the function.
 """
 import ast
 
@@ -20,7 +21,10 @@ OUTPUTS = {"relu_forward": ("y",), "relu_backward": ("dx",), "conv2d_forward": (
            "conv2d_backward": ("dx", "dkernel", "dbias"), "maxpool2d_forward": ("y",),
            "maxpool2d_backward": ("dx",), "dense_forward": ("z",),
            "dense_backward": ("dx", "dkernel", "dbias"),
-           "softmax_cross_entropy": ("loss", "dlogits"), "adam_step": ("param", "m", "v")}
+           "softmax_cross_entropy": ("loss", "dlogits"), "adam_step": ("param", "m", "v"),
+           "numerical_gradient": ("grad",), "batchnorm_forward": ("y",),
+           "batchnorm_backward": ("dx", "dgamma", "dbeta"), "dropout_forward": ("y",),
+           "dropout_backward": ("dx",), "sigmoid_binary_cross_entropy": ("loss", "dlogits")}
 
 NO_RETURN = hint("returned None: did you forget `return`?",
                  "devolvió None: ¿olvidó el `return`?")
@@ -40,6 +44,11 @@ DTYPE = hint("returned {output} as {got} for {want} inputs: the output's dtype m
              "np.float64(...)) o un arreglo hecho con np.zeros(forma) / np.empty(forma) "
              "convierte float32 en float64: use math.sqrt o números de Python, "
              "np.zeros_like(x) o dtype=x.dtype")
+
+
+#: Exercise name: its own hint for an input changed in place ({change}: the largest change),
+#: instead of IN_PLACE (e.g. numerical_gradient's "put each entry back by assignment").
+IN_PLACE_ADVICE = {}
 
 
 def argument_names(name):
@@ -70,11 +79,12 @@ def _snapshot(value):
 
 class Convention:
     """Exercise ``name``'s function ``fn``, called with float arrays of ``dtype``; raises
-    Failure when a call breaks a convention."""
+    Failure when a call returns None or the wrong dtype; ``changed``: None, or the hint of an
+    input changed in place."""
 
     def __init__(self, fn, name, dtype=np.float64):
         self.fn, self.name, self.dtype = fn, name, np.dtype(dtype)
-        self.__name__ = name
+        self.__name__, self.changed = name, None
 
     def __call__(self, *args, **kwargs):
         args = tuple(_cast(a, self.dtype) for a in args)
@@ -87,11 +97,12 @@ class Convention:
             if problem:
                 raise Failure("FAIL", problem)
             value = self.fn(*args, **kwargs)
-        self._unchanged(before, args, kwargs)
+        self.changed = self.changed or self._changed(before, args, kwargs)
         self._returned(value)
         return value
 
-    def _unchanged(self, before, args, kwargs):
+    def _changed(self, before, args, kwargs):
+        """None, or the hint naming the first input the call changed."""
         names = argument_names(self.name)
         pairs = [(names[k] if k < len(names) else f"number {k + 1}", b, a)
                  for k, (b, a) in enumerate(zip(before[0], args))]
@@ -99,7 +110,11 @@ class Convention:
         for name, old, new in pairs:
             if old is not None and not (isinstance(new, np.ndarray) and new.shape == old.shape
                                         and np.array_equal(old, new, equal_nan=True)):
-                raise Failure("FAIL", fill(IN_PLACE, input=f"`{name}`"))
+                change = float(np.max(np.abs(new - old))) if isinstance(new, np.ndarray) \
+                    and new.shape == old.shape else float("nan")
+                advice = IN_PLACE_ADVICE.get(self.name, IN_PLACE)
+                return fill(advice, input=f"`{name}`", change=change)
+        return None
 
     def _returned(self, value):
         if value is None:
