@@ -55,8 +55,9 @@ def conv_backward_with(dx=None, dkernel=None, dbias=None):
 def test_rot180_forgotten_in_dx_says_rotate_the_kernel():
     result = grade("conv2d_backward", conv_backward_with(
         dx=lambda x, k, dy, right: full_correlation_dx(x, k, dy, rotate=False)))
-    assert_hint(result, "dx has the kernel the wrong way round", "ROTATED 180 degrees",
-                absent=("dkernel", "slides the kernel as it is"), es=("dx tiene el núcleo",))
+    assert_hint(result, "dx: the kernel is the wrong way round in dx", "ROTATED 180 degrees",
+                absent=("dkernel", "slides the kernel as it is"),
+                es=("dx: el núcleo está al revés en dx",))
     rotated = grade("conv2d_backward", conv_backward_with(
         dx=lambda x, k, dy, right: full_correlation_dx(x, k, dy, rotate=True)))
     assert "wrong way round" not in rotated.hint["en"]     # right at strides 1 'valid'
@@ -67,9 +68,9 @@ def test_flipped_dx_and_flipped_dkernel_say_which():
         dx=lambda x, k, dy, right: solutions.conv2d_backward(x, k[::-1, ::-1], dy)[0]))
     dk = grade("conv2d_backward", conv_backward_with(
         dkernel=lambda x, k, dy, right: right[::-1, ::-1]))
-    assert_hint(dx, "dx has the kernel the wrong way round", absent=("dkernel",))
-    assert_hint(dk, "dkernel: dkernel is rotated 180 degrees", absent=("dx",),
-                es=("dkernel está girado 180 grados",))
+    assert_hint(dx, "dx: the kernel is the wrong way round", absent=("dkernel",))
+    assert_hint(dk, "dkernel: rotated 180 degrees", absent=("dx",),
+                es=("dkernel: girado 180 grados",))
 
 
 def test_conv_dkernel_divided_by_n_gets_the_batch_mean_hint():

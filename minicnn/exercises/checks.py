@@ -33,19 +33,19 @@ FLIPPED = hint(
     "el núcleo tal como está (kernel[a, e], no kernel[KH-1-a, KW-1-e]); la figura 5 de la "
     "tesis da -5")
 FLIPPED_DX = hint(
-    "dx has the kernel the wrong way round (rotated 180 degrees). Window by window it is "
+    "the kernel is the wrong way round in dx (rotated 180 degrees). Window by window it is "
     "dx_pad[window] += kernel[..., f] * dy[n, i, j, f], the kernel as it is; as a 'full' "
     "correlation of dy, the kernel must first be ROTATED 180 degrees, kernel[::-1, ::-1] "
     "(example 10): forgetting that rotation gives exactly this",
-    "dx tiene el núcleo al revés (girado 180 grados). Ventana por ventana es "
+    "el núcleo está al revés en dx (girado 180 grados). Ventana por ventana es "
     "dx_pad[ventana] += kernel[..., f] * dy[n, i, j, f], el núcleo tal como está; como "
     "correlación 'completa' de dy, el núcleo hay que GIRARLO 180 grados antes, "
     "kernel[::-1, ::-1] (ejemplo 10): olvidar ese giro da exactamente esto")
 FLIPPED_DKERNEL = hint(
-    "dkernel is rotated 180 degrees: dkernel[a, e, c, f] = sum over n, i, j of "
+    "rotated 180 degrees: dkernel[a, e, c, f] = sum over n, i, j of "
     "x_pad[n, i*strides + a, j*strides + e, c] * dy[n, i, j, f], the window as it is (do not "
     "flip it)",
-    "dkernel está girado 180 grados: dkernel[a, e, c, f] = suma sobre n, i, j de "
+    "girado 180 grados: dkernel[a, e, c, f] = suma sobre n, i, j de "
     "x_pad[n, i*strides + a, j*strides + e, c] * dy[n, i, j, f], la ventana tal como está "
     "(no la invierta)")
 BATCH_MEAN = hint(
