@@ -77,6 +77,20 @@ def test_compiled_transforms_are_the_written_out_matrices(m):
     np.testing.assert_allclose(a_1d(*column[:m]), at.T @ column[:m], rtol=1e-14, atol=1e-14)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("m", TILES)
+def test_kernel_transform_is_g_g_gt_for_every_channel_pair(dtype, m):
+    """U[:, c, f] = G g Gᵀ of kernel[:, :, c, f], channels and filters not multiples of 8."""
+    _, gm, _ = winograd.TRANSFORMS[m]
+    kernel = np.random.default_rng(m).normal(size=(3, 3, 3, 5)).astype(dtype)
+    u = winograd.kernel_transform(kernel, m)
+    assert u.dtype == dtype and u.shape == ((m + 2) ** 2, 3, 5)
+    for c in range(3):
+        for f in range(5):
+            want = (gm @ kernel[:, :, c, f].astype(np.float64) @ gm.T).ravel()
+            np.testing.assert_allclose(u[:, c, f], want, rtol=_rtol(dtype, 2) / 10, atol=0)
+
+
 @pytest.mark.parametrize("m", TILES)
 def test_ragged_tiles_add_nothing_at_any_scale(m):
     """Tiles running past the edge are filled with zeros: tiny inputs give tiny outputs with

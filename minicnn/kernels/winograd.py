@@ -96,13 +96,26 @@ def winograd_tile_reference(d, g):
     return at @ ((gm @ g @ gm.T) * (bt @ d @ bt.T)) @ at.T
 
 
+def _sandwich(left, x, right):
+    """left @ x @ rightᵀ on the first two axes of x, for all trailing indices at once:
+    x (p, q, ...) float64, left (P, p), right (Q, q) -> (P, Q, ...).
+
+    Two BLAS products, (P, p) @ (p, q·R) then (Q, q) @ (q, R) per row; einsum did the same
+    in 4-5x the time (its path search and transposes cost more than the arithmetic at these
+    sizes: 1.0 ms against 0.23 ms for a (3, 3, 64, 64) kernel, benchmarks/per_call.py).
+    """
+    p, q, rest = x.shape[0], x.shape[1], x.shape[2:]
+    rows = (left @ x.reshape(p, -1)).reshape(left.shape[0], q, -1)     # (P, q, R)
+    return np.matmul(right, rows).reshape(left.shape[0], right.shape[0], *rest)
+
+
 def kernel_transform(kernel, m=DEFAULT_TILE):
     """U = G g Gᵀ for every (input channel, filter): kernel (3, 3, C, F) -> (α², C, F).
 
     Computed in float64 and rounded once to the kernel's dtype (G holds 1/6 and 1/24).
     """
     _, gm, _ = TRANSFORMS[m]
-    u = np.einsum("ia,abcf,jb->ijcf", gm, kernel.astype(np.float64), gm, optimize=True)
+    u = _sandwich(gm, kernel.astype(np.float64), gm)
     return np.ascontiguousarray(u.reshape(-1, *kernel.shape[2:]), dtype=kernel.dtype)
 
 
@@ -449,4 +462,4 @@ def winograd_conv3x3_kernel_grad(xp, dy, m=DEFAULT_TILE):
     du = sum(_run_workers(_kernel_grad_chunks, tiles, chunk, xp, dy, m))
     _, gm, _ = TRANSFORMS[m]
     du = du.reshape(m + 2, m + 2, xp.shape[3], f)
-    return np.einsum("ia,ijcf,jb->abcf", gm, du, gm, optimize=True).astype(xp.dtype)
+    return _sandwich(gm.T, du, gm.T).astype(xp.dtype)
