@@ -34,6 +34,8 @@ Aᵀ, 5 in Bᵀ, 1/24 in G), which costs some float32 accuracy; docs/kernels.md 
 """
 import functools
 import itertools
+import os
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -381,6 +383,21 @@ def _kernel_grad_chunks(xp, dy, m, claims, chunk):
     return total
 
 
+_POOL = {}              # os.getpid() -> (threads, the worker pool), kept between calls
+
+
+def _pool(workers):
+    """A thread pool of at least ``workers`` threads, started on first use and kept (starting
+    and joining two threads cost each call about 0.2 ms, benchmarks/per_call.py). Threads do
+    not survive os.fork(): a child process starts its own pool."""
+    size, pool = _POOL.get(os.getpid(), (0, None))
+    if size < workers:
+        _POOL.clear()
+        pool = ThreadPoolExecutor(workers, "minicnn-winograd")
+        _POOL[os.getpid()] = workers, pool
+    return pool
+
+
 def _run_workers(work, tiles, chunk, *args):
     """``work(*args, claims, chunk)`` on up to numba.get_num_threads() threads sharing the
     chunk starts ``claims``, BLAS single-threaded meanwhile; returns their results."""
@@ -389,9 +406,9 @@ def _run_workers(work, tiles, chunk, *args):
     with _blas().limit(limits=1, user_api="blas"):
         if workers == 1:
             return [work(*args, claims, chunk)]
-        with ThreadPoolExecutor(workers) as pool:
-            running = [pool.submit(work, *args, claims, chunk) for _ in range(workers)]
-            return [job.result() for job in running]     # re-raises a worker's exception
+        running = [_pool(workers).submit(work, *args, claims, chunk) for _ in range(workers)]
+        futures.wait(running)                    # all finished, even if one of them failed
+        return [job.result() for job in running]         # re-raises a worker's exception
 
 
 def _check(xp, kernel, bias, pad=0):
