@@ -90,8 +90,8 @@ def header(title):
 
 def threads_started():
     """OS threads before Numba's first parallel loop, after it and after a second (its pool
-    is started once and kept), then the Python threads one Winograd forward starts (and joins
-    before it returns)."""
+    is started once and kept), then the Python threads each of two Winograd forwards starts
+    (the code before this change started and joined them in every call)."""
     def os_threads():
         return len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else -1
 
@@ -107,14 +107,18 @@ def threads_started():
     def counting_start(thread):
         started.append(thread.name)
         return start(thread)
+    per_call = []
     threading.Thread.start = counting_start
     try:
-        winograd.winograd_conv3x3(xp, kernel, bias, relu=True)
+        for _ in range(2):
+            winograd.winograd_conv3x3(xp, kernel, bias, relu=True)
+            per_call.append(len(started) - sum(per_call))
     finally:
         threading.Thread.start = start
     print(f"OS threads before Numba's first parallel loop, after it, after a second: {counts} "
-          f"(threading layer {numba.threading_layer()}); one Winograd forward on "
-          f"{numba.get_num_threads()} Numba threads started {len(started)} Python threads")
+          f"(threading layer {numba.threading_layer()}); Python threads started by the first "
+          f"and the second Winograd forward on {numba.get_num_threads()} Numba threads: "
+          f"{per_call}")
 
 
 def fixed_pieces(repeats):
