@@ -208,6 +208,16 @@ def test_winograd_pooling_ties_and_chunks(monkeypatch, m, chunk):
     np.testing.assert_array_equal(argmax, np.broadcast_to([0, 4, 4], y.shape))
 
 
+def test_winograd_pooling_refuses_shapes_that_do_not_fit():
+    xp, kernel, bias = np.ones((1, 6, 6, 3)), np.ones((3, 3, 3, 2)), np.zeros(2)
+    with pytest.raises(ValueError, match="kernel"):
+        fused.winograd_relu_maxpool(xp, kernel[:, :, :2], bias)
+    with pytest.raises(ValueError):
+        fused.winograd_relu_maxpool(xp[:, :2], kernel, bias)
+    with pytest.raises(TypeError):
+        fused.winograd_relu_maxpool(xp.astype(np.int64), kernel, bias)
+
+
 @pytest.mark.parametrize("kernel_side, strides, padding", [
     (3, 1, "valid"), (3, 1, "same"), (3, 2, "valid"), (2, 1, "valid")])
 def test_conv_relu_maxpool_takes_winograd_only_where_the_convolution_would(

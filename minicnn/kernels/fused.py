@@ -36,6 +36,7 @@ from . import conv
 from ._checks import as_float_arrays, check_rank
 from .conv import _DIRECT_MAX_CHANNELS
 from .geometry import pad_hw
+from .winograd import _check as check_winograd
 from .winograd import (_output_tile_2, _output_tile_4, _tile_origin, run_convolution,
                        tile_grid)
 
@@ -270,6 +271,8 @@ def winograd_relu_maxpool(xp, kernel, bias, m=4):
     F(m x m, 3 x 3) (m = 2 or 4), + bias, ReLU, 2x2 max-pool -> ``(y, argmax)`` (N, Hq, Wq, F),
     Hq = (Hp - 2) // 2: the same arrays as relu_maxpool(winograd_conv3x3(xp, kernel, bias,
     relu=True, m=m)), bit for bit, without writing or reading back the convolution's map."""
+    xp, kernel, bias = np.ascontiguousarray(xp), np.asarray(kernel), np.asarray(bias)
+    check_winograd(xp, kernel, bias)
     n, ho, wo, f = xp.shape[0], xp.shape[1] - 2, xp.shape[2] - 2, kernel.shape[3]
     y = np.empty((n, ho // 2, wo // 2, f), xp.dtype)
     argmax = np.empty(y.shape, np.uint8)
