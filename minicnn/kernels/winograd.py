@@ -103,8 +103,8 @@ def _sandwich(left, x, right):
     x (p, q, ...) float64, left (P, p), right (Q, q) -> (P, Q, ...).
 
     Two BLAS products, (P, p) @ (p, q·R) then (Q, q) @ (q, R) per row; einsum did the same
-    in 4-5x the time (its path search and transposes cost more than the arithmetic at these
-    sizes: 1.0 ms against 0.23 ms for a (3, 3, 64, 64) kernel, benchmarks/per_call.py).
+    in 3-5x the time (its path search and transposes cost more than the arithmetic at these
+    sizes: 0.76 ms against 0.23 ms for a (3, 3, 64, 64) kernel, benchmarks/per_call.py).
     """
     p, q, rest = x.shape[0], x.shape[1], x.shape[2:]
     rows = (left @ x.reshape(p, -1)).reshape(left.shape[0], q, -1)     # (P, q, R)
