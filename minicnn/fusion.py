@@ -21,10 +21,12 @@ class ConvReluMaxPool:
     x (N, H, W, C_in) -> (N, H_out // 2, W_out // 2, filters).
 
     With at most four input channels and stride 1 (a gray or RGB first layer) one Numba
-    pass computes the pooled output and never writes the convolution's map. Otherwise the
-    convolution runs as usual (Winograd or im2col) and the pooling keeps one byte per output
-    saying where its maximum was, so backward rebuilds dz from it directly (no second search
-    for the maximum, no separate ReLU mask) and the full map is not kept between the passes.
+    pass computes the pooled output and never writes the convolution's map; nor does
+    Winograd, which pools each output tile in its output transform. Otherwise (im2col) the
+    convolution runs as usual and the pooling follows. Either way the pooling keeps one byte
+    per output saying where its maximum was, so backward rebuilds dz from it directly (no
+    second search for the maximum, no separate ReLU mask) and the full map is not kept
+    between the passes.
     """
 
     def __init__(self, conv, pool):
@@ -56,8 +58,8 @@ class ConvReluMaxPool:
             self._xp = pad_hw(self._x, self._pads)
             y, self._argmax = fused.conv_relu_maxpool_forward(self._xp, kernel, bias)
         else:
-            y, self._argmax = fused.relu_maxpool(kernels.conv2d_forward(
-                self._x, kernel, bias, conv.strides, conv.padding, relu=True))
+            y, self._argmax = fused.conv_relu_maxpool(self._x, kernel, bias, conv.strides,
+                                                      conv.padding)
         conv.forget()                            # nothing stale (or 179 MB) kept behind
         self.pool.forget()
         return y

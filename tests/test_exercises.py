@@ -9,6 +9,7 @@ import pytest
 from conftest import real_data_dir
 from minicnn import exercises
 from minicnn.exercises import catalog, checks, solutions
+from minicnn.exercises.small_cnn import USES
 
 FUNCTIONS = [e.name for e in catalog.EXERCISES]
 
@@ -26,9 +27,8 @@ def test_model_answers_pass(name):
 
 
 def every_cell(x, dy, pool_size=2):
-    """The pool gradient sent to every cell of its window."""
     up = np.repeat(np.repeat(dy, pool_size, 1), pool_size, 2)
-    dx = np.zeros(x.shape)
+    dx = np.zeros_like(x)
     dx[:, :up.shape[1], :up.shape[2]] = up
     return dx
 
@@ -40,30 +40,31 @@ def adam_without_correction(param, grad, m, v, t, lr=0.001, beta_1=0.9, beta_2=0
     return param - lr * m / (np.sqrt(v) + epsilon), m, v
 
 
-def conv_backward_flipped(x, kernel, dy, stride=1, padding="valid"):
-    _, dk, db = solutions.conv2d_backward(x, kernel, dy, stride, padding)
-    dx, _, _ = solutions.conv2d_backward(x, kernel[::-1, ::-1], dy, stride, padding)
-    return dx, dk, db
-
-
 def loss_without_mean(logits, labels):
     loss, grad = solutions.softmax_cross_entropy(logits, labels)
     return loss * len(labels), grad * len(labels)
 
 
-MISTAKES = {   # name: (exercise, broken function, words its hint must contain)
-    "flipped kernel": ("conv2d_forward", lambda x, k, b, stride=1, padding="valid":
-                       solutions.conv2d_forward(x, k[::-1, ::-1], b, stride, padding),
-                       "flipped"),
-    "flipped kernel in dx": ("conv2d_backward", conv_backward_flipped, "flipped"),
-    "forgotten batch mean": ("softmax_cross_entropy", loss_without_mean, "MEAN over the batch"),
-    "pool gradient to every cell": ("maxpool2d_backward", every_cell, "every cell"),
-    "missing stride": ("conv2d_forward", lambda x, k, b, stride=1, padding="valid":
-                       solutions.conv2d_forward(x, k, b, 1, padding), "stride=2"),
-    "missing padding": ("conv2d_forward", lambda x, k, b, stride=1, padding="valid":
-                        solutions.conv2d_forward(x, k, b, stride, "valid"), "'same'"),
-    "no bias correction": ("adam_step", adam_without_correction, "bias correction"),
-    "relu mask from dy": ("relu_backward", lambda x, dy: dy * (dy > 0), "from x"),
+MISTAKES = {   # name: (exercise, broken function, words its English hint must contain)
+    "flipped kernel": ("conv2d_forward", lambda x, k, b, strides=1, padding="valid":
+                       solutions.conv2d_forward(x, k[::-1, ::-1], b, strides, padding),
+                       "y: the kernel looks flipped"),
+    "forgotten batch mean": ("softmax_cross_entropy", loss_without_mean,
+                             "loss: off by a factor of N"),
+    "pool gradient to every cell": ("maxpool2d_backward", every_cell, "dx: the gradient went "
+                                    "to every cell"),
+    "missing strides": ("conv2d_forward", lambda x, k, b, strides=1, padding="valid":
+                        solutions.conv2d_forward(x, k, b, 1, padding),
+                        "y: right for strides=1 and 'valid' but not for strides=2"),
+    "missing padding": ("conv2d_forward", lambda x, k, b, strides=1, padding="valid":
+                        solutions.conv2d_forward(x, k, b, strides, "valid"), "'same'"),
+    "no bias correction": ("adam_step", adam_without_correction, "param: no bias correction"),
+    "relu mask from dy": ("relu_backward", lambda x, dy: dy * (dy > 0), "dx: the mask must "
+                          "come from x"),
+    "relu abs": ("relu_forward", np.abs, "y: abs(x) is not max(0, x)"),
+    "dense missing bias": ("dense_forward", lambda x, k, b: x @ k, "z: the bias is missing"),
+    "dense dx wrong shape": ("dense_backward", lambda x, k, dy: (dy, x.T @ dy, dy.sum(0)),
+                             "dx: shape (4, 3), expected (4, 5)"),
 }
 
 
@@ -71,15 +72,16 @@ MISTAKES = {   # name: (exercise, broken function, words its hint must contain)
 def test_each_usual_mistake_fails_with_its_hint(mistake):
     name, broken, words = MISTAKES[mistake]
     result = exercises.check_one(SimpleNamespace(**{name: broken}, _import_errors={}), name)
-    assert result.status == "FAIL" and words in result.hint, exercises.format_result(result)
+    assert result.status == "FAIL" and words in result.hint["en"], \
+        exercises.format_result(result)
 
 
 def test_a_crashing_function_fails_without_crashing_the_checker():
-    def conv2d_forward(x, kernel, bias, stride=1, padding="valid"):
+    def conv2d_forward(x, kernel, bias, strides=1, padding="valid"):
         return x @ kernel                              # a shape error
     result = exercises.check_one(SimpleNamespace(conv2d_forward=conv2d_forward,
                                                  _import_errors={}), "conv2d_forward")
-    assert result.status == "FAIL" and "raised ValueError" in result.hint
+    assert result.status == "FAIL" and "raised ValueError" in result.hint["en"]
 
 
 def test_start_writes_stubs_that_check_as_todo(tmp_path, capsys):
@@ -113,12 +115,22 @@ def test_list_names_every_exercise(capsys):
 
 
 def test_small_cnn_of_the_model_answers_learns():
-    """The last exercise: the model answers, trained on a few X-rays, pass; a network whose
-    max-pool backward is broken does not."""
+    """The last exercise: the model answers of the functions it uses (and only those: the
+    batch normalization, dropout, ... exercises are not needed), trained on a few X-rays,
+    pass; a network whose max-pool backward is broken does not."""
     if real_data_dir() is None:
         pytest.skip("the chest X-ray data set is not available")
-    result = exercises.check_one(solutions, catalog.TRAINING, real_data_dir())
+    used = SimpleNamespace(**{n: getattr(solutions, n) for n in USES}, _import_errors={})
+    result = exercises.check_one(used, catalog.TRAINING, real_data_dir())
     assert result.status == "PASS", exercises.format_result(result)
     broken = SimpleNamespace(**{n: getattr(solutions, n) for n in FUNCTIONS}, _import_errors={})
     broken.maxpool2d_backward = every_cell
     assert exercises.check_one(broken, catalog.TRAINING).status == "TODO"
+
+
+def test_small_cnn_passes_when_its_auc_beats_chance_and_its_loss_fell():
+    """The verdict: the training loss fell and the AUC's interval lies above 0.5."""
+    from minicnn.exercises.small_cnn import judge
+    fell, rose = [(0.69, 0.5), (0.4, 0.8)], [(0.5, 0.5), (0.6, 0.9)]
+    assert judge(fell, (0.51, 0.7)) and not judge(fell, (0.49, 0.7))
+    assert not judge(rose, (0.9, 0.95))

@@ -286,8 +286,9 @@ def test_every_new_hint_exists_in_both_languages():
 
 # ------------------------------------------------------------- through the child process
 def test_numerical_gradient_is_graded_in_the_child_process(tmp_path):
-    """f (np.linalg.norm) reaches the student's function in the child: the model answer
-    passes there, and a numerical_gradient that never puts x back fails with its hint."""
+    """f (np.linalg.norm) reaches the student's function in the child: one that never puts
+    x back fails with its hint, one that puts it back by arithmetic fails as x changed (the
+    child sends x back), one that puts it back by assignment passes."""
     source = ("import numpy as np\n\n"
               "def numerical_gradient(f, x, h=1e-5):\n"
               "    grad = np.zeros(x.shape)\n"
@@ -298,7 +299,12 @@ def test_numerical_gradient_is_graded_in_the_child_process(tmp_path):
     (tmp_path / "gradcheck.py").write_text(source)
     (result,) = exercises.check_folder(tmp_path, ["numerical_gradient"])
     assert result.status == "FAIL" and "not put back" in result.hint["en"]
-    restored = "(2 * h)\n        x[i] += h\n"           # (x changed by rounding: unseen there)
+    restored = "(2 * h)\n        x[i] += h\n"           # x changed by rounding: seen there too
     (tmp_path / "gradcheck.py").write_text(source.replace("(2 * h)\n", restored))
+    (result,) = exercises.check_folder(tmp_path, ["numerical_gradient"])
+    assert result.status == "FAIL" and "x changed" in result.hint["en"]
+    assigned = "(2 * h)\n        x[i] = keep\n"
+    (tmp_path / "gradcheck.py").write_text(source.replace("(2 * h)\n", assigned).replace(
+        "        x[i] += h\n        up", "        keep = x[i]\n        x[i] += h\n        up"))
     (result,) = exercises.check_folder(tmp_path, ["numerical_gradient"])
     assert result.status == "PASS", exercises.format_result(result)

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 import minicnn
 from minicnn import kernels, layers
 from minicnn.fusion import forward_steps
-from minicnn.kernels import fused
+from minicnn.kernels import conv, fused, winograd
 
 
 def layer_by_layer(x, kernel, bias, dy):
@@ -90,7 +90,12 @@ def thesis_like(padding="valid", channels=1, seed=0, dtype="float64"):
 
 @pytest.mark.parametrize("padding", ["valid", "same"])
 @pytest.mark.parametrize("channels", [1, 3])
-def test_model_fused_and_layer_by_layer_agree(padding, channels):
+@pytest.mark.parametrize("winograd_tiles", [None, 0])
+def test_model_fused_and_layer_by_layer_agree(monkeypatch, padding, channels, winograd_tiles):
+    """winograd_tiles=0: the second block through Winograd with the pooling in its output
+    transform (its batch is far below the tiles it needs otherwise)."""
+    if winograd_tiles is not None:
+        monkeypatch.setattr(conv, "_WINOGRAD_MIN_TILES", winograd_tiles)
     model = thesis_like(padding, channels)
     model.compile("adam", "sparse_categorical_crossentropy")
     rng = np.random.default_rng(1)
@@ -166,3 +171,65 @@ def test_pooling_with_argmax_and_unpooling_match_the_layers(n, h, w, f, dtype, t
     dy = rng.standard_normal(y.shape).astype(dtype)
     dz = fused.unpool_gradient(argmax, dy, (h, w))
     np.testing.assert_array_equal(dz, kernels.maxpool2d_backward(z, dy, 2) * (z > 0))
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 3), h=st.integers(3, 21), w=st.integers(3, 21), c=st.integers(1, 9),
+       f=st.integers(1, 9), m=st.sampled_from([2, 4]),
+       dtype=st.sampled_from([np.float32, np.float64]), ties=st.booleans(),
+       nan=st.booleans(), seed=st.integers(0, 2**16))
+def test_winograd_pooling_its_tiles_is_the_written_map_pooled(n, h, w, c, f, m, dtype, ties,
+                                                              nan, seed):
+    """Pooling inside Winograd's output transform gives relu_maxpool's y and argmax of the
+    map Winograd writes, bit for bit: odd sizes (the last row and column dropped), tiles
+    running past the edge, batch 1, channels and filters not multiples of 8, a NaN."""
+    xp, kernel, bias = case(np.random.default_rng(seed), n, h, w, c, f, dtype, ties)
+    xp[0, h // 2, w // 2, 0] = np.nan if nan else xp[0, h // 2, w // 2, 0]
+    y, argmax = fused.winograd_relu_maxpool(xp, kernel, bias, m)
+    want_y, want_argmax = fused.relu_maxpool(
+        winograd.winograd_conv3x3(xp, kernel, bias, relu=True, m=m))
+    assert y.dtype == dtype and argmax.dtype == np.uint8
+    np.testing.assert_array_equal(y, want_y)
+    np.testing.assert_array_equal(argmax, want_argmax)
+
+
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("chunk", [1, 3, 1000])
+def test_winograd_pooling_ties_and_chunks(monkeypatch, m, chunk):
+    """A kernel that sees one constant channel makes every window a four-way tie: argmax 0
+    (the first) where the maximum is positive, NO_GRADIENT where it is not; any chunking."""
+    monkeypatch.setitem(winograd._CHUNK_TILES, m, chunk)
+    xp, bias = np.ones((2, 11, 9, 5)), np.array([0.5, -1.0, 0.0])
+    kernel = np.zeros((3, 3, 5, 3))
+    kernel[1, 1, 2, 0] = 1.0
+    y, argmax = fused.winograd_relu_maxpool(xp, kernel, bias, m)
+    assert y.shape == (2, 4, 3, 3)
+    np.testing.assert_allclose(y, np.broadcast_to([1.5, 0.0, 0.0], y.shape), atol=1e-15)
+    np.testing.assert_array_equal(argmax, np.broadcast_to([0, 4, 4], y.shape))
+
+
+def test_winograd_pooling_refuses_shapes_that_do_not_fit():
+    xp, kernel, bias = np.ones((1, 6, 6, 3)), np.ones((3, 3, 3, 2)), np.zeros(2)
+    with pytest.raises(ValueError, match="kernel"):
+        fused.winograd_relu_maxpool(xp, kernel[:, :, :2], bias)
+    with pytest.raises(ValueError):
+        fused.winograd_relu_maxpool(xp[:, :2], kernel, bias)
+    with pytest.raises(TypeError):
+        fused.winograd_relu_maxpool(xp.astype(np.int64), kernel, bias)
+
+
+@pytest.mark.parametrize("kernel_side, strides, padding", [
+    (3, 1, "valid"), (3, 1, "same"), (3, 2, "valid"), (2, 1, "valid")])
+def test_conv_relu_maxpool_takes_winograd_only_where_the_convolution_would(
+        monkeypatch, kernel_side, strides, padding):
+    """The front door: the same arrays as the convolution (relu=True) then relu_maxpool,
+    whether it pools inside Winograd (3x3, stride 1) or after im2col."""
+    monkeypatch.setattr(conv, "_WINOGRAD_MIN_TILES", 0)
+    rng = np.random.default_rng(kernel_side + strides)
+    x, bias = rng.standard_normal((2, 13, 10, 6)), rng.standard_normal(7)
+    kernel = rng.standard_normal((kernel_side, kernel_side, 6, 7))
+    got = fused.conv_relu_maxpool(x, kernel, bias, strides, padding)
+    want = fused.relu_maxpool(kernels.conv2d_forward(x, kernel, bias, strides, padding,
+                                                     relu=True))
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)

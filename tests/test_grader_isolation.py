@@ -32,7 +32,7 @@ def test_a_function_that_exits_hangs_or_raises_fails_alone(tmp_path, code):
         f"import os, sys\n\ndef relu_forward(x):\n    {code}\n\n{RELU_BACKWARD}")
     results = grade(tmp_path, ["relu_forward", "relu_backward"])
     bad = results["relu_forward"]
-    assert bad.status == "FAIL" and HOSTILE[code] in bad.hint, exercises.format_result(bad)
+    assert bad.status == "FAIL" and HOSTILE[code] in bad.hint["en"], exercises.format_result(bad)
     assert results["relu_backward"].status == "PASS"      # judged after the child ended
 
 
@@ -44,8 +44,8 @@ def test_a_file_that_exits_hangs_or_raises_at_import_fails_its_exercises(tmp_pat
     results = grade(tmp_path, ["relu_backward", "dense_forward"])
     bad = results["relu_backward"]
     assert bad.status == "FAIL", exercises.format_result(bad)
-    assert "activations.py could not be imported" in bad.hint
-    assert HOSTILE[code].removeprefix("raised ").rstrip("?") in bad.hint
+    assert "activations.py could not be imported" in bad.hint["en"]
+    assert HOSTILE[code].removeprefix("raised ").rstrip("?") in bad.hint["en"]
     assert results["dense_forward"].status == "PASS"
 
 
@@ -67,7 +67,7 @@ def test_the_command_exits_1_when_a_solution_exits_0(tmp_path, capsys):
                                              "    sys.exit(0)\n")
     assert exercises.run(type("Args", (), {
         "exercises_command": "check", "dir": str(tmp_path), "names": ["relu_forward"],
-        "data": None, "time_limit": LIMIT})()) == 1
+        "data": None, "time_limit": LIMIT, "lang": None})()) == 1
     assert "0 of 1 pass" in capsys.readouterr().out
 
 
@@ -101,4 +101,4 @@ def test_a_hang_while_training_fails_the_training_only(tmp_path, monkeypatch):
     assert all(results[name].status == "PASS" for name in catalog.NAMES[:-1])
     training = results[catalog.TRAINING]
     assert training.status == "FAIL", exercises.format_result(training)
-    assert training.hint == f"while training: took longer than {LIMIT:g} s: an endless loop?"
+    assert training.hint["en"] == f"while training: took longer than {LIMIT:g} s: an endless loop?"

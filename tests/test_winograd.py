@@ -1,6 +1,13 @@
 """Winograd 3x3 convolution (minicnn/kernels/winograd.py) computes the numpy tier's numbers,
 forward, input gradient and kernel gradient: float64 to 1e-10, float32 to FLOAT32_RTOL[m]
 relative to the output's largest value."""
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numba
 import numpy as np
 import pytest
 from hypothesis import given
@@ -17,6 +24,7 @@ TILES = (2, 4)
 # float32: measured max |error| / max |output| is up to ~1e-6 for F(2x2,3x3) and ~1e-5 for
 # F(4x4,3x3) with 64 channels (the larger tile's transforms have larger constants).
 FLOAT32_RTOL = {2: 2e-6, 4: 3e-5}
+ROOT = Path(__file__).resolve().parents[1]
 THESIS_SIDES = (74, 36, 17, 31, 14, 6)        # conv2d_1..3 inputs at 150 px and 64 px
 
 
@@ -75,6 +83,20 @@ def test_compiled_transforms_are_the_written_out_matrices(m):
     np.testing.assert_allclose(bt_1d(*column), bt @ column, rtol=1e-14, atol=1e-14)
     np.testing.assert_allclose(at_1d(*column), at @ column, rtol=1e-14, atol=1e-14)
     np.testing.assert_allclose(a_1d(*column[:m]), at.T @ column[:m], rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("m", TILES)
+def test_kernel_transform_is_g_g_gt_for_every_channel_pair(dtype, m):
+    """U[:, c, f] = G g Gᵀ of kernel[:, :, c, f], channels and filters not multiples of 8."""
+    _, gm, _ = winograd.TRANSFORMS[m]
+    kernel = np.random.default_rng(m).normal(size=(3, 3, 3, 5)).astype(dtype)
+    u = winograd.kernel_transform(kernel, m)
+    assert u.dtype == dtype and u.shape == ((m + 2) ** 2, 3, 5)
+    for c in range(3):
+        for f in range(5):
+            want = (gm @ kernel[:, :, c, f].astype(np.float64) @ gm.T).ravel()
+            np.testing.assert_allclose(u[:, c, f], want, rtol=_rtol(dtype, 2) / 10, atol=0)
 
 
 @pytest.mark.parametrize("m", TILES)
@@ -184,6 +206,39 @@ def test_input_grad_of_a_same_padded_layer(m):
     dy = rng.normal(size=(2, 8, 7, 5))
     want, _, _ = kernels.conv2d_backward(x, kernel, dy, padding="same", backend="numpy")
     assert_close(winograd_conv3x3_input_grad(dy, kernel, m=m)[:, 1:-1, 1:-1], want, 1e-10)
+
+
+def test_worker_threads_are_kept_between_calls_and_renewed_after_fork():
+    """One pool of worker threads per process, reused by later calls; a forked child, which
+    inherits the pool object but not its threads, starts its own (else it would wait forever)."""
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("the workers run on threads only with two or more")
+    script = textwrap.dedent("""
+        import os, time, numpy as np
+        from minicnn.kernels import winograd
+        winograd._CHUNK_TILES[2] = 16           # 128 tiles: work for both threads
+        xp, k, b = np.ones((8, 10, 10, 5)), np.ones((3, 3, 5, 2)), np.zeros(2)
+        want = winograd.winograd_conv3x3(xp, k, b, m=2)
+        pool = winograd._POOL[os.getpid()]
+        assert np.array_equal(winograd.winograd_conv3x3(xp, k, b, m=2), want)
+        assert winograd._POOL == {os.getpid(): pool} and pool[0] == 2, winograd._POOL
+        child = os.fork()
+        if child == 0:
+            os._exit(0 if np.array_equal(winograd.winograd_conv3x3(xp, k, b, m=2), want) else 3)
+        for _ in range(600):                    # up to 60 s, then the child is stuck
+            done, status = os.waitpid(child, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(child, 9)
+            raise SystemExit("the forked child waited for threads it does not have")
+        assert os.waitstatus_to_exitcode(status) == 0, status
+    """)
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
 
 
 def test_bad_shapes_are_refused():

@@ -1,32 +1,39 @@
 """Exercises with an autograder: write the backward passes yourself, then run the check.
 
     minicnn exercises list                 the exercises, in order
-    minicnn exercises start --out DIR      write stub files into DIR (one per topic)
+    minicnn exercises start --out DIR      write stub files into DIR (one per topic);
+                                           --notebook also exercises.ipynb, --lang es
+                                           Spanish stubs
     minicnn exercises check DIR [NAME...]  grade DIR's functions: PASS / FAIL / TODO each
+                                           (--lang es or MINICNN_LANG=es: in Spanish)
 
 ``check`` imports every ``*.py`` in DIR in a child process (``minicnn.exercises.isolated``),
 finds the exercise functions by name, and compares their outputs with minicnn's kernels
 (``minicnn.exercises.checks``) in its own process; the last exercise trains a small CNN made
 of the student's functions on a few X-rays (``minicnn.exercises.small_cnn``). It exits 0
 only when every exercise checked passes. Model answers: ``minicnn.exercises.solutions``.
-:func:`check_one` on functions of this process (a notebook's) runs them in-process: the
-time limit and the protection from ``sys.exit`` or a replaced ``np.allclose`` are the
-command's only.
+Every function is called with float64 and with float32 inputs and must leave its inputs as
+they were (``minicnn.exercises.conventions``). :func:`check` (in a notebook) and
+:func:`check_one` run functions of this process in-process: the time limit and the
+protection from ``sys.exit`` or a replaced ``np.allclose`` are the command's only.
 
 The command line is wired in by minicnn.cli through :func:`add_arguments` and :func:`run`.
 """
 import importlib.util
 import sys
 import time
-import traceback
 from collections import namedtuple
 from pathlib import Path
 from types import SimpleNamespace
 
 from ..arguments import old_spelling
 from ..validation import SettingError
-from .catalog import EXERCISES, NAMES, TRAIN_SCRIPT, TRAINING, stub_files
+from ._child import describe
+from .catalog import (EXERCISES, NAMES, NOTEBOOK, TRAIN_SCRIPT, TRAINING, notebook_source,
+                      stub_files)
+from .checks import SHAPES_DO_NOT_FIT, run_check
 from .isolated import TIME_LIMIT, Failure, isolated_solutions
+from .lang import LANGUAGES, WORDS, hint, join, language, text
 
 Result = namedtuple("Result", "name status error hint")
 WIDTH = max(map(len, NAMES))          # the names' column in `list` and `check`
@@ -50,59 +57,103 @@ def load_solutions(folder):
 
 
 def check_one(funcs, name, data=None, done=None):
-    """Grade one exercise: a Result (status PASS, FAIL, TODO or SKIP). ``done``: results
-    already computed {name: Result}, reused by the training exercise."""
+    """Grade one exercise: a Result (status PASS, FAIL, TODO or SKIP; hint None or
+    {"en": ..., "es": ...}). ``done``: results already computed {name: Result}, reused by
+    the training exercise."""
     if name == TRAINING:
         return _check_training(funcs, data, done or {})
     fn = getattr(funcs, name, None)
     if fn is None:
-        status, hint = _missing(funcs, name)
-        return Result(name, status, None, hint)
-    from .checks import CHECKS          # here: it loads the kernels (Numba) for the checks
+        status, found = _missing(funcs, name)
+        return Result(name, status, None, found)
     try:
-        error, hint = CHECKS[name](fn)
-    except Failure as failure:                        # from the child process
-        return Result(name, failure.status, None, failure.hint)
+        error, found = run_check(name, fn)
+    except Failure as failure:                        # a convention, or the child process
+        return Result(name, failure.status, None, _advice(failure.hint))
     except NotImplementedError:
-        return Result(name, "TODO", None, "not written yet (raises NotImplementedError)")
+        return Result(name, "TODO", None, TODO)
     except Exception as exc:                          # report, never crash the checker
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        return Result(name, "FAIL", None, f"raised {type(exc).__name__}: {exc} "
-                      f"({Path(where.filename).name}, line {where.lineno})")
-    return Result(name, "PASS" if hint is None else "FAIL", error, hint)
+        return Result(name, "FAIL", None, _advice(describe(exc, _own_file(fn))))
+    return Result(name, "PASS" if found is None else "FAIL", error, found)
+
+
+TODO = hint("not written yet (raises NotImplementedError)",
+            "todavía sin escribir (lanza NotImplementedError)")
+
+
+def _own_file(fn):
+    """Frames of ``fn``'s own file (a student's module or notebook cell), or None."""
+    code = getattr(fn, "__code__", None)
+    return code and (lambda filename: filename == code.co_filename)
+
+
+def _advice(found):
+    """A raised error's hint, with advice on shapes when NumPy said they do not fit."""
+    words = ("broadcast", "shape", "sequence", "dimension")
+    raised = found["en"].startswith("raised ") and any(w in found["en"] for w in words)
+    return join(found, SHAPES_DO_NOT_FIT) if raised else found
 
 
 def _missing(funcs, name):
     """(status, hint) of a function not found: FAIL when its file could not be imported."""
     file = next(e.file for e in EXERCISES if e.name == name)
     broken = funcs._import_errors.get(file)
-    return ("FAIL", f"{file} could not be imported: {broken}") if broken else \
-        ("TODO", f"no {name} in {file}")
+    if broken:
+        return "FAIL", join(hint(f"{file} could not be imported: ",
+                                 f"{file} no se pudo importar: "), broken)
+    return "TODO", hint(f"no {name} in {file}", f"no hay {name} en {file}")
 
 
 def _check_training(funcs, data, done):
-    needed = [done.get(e.name) or check_one(funcs, e.name) for e in EXERCISES]
+    from .small_cnn import USES, report, train_on_xrays
+    needed = [done.get(name) or check_one(funcs, name) for name in USES]
     if any(r.status != "PASS" for r in needed):
-        return Result(TRAINING, "TODO", None, "needs every function above to pass first")
-    from .small_cnn import report, train_on_xrays
+        return Result(TRAINING, "TODO", None, hint(
+            "needs the functions it uses to pass first: " + ", ".join(USES),
+            "primero tienen que estar bien las funciones que usa: " + ", ".join(USES)))
     try:
         result = train_on_xrays(funcs, data)
     except FileNotFoundError as exc:
-        return Result(TRAINING, "SKIP", None, f"the chest X-ray data set was not found: {exc}")
+        return Result(TRAINING, "SKIP", None, hint(
+            f"the chest X-ray data set was not found: {exc}",
+            f"no se encontró el conjunto de radiografías de tórax: {exc}"))
     except Failure as failure:
-        return Result(TRAINING, "FAIL", None, f"while training: {failure.hint}")
-    accuracy = result["history"][-1][1]
-    hint = None if result["passed"] else "training did not learn:\n" + report(result)
-    return Result(TRAINING, "PASS" if result["passed"] else "FAIL", accuracy, hint)
+        return Result(TRAINING, "FAIL", None, join(hint("while training: ", "al entrenar: "),
+                                                   failure.hint))
+    found = None if result["passed"] else join(
+        hint("training did not learn:\n", "el entrenamiento no aprendió:\n"),
+        {lang: report(result, lang) for lang in LANGUAGES})
+    return Result(TRAINING, "PASS" if result["passed"] else "FAIL", result["auc"], found)
 
 
-def format_result(r):
-    """One line per exercise (and the hint on the next when there is one)."""
+def format_result(r, lang=None):
+    """One line per exercise (and its hints, one a line, below) in ``lang``."""
+    words = WORDS[language(lang)]
     error = "" if r.error is None else (
-        f"validation accuracy {r.error:.3f}" if r.name == TRAINING else f"rel. error {r.error:.1e}")
-    line = f"{r.status:<4}  {r.name:<{WIDTH}} {error}".rstrip()
-    hint = r.hint["en"] if isinstance(r.hint, dict) else r.hint     # {"en": ..., "es": ...}
-    return line + (f"\n      hint: {hint}" if hint and r.status != "PASS" else "")
+        f"{words['auc']} {r.error:.3f}" if r.name == TRAINING
+        else f"{words['rel_error']} {r.error:.1e}")
+    line = f"{words[r.status]:<5} {r.name:<{WIDTH}} {error}".rstrip()
+    if not r.hint or r.status == "PASS":
+        return line
+    return line + "".join(f"\n      {words['hint']}: {h}"
+                          for h in text(r.hint, lang).split("\n"))
+
+
+def check(name, function, lang=None, data=None):
+    """In a notebook: grade ``function`` as exercise ``name``, print the verdict and hints,
+    and return True when it passes. For the last exercise (small_cnn), ``function`` holds
+    every exercise function: a dict such as ``globals()``, or a namespace."""
+    if name not in NAMES:
+        raise SettingError(f"unknown exercise {name!r}; choose from {', '.join(NAMES)}")
+    if name == TRAINING:
+        found = function if isinstance(function, dict) else vars(function)
+        funcs = SimpleNamespace(**{n: found[n] for n in NAMES if callable(found.get(n))},
+                                _import_errors={})
+    else:
+        funcs = SimpleNamespace(**{name: function}, _import_errors={})
+    result = check_one(funcs, name, data)
+    print(format_result(result, lang))
+    return result.status == "PASS"
 
 
 # --------------------------------------------------------------------------- command line
@@ -115,6 +166,9 @@ def add_arguments(parser):
         "--out", required=True, metavar="DIR", help="folder for the stub files (created if "
                                                     "missing)"))
     start.add_argument("--force", action="store_true", help="overwrite existing files")
+    start.add_argument("--notebook", action="store_true",
+                       help=f"also write {NOTEBOOK}: each function's cell, then a check cell")
+    _language_argument(start, "the stubs' docstrings")
     check = sub.add_parser("check", help="grade the functions in a folder")
     check.add_argument("dir", help="the folder written by `minicnn exercises start`")
     check.add_argument("names", nargs="*", metavar="NAME", help="only these exercises")
@@ -122,7 +176,13 @@ def add_arguments(parser):
     check.add_argument("--time-limit", type=float, default=TIME_LIMIT, metavar="SECONDS",
                        help=f"seconds per exercise (per call while training; default "
                             f"{TIME_LIMIT:g})")
+    _language_argument(check, "the verdicts and hints")
     return parser
+
+
+def _language_argument(parser, what):
+    parser.add_argument("--lang", choices=LANGUAGES, default=None,
+                        help=f"language of {what}: en or es (default: $MINICNN_LANG, else en)")
 
 
 def run(args):
@@ -142,7 +202,10 @@ def _start(args):
     folder = Path(args.out)
     if folder.exists() and not folder.is_dir():
         raise SettingError(f"{folder} is a file; give a folder for the stub files")
-    files = stub_files()
+    lang = language(args.lang)
+    files = stub_files(lang)
+    if args.notebook:
+        files[NOTEBOOK] = notebook_source(lang)
     existing = [name for name in files if (folder / name).exists()]
     if existing and not args.force:
         print(f"minicnn exercises: {', '.join(existing)} already in {folder}; "
@@ -152,7 +215,8 @@ def _start(args):
     for name, source in files.items():
         (folder / name).write_text(source, encoding="utf-8")
     print(f"wrote {len(files)} files to {folder}: {', '.join(files)}\n"
-          f"fill in the functions, then: minicnn exercises check {folder}")
+          f"fill in the functions, then: minicnn exercises check {folder}"
+          f"{' --lang es' if lang == 'es' else ''}")
     return 0
 
 
@@ -181,12 +245,12 @@ def _check(args):
     if not args.time_limit > 0:
         raise SettingError(f"--time-limit must be a positive number of seconds, "
                            f"got {args.time_limit}")
+    lang = language(args.lang)
     start, results = time.perf_counter(), []
     for result in check_folder(args.dir, args.names or NAMES, args.data, args.time_limit):
         results.append(result)
-        print(format_result(result), flush=True)
+        print(format_result(result, lang), flush=True)
     counts = {s: sum(r.status == s for r in results) for s in ("PASS", "FAIL", "TODO", "SKIP")}
-    print(f"{counts['PASS']} of {len(results)} pass, {counts['FAIL']} fail, "
-          f"{counts['TODO']} to do, {counts['SKIP']} skipped "
-          f"({time.perf_counter() - start:.1f} s)")
+    print(WORDS[lang]["summary"].format(total=len(results), **counts) +
+          f" ({time.perf_counter() - start:.1f} s)")
     return 0 if counts["PASS"] == len(results) else 1

@@ -7,13 +7,17 @@ NumPy and starts fast; the grader (``minicnn.exercises.isolated``) imports it on
 
     child -> parent   ("ready",) once NumPy is imported, then one reply per request:
     parent -> child   ("import", path)  or  ("call", name, args, kwargs)
-    child -> parent   ("ok", value)     or  ("fail", status, text)
+    child -> parent   ("ok", value)     or  ("fail", status, hint)
+
+A call's value is (returned value, args, kwargs as they are after the call); a hint is
+{"en": ..., "es": ...}.
 
 ``value`` is plain (numbers, arrays of numbers, None, str, tuples and lists of them), so the
 parent can read it without running any code the student wrote. The references, the
 comparison and the verdict stay in the parent.
 """
 import importlib.util
+import inspect
 import os
 import pickle
 import struct
@@ -41,14 +45,45 @@ def write_frame(stream, payload):
     stream.flush()
 
 
-def describe(exc, folder):
-    """What the student's code did, e.g. "raised ValueError: ... (conv.py, line 12)"."""
+def describe(exc, mine=None):
+    """What the student's code did, in both languages, e.g. {"en": "raised ValueError: ...
+    (conv.py, line 12)", "es": ...}: the line is the last frame ``mine(filename)`` accepts
+    (the student's own file, not NumPy's), or the last frame when ``mine`` is None."""
     frames = traceback.extract_tb(exc.__traceback__)
-    mine = [f for f in frames if Path(f.filename).parent == folder] if folder else frames[-1:]
-    where = f" ({Path(mine[-1].filename).name}, line {mine[-1].lineno})" if mine else ""
+    frames = [f for f in frames if mine(f.filename)] if mine else frames[-1:]
+    at = (Path(frames[-1].filename).name, frames[-1].lineno) if frames else None
+    en = f" ({at[0]}, line {at[1]})" if at else ""
+    es = f" ({at[0]}, línea {at[1]})" if at else ""
     if isinstance(exc, SystemExit):
-        return f"called sys.exit({exc.code!r}) (or raised SystemExit){where}"
-    return f"raised {type(exc).__name__}: {exc}{where}"
+        return {"en": f"called sys.exit({exc.code!r}) (or raised SystemExit){en}",
+                "es": f"llamó a sys.exit({exc.code!r}) (o lanzó SystemExit){es}"}
+    return {"en": f"raised {type(exc).__name__}: {exc}{en}",
+            "es": f"lanzó {type(exc).__name__}: {exc}{es}"}
+
+
+def in_folder(folder):
+    """A ``mine`` for :func:`describe`: files in ``folder``."""
+    return lambda filename: Path(filename).parent == Path(folder)
+
+
+def signature_problem(fn, name, args, kwargs):
+    """None, or a hint when ``fn`` cannot be called as the checker calls it (a renamed or
+    missing argument): said here, not as a TypeError at the checker's line."""
+    try:
+        inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError as exc:
+        given = ", ".join(f"{key}=..." for key in kwargs)
+        given = f" (with {given})" if given else ""
+        return {"en": f"{name} cannot be called as the checker calls it{given}: {exc}. Keep "
+                      "the stub's signature (its argument names are Keras's and minicnn's, "
+                      "e.g. strides, pool_size)",
+                "es": f"{name} no se puede llamar como la llama el corrector"
+                      f"{given.replace('with', 'con')}: {exc}. Conserve la firma que trae el "
+                      "archivo escrito por `minicnn exercises start` (sus argumentos se llaman "
+                      "como en Keras y minicnn, p. ej. strides, pool_size)"}
+    except ValueError:                             # no signature (a builtin): just call it
+        return None
+    return None
 
 
 def plain(value, depth=0):
@@ -80,27 +115,39 @@ class Child:
         try:
             spec.loader.exec_module(module)
         except BaseException as exc:              # noqa: BLE001 (a student's file)
-            text = describe(exc, path.parent)
-            return ("fail", "FAIL", text.removeprefix("raised "))
+            text = describe(exc, in_folder(path.parent))
+            return ("fail", "FAIL", {"en": text["en"].removeprefix("raised "),
+                                     "es": text["es"].removeprefix("lanzó ")})
         found = {name: fn for name, fn in vars(module).items()
                  if callable(fn) and not name.startswith("_")}
         self.functions.update(found)
         return ("ok", sorted(found))
 
     def do_call(self, name, args, kwargs):
+        """("ok", (value, args, kwargs) as they are after the call) or ("fail", status,
+        hint): the arguments come back so that the grader sees changes made in place."""
         try:
             fn = self.functions[name]
         except KeyError:
-            return ("fail", "TODO", f"no {name} in the files imported")
+            return ("fail", "TODO", {"en": f"no {name} in the files imported",
+                                     "es": f"no hay {name} en los archivos importados"})
+        problem = signature_problem(fn, name, args, kwargs)
+        if problem:
+            return ("fail", "FAIL", problem)
         try:
-            return ("ok", plain(fn(*args, **kwargs)))
+            value = fn(*args, **kwargs)
         except NotImplementedError:
-            return ("fail", "TODO", "not written yet (raises NotImplementedError)")
+            return ("fail", "TODO", {"en": "not written yet (raises NotImplementedError)",
+                                     "es": "todavía sin escribir (lanza NotImplementedError)"})
         except BaseException as exc:              # noqa: BLE001 (SystemExit too)
             code = getattr(fn, "__code__", None)
-            text = describe(exc, code and Path(code.co_filename).parent)
-            end = ": a solution returns its result" if isinstance(exc, SystemExit) else ""
-            return ("fail", "FAIL", text + end)
+            text = describe(exc, code and in_folder(Path(code.co_filename).parent))
+            if isinstance(exc, SystemExit):
+                text = {"en": text["en"] + ": a solution returns its result",
+                        "es": text["es"] + ": una solución devuelve su resultado"}
+            return ("fail", "FAIL", text)
+        return ("ok", (plain(value), plain(tuple(args)),
+                       {key: plain(v) for key, v in kwargs.items()}))
 
 
 def serve(requests, replies):
@@ -112,8 +159,10 @@ def serve(requests, replies):
         try:
             payload = pickle.dumps(reply)
         except Exception as exc:                   # noqa: BLE001
-            payload = pickle.dumps(("fail", "FAIL", f"returned something that cannot be sent "
-                                    f"back ({type(exc).__name__})"))
+            payload = pickle.dumps(("fail", "FAIL", {
+                "en": f"returned something that cannot be sent back ({type(exc).__name__})",
+                "es": f"devolvió algo que no se puede enviar de vuelta "
+                      f"({type(exc).__name__})"}))
         write_frame(replies, payload)
 
 

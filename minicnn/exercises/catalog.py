@@ -1,40 +1,67 @@
-"""The exercises: each function's signature and the docstring its stub carries.
+"""The exercises: each function's signature and the docstring its stub carries, in English
+(``doc``) and in Spanish (``doc_es``).
 
 A stub is ``def <signature>:``, the docstring, and ``raise NotImplementedError``. Layouts
 are minicnn's (and Keras's): images (N, H, W, C), conv kernel (KH, KW, C_in, C_out), dense
-kernel (in, out). Equation numbers are the thesis's (see docs/equations.md). ``doc_es`` is the
-Spanish docstring (None: not written yet).
+kernel (in, out); argument names are minicnn's and Keras's (``strides``, ``pool_size``).
+Equation numbers are the thesis's (see docs/equations.md). ``minicnn exercises start
+--notebook`` also writes the stubs as a notebook (:func:`notebook_source`).
 """
 from collections import namedtuple
 
-Exercise = namedtuple("Exercise", "name file signature doc doc_es", defaults=(None,))
+Exercise = namedtuple("Exercise", "name file signature doc doc_es")
 
 EXERCISES = [
     Exercise("relu_forward", "activations.py", "relu_forward(x)", """\
 ReLU, f(x) = max(0, x), elementwise.
 
-x: any shape -> same shape. Hint: np.maximum."""),
+x: any shape -> same shape. Hint: np.maximum.""", """\
+ReLU, f(x) = max(0, x), elemento a elemento.
+
+x: cualquier forma -> la misma forma. Pista: np.maximum."""),
     Exercise("relu_backward", "activations.py", "relu_backward(x, dy)", """\
 Gradient of ReLU: dL/dx given the forward's input x and dy = dL/dy (same shape).
 
 dx = dy where x > 0, else 0 (the derivative at 0 is taken as 0, as Keras).
-Hint: the mask comes from x, the values from dy."""),
+Hint: the mask comes from x, the values from dy.""", """\
+Gradiente de ReLU: dL/dx dadas la entrada x de la pasada hacia adelante y dy = dL/dy (misma
+forma).
+
+dx = dy donde x > 0, si no 0 (la derivada en 0 se toma como 0, como en Keras).
+Pista: la máscara sale de x, los valores de dy."""),
     Exercise("conv2d_forward", "conv.py",
-             'conv2d_forward(x, kernel, bias, stride=1, padding="valid")', """\
+             'conv2d_forward(x, kernel, bias, strides=1, padding="valid")', """\
 Convolution layer (a cross-correlation: the kernel is NOT flipped), eq. (1) per window:
 
-    y[n, i, j, f] = sum_{a, e, c} x_pad[n, i*stride + a, j*stride + e, c] * kernel[a, e, c, f]
-                    + bias[f]
+    y[n, i, j, f] = sum_{a, e, c} x_pad[n, i*strides + a, j*strides + e, c]
+                                  * kernel[a, e, c, f] + bias[f]
 
 x (N, H, W, C_in), kernel (KH, KW, C_in, C_out), bias (C_out,) -> y (N, H_out, W_out, C_out).
-padding "valid": no padding, H_out = (H - KH) // stride + 1.
-padding "same" (Keras's rule): H_out = ceil(H / stride); pad the total
-max((H_out - 1) * stride + KH - H, 0) with zeros, half of it (rounded down) on top/left,
+strides: how far the window moves (Keras's and minicnn's name; one number for both axes).
+padding "valid": no padding, H_out = (H - KH) // strides + 1.
+padding "same" (Keras's rule): H_out = ceil(H / strides); pad the total
+max((H_out - 1) * strides + KH - H, 0) with zeros, half of it (rounded down) on top/left,
 the rest on the bottom/right. Same for the width.
 Hint: thesis Figure 5, the 6x6 image and vertical-edge kernel, gives -5 at the top left.
-np.tensordot(window, kernel, axes=3) sums one window against all filters."""),
+np.tensordot(window, kernel, axes=3) sums one window against all filters.""", """\
+Capa convolucional (una correlación cruzada: el núcleo NO se invierte), ecuación (1) por
+ventana:
+
+    y[n, i, j, f] = sum_{a, e, c} x_pad[n, i*strides + a, j*strides + e, c]
+                                  * kernel[a, e, c, f] + bias[f]
+
+x (N, H, W, C_in), kernel (KH, KW, C_in, C_out), bias (C_out,) -> y (N, H_out, W_out, C_out).
+strides: el desplazamiento (stride), cuánto avanza la ventana (el nombre de Keras y minicnn;
+un número para ambos ejes). bias es el intercepto de cada filtro.
+padding "valid": sin relleno, H_out = (H - KH) // strides + 1.
+padding "same" (la regla de Keras): H_out = ceil(H / strides); se rellena con ceros un total
+de max((H_out - 1) * strides + KH - H, 0), la mitad (redondeada hacia abajo) arriba/a la
+izquierda y el resto abajo/a la derecha. Igual para el ancho.
+Pista: la figura 5 de la tesis, la imagen de 6x6 y el núcleo de bordes verticales, da -5
+arriba a la izquierda. np.tensordot(ventana, kernel, axes=3) suma una ventana contra todos los
+filtros."""),
     Exercise("conv2d_backward", "conv.py",
-             'conv2d_backward(x, kernel, dy, stride=1, padding="valid")', """\
+             'conv2d_backward(x, kernel, dy, strides=1, padding="valid")', """\
 Gradients of conv2d_forward given dy = dL/dy (N, H_out, W_out, C_out).
 
 Returns (dx, dkernel, dbias) shaped like x, kernel and (C_out,).
@@ -42,43 +69,85 @@ Each output y[n, i, j, f] used one window of x_pad and the kernel, so:
   dkernel[..., f] += window * dy[n, i, j, f]      (summed over n, i, j)
   dx_pad[window]  += kernel[..., f] * dy[n, i, j, f]
   dbias[f]         = sum of dy[..., f]
-then crop the padding off dx_pad. (dx is the "full" correlation of dy with the kernel
-rotated 180 degrees: example 10.)"""),
+then crop the padding off dx_pad. (Equivalently, for strides 1, dx is the "full"
+correlation of dy with the kernel ROTATED 180 degrees, kernel[::-1, ::-1], and its two
+channel axes swapped: example 10.)""", """\
+Gradientes de conv2d_forward dado dy = dL/dy (N, H_out, W_out, C_out).
+
+Devuelve (dx, dkernel, dbias) con las formas de x, kernel y (C_out,).
+Cada salida y[n, i, j, f] usó una ventana de x_pad y el núcleo, así que:
+  dkernel[..., f] += ventana * dy[n, i, j, f]     (sumado sobre n, i, j)
+  dx_pad[ventana] += kernel[..., f] * dy[n, i, j, f]
+  dbias[f]         = la suma de dy[..., f]
+y luego se recorta el relleno de dx_pad. (Equivalentemente, con strides 1, dx es la
+correlación "completa" de dy con el núcleo GIRADO 180 grados, kernel[::-1, ::-1], y sus dos
+ejes de canales intercambiados: ejemplo 10.)"""),
     Exercise("maxpool2d_forward", "pool.py", "maxpool2d_forward(x, pool_size=2)", """\
 Max-pooling, per channel: the largest value of each pool_size x pool_size window,
 windows side by side (stride = pool_size), no padding.
 
-x (N, H, W, C) -> (N, H // pool_size, W // pool_size, C) (leftover rows/columns dropped)."""),
+x (N, H, W, C) -> (N, H // pool_size, W // pool_size, C) (leftover rows/columns dropped).""", """\
+Agrupación máxima, canal por canal: el mayor valor de cada ventana de pool_size x pool_size,
+ventanas lado a lado (desplazamiento = pool_size), sin relleno.
+
+x (N, H, W, C) -> (N, H // pool_size, W // pool_size, C) (las filas/columnas que sobran se
+descartan)."""),
     Exercise("maxpool2d_backward", "pool.py", "maxpool2d_backward(x, dy, pool_size=2)", """\
 Gradient of maxpool2d_forward: dL/dx (N, H, W, C) from x and dy (N, H_out, W_out, C).
 
 Only the cell that held the window's maximum gets dy; the others get 0 (they did not
-change the output). Hint: not every cell, and not dy / 4."""),
+change the output). Hint: not every cell, and not dy / 4.""", """\
+Gradiente de maxpool2d_forward: dL/dx (N, H, W, C) a partir de x y dy
+(N, H_out, W_out, C).
+
+Solo la celda que tenía el máximo de la ventana recibe dy; las demás reciben 0 (no cambiaron
+la salida). Pista: no a todas las celdas, y no dy / 4."""),
     Exercise("dense_forward", "dense.py", "dense_forward(x, kernel, bias)", """\
 Dense layer, eq. (1) per neuron: z = x . kernel + bias.
 
-x (N, in), kernel (in, out), bias (out,) -> z (N, out)."""),
+x (N, in), kernel (in, out), bias (out,) -> z (N, out).""", """\
+Capa densa, ecuación (1) por neurona: z = x . kernel + bias.
+
+x (N, in), kernel (in, out), bias (out,) (el intercepto) -> z (N, out)."""),
     Exercise("dense_backward", "dense.py", "dense_backward(x, kernel, dy)", """\
 Gradients of dense_forward given dy = dL/dz (N, out).
 
 Returns (dx (N, in), dkernel (in, out), dbias (out,)). dy already carries the batch
-mean's 1/N (from the loss): sum over the batch here, do not average again."""),
+mean's 1/N (from the loss): sum over the batch here, do not average again.""", """\
+Gradientes de dense_forward dado dy = dL/dz (N, out).
+
+Devuelve (dx (N, in), dkernel (in, out), dbias (out,)). dy ya trae el 1/N de la media sobre
+el lote (de la pérdida): aquí se suma sobre el lote, no se promedia otra vez."""),
     Exercise("softmax_cross_entropy", "loss.py", "softmax_cross_entropy(logits, labels)", """\
 Softmax followed by cross-entropy, from logits, mean over the batch.
 
 logits (N, K) float, labels (N,) integers in [0, K) -> (loss float, dlogits (N, K)).
 p = softmax(logits) row by row; loss = mean_n(-ln p[n, labels[n]]);
 dlogits = (p - onehot(labels)) / N (the fused gradient p - y, example 04).
-Hint: subtract each row's maximum before exp (the result is the same, no overflow)."""),
+Hint: subtract each row's maximum before exp (the result is the same, no overflow).""", """\
+Softmax seguida de entropía cruzada, a partir de los logits, media sobre el lote.
+
+logits (N, K) float, labels (N,) enteros en [0, K) -> (loss float, dlogits (N, K)).
+p = softmax(logits) fila por fila (cada fila suma 1); loss = media_n(-ln p[n, labels[n]]);
+dlogits = (p - onehot(labels)) / N (el gradiente fusionado p - y, ejemplo 04).
+Pista: reste el máximo de cada fila antes de exp (el resultado es el mismo, sin desbordes)."""),
     Exercise("adam_step", "adam.py",
              "adam_step(param, grad, m, v, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)",
              """\
-One Adam step (Keras's form), t = 1, 2, ... the step number. Returns (param, m, v), new arrays.
+One Adam step (Keras's form), t = 1, 2, ... the step number.
+Returns (param, m, v), new arrays.
 
 m = beta_1 m + (1 - beta_1) grad;  v = beta_2 v + (1 - beta_2) grad^2
 alpha_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)     (the bias correction)
 param = param - alpha_t * m / (sqrt(v) + epsilon)
-Hint: at t = 1 with m = v = 0 the step is about lr * sign(grad) (example 10)."""),
+Hint: at t = 1 with m = v = 0 the step is about lr * sign(grad) (example 11).""", """\
+Un paso de Adam (la forma de Keras), t = 1, 2, ... el número de paso.
+Devuelve (param, m, v), arreglos nuevos.
+
+m = beta_1 m + (1 - beta_1) grad;  v = beta_2 v + (1 - beta_2) grad^2
+alpha_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)     (la corrección de sesgo)
+param = param - alpha_t * m / (sqrt(v) + epsilon)
+Pista: en t = 1 con m = v = 0 el paso es casi lr * sign(grad) (ejemplo 11)."""),
 ]
 
 # The exercises added after the first ten; COURSE below puts every exercise in its place.
@@ -220,32 +289,97 @@ TRAIN_SCRIPT = "train_small_cnn.py"
 NAMES = [e.name for e in EXERCISES] + [TRAINING]
 
 
-def stub_files():
-    """{file name: source} of the stub files ``minicnn exercises start`` writes."""
+NOTEBOOK = "exercises.ipynb"
+
+
+def stub_files(lang="en"):
+    """{file name: source} of the stub files ``minicnn exercises start`` writes, their
+    docstrings in ``lang`` ("en" or "es")."""
     files = {}
     for ex in EXERCISES:
-        doc = "\n    ".join(ex.doc.splitlines()).replace("\n    \n", "\n\n")
-        body = f'def {ex.signature}:\n    """{doc}\n    """\n    raise NotImplementedError\n'
-        files.setdefault(ex.file, [_HEADER.format(file=ex.file)]).append(body)
+        files.setdefault(ex.file, [_HEADER[lang].format(file=ex.file)]).append(stub(ex, lang))
     sources = {name: "\n\n".join(parts) for name, parts in files.items()}
-    sources[TRAIN_SCRIPT] = _TRAIN_SCRIPT
+    sources[TRAIN_SCRIPT] = _TRAIN_SCRIPT[lang]
     return sources
 
 
-_HEADER = '''"""minicnn exercises: {file}. Fill in each function, then run
+def stub(ex, lang="en"):
+    """The source of exercise ``ex``'s stub function, its docstring in ``lang``."""
+    doc = "\n    ".join((ex.doc_es if lang == "es" else ex.doc).splitlines())
+    doc = doc.replace("\n    \n", "\n\n")
+    return f'def {ex.signature}:\n    """{doc}\n    """\n    raise NotImplementedError\n'
+
+
+def notebook_source(lang="en"):
+    """The exercises as a Jupyter notebook (JSON text): an introduction, then for each
+    function, in the course's order, its stub's cell and a cell that checks it; last, the
+    small CNN trained with them."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+    words = _NOTEBOOK[lang]
+    option = ', lang="es"' if lang == "es" else ""
+    cells = [new_markdown_cell(words["intro"]),
+             new_code_cell("import numpy as np\n\nfrom minicnn.exercises import check")]
+    for k, ex in enumerate(EXERCISES, start=1):
+        cells += [new_markdown_cell(f"## {k}. `{ex.name}` ({words['file']} {ex.file})"),
+                  new_code_cell(stub(ex, lang).rstrip("\n")),
+                  new_code_cell(f'check("{ex.name}", {ex.name}{option})')]
+    cells += [new_markdown_cell(words["training"]),
+              new_code_cell(f'check("{TRAINING}", globals(){option})')]
+    notebook = new_notebook(cells=cells, metadata={"kernelspec": {
+        "name": "python3", "display_name": "Python 3", "language": "python"}})
+    return nbformat.writes(notebook)
+
+
+_NOTEBOOK = {
+    "en": {"file": "in the folder's", "intro": (
+        "# minicnn exercises\n\nFill in each function in its cell, run the cell, then run "
+        "the check cell below it: it prints PASS, or FAIL with hints that name the wrong "
+        "array, or TODO. The checker calls each function with float64 and with float32 "
+        "arrays: keep the input's dtype, and never change an input in place (return new "
+        "arrays). NumPy only. The last cell trains a small CNN made of your functions on a "
+        "few chest X-rays (it needs the data set: `MINICNN_DATA`)."),
+           "training": (f"## {len(EXERCISES) + 1}. `{TRAINING}`: a small CNN of your "
+                        "functions, trained on X-rays")},
+    "es": {"file": "en la carpeta,", "intro": (
+        "# Ejercicios de minicnn\n\nComplete cada función en su celda, ejecute la celda y "
+        "luego la celda de corrección que está debajo: imprime BIEN, o MAL con pistas que "
+        "nombran el arreglo equivocado, o FALTA. El corrector llama a cada función con "
+        "arreglos float64 y float32: conserve el tipo (dtype) de la entrada y no cambie nunca "
+        "una entrada en el lugar (devuelva arreglos nuevos). Solo NumPy. La última celda "
+        "entrena una CNN pequeña hecha con sus funciones sobre algunas radiografías de tórax "
+        "(necesita el conjunto de datos: `MINICNN_DATA`)."),
+           "training": (f"## {len(EXERCISES) + 1}. `{TRAINING}`: una CNN pequeña con sus "
+                        "funciones, entrenada con radiografías")},
+}
+
+_HEADER = {"en": '''"""minicnn exercises: {file}. Fill in each function, then run
     minicnn exercises check DIR
-(DIR: this folder). NumPy only; do not import minicnn here. The checker passes float64
-arrays: keep them float64 (float32 rounding would look like a mistake)."""
+(DIR: this folder). NumPy only; do not import minicnn here. The conventions the checker
+holds every function to: it calls each one with float64 and with float32 arrays, and the
+arrays returned must have the input's dtype (tolerances follow the dtype); never change an
+input in place (no `x[...] = ...`, `m *= ...` or `param -= ...` on an argument): return new
+arrays; argument names are minicnn's and Keras's (strides, pool_size): keep the signatures.
+"""
 import numpy as np
-'''
+''', "es": '''"""Ejercicios de minicnn: {file}. Complete cada función y luego ejecute
+    minicnn exercises check CARPETA --lang es
+(CARPETA: esta carpeta). Solo NumPy; no importe minicnn aquí. Las convenciones que el
+corrector exige a cada función: la llama con arreglos float64 y con arreglos float32, y los
+arreglos devueltos deben tener el tipo (dtype) de la entrada (las tolerancias siguen al
+tipo); no cambie nunca una entrada en el lugar (nada de `x[...] = ...`, `m *= ...` ni
+`param -= ...` sobre un argumento): devuelva arreglos nuevos; los argumentos se llaman como
+en minicnn y Keras (strides, pool_size): conserve las firmas.
+"""
+import numpy as np
+'''}
 
-_TRAIN_SCRIPT = '''"""The last exercise: a small CNN of YOUR functions, trained on a few X-rays.
+_TRAIN_SCRIPT = {lang: '''"""{title}
 
-    python train_small_cnn.py            (from this folder; `minicnn exercises check .`
-                                          runs the same training as its last exercise)
+    python train_small_cnn.py            ({run})
 
-conv 3x3 (8 filters) -> ReLU -> max-pool 2x2 -> dense (2) -> softmax cross-entropy, Adam.
-Read minicnn/exercises/small_cnn.py for the loop: it calls only the functions you wrote.
+{net}
+{read}
 """
 import sys
 from pathlib import Path
@@ -255,6 +389,23 @@ from minicnn.exercises.small_cnn import report, train_on_xrays
 
 if __name__ == "__main__":
     result = train_on_xrays(load_solutions(Path(__file__).parent))
-    print(report(result))
+    print(report(result, "{lang}"))
     sys.exit(0 if result["passed"] else 1)
-'''
+'''.replace("{lang}", lang).format(**words) for lang, words in {
+    "en": {"title": "The last exercise: a small CNN of YOUR functions, trained on a few X-rays.",
+           "run": "from this folder; `minicnn exercises check .`\n"
+                  "                                          runs the same training as its "
+                  "last exercise",
+           "net": "conv 3x3 (8 filters) -> ReLU -> max-pool 2x2 -> dense (2) -> softmax "
+                  "cross-entropy, Adam.",
+           "read": "Read minicnn/exercises/small_cnn.py for the loop: it calls only the "
+                   "functions you wrote."},
+    "es": {"title": "El último ejercicio: una CNN pequeña hecha con SUS funciones, entrenada "
+                    "con\nalgunas radiografías.",
+           "run": "desde esta carpeta; `minicnn exercises check .`\n"
+                  "                                          corre el mismo entrenamiento "
+                  "como último ejercicio",
+           "net": "conv 3x3 (8 filtros) -> ReLU -> agrupación máxima 2x2 -> densa (2) -> "
+                  "entropía cruzada con softmax,\nAdam.",
+           "read": "El ciclo está en minicnn/exercises/small_cnn.py: solo llama a las "
+                   "funciones que usted\nescribió."}}.items()}

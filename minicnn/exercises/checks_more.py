@@ -5,32 +5,19 @@ and Spanish ({"en": ..., "es": ...}).
 The references are minicnn's: ``minicnn.gradcheck.numerical_gradient``,
 ``minicnn.kernels.batch_moments`` and ``batchnorm_forward``, numerical gradients of them for
 the backward pass, Dropout's x * mask / (1 - rate) and ``minicnn.losses.BinaryCrossentropy``.
-Each check hands the student's function copies of float64 inputs.
+Each check is run through ``checks.run_check`` (float64, then float32 inputs, except
+numerical_gradient; inputs never changed), and ``checks._judge`` (its tolerance per dtype).
 """
 import numpy as np
 
 from .. import kernels, losses
 from ..gradcheck import numerical_gradient
-from .checks import TOL, _err, _rng, _worst, distinct, numeric_grads
+from .checks import _judge, _rng, _worst, distinct, numeric_grads
+from .conventions import IN_PLACE_ADVICE
 
 
 def _hint(en, es):
     return {"en": en, "es": es}
-
-
-def _judge(got, want, mistakes, generic):
-    """(error, hint): None when right, else the first mistake ``got`` matches, else generic."""
-    err = _err(got, want)
-    if err < TOL:
-        return err, None
-    for wrong, hint in mistakes:
-        if _err(got, wrong) < TOL:
-            return err, hint
-    if np.shape(got) != np.shape(want):
-        shape = np.shape(got) if hasattr(got, "shape") else type(got).__name__
-        return err, _hint(f"shape {shape}, expected {np.shape(want)}; {generic['en']}",
-                          f"forma {shape}, se esperaba {np.shape(want)}; {generic['es']}")
-    return err, generic
 
 
 def _returns(got, names):
@@ -79,13 +66,16 @@ NOT_RESTORED = _hint(
     "x no se restauró después de cada entrada: las siguientes se derivaron en un punto "
     "corrido; guarde x[i], cámbielo, llame a f y luego x[i] = el valor guardado")
 X_CHANGED = _hint(
-    "the gradient is right, but x changed (largest change {change:.1e}): the caller's x "
+    "x changed (largest change {change:.1e}): the caller's x "
     "must stay as it was; put each entry back by assignment (x[i] = keep; adding and "
     "subtracting h leaves rounding errors) or perturb a copy (x = x.copy())",
-    "el gradiente está bien, pero x cambió (cambio máximo {change:.1e}): el x de quien "
+    "x cambió (cambio máximo {change:.1e}): el x de quien "
     "llama debe quedar como estaba; vuelva a poner cada entrada con una asignación "
     "(x[i] = antes; sumar y restar h deja errores de redondeo) o cambie una copia "
     "(x = x.copy())")
+
+
+IN_PLACE_ADVICE["numerical_gradient"] = X_CHANGED
 
 
 def _one_sided(f, x, h, side=1):
@@ -115,27 +105,21 @@ def _gradient_case(fn, f, shape, h, seed):
     x = distinct(shape, seed) * 10 / np.prod(shape)
     step = 1e-5 if h is None else h
     want = numerical_gradient(f, x, step)
-    given = x.copy()
-    got = fn(f, given) if h is None else fn(f, given, h=h)
+    got = fn(f, x.copy()) if h is None else fn(f, x.copy(), h=h)
     forward = _one_sided(f, x, step)
     mistakes = [(forward, ONE_SIDED), (_one_sided(f, x, step, -1), ONE_SIDED),
                 (forward / 2, HALF_ONE_SIDED), (want * 2, TWO_H), (want * 2 * step, TWO_H),
                 (want * step * step, PRECEDENCE), (want.reshape(-1), FLAT),
                 (_never_restored(f, x, step), NOT_RESTORED)]
-    err, hint = _judge(got, want, mistakes, _hint(
+    return _judge(got, want, mistakes, _hint(
         "grad[i] = (f(x + h e_i) - f(x - h e_i)) / (2 h) at every index i of x",
         "grad[i] = (f(x + h e_i) - f(x - h e_i)) / (2 h) en cada índice i de x"))
-    if hint is None and not np.array_equal(given, x):    # seen in this process only
-        change = float(np.max(np.abs(given - x)))
-        hint = {lang: text.format(change=change) for lang, text in X_CHANGED.items()}
-    return err, hint
 
 
 def check_numerical_gradient(fn):
     """On f = the Euclidean norm (curved, with cross terms), at x (3, 4) with h = 1e-3 and
-    at x (2, 3, 2) with the default h. Whether x changed is seen only when ``fn`` runs in
-    this process (``check_one`` on a notebook's function): ``minicnn exercises check`` runs
-    it in a child process, which gets its own copy of x."""
+    at x (2, 3, 2) with the default h. A changed x fails with X_CHANGED (through
+    ``conventions.IN_PLACE_ADVICE``, in this process and in the checker's child)."""
     return _worst([_gradient_case(fn, np.linalg.norm, (3, 4), 1e-3, 0),
                    _gradient_case(fn, np.linalg.norm, (2, 3, 2), None, 1)])
 

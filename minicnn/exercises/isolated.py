@@ -23,6 +23,7 @@ from types import SimpleNamespace
 
 from ._child import read_frame, write_frame
 from .catalog import TRAIN_SCRIPT
+from .lang import hint
 
 CHILD = Path(__file__).with_name("_child.py")
 TIME_LIMIT = 10.0        # seconds per exercise (per call to a function while training)
@@ -36,11 +37,20 @@ _PLAIN = {(m, n) for m in ("numpy._core.numeric", "numpy.core.numeric")
 
 
 class Failure(Exception):
-    """A call that did not return a value: ``status`` (FAIL or TODO) and ``hint`` say why."""
+    """A call that did not return a value, or broke a convention: ``status`` (FAIL or TODO)
+    and ``hint`` ({"en": ..., "es": ...}) say why."""
 
     def __init__(self, status, hint):
-        super().__init__(hint)
+        super().__init__(hint["en"])
         self.status, self.hint = status, hint
+
+
+def _too_long(limit, top=False):
+    """The hint of a call (or, ``top``, a file's import) that ran out of time."""
+    return hint(f"took longer than {limit:g} s: an endless loop"
+                f"{' at the top of the file' if top else ''}?",
+                f"tardó más de {limit:g} s: ¿un ciclo infinito"
+                f"{' al principio del archivo' if top else ''}?")
 
 
 class _PlainUnpickler(pickle.Unpickler):
@@ -54,7 +64,8 @@ def _loads(data):
     try:
         return _PlainUnpickler(io.BytesIO(data)).load()
     except Exception as exc:                      # noqa: BLE001 (bytes from the child)
-        return ("fail", "FAIL", f"returned something the checker cannot read ({exc})")
+        return ("fail", "FAIL", hint(f"returned something the checker cannot read ({exc})",
+                                     f"devolvió algo que el corrector no puede leer ({exc})"))
 
 
 def _ended(code):
@@ -64,9 +75,12 @@ def _ended(code):
             name = signal.Signals(-code).name
         except ValueError:
             name = f"signal {-code}"
-        return f"the process running it was killed by {name}"
-    return (f"ended the process running it (exit code {code}: os._exit or a crash); a "
-            "solution must return its result")
+        return hint(f"the process running it was killed by {name}",
+                    f"el proceso que lo corría fue terminado por {name}")
+    return hint(f"ended the process running it (exit code {code}: os._exit or a crash); a "
+                "solution must return its result",
+                f"terminó el proceso que lo corría (código de salida {code}: os._exit o una "
+                "caída); una solución debe devolver su resultado")
 
 
 class Worker:
@@ -109,7 +123,7 @@ class Worker:
             data = self.replies.get(timeout=seconds)
         except queue.Empty:
             self.stop(kill=True)
-            raise Failure("FAIL", f"took longer than {self.limit:g} s: an endless loop?")
+            raise Failure("FAIL", _too_long(self.limit))
         except (BrokenPipeError, OSError):
             data = None
         if data is None:
@@ -129,8 +143,9 @@ class Worker:
                 return
             except Failure as failure:
                 self.left_out.add(path.name)
-                self.import_errors[path.name] = failure.hint.replace(
-                    "an endless loop?", "an endless loop at the top of the file?")
+                self.import_errors[path.name] = (_too_long(self.limit, top=True)
+                                                 if failure.hint == _too_long(self.limit)
+                                                 else failure.hint)
 
     def _import(self, path):
         reply = self._ask(("import", str(path)), self.limit)
@@ -158,13 +173,14 @@ class Worker:
         self.budget, self.per_call = self.limit, per_call
 
     def call(self, name, args, kwargs):
-        """The student's ``name``(*args, **kwargs), computed in the child; Failure if none."""
+        """(value, args, kwargs after the call) of the student's ``name``(*args, **kwargs),
+        computed in the child; Failure if it returned nothing."""
         if self.per_call:
             self.budget = self.limit
         if self.proc is None:
             self._start()
         if self.budget <= 0:
-            raise Failure("FAIL", f"took longer than {self.limit:g} s: an endless loop?")
+            raise Failure("FAIL", _too_long(self.limit))
         start = time.monotonic()
         try:
             reply = self._ask(("call", name, args, kwargs), self.budget)
@@ -182,6 +198,10 @@ class _Remote:
         self.worker, self.__name__ = worker, name
 
     def __call__(self, *args, **kwargs):
+        return self.worker.call(self.__name__, args, kwargs)[0]
+
+    def call_keeping_args(self, *args, **kwargs):
+        """(value, args, kwargs): the arguments as the call left them in the child."""
         return self.worker.call(self.__name__, args, kwargs)
 
 

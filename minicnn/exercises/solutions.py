@@ -2,8 +2,11 @@
 
 They are not the package's kernels (minicnn.kernels, which the checker uses as the
 reference): they are short and slow, for reading. ``minicnn exercises check`` passes them
-(``tests/test_exercises.py`` holds it to that).
+(``tests/test_exercises.py`` holds it to that). They keep the input's dtype (float32 in,
+float32 out) and never change an input.
 """
+import math
+
 import numpy as np
 
 
@@ -39,35 +42,36 @@ def _same_pads(size, k, stride):
     return total // 2, total - total // 2
 
 
-def _pad(x, kh, kw, stride, padding):
+def _pad(x, kh, kw, strides, padding):
     """x padded for the window geometry, and the (top, left) padding used."""
     if padding == "valid":
         return x, (0, 0)
-    rows, cols = _same_pads(x.shape[1], kh, stride), _same_pads(x.shape[2], kw, stride)
+    rows, cols = _same_pads(x.shape[1], kh, strides), _same_pads(x.shape[2], kw, strides)
     return np.pad(x, ((0, 0), rows, cols, (0, 0))), (rows[0], cols[0])
 
 
-def conv2d_forward(x, kernel, bias, stride=1, padding="valid"):
+def conv2d_forward(x, kernel, bias, strides=1, padding="valid"):
     """Eq. (1) at every window: x (N, H, W, C_in) -> (N, H_out, W_out, C_out)."""
     kh, kw = kernel.shape[:2]
-    xp, _ = _pad(x, kh, kw, stride, padding)
-    ho, wo = (xp.shape[1] - kh) // stride + 1, (xp.shape[2] - kw) // stride + 1
-    y = np.empty((x.shape[0], ho, wo, kernel.shape[3]))
+    xp, _ = _pad(x, kh, kw, strides, padding)
+    ho, wo = (xp.shape[1] - kh) // strides + 1, (xp.shape[2] - kw) // strides + 1
+    y = np.empty((x.shape[0], ho, wo, kernel.shape[3]), dtype=x.dtype)
     for i in range(ho):
         for j in range(wo):
-            window = xp[:, i * stride:i * stride + kh, j * stride:j * stride + kw, :]
+            window = xp[:, i * strides:i * strides + kh, j * strides:j * strides + kw, :]
             y[:, i, j, :] = np.tensordot(window, kernel, axes=3) + bias
     return y
 
 
-def conv2d_backward(x, kernel, dy, stride=1, padding="valid"):
+def conv2d_backward(x, kernel, dy, strides=1, padding="valid"):
     """(dx, dkernel, dbias): every window gets kernel * dy, the kernel gets window * dy."""
     kh, kw = kernel.shape[:2]
-    xp, (top, left) = _pad(x, kh, kw, stride, padding)
-    dxp, dkernel = np.zeros(xp.shape), np.zeros(kernel.shape)
+    xp, (top, left) = _pad(x, kh, kw, strides, padding)
+    dxp, dkernel = np.zeros_like(xp), np.zeros_like(kernel)
     for i in range(dy.shape[1]):
         for j in range(dy.shape[2]):
-            rows, cols = slice(i * stride, i * stride + kh), slice(j * stride, j * stride + kw)
+            rows = slice(i * strides, i * strides + kh)
+            cols = slice(j * strides, j * strides + kw)
             g = dy[:, i, j, :]                                         # (N, C_out)
             dkernel += np.tensordot(xp[:, rows, cols, :], g, axes=(0, 0))
             dxp[:, rows, cols, :] += np.tensordot(g, kernel, axes=(1, 3))
@@ -95,7 +99,7 @@ def maxpool2d_backward(x, dy, pool_size=2):
     first = win.argmax(axis=-1)                          # index of the first maximum
     routed = (np.arange(p * p) == first[..., None]) * dy[..., None]
     blocks = routed.reshape(n, h // p, w // p, c, p, p).transpose(0, 1, 4, 2, 5, 3)
-    dx = np.zeros(x.shape)
+    dx = np.zeros_like(dy, shape=x.shape)
     dx[:, :h // p * p, :w // p * p, :] = blocks.reshape(n, h // p * p, w // p * p, c)
     return dx
 
@@ -164,5 +168,5 @@ def adam_step(param, grad, m, v, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=
     """Keras's Adam: the bias correction folded into the step size alpha_t."""
     m = beta_1 * m + (1 - beta_1) * grad
     v = beta_2 * v + (1 - beta_2) * grad ** 2
-    alpha = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+    alpha = lr * math.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)    # a Python float
     return param - alpha * m / (np.sqrt(v) + epsilon), m, v

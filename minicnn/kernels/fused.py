@@ -25,12 +25,20 @@ wants it, :func:`unpool_gradient` rebuilds dz for the ordinary convolution backw
 
 One tier (Numba): the unfused layers are the readable reference, and the tests compare the
 two. The direct loops suit a few input channels (a gray or RGB image), as in ``conv.py``.
+Wider blocks (64 channels) convolve by Winograd (``winograd.py``) and pool each 4x4 output
+tile, four 2x2 windows, while it is in cache (:func:`conv_relu_maxpool`); where Winograd
+does not apply, :func:`relu_maxpool` pools the convolution's map.
 """
 import numba
 import numpy as np
 
+from . import conv
 from ._checks import as_float_arrays, check_rank
 from .conv import _DIRECT_MAX_CHANNELS
+from .geometry import pad_hw
+from .winograd import _check as check_winograd
+from .winograd import (_output_tile_2, _output_tile_4, _tile_origin, run_convolution,
+                       tile_grid)
 
 NO_GRADIENT = 4                 # argmax value of a window whose maximum is 0 or less (or NaN)
 MAX_CHANNELS = _DIRECT_MAX_CHANNELS   # as the convolution's direct loops; wider inputs go
@@ -232,3 +240,58 @@ def unpool_gradient(argmax, dy, conv_hw):
     dz = np.empty((dy.shape[0],) + tuple(conv_hw) + (dy.shape[3],), dy.dtype)
     _unpool_into(argmax, np.ascontiguousarray(dy), dz)
     return dz
+
+
+@numba.njit(nogil=True, cache=True)
+def _pooled_output_transform(mm, m, t0, t1, tiles_h, tiles_w, bias, y, argmax):
+    """For Winograd's tiles t0 <= t < t1 (mm (α², chunk, F), m even): the m x m output tile
+    Aᵀ M A + bias, ReLU'd, in a buffer, then its (m / 2)² pooling windows into y
+    (N, Hq, Wq, F) and argmax, as :func:`relu_maxpool` would from the written map."""
+    f = y.shape[3]
+    tmp, tile = np.empty((m, m + 2, f), y.dtype), np.empty((1, m, m, f), y.dtype)
+    z = np.empty((4, f), y.dtype)
+    zero = np.zeros(1, y.dtype)[0]
+    for t in range(t0, t1):
+        b, r0, c0 = _tile_origin(t, m, tiles_h, tiles_w)
+        if m == 4:
+            _output_tile_4(mm, t - t0, bias, True, zero, tmp, tile, 0, 0, 0)
+        else:
+            _output_tile_2(mm, t - t0, bias, True, zero, tmp, tile, 0, 0, 0)
+        for i in range(0, m, 2):
+            for j in range(0, m, 2):
+                p, q = (r0 + i) // 2, (c0 + j) // 2
+                if p < y.shape[1] and q < y.shape[2]:        # the window is inside the map
+                    z[0], z[1] = tile[0, i, j], tile[0, i, j + 1]
+                    z[2], z[3] = tile[0, i + 1, j], tile[0, i + 1, j + 1]
+                    _pool_window(z, 0, y[b, p, q], argmax[b, p, q])
+
+
+def winograd_relu_maxpool(xp, kernel, bias, m=4):
+    """Valid 3x3 stride-1 convolution of the padded xp (N, Hp, Wp, C) by Winograd
+    F(m x m, 3 x 3) (m = 2 or 4), + bias, ReLU, 2x2 max-pool -> ``(y, argmax)`` (N, Hq, Wq, F),
+    Hq = (Hp - 2) // 2: the same arrays as relu_maxpool(winograd_conv3x3(xp, kernel, bias,
+    relu=True, m=m)), bit for bit, without writing or reading back the convolution's map."""
+    xp, kernel, bias = np.ascontiguousarray(xp), np.asarray(kernel), np.asarray(bias)
+    check_winograd(xp, kernel, bias)
+    n, ho, wo, f = xp.shape[0], xp.shape[1] - 2, xp.shape[2] - 2, kernel.shape[3]
+    y = np.empty((n, ho // 2, wo // 2, f), xp.dtype)
+    argmax = np.empty(y.shape, np.uint8)
+    bias, grid = np.ascontiguousarray(bias, xp.dtype), tile_grid((ho, wo), m)
+
+    def emit(mm, t0, t1):
+        _pooled_output_transform(mm, m, t0, t1, *grid, bias, y, argmax)
+    run_convolution(xp, 0, kernel, m, emit)
+    return y, argmax
+
+
+def conv_relu_maxpool(x, kernel, bias, strides=1, padding="valid"):
+    """Conv2D(activation='relu') + MaxPooling2D(2x2) on x (N, H, W, C) -> ``(y, argmax)``
+    as :func:`relu_maxpool` gives them. Where the numba tier convolves by Winograd, the
+    pooling happens in Winograd's output transform (the map is never written); elsewhere the
+    convolution runs, then :func:`relu_maxpool`."""
+    x, kernel, bias = as_float_arrays(x, kernel, bias, names=("x", "kernel", "bias"))
+    (sh, sw), pads, (ho, wo) = conv._plan(x, kernel, strides, padding)
+    if bias.shape != kernel.shape[3:] or not conv._winograd_fits(kernel, sh, sw, x.shape[0],
+                                                                  ho, wo):
+        return relu_maxpool(conv.conv2d_forward(x, kernel, bias, strides, padding, relu=True))
+    return winograd_relu_maxpool(pad_hw(x, pads), kernel, bias, conv._WINOGRAD_TILE["forward"])

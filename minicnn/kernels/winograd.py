@@ -34,6 +34,8 @@ Aᵀ, 5 in Bᵀ, 1/24 in G), which costs some float32 accuracy; docs/kernels.md 
 """
 import functools
 import itertools
+import os
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -96,13 +98,26 @@ def winograd_tile_reference(d, g):
     return at @ ((gm @ g @ gm.T) * (bt @ d @ bt.T)) @ at.T
 
 
+def _sandwich(left, x, right):
+    """left @ x @ rightᵀ on the first two axes of x, for all trailing indices at once:
+    x (p, q, ...) float64, left (P, p), right (Q, q) -> (P, Q, ...).
+
+    Two BLAS products, (P, p) @ (p, q·R) then (Q, q) @ (q, R) per row; einsum did the same
+    in 3-5x the time (its path search and transposes cost more than the arithmetic at these
+    sizes: 0.76 ms against 0.23 ms for a (3, 3, 64, 64) kernel, benchmarks/per_call.py).
+    """
+    p, q, rest = x.shape[0], x.shape[1], x.shape[2:]
+    rows = (left @ x.reshape(p, -1)).reshape(left.shape[0], q, -1)     # (P, q, R)
+    return np.matmul(right, rows).reshape(left.shape[0], right.shape[0], *rest)
+
+
 def kernel_transform(kernel, m=DEFAULT_TILE):
     """U = G g Gᵀ for every (input channel, filter): kernel (3, 3, C, F) -> (α², C, F).
 
     Computed in float64 and rounded once to the kernel's dtype (G holds 1/6 and 1/24).
     """
     _, gm, _ = TRANSFORMS[m]
-    u = np.einsum("ia,abcf,jb->ijcf", gm, kernel.astype(np.float64), gm, optimize=True)
+    u = _sandwich(gm, kernel.astype(np.float64), gm)
     return np.ascontiguousarray(u.reshape(-1, *kernel.shape[2:]), dtype=kernel.dtype)
 
 
@@ -332,11 +347,12 @@ def _grad_transform(dy, m, t0, t1, tiles_h, tiles_w, w):
 
 
 # ------------------------------------------------------------------------- front door
-def _convolve_chunks(xp, pad, u, bias, relu, m, y, claims, chunk):
+def _convolve_chunks(xp, pad, u, m, tiles_hw, emit, claims, chunk):
     """One worker: claim chunks of tiles (t0 from ``claims``) until none are left; for each,
-    input transform, α² matrix products, output transform, in this thread's own buffers."""
-    tiles_h, tiles_w = -(-y.shape[1] // m), -(-y.shape[2] // m)
-    tiles = y.shape[0] * tiles_h * tiles_w
+    input transform, α² matrix products, then ``emit(mm, t0, t1)`` writes its outputs; all
+    in this thread's own buffers."""
+    tiles_h, tiles_w = tiles_hw
+    tiles = xp.shape[0] * tiles_h * tiles_w
     v = np.empty((u.shape[0], chunk, u.shape[1]), xp.dtype)
     mm = np.empty((u.shape[0], chunk, u.shape[2]), xp.dtype)
     for t0 in claims:                       # next() on a shared itertools.count is atomic
@@ -345,13 +361,13 @@ def _convolve_chunks(xp, pad, u, bias, relu, m, y, claims, chunk):
         t1 = min(tiles, t0 + chunk)
         _input_transform(xp, pad, m, t0, t1, tiles_h, tiles_w, v)
         np.matmul(v[:, :t1 - t0], u, out=mm[:, :t1 - t0])
-        _output_transform(mm, m, t0, t1, tiles_h, tiles_w, bias, relu, y)
+        emit(mm, t0, t1)
 
 
 def _kernel_grad_chunks(xp, dy, m, claims, chunk):
     """One worker of :func:`winograd_conv3x3_kernel_grad`: the sum over the chunks it claims
     of V[k]ᵀ @ W[k] (V = Bᵀ d B of xp's tiles, W = A dY Aᵀ of dy's), float64 (α², C, F)."""
-    tiles_h, tiles_w = -(-dy.shape[1] // m), -(-dy.shape[2] // m)
+    tiles_h, tiles_w = tile_grid(dy.shape[1:3], m)
     tiles = dy.shape[0] * tiles_h * tiles_w
     v = np.empty(((m + 2) ** 2, chunk, xp.shape[3]), xp.dtype)
     w = np.empty(((m + 2) ** 2, chunk, dy.shape[3]), xp.dtype)
@@ -367,6 +383,21 @@ def _kernel_grad_chunks(xp, dy, m, claims, chunk):
     return total
 
 
+_POOL = {}              # os.getpid() -> (threads, the worker pool), kept between calls
+
+
+def _pool(workers):
+    """A thread pool of at least ``workers`` threads, started on first use and kept (starting
+    and joining two threads cost each call about 0.2 ms, benchmarks/per_call.py). Threads do
+    not survive os.fork(): a child process starts its own pool."""
+    size, pool = _POOL.get(os.getpid(), (0, None))
+    if size < workers:
+        _POOL.clear()
+        pool = ThreadPoolExecutor(workers, "minicnn-winograd")
+        _POOL[os.getpid()] = workers, pool
+    return pool
+
+
 def _run_workers(work, tiles, chunk, *args):
     """``work(*args, claims, chunk)`` on up to numba.get_num_threads() threads sharing the
     chunk starts ``claims``, BLAS single-threaded meanwhile; returns their results."""
@@ -375,9 +406,9 @@ def _run_workers(work, tiles, chunk, *args):
     with _blas().limit(limits=1, user_api="blas"):
         if workers == 1:
             return [work(*args, claims, chunk)]
-        with ThreadPoolExecutor(workers) as pool:
-            running = [pool.submit(work, *args, claims, chunk) for _ in range(workers)]
-            return [job.result() for job in running]     # re-raises a worker's exception
+        running = [_pool(workers).submit(work, *args, claims, chunk) for _ in range(workers)]
+        futures.wait(running)                    # all finished, even if one of them failed
+        return [job.result() for job in running]         # re-raises a worker's exception
 
 
 def _check(xp, kernel, bias, pad=0):
@@ -409,12 +440,29 @@ def _convolve(xp, pad, kernel, bias, relu, m):
     """:func:`winograd_conv3x3` of xp padded by ``pad`` zeros on each side of H and W."""
     n, hp, wp = xp.shape[0], xp.shape[1] + 2 * pad, xp.shape[2] + 2 * pad
     y = np.empty((n, hp - 2, wp - 2, kernel.shape[3]), xp.dtype)
-    u = kernel_transform(kernel.astype(xp.dtype, copy=False), m)
-    bias = np.ascontiguousarray(bias, xp.dtype)
-    tiles = n * -(-(hp - 2) // m) * -(-(wp - 2) // m)
-    chunk = min(tiles, _CHUNK_TILES[m])
-    _run_workers(_convolve_chunks, tiles, chunk, xp, pad, u, bias, bool(relu), m, y)
+    bias, relu, grid = np.ascontiguousarray(bias, xp.dtype), bool(relu), tile_grid(y.shape[1:3], m)
+
+    def emit(mm, t0, t1):
+        _output_transform(mm, m, t0, t1, *grid, bias, relu, y)
+    run_convolution(xp, pad, kernel, m, emit)
     return y
+
+
+def tile_grid(out_hw, m):
+    """(tiles down, tiles across) covering an output of ``out_hw`` pixels with m x m tiles."""
+    return -(-out_hw[0] // m), -(-out_hw[1] // m)
+
+
+def run_convolution(xp, pad, kernel, m, emit):
+    """The products M = V ⊙ U of the 3x3 valid convolution of xp padded by ``pad``, chunk by
+    chunk on the worker threads; ``emit(mm, t0, t1)`` turns each chunk's M (α², chunk, F)
+    into outputs (the output transform, and whatever follows it while the chunk is in cache).
+    """
+    tiles_hw = tile_grid((xp.shape[1] + 2 * pad - 2, xp.shape[2] + 2 * pad - 2), m)
+    tiles = xp.shape[0] * tiles_hw[0] * tiles_hw[1]
+    chunk = min(tiles, _CHUNK_TILES[m])
+    u = kernel_transform(kernel.astype(xp.dtype, copy=False), m)
+    _run_workers(_convolve_chunks, tiles, chunk, xp, pad, u, m, tiles_hw, emit)
 
 
 def winograd_conv3x3_input_grad(dy, kernel, m=DEFAULT_TILE):
@@ -444,9 +492,10 @@ def winograd_conv3x3_kernel_grad(xp, dy, m=DEFAULT_TILE):
         raise ValueError(f"dy {dy.shape} is not the output shape of xp {xp.shape}")
     n, ho, wo, f = dy.shape
     _check(xp, np.empty((3, 3, xp.shape[3], f)), np.empty(f))
-    tiles = n * -(-ho // m) * -(-wo // m)
+    tiles_h, tiles_w = tile_grid((ho, wo), m)
+    tiles = n * tiles_h * tiles_w
     chunk = min(tiles, _CHUNK_TILES[m])
     du = sum(_run_workers(_kernel_grad_chunks, tiles, chunk, xp, dy, m))
     _, gm, _ = TRANSFORMS[m]
     du = du.reshape(m + 2, m + 2, xp.shape[3], f)
-    return np.einsum("ia,ijcf,jb->abcf", gm, du, gm, optimize=True).astype(xp.dtype)
+    return _sandwich(gm.T, du, gm.T).astype(xp.dtype)
