@@ -412,13 +412,13 @@ class Sequential:
             for epoch in range(initial_epoch, epochs):
                 if self.stop_training:       # asked for at the last epoch's end
                     break
+                for cb in callbacks:
+                    cb.on_epoch_begin(epoch)
                 logs = self._fit_epoch(x, y, batch_size, (epoch, epochs), shuffle,
                                        class_weight, verbose, rng, augment, callbacks)
                 if logs is None:             # non-finite loss: stop without logging the epoch
                     break
-                if validation_data is not None:
-                    val_loss, val_acc = self.evaluate(*validation_data, batch_size=batch_size)
-                    logs.update(val_loss=val_loss, val_accuracy=val_acc)
+                self._validate(epoch, logs, validation_data, batch_size, callbacks)
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, dict(logs))
                 if verbose:
@@ -428,6 +428,14 @@ class Sequential:
             for cb in callbacks:
                 cb.on_train_end()
         return history
+
+    def _validate(self, epoch, logs, validation_data, batch_size, callbacks):
+        """The callbacks' ``before_validation``, then val_loss and val_accuracy into logs."""
+        for cb in callbacks:
+            cb.before_validation(epoch)
+        if validation_data is not None:
+            val_loss, val_acc = self.evaluate(*validation_data, batch_size=batch_size)
+            logs.update(val_loss=val_loss, val_accuracy=val_acc)
 
     def _start_callbacks(self, callbacks):
         for cb in callbacks:

@@ -36,7 +36,8 @@ import sklearn
 
 from . import __version__, checkpoint, get_backend, plots, runs
 from . import metrics as metrics_module
-from .callbacks import CSVLogger, DivergenceGuard, EarlyStopping, StopOnSignal
+from .callbacks import (CSVLogger, DivergenceGuard, EarlyStopping, RecomputeBatchNorm,
+                        StopOnSignal, WeightAverage)
 from .data import (augment_batch, class_weights_balanced, default_cache_dir, find_data_dir,
                    intensity_batch, load_image_folder, patient_id, run_data_dir,
                    stratified_sample, train_val_split)
@@ -201,7 +202,8 @@ def _honest_indices(settings, train_ds, seed):
     """(training, validation) indices of train/: a patient-grouped split, then the
     training part capped at ``train_per_class``."""
     groups = np.array([patient_id(p) for p in train_ds.paths])
-    tr, va = train_val_split(train_ds.y, groups, settings.val_fraction, settings.seed)
+    split_seed = settings.seed if settings.split_seed is None else settings.split_seed
+    tr, va = train_val_split(train_ds.y, groups, settings.val_fraction, split_seed)
     if settings.train_per_class is not None:
         tr = tr[_capped_sample(train_ds.y[tr], settings.train_per_class, seed,
                                "training sample")]
@@ -214,7 +216,8 @@ def _train(settings, split, run, resume=None):
     checkpoint to go on from. Returns the model, the history, the early stopper (or None) and
     the divergence guard."""
     model = thesis_cnn((settings.image_size, settings.image_size, 1), 2, settings.seed,
-                       batch_norm=settings.batch_norm, global_pool=settings.global_pool)
+                       batch_norm=settings.batch_norm, global_pool=settings.global_pool,
+                       bn_momentum=settings.bn_momentum)
     model.compile(Adam(_learning_rate(settings, len(split.x_train))),
                   "sparse_categorical_crossentropy", ["accuracy"])
     stopper = (EarlyStopping("val_loss", patience=settings.patience, restore_best_weights=True)
@@ -222,9 +225,11 @@ def _train(settings, split, run, resume=None):
     guard = DivergenceGuard(restore_on_divergence=False)
     logger = CSVLogger(run.file(runs.HISTORY))
     rng = np.random.default_rng(settings.seed)           # shuffling and augmentation
+    average = WeightAverage(settings.ema_decay) if settings.ema_decay > 0 else None
     parts = {"csv_logger": logger, "divergence_guard": guard,
              "fit_rng": checkpoint.GeneratorState(rng),
-             **({"early_stopping": stopper} if stopper else {})}
+             **({"early_stopping": stopper} if stopper else {}),
+             **({"weight_average": average} if average else {})}
     saver = checkpoint.TrainingCheckpoint(run.file(runs.CHECKPOINT), parts,
                                           _checkpoint_info(settings, split), resume)
     stop = StopOnSignal()
@@ -232,10 +237,20 @@ def _train(settings, split, run, resume=None):
         history = model.fit(split.x_train, split.y_train, batch_size=settings.batch_size,
                             epochs=settings.epochs, validation_data=(split.x_val, split.y_val),
                             class_weight=_class_weight(settings, split),
-                            callbacks=[logger, *filter(None, [stopper]), guard, saver, stop],
+                            callbacks=[*_levers(settings, split, average), logger,
+                                       *filter(None, [stopper]), guard, saver, stop],
                             seed=rng, augment=_augmenter(settings),
                             initial_epoch=resume.epoch if resume else 0)
     return model, history.history, stopper, guard
+
+
+def _levers(settings, split, average):
+    """The callbacks that change the weights validated and kept, in the order they act before
+    validation: the weight average (``ema_decay``), then the BatchNormalization statistics
+    recomputed for those weights (``bn_recompute``)."""
+    recompute = (RecomputeBatchNorm(split.x_train, settings.batch_size)
+                 if settings.bn_recompute else None)
+    return [cb for cb in (average, recompute) if cb is not None]
 
 
 def _learning_rate(settings, n_train):
