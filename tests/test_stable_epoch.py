@@ -162,6 +162,7 @@ def test_loss_jumps_measures_rises_over_the_running_minimum_after_epoch_3():
     assert jumps["over"] == 2                                 # epochs 7 and 9 (1.48 / 0.10)
     early = loss_jumps([0.1, 5.0, 0.1, 0.09])                 # a jump at epoch 2 is not counted
     assert early["epoch"] == 4 and early["over"] == 0
+    assert loss_jumps([0.1, 0.3, 0.35, 0.6])["worst"] == pytest.approx(0.25 / 0.1)  # not / 0.35
     assert loss_jumps([0.3, 0.2, 0.1])["worst"] is None
     assert loss_jumps([0.3, 0.2, 0.1, 0.15, None, 9.0])["worst"] == pytest.approx(0.5)
 
