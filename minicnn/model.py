@@ -528,6 +528,33 @@ class Sequential:
         write_arrays(path, {"kind": "model", "model": self.get_config()}, self.get_weights())
 
 
+class Ensemble:
+    """Several trained models with one input shape as one model: :meth:`predict` gives the
+    mean of the members' outputs (N, K), in float64. ``members``: the models; ``layers``
+    and ``input_shape`` are the first member's (what a layer-by-layer view can show)."""
+
+    def __init__(self, members):
+        members = list(members)
+        if len(members) < 2:
+            raise ValueError(f"an ensemble needs at least 2 models, got {len(members)}")
+        shapes = sorted({tuple(member.input_shape) for member in members})
+        if len(shapes) > 1:
+            raise ShapeError(f"the models of an ensemble must take one input shape, got "
+                             f"{', '.join(map(str, shapes))}")
+        self.members, self.name = members, f"ensemble of {len(members)}"
+        self.input_shape = tuple(members[0].input_shape)
+        self.built = True
+
+    @property
+    def layers(self):
+        return self.members[0].layers
+
+    def predict(self, x, batch_size=32):
+        """The mean over the members of ``member.predict(x)`` (each cast to float64)."""
+        return np.mean([member.predict(x, batch_size).astype(np.float64)
+                        for member in self.members], axis=0)
+
+
 def load_model(path):
     """Rebuild a model saved with :meth:`Sequential.save` (weights included, uncompiled).
 

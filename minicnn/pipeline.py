@@ -48,7 +48,7 @@ from .scoring import call_report, finite_probability, score, test_figures
 from .settings import PROTOCOLS, Settings
 from .validation import DataError, RunFolderError
 
-__all__ = ["train_run", "resume_run"]
+__all__ = ["train_run", "resume_run", "environment"]
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -99,6 +99,13 @@ def _source(package_dir=Path(__file__).resolve().parent):
 def _git(root, *args):
     return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
                           timeout=10, check=True).stdout.strip()
+
+
+def environment():
+    """What config.json records of where a run is computed: ``versions``, ``backend``,
+    ``machine`` and ``source`` (the git commit, or None)."""
+    return {"versions": _versions(), "backend": get_backend(), "machine": _machine(),
+            "source": _source()}
 
 
 def _data_folders(root):
@@ -163,8 +170,8 @@ class Trained:
 
 def _load(settings, data_root):
     """Phase 1, load: the decoded train/ and test/ folders (cached after the first run)."""
-    return (load_image_folder(data_root / "train", settings.image_size),
-            load_image_folder(data_root / "test", settings.image_size))
+    return tuple(load_image_folder(data_root / folder, settings.image_size,
+                                   equalize=settings.equalize) for folder in ("train", "test"))
 
 
 def _split(settings, train_ds, test_ds):
@@ -401,9 +408,7 @@ def train_run(settings, command=None, report=None):
               "settings": settings.to_dict(), "seed": settings.seed,
               "protocol": PROTOCOLS[settings.protocol], "data_dir": str(data_root),
               "run_dir": str(run.path.absolute()),
-              "cache_dir": str(default_cache_dir().absolute()),
-              "versions": _versions(), "backend": get_backend(), "machine": _machine(),
-              "source": _source()}
+              "cache_dir": str(default_cache_dir().absolute()), **environment()}
     return _execute(settings, run, config, data_root, started, report)
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .validation import SettingError
 
-__all__ = ["Settings", "PRESETS", "PRESET_NOTES", "PROTOCOLS", "MIN_IMAGE_SIZE",
+__all__ = ["Settings", "PRESETS", "PRESET_NOTES", "PROTOCOLS", "EQUALIZE", "MIN_IMAGE_SIZE",
            "MAX_IMAGE_SIZE", "MAX_SEED", "setting_fields", "sweepable", "settings_for",
            "parse_text", "parse_sets", "read_config", "preset_table", "preset_lines", "allowed",
            "value_type", "as_text"]
@@ -46,6 +46,10 @@ PROTOCOLS = {
     "honest": "honest (validation: patient-grouped split of train/; test/ scored once)",
     "thesis": "thesis (optimistic: validated on the test sample)",
 }
+
+#: What the ``equalize`` setting may be: no equalisation, global histogram equalisation, or
+#: CLAHE (:func:`minicnn.data.equalize_image`).
+EQUALIZE = ("none", "hist", "clahe")
 
 #: Thesis sample sizes as (normal, pneumonia).
 THESIS_TRAIN = (970, 1041)
@@ -116,7 +120,7 @@ class Settings:
     equalize: str = setting("per-image histogram equalisation when images are loaded "
                             "(training, validation, test and predict alike): none, hist "
                             "(global) or clahe (adaptive)", "none",
-                            choices=("none", "hist", "clahe"))
+                            choices=EQUALIZE)
     split_seed: int | None = setting("seed of the validation split (none: the run's seed); one "
                                      "value for all of a sweep's seeds gives its runs one "
                                      "validation set, as an ensemble of them needs", None,

@@ -22,8 +22,9 @@ from . import plots, runs
 from .io import atomic_write
 from .validation import SettingError, choice
 
-__all__ = ["SWEEP", "METRICS", "PARTS", "t_interval", "describe", "loss_jumps", "collect", "summarize",
-           "summary_markdown", "write_results", "compare", "compare_markdown", "short_labels"]
+__all__ = ["SWEEP", "METRICS", "PARTS", "t_interval", "describe", "loss_jumps", "JUMP_LIMIT",
+           "JUMP_AFTER", "collect", "summarize", "summary_markdown", "write_results", "compare",
+           "compare_markdown", "short_labels"]
 
 SWEEP, CSV, SUMMARY_JSON, SUMMARY_MD, PLOT = ("sweep.json", "sweep.csv", "summary.json",
                                               "summary.md", "sweep.png")
