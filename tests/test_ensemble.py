@@ -2,10 +2,12 @@
 members', bit for bit; its threshold is Youden's J on that mean over the shared validation
 images; evaluate, predict, report and explore take its folder; members that differ in image
 size or validation split are refused, naming the difference."""
+import importlib.resources
 import json
 import shutil
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 
@@ -65,6 +67,10 @@ def test_threshold_is_youden_on_the_pooled_validation_images(members, ensemble, 
     assert config["kind"] == "ensemble" and config["status"] == "done"
     assert config["members"] == [str(Path(members[k]).absolute()) for k in ("a", "b")]
     assert not (ensemble / "run.lock").exists() and (ensemble / "report.html").is_file()
+    schemas = importlib.resources.files("minicnn") / "schemas"
+    for name in ("config", "metrics"):
+        schema = json.loads((schemas / f"{name}.schema.json").read_text())
+        jsonschema.validate(json.loads((ensemble / f"{name}.json").read_text()), schema)
 
 
 def test_evaluate_predict_and_explore_take_the_ensemble(members, ensemble, data_dir):
