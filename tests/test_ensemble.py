@@ -6,12 +6,13 @@ import importlib.resources
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import jsonschema
 import numpy as np
 import pytest
 
-from minicnn import explore, runs, scoring
+from minicnn import explore, pipeline, runs, scoring
 from minicnn.cli import main
 from minicnn.ensemble import build_ensemble, member_folders
 from minicnn.model import Ensemble
@@ -113,3 +114,17 @@ def test_a_sweep_setting_names_its_runs(members, tmp_path, capsys):
     assert "minicnn evaluate --model" in capsys.readouterr().out
     assert main(["ensemble", str(sweep / "nothing"), "--out", str(tmp_path / "f")]) == 2
     assert "no setting 'nothing'" in capsys.readouterr().err
+
+
+def test_split_seed_fixes_the_validation_patients_across_seeds():
+    n = 60
+    train = SimpleNamespace(y=np.arange(n) % 2, paths=[
+        f"person{k // 2}_bacteria_{k}.jpeg" if k % 2 else f"IM-{k // 2:04d}-0001.jpeg"
+        for k in range(n)])
+
+    def validation(**values):
+        settings = settings_for("quick", train_per_class=None, **values)
+        return sorted(pipeline._honest_indices(settings, train, None)[1])
+    assert validation(seed=0, split_seed=5) == validation(seed=1, split_seed=5) \
+        == validation(seed=5)
+    assert validation(seed=0) != validation(seed=1)
