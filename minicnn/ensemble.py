@@ -127,7 +127,8 @@ def build_ensemble(refs, out=None, data=None, command=None, report=None):
     model = Ensemble([member for member, _ in loaded])
     settings = {**configs[0]["settings"], "out": None}
     batch_size, seed = settings.get("batch_size", 32), configs[0].get("seed", 0)
-    x, y = _validation_images(folders[0], infos[0], configs[0], data)
+    root = run_data_dir(data, configs[0].get("data_dir"))
+    x, y = _validation_images(folders[0], infos[0], configs[0].get("data_dir"), root)
     p = finite_probability(model, x, batch_size, "validation")
     threshold = metrics_module.youden_threshold(y, p)
     run = runs.claim(out, runs.ENSEMBLE)
@@ -143,18 +144,18 @@ def build_ensemble(refs, out=None, data=None, command=None, report=None):
     run.write_splits(_splits(folders))
     run.write_json(runs.METRICS, _metrics(configs[0], infos[0], threshold,
                                           score(y, p, threshold, seed), len(folders)))
-    call_report(report, run.path, configs[0].get("data_dir"), {**config, "status": "done"})
+    call_report(report, run.path, root, {**config, "status": "done"})
     run.finish(config, "done")
     return run.path
 
 
-def _validation_images(run_dir, info, config, data):
-    """(x, y) of the shared validation images, preprocessed as the members' were."""
+def _validation_images(run_dir, info, recorded, root):
+    """(x, y) of the shared validation images, preprocessed as the members' were: the files
+    splits.csv names under the members' data folder ``recorded``, read under ``root``."""
     rows = _validation_rows(run_dir)
-    root = run_data_dir(data, config.get("data_dir"))
-    if data is not None:                        # the same files, under another folder
-        old = Path(config["data_dir"])
-        rows = [(str(root / Path(path).relative_to(old)), label) for path, label in rows]
+    if recorded and Path(root) != Path(recorded):     # the same files, in another folder
+        rows = [(str(Path(root) / Path(path).relative_to(recorded)), label)
+                for path, label in rows]
     ds = load_files(root, rows, info["class_names"], info["image_size"], progress=False,
                     strict=True, equalize=info["equalize"])
     return ds.x, ds.y
