@@ -120,6 +120,10 @@ def build_ensemble(refs, out=None, data=None, command=None, report=None):
     folders = [f.absolute() for f in member_folders(refs)]
     if len(folders) < 2:
         raise ValueError(f"an ensemble needs at least 2 runs, got {len(folders)}")
+    twice = sorted({str(f) for f in folders if folders.count(f) > 1})
+    if twice:
+        raise ValueError(f"a run is named twice among the members: {', '.join(twice)}; each "
+                         f"member counts once")
     loaded = [runs.load_run(folder) for folder in folders]
     configs = [runs.read_config(folder) for folder in folders]
     infos = [info for _, info in loaded]

@@ -96,6 +96,8 @@ def test_members_with_another_size_or_split_are_refused(members, tmp_path):
         build_ensemble([members["a"], members["other_split"]], tmp_path / "y")
     with pytest.raises(ValueError, match="at least 2"):
         build_ensemble([members["a"]], tmp_path / "z")
+    with pytest.raises(ValueError, match="named twice"):
+        build_ensemble([members["a"], members["b"], members["a"]], tmp_path / "z")
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
