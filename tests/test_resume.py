@@ -297,3 +297,23 @@ def test_resume_refuses_other_images_and_goes_on_with_the_right_ones(tmp_path, d
     config = runs.read_config(out)
     assert config["status"] == "done" and len(config["resumed"]) == 2
     assert len((out / "history.csv").read_text().splitlines()) == 1 + 4
+
+
+@pytest.mark.slow
+def test_a_run_with_the_stability_levers_resumes_to_the_same_weights(tmp_path, data_dir, env):
+    """The weight average's state (its sum and the trained weights) is in the checkpoint: a
+    run killed in epoch 3 resumes to the uninterrupted run's averaged weights and history."""
+    levers = [*TRAIN, "--batch-norm", "--set", "ema_decay=0.9", "--set", "bn_recompute=true",
+              "--data", str(data_dir)]
+    reference = tmp_path / "reference"
+    _finish([*levers, "--out", str(reference)], env, tmp_path)
+    out = tmp_path / "run"
+    proc, marks = _start([*levers, "--out", str(out)], env, tmp_path, pause=0.3)
+    _in_epoch_3(out, marks, proc)
+    proc.kill()
+    proc.communicate(timeout=60)
+    _finish(["train", "--resume", str(out)], env, tmp_path)
+    a, b = (minicnn.load_model(r / "model.npz").get_weights() for r in (out, reference))
+    assert len(a) == len(b) == 12 + 4 * 4                    # with BatchNormalization
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert (out / "history.csv").read_text() == (reference / "history.csv").read_text()
