@@ -199,5 +199,5 @@ print(f"figures saved in {FIGURES}")
 #    their gradient go, and does it matter for learning?
 # 3. With stride 2 (windows at columns 0 and 2 only), which pixels of X get no gradient at
 #    all? Check with `kernels.conv2d_backward(..., strides=2)`.
-# 4. Write `conv2d_backward` yourself: `minicnn exercises start my_exercises`, then
+# 4. Write `conv2d_backward` yourself: `minicnn exercises start --out my_exercises`, then
 #    `minicnn exercises check my_exercises conv2d_backward`.

@@ -12,6 +12,7 @@ launching the process to its first finished training step. ``ratio`` is minicnn 
 """
 import argparse
 import json
+import logging
 import os
 import platform
 import resource
@@ -24,7 +25,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from . import __version__, efficiency, runtime
+from . import __version__, efficiency, logs, runtime
 from .backend import get_backend
 from .fusion import forward_steps
 from .models import thesis_cnn
@@ -38,6 +39,7 @@ THESIS_CONFIG = (32, 150)                # the thesis's batch and image size
 TIER_CONFIG = (4, 64)                    # batch, image size for the tier comparison
 OPENBLAS_SETTINGS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 MARK_BEGIN, MARK_END = "<!-- bench:begin -->", "<!-- bench:end -->"
+log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------- the models
@@ -462,7 +464,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="minicnn bench", description=__doc__.splitlines()[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
-    return run_from_args(args)
+    with logs.to_stderr():
+        return run_from_args(args)
 
 
 def add_arguments(parser):
@@ -489,7 +492,8 @@ def add_arguments(parser):
 
 def run_from_args(args):
     report = run(args.systems, args.batch_sizes, args.image_sizes, args.repeats, args.out,
-                 args.markdown, args.unset_openblas, args.start_times, args.tiers, args.stock)
+                 args.markdown, args.unset_openblas, args.start_times, args.tiers, args.stock,
+                 progress=log.info)
     print(markdown(report))
     return 0
 

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import errno
 import importlib
+import logging
 import os
 import signal
 import sys
@@ -20,7 +21,10 @@ import traceback
 import warnings
 from pathlib import Path
 
-from . import __version__
+from . import __version__, logs
+from .arguments import check_required, common_options, old_spelling
+
+log = logging.getLogger(__name__)
 
 # Every command's module is imported when that command runs or its parser is built, not here:
 # `minicnn --help` and `import minicnn.cli` load neither NumPy, Numba, scikit-learn nor
@@ -46,12 +50,13 @@ def _demo(args):
     model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
     try:
         root = find_data_dir(args.data) / "train"
-        data = load_image_folder(root, image_size=size, limit_per_class=args.per_class)
+        data = load_image_folder(root, image_size=size, limit_per_class=args.train_per_class,
+                                 progress=logs.shows_progress(log))
         x, y, source = data.x, data.y, f"{len(data.y)} X-rays from {root}"
     except FileNotFoundError as exc:
-        print(f"{exc}\nUsing random images instead.", file=sys.stderr)
+        log.warning("%s; using random images instead", exc)
         rng = np.random.default_rng(args.seed)
-        x = rng.random((2 * args.per_class, size, size, 1), dtype=np.float32)
+        x = rng.random((2 * args.train_per_class, size, size, 1), dtype=np.float32)
         y, source = np.arange(len(x)) % 2, f"{len(x)} random images"
     print(f"\nOne training step on {source} (backend {get_backend()}):")
     start = time.perf_counter()
@@ -121,16 +126,23 @@ def _flag(name):
 
 
 def _evaluate(args):
+    adapting = args.adapt != "none" or args.tta or args.predictions is not None
     if (Path(args.model) / "sweep.json").is_file():
         from .sweep import score_test
+        if adapting:
+            from .validation import SettingError
+            raise SettingError("--adapt, --tta and --predictions take one run folder or "
+                               "model file, not a sweep folder")
         scored, paths = score_test(args.model, data=args.data)
         print(paths[2].read_text(encoding="utf-8"))
         print(f"test/ scored now for {scored} run(s); written: "
               + ", ".join(str(p) for p in paths))
         return
+    from .adapt import parse_adapt
     from .report import write_report
     from .scoring import evaluate_run
-    evaluate_run(args.model, data=args.data, report=write_report)
+    evaluate_run(args.model, data=args.data, report=write_report,
+                 adapt=parse_adapt(args.adapt), tta=args.tta, predictions=args.predictions)
 
 
 def _ensemble(args):
@@ -155,14 +167,14 @@ def _predict(args):
 
 
 def _report(args):
-    if (Path(args.run_dir) / "sweep.json").is_file():
+    if (Path(args.model) / "sweep.json").is_file():
         from .sweep_results import write_results
-        paths = write_results(args.run_dir)
+        paths = write_results(args.model)
         print(paths[2].read_text(encoding="utf-8"))
         print("written: " + ", ".join(str(p) for p in paths))
         return
     from .report import write_report
-    path = write_report(args.run_dir, data_dir=args.data, n_images=args.images)
+    path = write_report(args.model, data_dir=args.data, n_images=args.images)
     print(f"report written to {path}")
 
 
@@ -193,6 +205,14 @@ def _sweep(args):
     return 1 if failed else 0
 
 
+def _shift(args):
+    from .shift import write_shift_report
+    out = write_shift_report(args.data, args.model, args.out, args.image_size, args.folds,
+                             args.seed)
+    print((out / "shift.md").read_text(encoding="utf-8"))
+    print(f"written: {out / 'shift.json'}, {out / 'shift.md'} and the figures in {out}")
+
+
 def _cache(args):
     from .data import cache
     if args.action == "clear":
@@ -205,14 +225,10 @@ def _cache(args):
 
 # -- the parsers: each command's arguments are added (and its module imported) only when that
 # command runs, or for every command when build_parser() is called without a name ----------
-DEBUG_HELP = "show the full traceback of an error (also MINICNN_DEBUG=1)"
-
-
 def _command(sub, wanted, name, help, **kwargs):
     """Add the sub-parser ``name``; returns it when its arguments are wanted (``wanted`` is
     None for every command, or this one's name), else None."""
     p = sub.add_parser(name, help=help, description=help, **kwargs)
-    p.add_argument("--debug", dest="debug_here", action="store_true", help=DEBUG_HELP)
     return p if wanted in (None, name) else None
 
 
@@ -287,6 +303,21 @@ def _setting_flag(group, settings, name):
         meta["choices"]) + "}" or metavar, **common)
 
 
+def _adapt_arguments(p):
+    from .validation import int_argument
+    p.add_argument("--adapt", default="none", metavar="none|prior|bn|bn,prior",
+                   help="adapt to test/ without its labels (docs/shift.md): prior (EM "
+                        "estimate of the test class prior), bn (BatchNormalization "
+                        "statistics re-estimated on test/), or both; scores written to "
+                        "RUN/metrics-adapt-NAME.json, metrics.json untouched (default none)")
+    p.add_argument("--tta", type=int_argument(0), default=0, metavar="N",
+                   help="average P(pneumonia) over N seeded draws of the run's training "
+                        "augmentations (default 0: none)")
+    p.add_argument("--predictions", metavar="FILE.csv",
+                   help="write each test image's file name and P(pneumonia), unadapted and "
+                        "adapted")
+
+
 def _model_parsers(sub, wanted):
     p = _command(sub, wanted, "evaluate", "score a trained model on the test/ folder")
     if p:
@@ -295,6 +326,7 @@ def _model_parsers(sub, wanted):
                             "0.5); a --validation-only run gets its test scores recorded, and "
                             "a sweep folder has every such run scored")
         p.add_argument("--data", help=_data_help("the run's own, else "))
+        _adapt_arguments(p)
         p.set_defaults(run=_evaluate)
     p = _command(sub, wanted, "predict", "probability of pneumonia and label for image files")
     if p:
@@ -310,7 +342,9 @@ def _model_parsers(sub, wanted):
                                         "Grad-CAM) into a run folder")
     if p:
         from .validation import int_argument
-        p.add_argument("run_dir", metavar="RUN_DIR", help="run folder written by minicnn train")
+        old_spelling(p, "RUN_DIR", p.add_argument(
+            "--model", required=True, metavar="RUN_DIR",
+            help="run folder written by minicnn train, or a sweep folder (its results)"))
         p.add_argument("--data", help=_data_help("the run's own, else "))
         p.add_argument("--images", type=int_argument(0), default=8, metavar="N",
                        help="test X-rays to show with Grad-CAM (default 8, 0 = none)")
@@ -386,7 +420,30 @@ def _sweep_arguments(p):
     p.set_defaults(run=_sweep)
 
 
+def _shift_parser(sub, wanted):
+    p = _command(sub, wanted, "shift", "how test/ differs from train/, without test/'s labels: "
+                                       "intensity, a domain classifier, a run's probabilities "
+                                       "(docs/shift.md)")
+    if p:
+        from .settings import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
+        from .validation import int_argument
+        p.add_argument("--data", help=_data_help("the run's own, else "))
+        p.add_argument("--model", metavar="RUN",
+                       help="a finished run folder: its P(pneumonia) on validation and on "
+                            "test/, and the class priors they imply")
+        p.add_argument("--out", default="shift-report", metavar="DIR",
+                       help="the report folder (default shift-report; its files are replaced)")
+        p.add_argument("--image-size", type=int_argument(MIN_IMAGE_SIZE, MAX_IMAGE_SIZE),
+                       metavar="S", help="image side in pixels (default: the run's, else 150)")
+        p.add_argument("--folds", type=int_argument(2), default=5, metavar="K",
+                       help="cross-validation folds of the domain classifier (default 5)")
+        p.add_argument("--seed", type=int_argument(0), default=0,
+                       help="seed of the folds and the bootstrap (default 0)")
+        p.set_defaults(run=_shift)
+
+
 def _other_parsers(sub, wanted):
+    _shift_parser(sub, wanted)
     p = _command(sub, wanted, "cache", "what the decoded-image cache holds, or empty it "
                                        "($MINICNN_CACHE, default ~/.cache/minicnn)")
     if p:
@@ -410,8 +467,9 @@ def _other_parsers(sub, wanted):
         from .validation import int_argument
         p.add_argument("--data", help=_data_help())
         _image_size_argument(p)
-        p.add_argument("--per-class", type=int_argument(1), default=4,
-                       help="images per class (default 4)")
+        old_spelling(p, "--per-class", p.add_argument(
+            "--train-per-class", type=int_argument(1), default=4, metavar="N",
+            help="X-rays of each class from train/ (default 4)"))
         p.add_argument("--steps", type=int_argument(0), default=3,
                        help="Adam steps (default 3)")
         p.add_argument("--seed", type=int_argument(0), default=0, help="seed (default 0)")
@@ -430,8 +488,8 @@ def _teaching_parsers(sub, wanted):
     for name, help in (
             ("explore", "write explore.html: step through the CNN on X-rays, forward and "
                         "backward, every number from minicnn"),
-            ("exercises", "write the layers yourself and have them graded (list | start DIR | "
-                          "check DIR)"),
+            ("exercises", "write the layers yourself and have them graded (list | start "
+                          "--out DIR | check DIR)"),
             ("notebooks", "write the examples as Jupyter notebooks (.ipynb)")):
         p = _command(sub, wanted, name, help)
         if p:
@@ -452,13 +510,13 @@ def build_parser(command=None):
     """The ``minicnn`` argument parser: every command's arguments, or with ``command`` only
     that one's (the others are listed by name and help: ``minicnn --help`` stays fast)."""
     parser = _Parser(prog="minicnn", description=__doc__.splitlines()[0])
-    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     parser.add_argument("--version", action="version", version=f"minicnn {__version__}",
                         help="print minicnn's version and stop")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_train_parser, _sweep_parser, _model_parsers, _other_parsers,
                 _teaching_parsers):
         add(sub, command)
+    common_options(parser)
     return parser
 
 
@@ -520,11 +578,14 @@ def main(argv=None):
     """Run the ``minicnn`` command; returns its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(_command_name(argv)).parse_args(argv)
+    check_required(args)
     args.command_line = " ".join(["minicnn", *argv])
-    debug = args.debug or args.debug_here or os.environ.get("MINICNN_DEBUG") == "1"
+    debug = getattr(args, "debug", False) or os.environ.get("MINICNN_DEBUG") == "1"
     from . import runtime
     runtime.configure()                       # this process is the command's own
-    with _command_process(debug):
+    with _command_process(debug), logs.to_stderr(getattr(args, "log_level", logs.DEFAULT)):
+        log.debug("minicnn %s, Python %s, %s", __version__, sys.version.split()[0],
+                  args.command_line)
         try:
             return args.run(args) or 0
         except BrokenPipeError:                 # e.g. `minicnn exercises list | head`

@@ -394,7 +394,9 @@ class Sequential:
         warning naming the epoch and batch if the loss stops being finite; that message is
         then in ``model.nonfinite_loss`` (None otherwise). ``initial_epoch``: the epoch
         (0-based) to start at, as Keras, when resuming (:mod:`minicnn.checkpoint`).
-        ``verbose``: a line per epoch on stdout, and a progress bar when stderr is a terminal.
+        ``verbose``: a line per epoch on stdout, and a progress bar when stderr is a terminal;
+        0 for neither; or a function taking each epoch's line instead of stdout (e.g. a
+        logger's ``info``), with the bar.
         """
         self._require_compiled()
         batch_size = positive_int(batch_size, "batch_size")
@@ -422,7 +424,8 @@ class Sequential:
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, dict(logs))
                 if verbose:
-                    tqdm.write(f"Epoch {epoch + 1}/{epochs}: " + ", ".join(
+                    write = verbose if callable(verbose) else tqdm.write
+                    write(f"Epoch {epoch + 1}/{epochs}: " + ", ".join(
                         f"{k} {v:.4f}" for k, v in logs.items()))
         finally:
             for cb in callbacks:

@@ -1,4 +1,4 @@
-"""``minicnn notebooks DIR``: the examples as Jupyter notebooks (.ipynb), written by jupytext.
+"""``minicnn notebooks --out DIR``: the examples as Jupyter notebooks (.ipynb), by jupytext.
 
 The examples are plain Python scripts in jupytext's "percent" format (``# %%`` cells), so
 they run as scripts and convert to notebooks without losing anything. Needs the
@@ -9,6 +9,8 @@ The command line is wired in by minicnn.cli through :func:`add_arguments` and :f
 """
 import sys
 from pathlib import Path
+
+from .arguments import old_spelling
 
 SCRIPT_NAMES = "[0-9][0-9]_*.py"
 _PACKAGE = Path(__file__).resolve().parent
@@ -57,7 +59,9 @@ def write_notebooks(out_dir, examples=EXAMPLES):
 
 def add_arguments(parser):
     """The ``notebooks`` command's arguments on an argparse parser."""
-    parser.add_argument("dir", help="folder for the .ipynb files (created if missing)")
+    old_spelling(parser, "DIR", parser.add_argument(
+        "--out", required=True, metavar="DIR",
+        help="folder for the .ipynb files (created if missing)"))
     parser.add_argument("--examples", default=str(EXAMPLES),
                         help="folder of the example scripts (default: the installed "
                              "package's, or the checkout's examples/)")
@@ -76,8 +80,8 @@ def run(args):
         print(f"minicnn notebooks: no example scripts in {args.examples} (the examples live "
               "in the repository's examples/ folder)", file=sys.stderr)
         return 1
-    written = write_notebooks(args.dir, args.examples)
-    print(f"wrote {len(written)} notebooks to {args.dir}; open them with: jupyter lab {args.dir}\n"
+    written = write_notebooks(args.out, args.examples)
+    print(f"wrote {len(written)} notebooks to {args.out}; open them with: jupyter lab {args.out}\n"
           "(they find the X-ray data and write figures as the scripts do: set MINICNN_DATA "
           "if the data folder is not found from where Jupyter runs)")
     return 0

@@ -17,9 +17,9 @@ Protocols:
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import importlib.metadata
+import logging
 import os
 import platform
 import subprocess
@@ -34,13 +34,13 @@ import scipy
 import skimage
 import sklearn
 
-from . import __version__, checkpoint, get_backend, plots, runs
+from . import __version__, checkpoint, get_backend, logs, plots, runs
 from . import metrics as metrics_module
 from .callbacks import (CSVLogger, DivergenceGuard, EarlyStopping, RecomputeBatchNorm,
                         StopOnSignal, WeightAverage)
-from .data import (augment_batch, class_weights_balanced, default_cache_dir, find_data_dir,
-                   intensity_batch, load_image_folder, patient_id, run_data_dir,
-                   stratified_sample, train_val_split)
+from .data import (class_weights_balanced, default_cache_dir, find_data_dir, load_image_folder,
+                   patient_id, run_data_dir, stratified_sample, train_val_split,
+                   training_augmenter)
 from .metrics import format_table
 from .models import thesis_cnn
 from .optimizers import Adam, ExponentialDecay
@@ -52,7 +52,12 @@ __all__ = ["train_run", "resume_run", "environment"]
 
 
 # -- helpers ------------------------------------------------------------------------------
-def _log(message=""):
+log = logging.getLogger(__name__)
+
+
+def _say(message=""):
+    """A result of the run (its folder, the table of scores) on stdout; what happens on the
+    way goes to ``log``."""
     print(message, flush=True)
 
 
@@ -128,8 +133,8 @@ def _capped_sample(y, per_class, seed, what):
     available = np.bincount(y, minlength=len(per_class))
     wanted = {c: int(min(k, available[c])) for c, k in enumerate(per_class)}
     if any(wanted[c] < k for c, k in enumerate(per_class)):
-        _log(f"note: {what}: asked for {tuple(per_class)} images per class, only "
-             f"{tuple(int(a) for a in available)} available; using {tuple(wanted.values())}")
+        log.info("note: %s: asked for %s images per class, only %s available; using %s", what,
+                 tuple(per_class), tuple(int(a) for a in available), tuple(wanted.values()))
     return stratified_sample(y, wanted, np.random.default_rng(seed))
 
 
@@ -170,7 +175,8 @@ class Trained:
 
 def _load(settings, data_root):
     """Phase 1, load: the decoded train/ and test/ folders (cached after the first run)."""
-    return tuple(load_image_folder(data_root / folder, settings.image_size,
+    progress = logs.shows_progress(log)
+    return tuple(load_image_folder(data_root / folder, settings.image_size, progress=progress,
                                    equalize=settings.equalize) for folder in ("train", "test"))
 
 
@@ -246,8 +252,9 @@ def _train(settings, split, run, resume=None):
                             class_weight=_class_weight(settings, split),
                             callbacks=[*_levers(settings, split, average), logger,
                                        *filter(None, [stopper]), guard, saver, stop],
-                            seed=rng, augment=_augmenter(settings),
-                            initial_epoch=resume.epoch if resume else 0)
+                            seed=rng, augment=training_augmenter(settings),
+                            initial_epoch=resume.epoch if resume else 0,
+                            verbose=logs.shows_progress(log) and log.info)
     return model, history.history, stopper, guard
 
 
@@ -267,25 +274,6 @@ def _learning_rate(settings, n_train):
         return settings.learning_rate
     return ExponentialDecay(settings.learning_rate, -(-n_train // settings.batch_size),
                             settings.lr_decay, staircase=True)
-
-
-def _augmenter(settings):
-    """``(x_batch, rng) -> x_batch`` for training batches: the geometric augmentation (with
-    ``augment``) then the intensity one (``intensity`` > 0); None when neither."""
-    steps = []
-    if settings.augment:
-        steps.append(functools.partial(augment_batch, rotation=settings.rotation,
-                                       shift=settings.shift, zoom=settings.zoom))
-    if settings.intensity > 0:
-        steps.append(functools.partial(intensity_batch, strength=settings.intensity))
-    if not steps:
-        return None
-
-    def augment(x, rng):
-        for step in steps:
-            x = step(x, rng)
-        return x
-    return augment
 
 
 def _checkpoint_info(settings, split):
@@ -438,7 +426,7 @@ def resume_run(run_dir, data=None, command=None, report=None):
          "command": command if command is not None else " ".join(sys.argv)})
     config.update(status="running", reason=None)
     runs.remove_partial_files(run.path)
-    _log(f"resuming {run.path} after epoch {saved.epoch}")
+    log.info("resuming %s after epoch %d", run.path, saved.epoch)
     return _execute(settings, run, config, data_root, started, report, saved)
 
 
@@ -499,38 +487,40 @@ def _split_facts(split):
 
 # -- training: what it prints ---------------------------------------------------------------
 def _print_start(settings, data_root):
-    _log(f"minicnn train: preset {settings.preset}, {settings.image_size} px, "
-         f"{settings.epochs} epochs, seed {settings.seed}; data {data_root}")
-    _log(f"protocol: {PROTOCOLS[settings.protocol]}")
+    log.info("minicnn train: preset %s, %d px, %d epochs, seed %d; data %s", settings.preset,
+             settings.image_size, settings.epochs, settings.seed, data_root)
+    log.info("protocol: %s", PROTOCOLS[settings.protocol])
+    log.debug("settings: %s", settings.to_dict())
     if settings.protocol == "thesis":
-        _log("WARNING: the thesis protocol validates on the test sample, so its validation "
-             "and test numbers are optimistic (not an honest estimate).")
+        log.warning("the thesis protocol validates on the test sample, so its validation and "
+                    "test numbers are optimistic (not an honest estimate).")
 
 
 def _print_counts(counts, names, loading_s):
-    _log("images (normal/pneumonia): " + ", ".join(
+    log.info("images (normal/pneumonia): " + ", ".join(
         f"{k} {counts[k][names[0]]}/{counts[k][names[1]]}"
         for k in ("train", "validation", "test")) + f"; loaded in {loading_s:.1f} s")
 
 
 def _print_results(settings, run, trained, results, seconds):
     s = seconds
-    _log(f"\ndone in {s['total']:.0f} s (loading {s['loading']:.0f}, training "
-         f"{s['training']:.0f}, evaluation {s['evaluation']:.0f}); run folder {run.path}")
+    log.info("done in %.0f s (loading %.0f, training %.0f, evaluation %.0f)", s["total"],
+             s["loading"], s["training"], s["evaluation"])
     if trained.status == "diverged":
-        _log(f"WARNING: {trained.reason}; that epoch's weights were kept and saved.")
-    _log(f"\nResults: preset {settings.preset}, protocol {results['protocol']}")
-    _log(f"kept epoch {trained.kept + 1} of {results['epochs_run']} ({trained.kept_rule}); "
+        log.warning("%s; that epoch's weights were kept and saved.", trained.reason)
+    _say(f"\nResults: preset {settings.preset}, protocol {results['protocol']}; run folder "
+         f"{run.path}")
+    _say(f"kept epoch {trained.kept + 1} of {results['epochs_run']} ({trained.kept_rule}); "
          f"threshold {results['threshold']:.3f} chosen on validation (Youden's J)")
     test = results["test"]
     if test is None:
-        _log(format_table([("validation", results["validation"])]))
-        _log(f"test/ not scored (validation only); score it once, when the settings are "
+        _say(format_table([("validation", results["validation"])]))
+        _say(f"test/ not scored (validation only); score it once, when the settings are "
              f"chosen, with: minicnn evaluate --model {run.path}")
     else:
-        _log(format_table([("validation", results["validation"]),
+        _say(format_table([("validation", results["validation"]),
                            ("test @ 0.5", test["at_0.5"]), ("test @ threshold", test)]))
     if settings.protocol == "thesis":
         best = results["best_val_accuracy"]
-        _log(f"best validation accuracy {best['value']:.4f} at epoch {best['epoch']} (the "
+        _say(f"best validation accuracy {best['value']:.4f} at epoch {best['epoch']} (the "
              f"thesis reported 0.8622 at epoch 2). OPTIMISTIC: validated on the test sample.")

@@ -21,7 +21,7 @@ from .validation import positive_int
 
 __all__ = ["plot_history", "plot_confusion_matrix", "plot_roc", "plot_intensity_histogram",
            "plot_class_counts", "plot_image_grid", "plot_feature_maps", "plot_heatmap_overlay",
-           "plot_sweep"]
+           "plot_sweep", "plot_distributions", "plot_probability_shift"]
 
 DPI = 110
 
@@ -310,3 +310,51 @@ def plot_sweep(rows, summary, metric_names, parts, path=None, labels=None):
         ax.set_xlim(-0.6, len(settings) - 0.4)
         ax.set_xticks(range(len(settings)), names, rotation=30, ha="right", fontsize=7)
     return _write_png(fig, path, dpi=100)
+
+
+def plot_distributions(samples, path=None, title=None, bins=40):
+    """Histograms (as densities, step lines) of several per-image quantities, one panel
+    each, for several groups of images side by side.
+
+    samples: ``{quantity: {group: values (N_group,)}}``, e.g. ``{"mean": {"train/":
+    ..., "test/": ...}}``; every quantity's groups share one set of bins; a group keeps its
+    colour across panels.
+    """
+    if not samples:
+        raise ValueError("samples is empty; expected {quantity: {group: values}}")
+    groups = list(dict.fromkeys(g for by_group in samples.values() for g in by_group))
+    fig, axes = _new_figure(3.4 * len(samples), 3.2, ncols=len(samples))
+    axes = np.atleast_1d(axes)
+    for ax, (quantity, by_group) in zip(axes, samples.items()):
+        values = np.concatenate([np.asarray(v, np.float64) for v in by_group.values()])
+        edges = np.histogram_bin_edges(values, bins=bins)
+        for group, v in by_group.items():
+            ax.hist(v, bins=edges, density=True, histtype="step", linewidth=1.4,
+                    color=f"C{groups.index(group)}", label=f"{group} ({len(v)})")
+        ax.set_xlabel(quantity)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("density")
+    axes[0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return _finish(fig, path)
+
+
+def plot_probability_shift(p_by_group, priors, path=None, bins=25):
+    """Histograms of P(pneumonia) for groups of images (``{group: (N,)}``, e.g. validation
+    and the unlabeled test images), with the class priors they imply (``{label: value}``,
+    vertical lines)."""
+    fig, ax = _new_figure(6.0, 3.6)
+    edges = np.linspace(0, 1, bins + 1)
+    for i, (group, p) in enumerate(p_by_group.items()):
+        ax.hist(p, bins=edges, density=True, histtype="step", linewidth=1.5, color=f"C{i}",
+                label=f"{group} ({len(p)})")
+    for j, (label, value) in enumerate(priors.items()):
+        ax.axvline(value, color=f"C{j + len(p_by_group)}", linestyle="--", linewidth=1,
+                   label=f"{label}: {value:.3f}")
+    ax.set_xlabel("P(pneumonia)")
+    ax.set_ylabel("density")
+    ax.set_title("the model's probabilities, and the class priors they imply", fontsize=10)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return _finish(fig, path)

@@ -7,7 +7,7 @@ probability of pneumonia and a Grad-CAM overlay, the settings and the versions.
 
 Everything is inside the one file: CSS inline, figures as base64 PNG ``data:`` URIs, no
 scripts, fonts or links to load, so it can be mailed, archived or opened offline.
-``minicnn train`` writes it at the end of every run; ``minicnn report RUN_DIR`` rewrites it.
+``minicnn train`` writes it at the end of every run; ``minicnn report --model RUN_DIR`` rewrites it.
 """
 from __future__ import annotations
 
@@ -285,8 +285,8 @@ def _history_section(history, metrics):
 def _find_data(data_dir, config):
     """(test folder or None, HTML message saying why when None): the folder
     :func:`minicnn.data.run_data_dir` gives for ``data_dir`` and the run's recorded one."""
-    hint = ("so no test images are shown. Run <code>minicnn report RUN_DIR --data DIR</code> "
-            "to add them.")
+    hint = ("so no test images are shown. Run <code>minicnn report --model RUN_DIR --data "
+            "DIR</code> to add them.")
     try:
         root = run_data_dir(data_dir, config.get("data_dir"))
     except (FileNotFoundError, ValueError) as exc:

@@ -9,15 +9,19 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from . import adapt as adapt_module
 from . import metrics as metrics_module
-from . import plots, runs
-from .data import decode_image, file_problem, load_image_folder, preprocess_image, run_data_dir
+from . import logs, plots, runs
+from .data import (decode_image, file_problem, load_image_folder, load_unlabeled,
+                   preprocess_image, run_data_dir, training_augmenter)
+from .io import atomic_write
 from .metrics import format_table
 from .settings import PROTOCOLS, Settings
 from .validation import DataError
@@ -26,7 +30,11 @@ __all__ = ["score", "finite_probability", "test_figures", "call_report", "evalua
            "predict_images", "format_predictions", "PREDICT_FORMATS"]
 
 
-def _log(message=""):
+log = logging.getLogger(__name__)
+
+
+def _say(message=""):
+    """A result (scores, a file written) on stdout; what happens on the way goes to ``log``."""
     print(message, flush=True)
 
 
@@ -72,17 +80,24 @@ def call_report(report, run_dir, data_root, config=None):
         path = report(run_dir, data_dir=data_root, config=config)
     except Exception as exc:  # the report is a convenience; never lose a finished run to it
         warnings.warn(f"the run is complete, but its report.html could not be written "
-                      f"({type(exc).__name__}: {exc}); retry with: minicnn report {run_dir}",
+                      f"({type(exc).__name__}: {exc}); retry with: minicnn report --model "
+                      f"{run_dir}",
                       RuntimeWarning, stacklevel=2)
         return None
-    _log(f"report: {path}")
+    _say(f"report: {path}")
     return path
 
 
 # -- a finished run or a model file ------------------------------------------------------
-def evaluate_run(ref, data=None, batch_size=32, report=None):
+def evaluate_run(ref, data=None, batch_size=32, report=None, adapt=(), tta=0,
+                 predictions=None):
     """Score a run folder's (or model file's) model on the whole ``test/`` folder of
     ``data`` (default: the run's own chest_xray folder, else the usual places).
+
+    adapt: methods of :func:`minicnn.adapt.parse_adapt` ("bn", "prior"), tta: draws of the
+    run's training augmentations to average, predictions: a CSV file to write; with any of
+    them the adapted scores are computed too (:func:`_evaluate_adapted`) and returned under
+    ``"adapted"``; without them, the behaviour below is unchanged.
 
     Reports at the run's threshold and at 0.5; returns ``{"model", "threshold", "data_dir",
     "test", "recorded"}`` and prints a table. A run trained with ``score_test=False`` gets
@@ -93,10 +108,12 @@ def evaluate_run(ref, data=None, batch_size=32, report=None):
     """
     model, info = runs.load_run(ref)
     config = runs.read_config(Path(info["run_dir"])) if info["run_dir"] else {}
+    _refuse_impossible_adaptation(model, config, adapt, tta)
     root = run_data_dir(data, config.get("data_dir")).resolve()
     if not (root / "test").is_dir():
         raise FileNotFoundError(f"{root} has no test/ folder")
-    ds = load_image_folder(root / "test", info["image_size"], equalize=info["equalize"])
+    ds = load_image_folder(root / "test", info["image_size"], equalize=info["equalize"],
+                           progress=logs.shows_progress(log))
     if len(np.unique(ds.y)) < 2:
         raise DataError(f"{root / 'test'} holds only one class; AUC and specificity need both")
     settings, metrics = _unscored_run(info["run_dir"], config) or (None, None)
@@ -105,17 +122,22 @@ def evaluate_run(ref, data=None, batch_size=32, report=None):
         batch_size, seed = settings.batch_size, settings.seed
     p = finite_probability(model, ds.x, batch_size, "test")
     scores = score(ds.y, p, info["threshold"], seed=seed)
-    _log(f"minicnn evaluate: {ref} on {root / 'test'} ({info['image_size']} px)")
+    log.info("minicnn evaluate: %s on %s (%d px)", ref, root / "test", info["image_size"])
     if info["protocol"] and info["protocol"].startswith("thesis"):
-        _log("note: this run followed the thesis protocol; its threshold was chosen on a test "
-             "sample, so the numbers at that threshold are optimistic.")
+        log.warning("this run followed the thesis protocol; its threshold was chosen on a test "
+                    "sample, so the numbers at that threshold are optimistic.")
     source = "the run's, chosen on validation" if info["run_dir"] else "a bare model file"
-    _log(f"threshold {info['threshold']:.3f} ({source})")
-    _log(format_table([("test @ 0.5", scores["at_0.5"]), ("test @ threshold", scores)]))
+    _say(f"threshold {info['threshold']:.3f} ({source})")
+    _say(format_table([("test @ 0.5", scores["at_0.5"]), ("test @ threshold", scores)]))
     if settings is not None:
         _record_test(info, metrics, ds, p, scores, root, report)
-    return {"model": str(ref), "threshold": info["threshold"], "data_dir": str(root),
-            "test": scores, "recorded": settings is not None}
+    result = {"model": str(ref), "threshold": info["threshold"], "data_dir": str(root),
+              "test": scores, "recorded": settings is not None}
+    if adapt or tta or predictions is not None:
+        how = {"methods": tuple(adapt), "tta": int(tta), "batch_size": batch_size,
+               "seed": seed, "predictions": predictions}
+        result["adapted"] = _evaluate_adapted(model, info, config, root, ds, scores, how)
+    return result
 
 
 def _unscored_run(run_dir, config):
@@ -140,7 +162,83 @@ def _record_test(info, metrics, ds, p, scores, root, report):
                   {"threshold": info["threshold"], "test": scores, "p_test": p},
                   metrics.get("protocol"))
     call_report(report, run_dir, root)
-    _log(f"recorded in {run_dir / runs.METRICS} (test/ is now scored for this run)")
+    _say(f"recorded in {run_dir / runs.METRICS} (test/ is now scored for this run)")
+
+
+# -- adapted to test/ without its labels (docs/shift.md) ------------------------------------
+def _refuse_impossible_adaptation(model, config, methods, tta):
+    """ValueError for an adaptation this model or run cannot have, before any image is read."""
+    if "bn" in methods:
+        adapt_module.batchnorm_layers(model)
+    if "prior" in methods and adapt_module.run_training_prior(config) is None:
+        raise ValueError(adapt_module.NO_TRAINING_PRIOR)
+    if tta and not config.get("settings"):
+        raise ValueError(TTA_NEEDS_RUN)
+
+
+TTA_NEEDS_RUN = "--tta needs a run folder (its training augmentations), not a bare model file"
+
+
+def _adapted_test_probability(model, info, config, root, how):
+    """(the unlabeled test images, minicnn.adapt.adapted_probability's result, the seed of
+    the test-time augmentation or None) for test/ read without labels
+    (:func:`minicnn.data.load_unlabeled`): nothing here sees a label."""
+    settings = Settings.from_dict(config["settings"]) if config.get("settings") else None
+    if how["tta"] and settings is None:
+        raise ValueError(TTA_NEEDS_RUN)
+    images = load_unlabeled(root / "test", info["image_size"], equalize=info["equalize"])
+    augment = training_augmenter(settings) if settings is not None else None
+    tta_seed = settings.seed if how["tta"] else None
+    result = adapt_module.adapted_probability(
+        model, images.x, how["methods"], how["tta"], adapt_module.run_training_prior(config),
+        augment, tta_seed, how["batch_size"])
+    return images, result, tta_seed
+
+
+def _evaluate_adapted(model, info, config, root, ds, unadapted, how):
+    """Score the adapted test probabilities at the run's threshold, print them, write
+    ``metrics-adapt-NAME.json`` into a run folder (never metrics.json) and, when asked, the
+    predictions CSV; returns the adapted file's content."""
+    images, result, tta_seed = _adapted_test_probability(model, info, config, root, how)
+    label_of = dict(zip(ds.paths, ds.y))               # labels only to score, afterwards
+    y = np.array([label_of[path] for path in images.paths])
+    threshold = info["threshold"]
+    scores = score(y, result["p_adapted"], threshold, seed=how["seed"])
+    name = adapt_module.adapt_name(how["methods"], how["tta"])
+    section = {"name": name, "methods": list(how["methods"]), "tta": how["tta"],
+               "tta_seed": tta_seed, "prior": result["prior"],
+               "threshold_on_unadapted_scale": adapt_module.threshold_on_unadapted_scale(
+                   threshold, result["prior"]),
+               "data_dir": str(root), "at": runs.now(), "command": " ".join(sys.argv)}
+    _say(f"adapted ({name}): " + _prior_words(result["prior"]))
+    _say(format_table([("adapted @ 0.5", scores["at_0.5"]), ("adapted @ threshold", scores)]))
+    if how["predictions"] is not None:
+        _write_predictions(how["predictions"], images.names, result)
+        _say(f"predictions: {how['predictions']}")
+    adapted = {"adaptation": section, "test": scores, "test_unadapted": unadapted}
+    if info["run_dir"] is not None:
+        metrics = runs.read_json(Path(info["run_dir"]) / runs.METRICS)
+        adapted = {**metrics, **adapted}
+        runs.RunFolder(info["run_dir"]).write_json(f"metrics-adapt-{name}.json", adapted)
+        _say(f"written: {Path(info['run_dir']) / f'metrics-adapt-{name}.json'}")
+    return adapted
+
+
+def _prior_words(prior):
+    if prior is None:
+        return "the class prior is not re-estimated"
+    return (f"test prior of {prior['prior']:.3f} estimated by EM ({prior['iterations']} "
+            f"iterations) against the training prior {prior['train_prior']:.3f}")
+
+
+def _write_predictions(path, names, result):
+    """The CSV of each test image's file name and probabilities, unadapted and adapted."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["file", "probability", "probability_adapted"])
+    writer.writerows((name, repr(float(p)), repr(float(q)))
+                     for name, p, q in zip(names, result["p"], result["p_adapted"]))
+    atomic_write(path, out.getvalue().encode("utf-8"))
 
 
 def predict_images(ref, paths, batch_size=32):

@@ -21,6 +21,7 @@ import hashlib
 import io
 import itertools
 import json
+import logging
 import os
 import re
 import shutil
@@ -32,7 +33,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import pipeline, runs, runtime
+from . import logs, pipeline, runs, runtime
 from .report import write_report
 from .scoring import evaluate_run
 from .settings import Settings, settings_for
@@ -50,6 +51,7 @@ KILL_ONCE = "MINICNN_SWEEP_KILL_ONCE"
 #: The Dask event topic of the runs' progress lines, and the lines sent there.
 EVENTS = "minicnn-sweep"
 PROGRESS = re.compile(r"(Epoch \d+/\d+: |resuming |done in )")
+log = logging.getLogger(__name__)
 
 
 # -- the grid (parsed by minicnn.settings.parse_sets, with the sweepable keys) -------------
@@ -225,7 +227,8 @@ def run_task(task, threads=1, command=None):
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a", encoding="utf-8") as f, _process_settings(threads):
         lines = _RunLog(f, _event_sender(run))
-        with contextlib.redirect_stdout(lines), contextlib.redirect_stderr(lines):
+        with contextlib.redirect_stdout(lines), contextlib.redirect_stderr(lines), \
+                logs.to_stderr():
             return _run_task(task, command)
 
 
@@ -359,16 +362,15 @@ def _connect(client, scheduler_file, workers, threads):
 def _show_dashboard(client):
     try:
         import bokeh  # noqa: F401  (distributed serves its dashboard only with bokeh)
-        print(f"Dask dashboard: {client.dashboard_link}", flush=True)
+        log.info("Dask dashboard: %s", client.dashboard_link)
     except ImportError:
-        print("Dask dashboard: none here (it needs bokeh: pip install 'bokeh>=3.1')",
-              flush=True)
+        log.info("Dask dashboard: none here (it needs bokeh: pip install 'bokeh>=3.1')")
 
 
 def _show_progress(event):
-    """Print a run's progress line sent from its worker (a Dask event of topic EVENTS)."""
+    """Log a run's progress line sent from its worker (a Dask event of topic EVENTS)."""
     _, message = event
-    tqdm.write(f"  {message['run']}: {message['line']}")
+    log.info("  %s: %s", message["run"], message["line"])
 
 
 def task_key(task):
@@ -400,14 +402,14 @@ def _submit_all(client, todo, threads, command):
                              key=task_key(task)): task for task in todo}
     done = {}
     for future in tqdm(as_completed(futures), total=len(futures), unit="run", desc="sweep",
-                       disable=None):
+                       disable=logs.bar_disable(log)):
         task = futures.pop(future)
         name = Path(task.run_dir).name
         try:
             done[name] = _checked(task, future.result())
         except Exception as exc:  # one failed run must not lose the others
             done[name] = f"error: {type(exc).__name__}: {exc}"
-            print(f"minicnn sweep: {name}: {done[name]}", flush=True)
+            log.warning("sweep: run %s did not finish (%s)", name, done[name])
         finally:
             future.release()
     return done
@@ -466,7 +468,7 @@ def score_test(out, data=None):
     ``(number of runs scored now, the files written)``."""
     rows = collect(out)
     scored = 0
-    for row in tqdm(rows, unit="run", desc="test", disable=None):
+    for row in tqdm(rows, unit="run", desc="test", disable=logs.bar_disable(log)):
         run_dir = Path(out) / "runs" / row["run"]
         if row["status"] in runs.FINISHED and row.get("test_auc") is None:
             with contextlib.redirect_stdout(io.StringIO()):

@@ -1,7 +1,8 @@
 """The documentation stays true to the code: every function and test that docs/equations.md
 (and the other teaching pages, the Spanish ones in docs/es/ included) name exists, and every
 relative link in docs/*.md, docs/es/*.md, README.md and examples/README.md points to an
-existing file, and to an existing heading when it has an anchor."""
+existing file, and to an existing heading when it has an anchor. (The Spanish pages' commands
+and vocabulary: tests/test_docs_es.py.)"""
 import ast
 import importlib
 import re
@@ -129,23 +130,3 @@ def test_the_checks_themselves():
                              "```\n# not a heading\n```\n# A B\n## Regresión logística\n")
     assert anchors == {"a-b", "a-b-1", "the-thesis-cnns-1033218-parameters-layer-by-layer",
                        "regresión-logística"}
-
-
-# One Spanish word per concept (docs/es/glosario.md, "Una palabra para cada concepto"):
-# stride is "desplazamiento", a hypothesis test a "contraste", the b term the "intercepto".
-MIXED_WORDS = re.compile(r"paso \(stride\)|\| paso \| stride|pruebas? (?:de hipótesis|t\b|score)"
-                         r"|pesos, sesgo|sesgo \(bias\)", re.IGNORECASE)
-
-
-@pytest.mark.parametrize("page", SPANISH_PAGES)
-def test_spanish_pages_use_one_word_per_concept(page):
-    text = (DOCS / page).read_text(encoding="utf-8")
-    found = [m.group(0) for m in MIXED_WORDS.finditer(text)]
-    assert not found, f"docs/{page} uses a word for two concepts: {found}"
-
-
-def test_glossary_says_which_word_is_used_for_which():
-    text = (DOCS / "es" / "glosario.md").read_text(encoding="utf-8")
-    for row in ("| paso | un paso del optimizador", "| prueba | el conjunto de prueba",
-                "| sesgo | el sesgo de un estimador", "| desplazamiento | stride"):
-        assert row in text, row

@@ -130,3 +130,22 @@ def test_split_seed_fixes_the_validation_patients_across_seeds():
     assert validation(seed=0, split_seed=5) == validation(seed=1, split_seed=5) \
         == validation(seed=5)
     assert validation(seed=0) != validation(seed=1)
+
+
+def test_adabn_adapts_each_member_of_an_ensemble_on_its_own():
+    from minicnn import adapt, layers
+    from minicnn.model import Sequential
+
+    def member(seed):
+        return Sequential([layers.Input((4, 4, 1)), layers.Conv2D(2, 3),
+                           layers.BatchNormalization(), layers.Flatten(),
+                           layers.Dense(2, activation="softmax")], seed=seed)
+    members = [member(0), member(1)]
+    x = np.random.default_rng(0).random((6, 4, 4, 1)).astype(np.float32)
+    adapted = adapt.adapt_batchnorm(Ensemble(members), x)
+    assert isinstance(adapted, Ensemble)
+    for got, own in zip(adapted.members, members):
+        for a, b in zip(got.get_weights(), adapt.adapt_batchnorm(own, x).get_weights()):
+            np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(adapted.members[0].get_weights()[-3],
+                              adapted.members[1].get_weights()[-3])

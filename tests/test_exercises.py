@@ -83,8 +83,8 @@ def test_a_crashing_function_fails_without_crashing_the_checker():
 
 
 def test_start_writes_stubs_that_check_as_todo(tmp_path, capsys):
-    assert cli("start", tmp_path) == 0
-    assert cli("start", tmp_path) == 1                  # never overwrites without --force
+    assert cli("start", "--out", tmp_path) == 0
+    assert cli("start", "--out", tmp_path) == 1                  # never overwrites without --force
     for ex in catalog.EXERCISES:
         source = (tmp_path / ex.file).read_text()
         assert f"def {ex.signature}:" in source and "raise NotImplementedError" in source
@@ -94,7 +94,7 @@ def test_start_writes_stubs_that_check_as_todo(tmp_path, capsys):
 
 
 def test_check_passes_a_solved_folder_and_names_a_broken_file(tmp_path, capsys):
-    cli("start", tmp_path)
+    cli("start", "--out", tmp_path)
     (tmp_path / "activations.py").write_text(
         "import numpy as np\n\ndef relu_forward(x):\n    return np.maximum(x, 0)\n\n"
         "def relu_backward(x, dy):\n    return dy * (x > 0)\n")

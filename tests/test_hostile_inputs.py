@@ -285,7 +285,7 @@ def test_report_on_a_tampered_metrics_file_names_it(interrupted, tmp_path, capsy
     run = _copy(interrupted[3], tmp_path)
     (run / "metrics.json").write_text(json.dumps({"validation": ["x"]}))
     with pytest.warns(UserWarning, match="metrics.json: validation must be an object"):
-        main(["report", str(run)])
+        main(["report", "--model", str(run)])
     assert "Traceback" not in capsys.readouterr().err
 
 
@@ -334,7 +334,7 @@ def test_a_file_where_a_folder_is_needed_exits_2(tmp_path, data_dir, capsys):
     file.write_text("mine")
     assert main(["sweep", "--data", str(data_dir), "--out", str(file), "--seeds", "0"]) == 2
     assert main(["compare", str(file)]) == 2
-    assert main(["exercises", "start", str(file)]) == 2
+    assert main(["exercises", "start", "--out", str(file)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 3 and err.count(str(file)) == 3, err
     assert file.read_text() == "mine"

@@ -103,7 +103,8 @@ def test_a_failing_cell_fails_the_test(kernel):
 
 def test_notebooks_command_writes_one_ipynb_per_example(tmp_path, capsys):
     parser = notebooks.add_arguments(argparse.ArgumentParser())
-    assert notebooks.run(parser.parse_args([str(tmp_path)])) == 0
+    assert notebooks.run(parser.parse_args(["--out", str(tmp_path)])) == 0
     assert sorted(p.stem for p in tmp_path.glob("*.ipynb")) == [s.stem for s in SCRIPTS]
     assert "jupyter lab" in capsys.readouterr().out
-    assert notebooks.run(parser.parse_args([str(tmp_path), "--examples", str(tmp_path)])) == 1
+    elsewhere = ["--out", str(tmp_path), "--examples", str(tmp_path)]
+    assert notebooks.run(parser.parse_args(elsewhere)) == 1

@@ -78,12 +78,12 @@ def test_bad_recipe_settings_are_refused(key, value):
 
 
 def test_augmenter_chains_geometry_then_intensity():
-    assert pipeline._augmenter(settings_for("quick")) is None
+    assert pipeline.training_augmenter(settings_for("quick")) is None
     x = np.full((2, 8, 8, 1), 0.5)
-    only_intensity = pipeline._augmenter(settings_for("quick", intensity=0.2))
+    only_intensity = pipeline.training_augmenter(settings_for("quick", intensity=0.2))
     np.testing.assert_array_equal(only_intensity(x, np.random.default_rng(3)),
                                   intensity_batch(x, np.random.default_rng(3), 0.2))
-    both = pipeline._augmenter(settings_for("quick", augment=True, intensity=0.2))
+    both = pipeline.training_augmenter(settings_for("quick", augment=True, intensity=0.2))
     assert both(x, np.random.default_rng(3)).shape == x.shape
 
 

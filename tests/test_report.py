@@ -119,7 +119,7 @@ def test_training_writes_the_report(run):
 def test_report_command_writes_a_self_contained_page_with_the_run_numbers(run, capsys):
     run_dir, data, _ = run
     (run_dir / "report.html").unlink()
-    assert main(["report", str(run_dir), "--data", str(data)]) == 0
+    assert main(["report", "--model", str(run_dir), "--data", str(data)]) == 0
     path = run_dir / "report.html"
     assert f"report written to {path}" in capsys.readouterr().out
     markup = path.read_text(encoding="utf-8")
@@ -217,7 +217,7 @@ def test_a_failing_report_only_warns(run, monkeypatch):
 
 
 def test_report_of_a_folder_that_is_not_a_run_exits_2(tmp_path, capsys):
-    assert main(["report", str(tmp_path)]) == 2
+    assert main(["report", "--model", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
 
 

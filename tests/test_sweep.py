@@ -153,7 +153,7 @@ def test_a_sweep_survives_a_killed_worker_and_a_rerun_does_nothing(tmp_path, dat
     out, flag = tmp_path / "sweep", tmp_path / "killed"
     monkeypatch.setenv(sweep.KILL_ONCE, str(flag))
     assert main([*SWEEP, "--data", str(data_dir), "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
+    printed, shown = capsys.readouterr()
     killed = Path(flag.read_text())            # one worker died in the middle of this run
     folders = sorted((out / "runs").iterdir())
     assert [f.name for f in folders] == [
@@ -168,7 +168,7 @@ def test_a_sweep_survives_a_killed_worker_and_a_rerun_does_nothing(tmp_path, dat
         resumed = [r["from_epoch"] for r in config.get("resumed", [])]
         assert resumed == ([1] if folder == killed else [])
     assert "4 runs: 1 resumed, 3 trained" in printed
-    assert "Dask dashboard: http://" in printed          # the local cluster's, with bokeh
+    assert "Dask dashboard: http://" in shown            # the local cluster's, with bokeh
 
     with open(out / "sweep.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -195,7 +195,7 @@ def test_a_sweep_survives_a_killed_worker_and_a_rerun_does_nothing(tmp_path, dat
     assert _files(out / "runs") == before
 
     (out / "summary.md").unlink()
-    assert main(["report", str(out)]) == 0
+    assert main(["report", "--model", str(out)]) == 0
     assert "## Test" in capsys.readouterr().out and (out / "summary.md").is_file()
 
 

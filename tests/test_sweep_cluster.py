@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from minicnn import runs, sweep
+from minicnn import logs, runs, sweep
 from minicnn.cli import main
 from minicnn.validation import SettingError
 
@@ -112,7 +112,7 @@ def test_a_task_that_writes_nothing_fails_the_sweep(tmp_path, data_dir, monkeypa
     (name,) = [Path(t.run_dir).name for t in sweep.plan("quick", GRID, [0], out)]
     assert code == 1
     assert f"1 of 1 runs did not finish: {name}" in captured.err
-    assert "holds no finished run" in captured.out
+    assert "holds no finished run" in captured.err
     summary = (out / "summary.md").read_text()
     assert "No run has finished yet" in summary and "validation-only" not in summary
 
@@ -278,10 +278,11 @@ def test_a_client_a_cluster_a_scheduler_file_and_the_dask_config_all_connect(
     with dask.config.set({"scheduler-address": cluster.scheduler_address}):
         for way, kwargs in ways.items():
             out = tmp_path / way
-            result = sweep.run_sweep("quick", GRID, [0], out, data=str(data_dir), **kwargs)
+            with logs.to_stderr():                  # as the command shows progress
+                result = sweep.run_sweep("quick", GRID, [0], out, data=str(data_dir), **kwargs)
             assert list(result["done"].values()) == ["trained"], way
             assert list(_finished(out).values()) == ["done"], way
-            printed = capsys.readouterr().out
+            printed = capsys.readouterr().err
             (name,) = result["done"]
             assert f"  {name}: Epoch 1/1: loss" in printed, way      # the run's epochs
             log = (out / "logs" / f"{name}.log").read_text()

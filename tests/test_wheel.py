@@ -1,6 +1,6 @@
 """The distributions: the wheel carries the licence and the index's metadata, the source
 distribution what the tests read, and an installed wheel is enough for `minicnn --version`
-and `minicnn notebooks DIR` (the example scripts, kept in the repository's top-level
+and `minicnn notebooks --out DIR` (the example scripts, kept in the repository's top-level
 examples/ folder, ship inside the package: setup.py's build step).
 
 The wheel is built with the running interpreter's setuptools (no build isolation, so no
@@ -113,6 +113,6 @@ def test_notebooks_command_from_an_installed_wheel(wheel, tmp_path):
     assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout
     version = run([venv / "bin" / "minicnn", "--version"], cwd=elsewhere, env=env).stdout
     assert version.split() == ["minicnn", minicnn.__version__], version
-    proc = run([venv / "bin" / "minicnn", "notebooks", "nb"], cwd=elsewhere, env=env)
+    proc = run([venv / "bin" / "minicnn", "notebooks", "--out", "nb"], cwd=elsewhere, env=env)
     written = sorted(p.stem for p in (elsewhere / "nb").glob("*.ipynb"))
     assert written == [p.stem for p in notebooks.example_scripts(ROOT / "examples")], proc.stdout

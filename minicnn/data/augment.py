@@ -10,10 +10,12 @@ its centre, applied with bilinear interpolation and Keras's default 'reflect' fi
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.ndimage import affine_transform
 
-__all__ = ["augment_batch", "intensity_batch"]
+__all__ = ["augment_batch", "intensity_batch", "training_augmenter"]
 
 
 def augment_batch(x: np.ndarray, rng: np.random.Generator, rotation: float = 0.1,
@@ -91,3 +93,23 @@ def intensity_batch(x: np.ndarray, rng: np.random.Generator, strength: float = 0
     mean = out.mean(axis=(1, 2, 3), keepdims=True)
     out = (out - mean) * contrast.astype(x.dtype) + mean + brightness.astype(x.dtype)
     return np.clip(out, 0, 1, out=out)
+
+
+def training_augmenter(settings):
+    """``(x_batch, rng) -> x_batch`` for a run's training batches (and test-time
+    augmentation) from its settings (minicnn.settings.Settings): the geometric augmentation
+    (with ``augment``) then the intensity one (``intensity`` > 0); None when neither."""
+    steps = []
+    if settings.augment:
+        steps.append(functools.partial(augment_batch, rotation=settings.rotation,
+                                       shift=settings.shift, zoom=settings.zoom))
+    if settings.intensity > 0:
+        steps.append(functools.partial(intensity_batch, strength=settings.intensity))
+    if not steps:
+        return None
+
+    def augment(x, rng):
+        for step in steps:
+            x = step(x, rng)
+        return x
+    return augment

@@ -40,7 +40,7 @@ from . import cache as _cache
 __all__ = ["ImageDataset", "load_image_folder", "decode_image", "preprocess_image",
            "equalize_image", "EQUALIZE",
            "file_problem", "IMAGE_EXTENSIONS", "DEFAULT_CLASS_NAMES", "MAX_PIXELS",
-           "REDUCE_ABOVE"]
+           "REDUCE_ABOVE", "UnlabeledImages", "list_unlabeled", "load_unlabeled"]
 
 #: File extensions (lower case) treated as images; other files are ignored.
 IMAGE_EXTENSIONS = frozenset({".jpeg", ".jpg", ".jpe", ".png", ".bmp", ".gif", ".tif",
@@ -356,6 +356,53 @@ def _decode_all(files, names, preprocess, progress, strict, store=None) -> Image
                              f"({len(skipped)} file(s) skipped)")
     return ImageDataset(x=x[:len(kept_paths)].copy() if skipped else x, y=y, paths=kept_paths,
                         class_names=list(names), skipped=skipped)
+
+
+@dataclass
+class UnlabeledImages:
+    """The images of a folder read without labels: x (N, S, S, 1) float32 in [0, 1],
+    paths (N file paths, ordered by file name), skipped: (path, reason) of unusable files."""
+
+    x: np.ndarray
+    paths: list[str]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def names(self) -> list[str]:
+        """The file names (no folder: a class folder's name would be a label)."""
+        return [os.path.basename(path) for path in self.paths]
+
+
+def list_unlabeled(folder: str | os.PathLike) -> list[str]:
+    """Every image file under ``folder`` (recursive, any sub-folders), ordered by file name
+    and then by path: the order, and so every result computed from it, does not depend on
+    the names of the sub-folders (the class folders of a test/ folder are never read as
+    labels). FileNotFoundError when the folder is missing, ValueError when it holds no
+    image."""
+    folder = Path(folder).expanduser().absolute()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder {str(folder)!r} does not exist or is not a "
+                                f"folder")
+    found = sorted(list_images(folder), key=lambda path: (os.path.basename(path), path))
+    if not found:
+        raise ValueError(f"{str(folder)!r} holds no image files (extensions: "
+                         f"{', '.join(sorted(IMAGE_EXTENSIONS))})")
+    return found
+
+
+def load_unlabeled(folder: str | os.PathLike, image_size: int = 150, cache_dir=None,
+                   progress: bool = True, use_cache: bool = True,
+                   equalize: str = "none") -> UnlabeledImages:
+    """Decode :func:`list_unlabeled`'s files, preprocessed as :func:`load_image_folder`'s
+    (and from the same cache), into :class:`UnlabeledImages`: no label is read."""
+    image_size = positive_int(image_size, "image_size")
+    files = [(path, 0) for path in list_unlabeled(folder)]
+    ds = load_files(folder, files, ["image"], image_size, cache_dir, progress,
+                    use_cache=use_cache, equalize=equalize)
+    return UnlabeledImages(ds.x, ds.paths, ds.skipped)
 
 
 def _pixels(path, preprocess, store):

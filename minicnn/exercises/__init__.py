@@ -1,7 +1,7 @@
 """Exercises with an autograder: write the backward passes yourself, then run the check.
 
     minicnn exercises list                 the exercises, in order
-    minicnn exercises start DIR            write stub files into DIR (one per topic)
+    minicnn exercises start --out DIR      write stub files into DIR (one per topic)
     minicnn exercises check DIR [NAME...]  grade DIR's functions: PASS / FAIL / TODO each
 
 ``check`` imports every ``*.py`` in DIR in a child process (``minicnn.exercises.isolated``),
@@ -23,12 +23,14 @@ from collections import namedtuple
 from pathlib import Path
 from types import SimpleNamespace
 
+from ..arguments import old_spelling
 from ..validation import SettingError
 from .catalog import EXERCISES, NAMES, TRAIN_SCRIPT, TRAINING, stub_files
 from .checks import CHECKS
 from .isolated import TIME_LIMIT, Failure, isolated_solutions
 
 Result = namedtuple("Result", "name status error hint")
+WIDTH = max(map(len, NAMES))          # the names' column in `list` and `check`
 
 
 def load_solutions(folder):
@@ -98,8 +100,9 @@ def format_result(r):
     """One line per exercise (and the hint on the next when there is one)."""
     error = "" if r.error is None else (
         f"validation accuracy {r.error:.3f}" if r.name == TRAINING else f"rel. error {r.error:.1e}")
-    line = f"{r.status:<4}  {r.name:<22} {error}".rstrip()
-    return line + (f"\n      hint: {r.hint}" if r.hint and r.status != "PASS" else "")
+    line = f"{r.status:<4}  {r.name:<{WIDTH}} {error}".rstrip()
+    hint = r.hint["en"] if isinstance(r.hint, dict) else r.hint     # {"en": ..., "es": ...}
+    return line + (f"\n      hint: {hint}" if hint and r.status != "PASS" else "")
 
 
 # --------------------------------------------------------------------------- command line
@@ -108,7 +111,9 @@ def add_arguments(parser):
     sub = parser.add_subparsers(dest="exercises_command", required=True, metavar="COMMAND")
     sub.add_parser("list", help="list the exercises")
     start = sub.add_parser("start", help="write stub files into a folder")
-    start.add_argument("dir", help="folder for the stub files (created if missing)")
+    old_spelling(start, "DIR", start.add_argument(
+        "--out", required=True, metavar="DIR", help="folder for the stub files (created if "
+                                                    "missing)"))
     start.add_argument("--force", action="store_true", help="overwrite existing files")
     check = sub.add_parser("check", help="grade the functions in a folder")
     check.add_argument("dir", help="the folder written by `minicnn exercises start`")
@@ -127,14 +132,14 @@ def run(args):
 
 def _list(args):
     for k, e in enumerate(EXERCISES, start=1):
-        print(f"{k:2}. {e.name:<22} {e.file:<16} {e.signature}")
-    print(f"{len(EXERCISES) + 1:2}. {TRAINING:<22} {TRAIN_SCRIPT:<16} "
+        print(f"{k:2}. {e.name:<{WIDTH}} {e.file:<16} {e.signature}")
+    print(f"{len(EXERCISES) + 1:2}. {TRAINING:<{WIDTH}} {TRAIN_SCRIPT:<16} "
           "a small CNN of your functions, trained on X-rays")
     return 0
 
 
 def _start(args):
-    folder = Path(args.dir)
+    folder = Path(args.out)
     if folder.exists() and not folder.is_dir():
         raise SettingError(f"{folder} is a file; give a folder for the stub files")
     files = stub_files()

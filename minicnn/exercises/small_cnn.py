@@ -2,7 +2,7 @@
 
     conv 3x3, 8 filters -> ReLU -> max-pool 2x2 -> flatten -> dense 2 -> softmax cross-entropy
 
-trained with the student's ``adam_step``. ``funcs`` is any object with the ten exercise
+trained with the student's ``adam_step``. ``funcs`` is any object with the exercise
 functions as attributes (a student's folder loaded by ``minicnn.exercises.load_solutions``,
 or ``minicnn.exercises.solutions``). The data: a seeded sample of training X-rays at 32 px,
 one image per patient (``minicnn.data.subsets``), split into training and validation patients;

@@ -7,6 +7,21 @@ reference): they are short and slow, for reading. ``minicnn exercises check`` pa
 import numpy as np
 
 
+def numerical_gradient(f, x, h=1e-5):
+    """Centred differences, one entry at a time, on a float64 copy of x."""
+    x = np.array(x, dtype=np.float64)                    # the copy: the caller's x stays
+    grad = np.zeros(x.shape)
+    for i in np.ndindex(x.shape):
+        keep = x[i]
+        x[i] = keep + h
+        up = f(x)
+        x[i] = keep - h
+        down = f(x)
+        x[i] = keep                                      # put back: the next entry's x
+        grad[i] = (up - down) / (2 * h)
+    return grad
+
+
 def relu_forward(x):
     """max(0, x), any shape."""
     return np.maximum(x, 0)
@@ -93,6 +108,45 @@ def dense_forward(x, kernel, bias):
 def dense_backward(x, kernel, dy):
     """(dx, dkernel, dbias) = (dy . kernel^T, x^T . dy, sum of dy over the batch)."""
     return dy @ kernel.T, x.T @ dy, dy.sum(axis=0)
+
+
+def _normalised(x, epsilon):
+    """(x_hat, sqrt(var + epsilon), axes): statistics over every axis but the last."""
+    axes = tuple(range(x.ndim - 1))
+    std = np.sqrt(x.var(axis=axes) + epsilon)            # biased variance: divides by m
+    return (x - x.mean(axis=axes)) / std, std, axes
+
+
+def batchnorm_forward(x, gamma, beta, epsilon=0.001):
+    """gamma * x_hat + beta, x_hat normalised with the batch's own mean and variance."""
+    x_hat, _, _ = _normalised(x, epsilon)
+    return gamma * x_hat + beta
+
+
+def batchnorm_backward(x, gamma, dy, epsilon=0.001):
+    """(dx, dgamma, dbeta); dx goes through the batch's mean and variance too."""
+    x_hat, std, axes = _normalised(x, epsilon)
+    dgamma, dbeta = (dy * x_hat).sum(axis=axes), dy.sum(axis=axes)
+    dx = gamma / std * (dy - dy.mean(axis=axes) - x_hat * (dy * x_hat).mean(axis=axes))
+    return dx, dgamma, dbeta
+
+
+def dropout_forward(x, mask, rate):
+    """Inverted dropout: the kept values divided by the keep probability 1 - rate."""
+    return x * mask / (1 - rate)
+
+
+def dropout_backward(dy, mask, rate):
+    """The same constant factor per value as the forward: mask / (1 - rate)."""
+    return dy * mask / (1 - rate)
+
+
+def sigmoid_binary_cross_entropy(logits, labels):
+    """(mean of softplus(z) - y z, (sigmoid(z) - y) / N), finite for any logits."""
+    softplus = np.maximum(logits, 0) + np.log1p(np.exp(-np.abs(logits)))    # ln(1 + e^z)
+    loss = np.mean(softplus - labels * logits)
+    p = np.exp(logits - softplus)                        # sigmoid(z) = e^z / (1 + e^z)
+    return float(loss), (p - labels) / len(labels)
 
 
 def softmax_cross_entropy(logits, labels):
