@@ -94,6 +94,9 @@ def test_a_run_loads_and_its_readers_preprocess_with_its_equalisation(tmp_path, 
     p = model.predict(expected.x)[:, 1].astype(np.float64)
     scored = scoring.evaluate_run(run, data=data)["test"]
     assert scored["loss"] == scoring.score(expected.y, p, 0.5, 0)["loss"]
+    (run / "metrics.json").write_text(json.dumps({"validation": None, "test": None}))
+    unlabeled = scoring.evaluate_run(run, data=data, predictions=tmp_path / "p.csv")  # as --adapt
+    assert unlabeled["adapted"]["test"]["loss"] == pytest.approx(scored["loss"], rel=1e-9)
     (run / "config.json").write_text(json.dumps({**config, "settings": {
         **settings.to_dict(), "equalize": "sharpen"}}))
     with pytest.raises(RunFolderError, match="equalize must be one of"):
