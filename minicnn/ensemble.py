@@ -71,20 +71,13 @@ def _setting_runs(sweep_dir, setting):
 
 
 # -- the members must agree ---------------------------------------------------------------
-def _validation_rows(run_dir):
-    """The (path, label) of the images a run validated on, from its splits.csv."""
-    with open(Path(run_dir) / runs.SPLITS, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    return [(row["path"], int(row["label"])) for row in rows
-            if row["split"] in VALIDATION_SPLITS]
-
-
 def _facts(run_dir, info, config):
     """What the members of an ensemble must share, by name."""
+    validation = runs.validation_files(run_dir, config, config.get("data_dir") or "",
+                                       VALIDATION_SPLITS)
     return {"image size": info["image_size"], "equalisation": info["equalize"],
             "protocol": info["protocol"], "class names": info["class_names"],
-            "data folder": config.get("data_dir"),
-            "validation split": sorted(_validation_rows(run_dir))}
+            "data folder": config.get("data_dir"), "validation split": sorted(validation)}
 
 
 def _check_alike(folders, infos, configs):
@@ -132,7 +125,10 @@ def build_ensemble(refs, out=None, data=None, command=None, report=None):
     settings = {**configs[0]["settings"], "out": None}
     batch_size, seed = settings.get("batch_size", 32), configs[0].get("seed", 0)
     root = run_data_dir(data, configs[0].get("data_dir"))
-    x, y = _validation_images(folders[0], infos[0], configs[0].get("data_dir"), root)
+    files = runs.validation_files(folders[0], configs[0], root, VALIDATION_SPLITS)
+    ds = load_files(root, files, infos[0]["class_names"], infos[0]["image_size"],
+                    progress=False, strict=True, equalize=infos[0]["equalize"])
+    x, y = ds.x, ds.y
     p = finite_probability(model, x, batch_size, "validation")
     threshold = metrics_module.youden_threshold(y, p)
     run = runs.claim(out, runs.ENSEMBLE)
@@ -151,18 +147,6 @@ def build_ensemble(refs, out=None, data=None, command=None, report=None):
     call_report(report, run.path, root, {**config, "status": "done"})
     run.finish(config, "done")
     return run.path
-
-
-def _validation_images(run_dir, info, recorded, root):
-    """(x, y) of the shared validation images, preprocessed as the members' were: the files
-    splits.csv names under the members' data folder ``recorded``, read under ``root``."""
-    rows = _validation_rows(run_dir)
-    if recorded and Path(root) != Path(recorded):     # the same files, in another folder
-        rows = [(str(Path(root) / Path(path).relative_to(recorded)), label)
-                for path, label in rows]
-    ds = load_files(root, rows, info["class_names"], info["image_size"], progress=False,
-                    strict=True, equalize=info["equalize"])
-    return ds.x, ds.y
 
 
 def _splits(folders):

@@ -55,7 +55,7 @@ from .validation import RunFolderError, fraction
 __all__ = ["RunFolder", "claim", "reclaim", "read_json", "read_config", "read_history",
            "run_status", "load_run", "pneumonia_probability", "label", "test_not_scored",
            "MODEL", "CONFIG", "HISTORY", "METRICS", "SPLITS", "LOCK", "REPORT", "FIGURES",
-           "FINISHED", "CHECKPOINT", "ENSEMBLE", "members", "equalize_of"]
+           "FINISHED", "CHECKPOINT", "ENSEMBLE", "members", "equalize_of", "validation_files"]
 
 MODEL, CONFIG, HISTORY, METRICS = "model.npz", "config.json", "history.csv", "metrics.json"
 #: config.json's ``kind`` of an ensemble's folder (a run folder has none).
@@ -423,6 +423,18 @@ def members(config, run_dir):
         raise RunFolderError(f"{Path(run_dir) / CONFIG}: an ensemble's members must be a list "
                              f"of at least two run folders, got {names!r:.80}")
     return [Path(name) for name in names]
+
+
+def validation_files(run_dir, config, root, splits=("validation",)):
+    """``[(path, label)]`` of the images a run validated on: the rows of its splits.csv whose
+    split is in ``splits`` (the thesis protocol's is "test+validation"), each path moved from
+    the run's data folder (config.json's ``data_dir``) to ``root``."""
+    old = Path(config.get("data_dir") or root)
+    with open(Path(run_dir) / SPLITS, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["split"] in splits]
+    return [(str(Path(root) / Path(r["path"]).relative_to(old))
+             if Path(r["path"]).is_relative_to(old) else r["path"], int(r["label"]))
+            for r in rows]
 
 
 def equalize_of(config, path):
