@@ -30,16 +30,17 @@ TRAIN = ["train", "--image-size", "40", "--epochs", "4", "--batch-size", "8", "-
 # pause, so a signal can be sent in the middle of an epoch. The draws are the same.
 DRIVER = """
 import sys, time
-from minicnn import cli, pipeline
+from minicnn import cli
+from minicnn.data import augment
 marks, pause = sys.argv[1], float(sys.argv[2])
-original = pipeline.augment_batch
+original = augment.augment_batch
 def counted(x, rng, **kwargs):
     out = original(x, rng, **kwargs)
     with open(marks, "a") as f:
         f.write("batch\\n")
     time.sleep(pause)
     return out
-pipeline.augment_batch = counted
+augment.augment_batch = counted
 sys.exit(cli.main(sys.argv[3:]))
 """
 
@@ -276,8 +277,8 @@ def test_a_damaged_checkpoint_is_refused_by_name(tmp_path):
 
 def test_resume_refuses_other_images_and_goes_on_with_the_right_ones(tmp_path, data_dir,
                                                                       monkeypatch, capsys):
-    from minicnn import pipeline
-    original, calls = pipeline.augment_batch, []
+    from minicnn.data import augment
+    original, calls = augment.augment_batch, []
 
     def interrupt_in_epoch_2(x, rng, **kwargs):
         calls.append(1)
@@ -285,7 +286,7 @@ def test_resume_refuses_other_images_and_goes_on_with_the_right_ones(tmp_path, d
             raise KeyboardInterrupt
         return original(x, rng, **kwargs)
 
-    monkeypatch.setattr(pipeline, "augment_batch", interrupt_in_epoch_2)
+    monkeypatch.setattr(augment, "augment_batch", interrupt_in_epoch_2)
     out = tmp_path / "run"
     assert main([*TRAIN, "--data", str(data_dir), "--out", str(out)]) == 130
     assert runs.read_config(out)["status"] == "interrupted" and _epoch_saved(out) == 1
