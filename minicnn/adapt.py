@@ -19,7 +19,7 @@ import numpy as np
 
 from .fusion import forward_steps
 from .layers import BatchNormalization
-from .model import Sequential
+from .model import Ensemble, Sequential
 from .validation import SettingError
 
 __all__ = ["METHODS", "parse_adapt", "adapt_name", "training_prior", "move_prior",
@@ -168,6 +168,8 @@ def adapt_batchnorm(model, x, batch_size=32):
     already adapted), in inference mode: no other weight changes (AdaBN, Li et al., 2016).
     One pass over the layers: the inputs of one BatchNormalization are kept (N, ...) to
     compute the next one's. ValueError when the model has no BatchNormalization."""
+    if isinstance(model, Ensemble):                  # each member adapted on its own
+        return Ensemble([adapt_batchnorm(member, x, batch_size) for member in model.members])
     found = batchnorm_layers(model)
     if len(x) == 0:
         raise ValueError("AdaBN needs at least one image")

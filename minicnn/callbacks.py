@@ -1,9 +1,13 @@
 """Training callbacks, as Keras names them: History, EarlyStopping, ModelCheckpoint, CSVLogger,
 and DivergenceGuard (Keras's TerminateOnNaN that also keeps the last finite weights).
 
-A callback gets ``set_model(model)`` once, then ``on_train_begin()``,
-``on_batch_end(batch, logs)`` after every training batch, ``on_epoch_end(epoch, logs)`` after
-every epoch (logs: "loss", "accuracy", "val_loss", "val_accuracy") and ``on_train_end()``.
+A callback gets ``set_model(model)`` once, then ``on_train_begin()``; per epoch
+``on_epoch_begin(epoch)``, ``on_batch_end(batch, logs)`` after every training batch,
+``before_validation(epoch)`` after the epoch's last batch and before the validation data are
+scored (minicnn's, not Keras's: where :class:`WeightAverage` and
+:class:`RecomputeBatchNorm` change the weights that are validated and kept) and
+``on_epoch_end(epoch, logs)`` (logs: "loss", "accuracy", "val_loss", "val_accuracy"); and
+``on_train_end()``.
 Setting ``model.stop_training = True`` ends ``fit`` after the current epoch.
 
 A callback that remembers something across epochs has ``get_state()`` (a dict of plain
@@ -20,6 +24,7 @@ import threading
 import numpy as np
 
 from .io import atomic_write
+from .layers.normalization import recompute_batchnorm
 
 
 class Callback:
@@ -31,7 +36,13 @@ class Callback:
     def on_train_begin(self):
         pass
 
+    def on_epoch_begin(self, epoch):
+        pass
+
     def on_batch_end(self, batch, logs):
+        pass
+
+    def before_validation(self, epoch):
         pass
 
     def on_epoch_end(self, epoch, logs):
@@ -303,3 +314,72 @@ class StopOnSignal(Callback):
 
     def on_epoch_end(self, epoch, logs):
         self._stop_if_requested()
+
+
+class WeightAverage(Callback):
+    """Validate and keep an exponential moving average of the weights (Polyak averaging).
+
+    After every training batch t = 1, 2, ...: s_t = decay * s_{t-1} + (1 - decay) * w_t
+    (s_0 = 0, every array of ``get_weights``, BatchNormalization's moving statistics included,
+    summed in float64); the average is s_t / (1 - decay ** t), bias-corrected as Adam's
+    moments, so the initial weights do not count. Before validation the model gets the
+    average (so validation, early stopping's best weights and the kept model are averaged
+    ones); at the next epoch's start it gets its trained weights back.
+    """
+
+    def __init__(self, decay):
+        if not 0 <= decay < 1:
+            raise ValueError(f"decay must be in [0, 1), got {decay}")
+        self.decay = float(decay)
+
+    def on_train_begin(self):
+        self.steps, self._sum, self._trained = 0, None, None
+
+    def on_batch_end(self, batch, logs):
+        weights = self.model.get_weights()
+        if self._sum is None:
+            self._sum = [np.zeros(w.shape, np.float64) for w in weights]
+        for total, w in zip(self._sum, weights):
+            total *= self.decay
+            total += (1 - self.decay) * w
+        self.steps += 1
+
+    def average(self):
+        """The bias-corrected average of the weights so far (float64 arrays), or None."""
+        if self._sum is None:
+            return None
+        return [total / (1 - self.decay ** self.steps) for total in self._sum]
+
+    def before_validation(self, epoch):
+        self._trained = self.model.get_weights()
+        self.model.set_weights(self.average())
+
+    def on_epoch_begin(self, epoch):
+        if self._trained is not None:
+            self.model.set_weights(self._trained)
+            self._trained = None
+
+    def get_state(self):
+        return {"steps": self.steps, "sum": _copies(self._sum),
+                "trained": _copies(self._trained)}
+
+    def set_state(self, state):
+        self.steps, self._sum = int(state["steps"]), _copies(state["sum"])
+        self._trained = _copies(state["trained"])
+
+
+def _copies(arrays):
+    """Copies of a list of arrays (as NumPy arrays), or None for None."""
+    return None if arrays is None else [np.array(a) for a in arrays]
+
+
+class RecomputeBatchNorm(Callback):
+    """Before validation, recompute every BatchNormalization layer's moving statistics on
+    images ``x`` (N, H, W, C) (the training images without augmentation):
+    :func:`minicnn.layers.normalization.recompute_batchnorm`."""
+
+    def __init__(self, x, batch_size=32):
+        self.x, self.batch_size = x, batch_size
+
+    def before_validation(self, epoch):
+        recompute_batchnorm(self.model, self.x, self.batch_size)

@@ -150,6 +150,13 @@ def _evaluate(args):
                  adapt=parse_adapt(args.adapt), tta=args.tta, predictions=args.predictions)
 
 
+def _ensemble(args):
+    from .ensemble import build_ensemble
+    from .report import write_report
+    path = build_ensemble(args.members, args.out, data=args.data, report=write_report)
+    print(f"ensemble written: {path}; score test/ once with: minicnn evaluate --model {path}")
+
+
 def _predict(args):
     from .scoring import format_predictions, predict_images
     results, info = predict_images(args.model, args.images)
@@ -347,6 +354,17 @@ def _model_parsers(sub, wanted):
         p.add_argument("--images", type=int_argument(0), default=8, metavar="N",
                        help="test X-rays to show with Grad-CAM (default 8, 0 = none)")
         p.set_defaults(run=_report)
+    p = _command(sub, wanted, "ensemble", "several finished runs as one model that averages "
+                                          "their probabilities, written as a run folder")
+    if p:
+        p.add_argument("members", nargs="+", metavar="RUN_OR_SETTING",
+                       help="run folders, or SWEEP_DIR/SETTING for every run of a sweep's "
+                            "setting; all must share the image size, equalisation, protocol "
+                            "and validation images (a sweep with --set split_seed=N)")
+        p.add_argument("--out", help="the ensemble's folder, new or empty (default: "
+                                     "runs/ensemble-<timestamp>)")
+        p.add_argument("--data", help=_data_help("the members' own, else "))
+        p.set_defaults(run=_ensemble)
 
 
 SWEEP_EPILOG = """Every (setting, seed) pair is one run folder, DIR/runs/<setting>-seed<k>/, as

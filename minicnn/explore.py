@@ -44,6 +44,7 @@ from .explain import grad_cam
 from .io import atomic_write
 from .kernels.geometry import pad_amounts
 from .layers import BatchNormalization, Conv2D, Dense
+from .model import Ensemble
 from .models import thesis_cnn
 from .settings import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE
 from .validation import int_argument
@@ -63,18 +64,25 @@ def open_model(ref=None, image_size=150):
     """``(model, info)``: a run folder or model file (``ref``), or the untrained thesis CNN
     at ``image_size`` (seed 0) when ``ref`` is None.
 
-    info: threshold, class_names, source (text for the page), untrained (bool).
+    info: threshold, class_names, source (text for the page), untrained (bool), equalize
+    (the preprocessing the model's images get). An ensemble's folder shows its first member's
+    network (the page says so): the views follow one network's layers.
     """
     if ref is None:
         model = thesis_cnn((image_size, image_size, 1), 2, seed=0)
         model.build()
         return model, {"threshold": 0.5, "class_names": list(DEFAULT_CLASS_NAMES),
                        "source": "the thesis CNN with untrained weights (seed 0)",
-                       "untrained": True}
+                       "untrained": True, "equalize": "none"}
     model, info = runs.load_run(ref)
+    source = str(ref)
+    if isinstance(model, Ensemble):
+        source = (f"{ref}, an ensemble of {len(model.members)}: its first member, with that "
+                  f"member's own probabilities (not the ensemble's mean)")
+        model = model.members[0]
     return model, {"threshold": float(info["threshold"]),
-                   "class_names": list(info["class_names"]),
-                   "source": str(ref), "untrained": False}
+                   "class_names": list(info["class_names"]), "source": source,
+                   "untrained": False, "equalize": info["equalize"]}
 
 
 def check_model(model):
@@ -115,16 +123,17 @@ def _label_of(path, class_names):
     return names.index(folder) if folder in names else None
 
 
-def read_images(paths, size, class_names=DEFAULT_CLASS_NAMES):
+def read_images(paths, size, class_names=DEFAULT_CLASS_NAMES, equalize="none"):
     """``[(name, label or None, image (H, W, 1) float32)]`` for image files, preprocessed as
-    in training; a file that cannot be decoded is skipped with a warning naming it."""
+    in training (``equalize``: the run's equalisation); a file that cannot be decoded is
+    skipped with a warning naming it."""
     if size[0] != size[1]:
         raise ValueError(f"the model takes {size[0]}x{size[1]} images; minicnn's "
                          f"preprocessing makes square ones")
     out = []
     for path in paths:
         try:
-            image = preprocess_image(decode_image(path), size[0])
+            image = preprocess_image(decode_image(path), size[0], equalize)
         except Exception as exc:  # any unreadable file: name it and go on
             warnings.warn(f"skipped image {path}: cannot decode it ({type(exc).__name__}: "
                           f"{exc})", stacklevel=2)
@@ -146,7 +155,7 @@ def choose_images(model, info, data_dir=None, n=4):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")                     # skipped files are not chosen
         ds = load_image_folder(folder, size[0], progress=False, use_cache=False,
-                               limit_per_class=per_class)
+                               limit_per_class=per_class, equalize=info["equalize"])
     probs = model.predict(ds.x)
     right = [(_p_positive(p) >= info["threshold"]) == bool(y) for p, y in zip(probs, ds.y)]
     order = _pick(ds.y, right, n, prefer_wrong=not info["untrained"])
@@ -517,7 +526,7 @@ def explore(model_ref=None, data_dir=None, n_images=4, image_paths=None, out=Non
     model, info = open_model(model_ref, image_size)
     size = check_model(model)
     if image_paths:
-        images = read_images(image_paths, size, info["class_names"])
+        images = read_images(image_paths, size, info["class_names"], info["equalize"])
     else:
         images = choose_images(model, info, data_dir, n_images)
     if out is None:

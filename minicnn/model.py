@@ -422,13 +422,13 @@ class Sequential:
             for epoch in range(initial_epoch, epochs):
                 if self.stop_training:       # asked for at the last epoch's end
                     break
+                for cb in callbacks:
+                    cb.on_epoch_begin(epoch)
                 logs = self._fit_epoch(x, y, batch_size, (epoch, epochs), shuffle,
                                        class_weight, verbose, rng, augment, callbacks)
                 if logs is None:             # non-finite loss: stop without logging the epoch
                     break
-                if validation_data is not None:
-                    val_loss, val_acc = self.evaluate(*validation_data, batch_size=batch_size)
-                    logs.update(val_loss=val_loss, val_accuracy=val_acc)
+                self._validate(epoch, logs, validation_data, batch_size, callbacks)
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, dict(logs))
                 if verbose:
@@ -439,6 +439,14 @@ class Sequential:
             for cb in callbacks:
                 cb.on_train_end()
         return history
+
+    def _validate(self, epoch, logs, validation_data, batch_size, callbacks):
+        """The callbacks' ``before_validation``, then val_loss and val_accuracy into logs."""
+        for cb in callbacks:
+            cb.before_validation(epoch)
+        if validation_data is not None:
+            val_loss, val_acc = self.evaluate(*validation_data, batch_size=batch_size)
+            logs.update(val_loss=val_loss, val_accuracy=val_acc)
 
     def _start_callbacks(self, callbacks):
         for cb in callbacks:
@@ -529,6 +537,33 @@ class Sequential:
     def save(self, path):
         """Write architecture and weights to one file, atomically (load with load_model)."""
         write_arrays(path, {"kind": "model", "model": self.get_config()}, self.get_weights())
+
+
+class Ensemble:
+    """Several trained models with one input shape as one model: :meth:`predict` gives the
+    mean of the members' outputs (N, K), in float64. ``members``: the models; ``layers``
+    and ``input_shape`` are the first member's (what a layer-by-layer view can show)."""
+
+    def __init__(self, members):
+        members = list(members)
+        if len(members) < 2:
+            raise ValueError(f"an ensemble needs at least 2 models, got {len(members)}")
+        shapes = sorted({tuple(member.input_shape) for member in members})
+        if len(shapes) > 1:
+            raise ShapeError(f"the models of an ensemble must take one input shape, got "
+                             f"{', '.join(map(str, shapes))}")
+        self.members, self.name = members, f"ensemble of {len(members)}"
+        self.input_shape = tuple(members[0].input_shape)
+        self.built = True
+
+    @property
+    def layers(self):
+        return self.members[0].layers
+
+    def predict(self, x, batch_size=32):
+        """The mean over the members of ``member.predict(x)`` (each cast to float64)."""
+        return np.mean([member.predict(x, batch_size).astype(np.float64)
+                        for member in self.members], axis=0)
 
 
 def load_model(path):

@@ -4,7 +4,7 @@ from .layers import (BatchNormalization, Conv2D, Dense, Flatten, GlobalAveragePo
 from .model import Sequential
 
 def thesis_cnn(input_shape=(150, 150, 1), num_classes=2, seed=None, batch_norm=False,
-               global_pool=False):
+               global_pool=False, bn_momentum=0.99):
     """The thesis CNN (uncompiled): four Conv2D(64, 3x3, relu), max-pooling 2x2 after the
     first three, Flatten, Dense(64, relu), Dense(num_classes, softmax).
 
@@ -15,11 +15,12 @@ def thesis_cnn(input_shape=(150, 150, 1), num_classes=2, seed=None, batch_norm=F
     BatchNormalization after each pooling and after the last convolution (each block keeps
     its Conv2D + ReLU + pooling, which the Numba tier runs as one step); ``global_pool``
     replaces the 14,400-wide Flatten by GlobalAveragePooling2D (64 features, so the first
-    Dense has 4,160 weights instead of 921,664).
+    Dense has 4,160 weights instead of 921,664). ``bn_momentum``: the BatchNormalization
+    layers' momentum (Keras's default 0.99).
     """
     def block(pooled):
         layers = [Conv2D(64, 3, activation="relu")] + ([MaxPooling2D(2)] if pooled else [])
-        return layers + ([BatchNormalization()] if batch_norm else [])
+        return layers + ([BatchNormalization(momentum=bn_momentum)] if batch_norm else [])
 
     return Sequential([
         Input(input_shape),

@@ -36,7 +36,8 @@ import sklearn
 
 from . import __version__, checkpoint, get_backend, logs, plots, runs
 from . import metrics as metrics_module
-from .callbacks import CSVLogger, DivergenceGuard, EarlyStopping, StopOnSignal
+from .callbacks import (CSVLogger, DivergenceGuard, EarlyStopping, RecomputeBatchNorm,
+                        StopOnSignal, WeightAverage)
 from .data import (class_weights_balanced, default_cache_dir, find_data_dir, load_image_folder,
                    patient_id, run_data_dir, stratified_sample, train_val_split,
                    training_augmenter)
@@ -47,7 +48,7 @@ from .scoring import call_report, finite_probability, score, test_figures
 from .settings import PROTOCOLS, Settings
 from .validation import DataError, RunFolderError
 
-__all__ = ["train_run", "resume_run"]
+__all__ = ["train_run", "resume_run", "environment"]
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -103,6 +104,13 @@ def _source(package_dir=Path(__file__).resolve().parent):
 def _git(root, *args):
     return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
                           timeout=10, check=True).stdout.strip()
+
+
+def environment():
+    """What config.json records of where a run is computed: ``versions``, ``backend``,
+    ``machine`` and ``source`` (the git commit, or None)."""
+    return {"versions": _versions(), "backend": get_backend(), "machine": _machine(),
+            "source": _source()}
 
 
 def _data_folders(root):
@@ -168,8 +176,8 @@ class Trained:
 def _load(settings, data_root):
     """Phase 1, load: the decoded train/ and test/ folders (cached after the first run)."""
     progress = logs.shows_progress(log)
-    return (load_image_folder(data_root / "train", settings.image_size, progress=progress),
-            load_image_folder(data_root / "test", settings.image_size, progress=progress))
+    return tuple(load_image_folder(data_root / folder, settings.image_size, progress=progress,
+                                   equalize=settings.equalize) for folder in ("train", "test"))
 
 
 def _split(settings, train_ds, test_ds):
@@ -207,7 +215,8 @@ def _honest_indices(settings, train_ds, seed):
     """(training, validation) indices of train/: a patient-grouped split, then the
     training part capped at ``train_per_class``."""
     groups = np.array([patient_id(p) for p in train_ds.paths])
-    tr, va = train_val_split(train_ds.y, groups, settings.val_fraction, settings.seed)
+    split_seed = settings.seed if settings.split_seed is None else settings.split_seed
+    tr, va = train_val_split(train_ds.y, groups, settings.val_fraction, split_seed)
     if settings.train_per_class is not None:
         tr = tr[_capped_sample(train_ds.y[tr], settings.train_per_class, seed,
                                "training sample")]
@@ -220,7 +229,8 @@ def _train(settings, split, run, resume=None):
     checkpoint to go on from. Returns the model, the history, the early stopper (or None) and
     the divergence guard."""
     model = thesis_cnn((settings.image_size, settings.image_size, 1), 2, settings.seed,
-                       batch_norm=settings.batch_norm, global_pool=settings.global_pool)
+                       batch_norm=settings.batch_norm, global_pool=settings.global_pool,
+                       bn_momentum=settings.bn_momentum)
     model.compile(Adam(_learning_rate(settings, len(split.x_train))),
                   "sparse_categorical_crossentropy", ["accuracy"])
     stopper = (EarlyStopping("val_loss", patience=settings.patience, restore_best_weights=True)
@@ -228,9 +238,11 @@ def _train(settings, split, run, resume=None):
     guard = DivergenceGuard(restore_on_divergence=False)
     logger = CSVLogger(run.file(runs.HISTORY))
     rng = np.random.default_rng(settings.seed)           # shuffling and augmentation
+    average = WeightAverage(settings.ema_decay) if settings.ema_decay > 0 else None
     parts = {"csv_logger": logger, "divergence_guard": guard,
              "fit_rng": checkpoint.GeneratorState(rng),
-             **({"early_stopping": stopper} if stopper else {})}
+             **({"early_stopping": stopper} if stopper else {}),
+             **({"weight_average": average} if average else {})}
     saver = checkpoint.TrainingCheckpoint(run.file(runs.CHECKPOINT), parts,
                                           _checkpoint_info(settings, split), resume)
     stop = StopOnSignal()
@@ -238,11 +250,21 @@ def _train(settings, split, run, resume=None):
         history = model.fit(split.x_train, split.y_train, batch_size=settings.batch_size,
                             epochs=settings.epochs, validation_data=(split.x_val, split.y_val),
                             class_weight=_class_weight(settings, split),
-                            callbacks=[logger, *filter(None, [stopper]), guard, saver, stop],
+                            callbacks=[*_levers(settings, split, average), logger,
+                                       *filter(None, [stopper]), guard, saver, stop],
                             seed=rng, augment=training_augmenter(settings),
                             initial_epoch=resume.epoch if resume else 0,
                             verbose=logs.shows_progress(log) and log.info)
     return model, history.history, stopper, guard
+
+
+def _levers(settings, split, average):
+    """The callbacks that change the weights validated and kept, in the order they act before
+    validation: the weight average (``ema_decay``), then the BatchNormalization statistics
+    recomputed for those weights (``bn_recompute``)."""
+    recompute = (RecomputeBatchNorm(split.x_train, settings.batch_size)
+                 if settings.bn_recompute else None)
+    return [cb for cb in (average, recompute) if cb is not None]
 
 
 def _learning_rate(settings, n_train):
@@ -374,9 +396,7 @@ def train_run(settings, command=None, report=None):
               "settings": settings.to_dict(), "seed": settings.seed,
               "protocol": PROTOCOLS[settings.protocol], "data_dir": str(data_root),
               "run_dir": str(run.path.absolute()),
-              "cache_dir": str(default_cache_dir().absolute()),
-              "versions": _versions(), "backend": get_backend(), "machine": _machine(),
-              "source": _source()}
+              "cache_dir": str(default_cache_dir().absolute()), **environment()}
     return _execute(settings, run, config, data_root, started, report)
 
 

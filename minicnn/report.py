@@ -322,14 +322,17 @@ def _examples_section(run_dir, config, data_dir, n_images):
         return f'{title}<div class="banner note">{message}</div>'
     try:
         ds = load_image_folder(test_dir, info["image_size"], progress=False, use_cache=False,
-                               limit_per_class=max(1, math.ceil(n_images / 2)))
+                               limit_per_class=max(1, math.ceil(n_images / 2)),
+                               equalize=info["equalize"])
     except (FileNotFoundError, ValueError, OSError) as exc:
         return (f'{title}<div class="banner note">Cannot read test images from '
                 f'{_esc(test_dir)}: {_esc(exc)}</div>')
     order = _alternate_classes(ds.y, len(ds.class_names))[:n_images]
     x = ds.x[order]
     p = runs.pneumonia_probability(model, x)
-    cams = grad_cam(model, x, class_index=1)          # evidence for pneumonia, every image
+    # evidence for pneumonia, every image (an ensemble: its members' maps averaged)
+    cams = np.mean([grad_cam(m, x, class_index=1) for m in getattr(model, "members", [model])],
+                   axis=0)
     cards = [_card(x[k, :, :, 0], cams[k], ds.paths[i], ds.y[i], p[k], info)
              for k, i in enumerate(order)]
     return (f"{title}<p>The first test images of each class in {_esc(test_dir)}, at "

@@ -48,15 +48,18 @@ from . import runfiles
 from .callbacks import numbered_from_one
 from .data import DEFAULT_CLASS_NAMES
 from .io import atomic_write
-from .model import load_model
+from .model import Ensemble, load_model
+from .settings import EQUALIZE
 from .validation import RunFolderError, fraction
 
 __all__ = ["RunFolder", "claim", "reclaim", "read_json", "read_config", "read_history",
            "run_status", "load_run", "pneumonia_probability", "label", "test_not_scored",
            "MODEL", "CONFIG", "HISTORY", "METRICS", "SPLITS", "LOCK", "REPORT", "FIGURES",
-           "FINISHED", "CHECKPOINT"]
+           "FINISHED", "CHECKPOINT", "ENSEMBLE", "members", "equalize_of", "validation_files"]
 
 MODEL, CONFIG, HISTORY, METRICS = "model.npz", "config.json", "history.csv", "metrics.json"
+#: config.json's ``kind`` of an ensemble's folder (a run folder has none).
+ENSEMBLE = "ensemble"
 SPLITS, LOCK, REPORT = "splits.csv", "run.lock", "report.html"
 CHECKPOINT = "checkpoint"
 FIGURES = ("learning_curves.png", "confusion_matrix.png", "roc.png")
@@ -369,7 +372,10 @@ def load_run(ref, config=None):
     """``(model, info)`` from a finished run folder or a model file.
 
     info: ``threshold`` (the run's, or 0.5 for a bare model file), ``image_size`` (from the
-    model), ``class_names``, ``protocol`` and ``run_dir`` (None for a model file). A run that
+    model), ``class_names``, ``protocol``, ``equalize`` (the preprocessing its images need,
+    :func:`minicnn.data.preprocess_image`) and ``run_dir`` (None for a model file). An
+    ensemble's folder (config.json's ``kind`` "ensemble", ``minicnn ensemble``) gives a
+    :class:`minicnn.model.Ensemble` of its members' models. A run that
     did not finish, or whose config.json is damaged or holds a threshold that is not a finite
     number in [0, 1], is a RunFolderError naming the folder or file. config: the run's
     config.json as about to be recorded (for the report training writes before it is).
@@ -380,7 +386,7 @@ def load_run(ref, config=None):
     elif ref.is_file():
         model = load_model(ref)
         info = {"threshold": 0.5, "run_dir": None, "class_names": list(DEFAULT_CLASS_NAMES),
-                "protocol": None}
+                "protocol": None, "equalize": "none"}
     else:
         raise FileNotFoundError(f"no run folder or model file at {ref}")
     shape = model.input_shape
@@ -397,13 +403,49 @@ def _load_folder(run_dir, config=None):
     if status not in FINISHED:
         raise RunFolderError(f"run {run_dir} did not finish (status {status}: {reason}); "
                              f"use a finished run")
-    if not (run_dir / MODEL).is_file():
-        raise RunFolderError(f"{run_dir} has no {MODEL}; is it a run folder?")
     info = {"threshold": _threshold(config, run_dir / CONFIG), "run_dir": run_dir,
             "class_names": _class_names(config, run_dir / CONFIG),
             "protocol": config.get("protocol") if isinstance(config.get("protocol"), str)
-            else None}
+            else None, "equalize": equalize_of(config, run_dir / CONFIG)}
+    if config.get("kind") == ENSEMBLE:
+        return Ensemble([load_run(member)[0] for member in members(config, run_dir)]), info
+    if not (run_dir / MODEL).is_file():
+        raise RunFolderError(f"{run_dir} has no {MODEL}; is it a run folder?")
     return load_model(run_dir / MODEL), info
+
+
+def members(config, run_dir):
+    """The member run folders (Paths) an ensemble's config.json lists; RunFolderError when
+    the list is not one of at least two folder names."""
+    names = config.get("members")
+    if not (isinstance(names, list) and len(names) >= 2
+            and all(isinstance(n, str) for n in names)):
+        raise RunFolderError(f"{Path(run_dir) / CONFIG}: an ensemble's members must be a list "
+                             f"of at least two run folders, got {names!r:.80}")
+    return [Path(name) for name in names]
+
+
+def validation_files(run_dir, config, root, splits=("validation",)):
+    """``[(path, label)]`` of the images a run validated on: the rows of its splits.csv whose
+    split is in ``splits`` (the thesis protocol's is "test+validation"), each path moved from
+    the run's data folder (config.json's ``data_dir``) to ``root``."""
+    old = Path(config.get("data_dir") or root)
+    with open(Path(run_dir) / SPLITS, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["split"] in splits]
+    return [(str(Path(root) / Path(r["path"]).relative_to(old))
+             if Path(r["path"]).is_relative_to(old) else r["path"], int(r["label"]))
+            for r in rows]
+
+
+def equalize_of(config, path):
+    """The histogram equalisation a run's images get (its ``equalize`` setting; "none" for
+    runs made before the setting existed); RunFolderError for an unknown value."""
+    settings = config.get("settings")
+    value = settings.get("equalize", "none") if isinstance(settings, dict) else "none"
+    if value not in EQUALIZE:
+        raise RunFolderError(f"{path}: equalize must be one of {', '.join(EQUALIZE)}, got "
+                             f"{value!r}; the file is damaged")
+    return value
 
 
 def _threshold(config, path):

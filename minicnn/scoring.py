@@ -112,7 +112,7 @@ def evaluate_run(ref, data=None, batch_size=32, report=None, adapt=(), tta=0,
     root = run_data_dir(data, config.get("data_dir")).resolve()
     if not (root / "test").is_dir():
         raise FileNotFoundError(f"{root} has no test/ folder")
-    ds = load_image_folder(root / "test", info["image_size"],
+    ds = load_image_folder(root / "test", info["image_size"], equalize=info["equalize"],
                            progress=logs.shows_progress(log))
     if len(np.unique(ds.y)) < 2:
         raise DataError(f"{root / 'test'} holds only one class; AUC and specificity need both")
@@ -186,7 +186,7 @@ def _adapted_test_probability(model, info, config, root, how):
     settings = Settings.from_dict(config["settings"]) if config.get("settings") else None
     if how["tta"] and settings is None:
         raise ValueError(TTA_NEEDS_RUN)
-    images = load_unlabeled(root / "test", info["image_size"])
+    images = load_unlabeled(root / "test", info["image_size"], equalize=info["equalize"])
     augment = training_augmenter(settings) if settings is not None else None
     tta_seed = settings.seed if how["tta"] else None
     result = adapt_module.adapted_probability(
@@ -258,7 +258,7 @@ def predict_images(ref, paths, batch_size=32):
     images, slots = [], []
     for slot, entry in enumerate(results):
         try:
-            images.append(_read_image(entry["path"], info["image_size"]))
+            images.append(_read_image(entry["path"], info["image_size"], info["equalize"]))
             slots.append(slot)
         except Exception as exc:  # any unusable file: report it, go on with the others
             entry["error"] = f"{type(exc).__name__}: {exc}"
@@ -299,12 +299,12 @@ def format_predictions(results, info, fmt="text"):
     return "\n".join(lines) + "\n"
 
 
-def _read_image(path, size):
+def _read_image(path, size, equalize):
     """One image file as the model's input (S, S, 1); OSError/DataError when unusable."""
     problem = file_problem(path)
     if problem:
         raise DataError(problem)
-    return preprocess_image(decode_image(path), size)
+    return preprocess_image(decode_image(path), size, equalize)
 
 
 def _label(entry, prob, info):

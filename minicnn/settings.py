@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .validation import SettingError
 
-__all__ = ["Settings", "PRESETS", "PRESET_NOTES", "PROTOCOLS", "MIN_IMAGE_SIZE",
+__all__ = ["Settings", "PRESETS", "PRESET_NOTES", "PROTOCOLS", "EQUALIZE", "MIN_IMAGE_SIZE",
            "MAX_IMAGE_SIZE", "MAX_SEED", "setting_fields", "sweepable", "settings_for",
            "parse_text", "parse_sets", "read_config", "preset_table", "preset_lines", "allowed",
            "value_type", "as_text"]
@@ -46,6 +46,10 @@ PROTOCOLS = {
     "honest": "honest (validation: patient-grouped split of train/; test/ scored once)",
     "thesis": "thesis (optimistic: validated on the test sample)",
 }
+
+#: What the ``equalize`` setting may be: no equalisation, global histogram equalisation, or
+#: CLAHE (:func:`minicnn.data.equalize_image`).
+EQUALIZE = ("none", "hist", "clahe")
 
 #: Thesis sample sizes as (normal, pneumonia).
 THESIS_TRAIN = (970, 1041)
@@ -104,6 +108,23 @@ class Settings:
     batch_norm: bool = setting("BatchNormalization after each pooling and the last "
                                "convolution", False)
     global_pool: bool = setting("global average pooling instead of Flatten", False)
+    bn_momentum: float = setting("BatchNormalization's momentum: the moving statistics keep "
+                                 "this share at every training batch (Keras: 0.99)", 0.99,
+                                 low=0, high=1, high_open=True)
+    bn_recompute: bool = setting("after every epoch, before validation, recompute the "
+                                 "BatchNormalization moving statistics on the training images "
+                                 "(not augmented)", False)
+    ema_decay: float = setting("validate and keep an exponential moving average of the weights "
+                               "with this decay per training batch (0: off, the weights as "
+                               "trained)", 0.0, low=0, high=1, high_open=True)
+    equalize: str = setting("per-image histogram equalisation when images are loaded "
+                            "(training, validation, test and predict alike): none, hist "
+                            "(global) or clahe (adaptive)", "none",
+                            choices=EQUALIZE)
+    split_seed: int | None = setting("seed of the validation split (none: the run's seed); one "
+                                     "value for all of a sweep's seeds gives its runs one "
+                                     "validation set, as an ensemble of them needs", None,
+                                     low=0, high=MAX_SEED)
     lr_decay: float = setting("the learning rate is multiplied by this after every epoch "
                               "(1: constant)", 1.0, low=0, high=1, low_open=True)
     score_test: bool = setting("score test/ at the end (false: validation only, to compare "

@@ -11,7 +11,6 @@ each implies (their mean, and the EM estimate of :func:`minicnn.adapt.em_prior`)
 """
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -152,17 +151,13 @@ def _domain(train, test, folds, seed):
 
 def _validation_images(run_dir, config, root, image_size):
     """The run's validation images (x, y) from its splits.csv, re-rooted at ``root``."""
-    with open(Path(run_dir) / runs.SPLITS, newline="", encoding="utf-8") as f:
-        rows = [r for r in csv.DictReader(f) if r["split"] == "validation"]
-    if not rows:
+    files = runs.validation_files(run_dir, config, root)
+    if not files:
         raise DataError(f"{run_dir} has no validation images in its splits.csv (the thesis "
                         f"protocol validates on test/); use an honest run")
-    old = Path(config.get("data_dir") or root)
-    files = [(str(root / Path(r["path"]).relative_to(old)) if Path(r["path"]).is_relative_to(
-        old) else r["path"], int(r["label"])) for r in rows]
     ds = load_files(root / "train", files, config.get("class_names") or ["NORMAL",
                                                                            "PNEUMONIA"],
-                    image_size)
+                    image_size, equalize=runs.equalize_of(config, Path(run_dir) / runs.CONFIG))
     return ds.x, ds.y
 
 
@@ -197,8 +192,9 @@ def write_shift_report(data=None, model=None, out="shift-report", image_size=Non
     size = image_size or (model_info["image_size"] if model_info else 150)
     root = (run_data_dir(data, runs.read_config(model_info["run_dir"]).get("data_dir"))
             if model_info and model_info["run_dir"] else find_data_dir(data)).resolve()
-    train = load_image_folder(root / "train", size)
-    test = load_unlabeled(root / "test", size)
+    equalize = model_info["equalize"] if model_info else "none"    # what the model sees
+    train = load_image_folder(root / "train", size, equalize=equalize)
+    test = load_unlabeled(root / "test", size, equalize=equalize)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     samples, summaries = _intensity(train, test)

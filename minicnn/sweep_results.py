@@ -22,8 +22,9 @@ from . import plots, runs
 from .io import atomic_write
 from .validation import SettingError, choice
 
-__all__ = ["SWEEP", "METRICS", "PARTS", "t_interval", "describe", "collect", "summarize",
-           "summary_markdown", "write_results", "compare", "compare_markdown", "short_labels"]
+__all__ = ["SWEEP", "METRICS", "PARTS", "t_interval", "describe", "loss_jumps", "JUMP_LIMIT",
+           "JUMP_AFTER", "collect", "summarize", "summary_markdown", "write_results", "compare",
+           "compare_markdown", "short_labels"]
 
 SWEEP, CSV, SUMMARY_JSON, SUMMARY_MD, PLOT = ("sweep.json", "sweep.csv", "summary.json",
                                               "summary.md", "sweep.png")
@@ -53,6 +54,32 @@ def describe(values):
     return {"n": len(x), "mean": float(np.mean(x)),
             "sd": float(np.std(x, ddof=1)) if len(x) > 1 else None,
             "min": min(x), "max": max(x), "ci_low": low, "ci_high": high}
+
+
+# -- stability of the validation loss -------------------------------------------------------
+#: The target of issue 29: after epoch 3, no epoch-to-epoch rise of the validation loss above
+#: twice its lowest value so far.
+JUMP_LIMIT, JUMP_AFTER = 2.0, 3
+
+
+def loss_jumps(losses, after=JUMP_AFTER):
+    """How far the validation loss jumps between epochs: for each epoch e > ``after``
+    (counted from 1; losses: L_1, ..., L_n), the rise L_e - L_{e-1} over the running
+    minimum min(L_1, ..., L_{e-1}). Returns ``{"worst", "epoch", "over"}``: the largest such
+    ratio and its epoch (None when no epoch is after ``after``), and how many epochs exceed
+    :data:`JUMP_LIMIT` (a fall counts as a ratio <= 0; a missing loss ends the series)."""
+    values = []
+    for value in losses:
+        if value is None or not math.isfinite(value):
+            break
+        values.append(float(value))
+    ratios = {e + 1: (values[e] - values[e - 1]) / min(values[:e])
+              for e in range(max(after, 1), len(values))}
+    if not ratios:
+        return {"worst": None, "epoch": None, "over": 0}
+    epoch = max(ratios, key=ratios.get)
+    return {"worst": ratios[epoch], "epoch": epoch,
+            "over": sum(r > JUMP_LIMIT for r in ratios.values())}
 
 
 # -- results ----------------------------------------------------------------------------------

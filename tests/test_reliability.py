@@ -19,7 +19,7 @@ from PIL import Image
 import minicnn
 from minicnn import callbacks, pipeline, report, runs, scoring
 from minicnn.cli import main
-from minicnn.data import load_image_folder, preprocess_image
+from minicnn.data import augment, load_image_folder, preprocess_image
 from minicnn.settings import settings_for
 from minicnn.validation import DataError, RunFolderError
 
@@ -210,7 +210,7 @@ def _nan_after(n_batches):
 
 def test_divergence_keeps_the_last_finite_epoch(data_dir, tmp_path, monkeypatch):
     def thesis_run(epochs, spoil_after, out):
-        monkeypatch.setattr(pipeline, "augment_batch", _nan_after(spoil_after))
+        monkeypatch.setattr(augment, "augment_batch", _nan_after(spoil_after))
         return pipeline.train_run(settings_for(
             "thesis", data=str(data_dir), image_size=SIZE, epochs=epochs, batch_size=8,
             augment=True, out=str(tmp_path / out)), report=report.write_report)

@@ -30,16 +30,17 @@ TRAIN = ["train", "--image-size", "40", "--epochs", "4", "--batch-size", "8", "-
 # pause, so a signal can be sent in the middle of an epoch. The draws are the same.
 DRIVER = """
 import sys, time
-from minicnn import cli, pipeline
+from minicnn import cli
+from minicnn.data import augment
 marks, pause = sys.argv[1], float(sys.argv[2])
-original = pipeline.augment_batch
+original = augment.augment_batch
 def counted(x, rng, **kwargs):
     out = original(x, rng, **kwargs)
     with open(marks, "a") as f:
         f.write("batch\\n")
     time.sleep(pause)
     return out
-pipeline.augment_batch = counted
+augment.augment_batch = counted
 sys.exit(cli.main(sys.argv[3:]))
 """
 
@@ -276,8 +277,8 @@ def test_a_damaged_checkpoint_is_refused_by_name(tmp_path):
 
 def test_resume_refuses_other_images_and_goes_on_with_the_right_ones(tmp_path, data_dir,
                                                                       monkeypatch, capsys):
-    from minicnn import pipeline
-    original, calls = pipeline.augment_batch, []
+    from minicnn.data import augment
+    original, calls = augment.augment_batch, []
 
     def interrupt_in_epoch_2(x, rng, **kwargs):
         calls.append(1)
@@ -285,7 +286,7 @@ def test_resume_refuses_other_images_and_goes_on_with_the_right_ones(tmp_path, d
             raise KeyboardInterrupt
         return original(x, rng, **kwargs)
 
-    monkeypatch.setattr(pipeline, "augment_batch", interrupt_in_epoch_2)
+    monkeypatch.setattr(augment, "augment_batch", interrupt_in_epoch_2)
     out = tmp_path / "run"
     assert main([*TRAIN, "--data", str(data_dir), "--out", str(out)]) == 130
     assert runs.read_config(out)["status"] == "interrupted" and _epoch_saved(out) == 1
@@ -297,3 +298,23 @@ def test_resume_refuses_other_images_and_goes_on_with_the_right_ones(tmp_path, d
     config = runs.read_config(out)
     assert config["status"] == "done" and len(config["resumed"]) == 2
     assert len((out / "history.csv").read_text().splitlines()) == 1 + 4
+
+
+@pytest.mark.slow
+def test_a_run_with_the_stability_levers_resumes_to_the_same_weights(tmp_path, data_dir, env):
+    """The weight average's state (its sum and the trained weights) is in the checkpoint: a
+    run killed in epoch 3 resumes to the uninterrupted run's averaged weights and history."""
+    levers = [*TRAIN, "--batch-norm", "--set", "ema_decay=0.9", "--set", "bn_recompute=true",
+              "--data", str(data_dir)]
+    reference = tmp_path / "reference"
+    _finish([*levers, "--out", str(reference)], env, tmp_path)
+    out = tmp_path / "run"
+    proc, marks = _start([*levers, "--out", str(out)], env, tmp_path, pause=0.3)
+    _in_epoch_3(out, marks, proc)
+    proc.kill()
+    proc.communicate(timeout=60)
+    _finish(["train", "--resume", str(out)], env, tmp_path)
+    a, b = (minicnn.load_model(r / "model.npz").get_weights() for r in (out, reference))
+    assert len(a) == len(b) == 12 + 4 * 4                    # with BatchNormalization
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert (out / "history.csv").read_text() == (reference / "history.csv").read_text()

@@ -9,9 +9,10 @@ import importlib
 _WHERE = {
     **dict.fromkeys(("augment_batch", "intensity_batch", "training_augmenter"), "augment"),
     "default_cache_dir": "cache",
-    **dict.fromkeys(("DEFAULT_CLASS_NAMES", "IMAGE_EXTENSIONS", "MAX_PIXELS", "ImageDataset",
-                     "UnlabeledImages", "decode_image", "file_problem", "list_unlabeled",
-                     "load_image_folder", "load_unlabeled", "preprocess_image"), "loader"),
+    **dict.fromkeys(("DEFAULT_CLASS_NAMES", "EQUALIZE", "IMAGE_EXTENSIONS", "MAX_PIXELS",
+                     "ImageDataset", "UnlabeledImages", "decode_image", "equalize_image",
+                     "file_problem", "list_unlabeled", "load_image_folder", "load_unlabeled",
+                     "preprocess_image"), "loader"),
     "find_data_dir": "locate", "run_data_dir": "locate",
     **dict.fromkeys(("class_weights_balanced", "oversample", "patient_id", "stratified_sample",
                      "train_val_split", "undersample"), "splits"),

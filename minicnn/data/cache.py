@@ -3,10 +3,13 @@
 Decoding thousands of JPEGs takes longer than training a small run, so
 :func:`minicnn.data.load_image_folder` keeps each image's preprocessed pixels in
 ``cache_dir`` (default: ``$MINICNN_CACHE``, else ``~/.cache/minicnn``), under
-``decoded-v2/<S>px/<ab>/<digest>.f32``: the (S, S) float32 gray pixels of one image file, raw.
+``decoded-v2/<S>px/<ab>/<digest>.f32``: the (S, S) float32 gray pixels of one image file, raw
+(``<S>px-hist`` or ``<S>px-clahe`` for the images equalised per image, the ``equalize``
+setting).
 
 An entry is found by the SHA-256 of the file's *content* and the preprocessing (the size S,
-and CACHE_VERSION for the preprocessing code), not by the file's path or folder: an image is
+the equalisation, and CACHE_VERSION for the preprocessing code), not by the file's path or
+folder: an image is
 decoded once for every run, seed, sample, subset and resume that uses it, and a changed file
 gets a new entry, so nothing stale is ever served. A file that cannot be decoded is
 remembered too (``<digest>.err`` holds the reason). Hashing needs each file read once: an
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -97,15 +101,17 @@ def _file_digest(path: str) -> str:
 
 
 class DecodeCache:
-    """The decoded images of one size S in ``cache_dir``: :meth:`digest` of a file,
+    """The decoded images of one size S and equalisation (``equalize``, "none": the thesis's
+    pixels) in ``cache_dir``: :meth:`digest` of a file,
     :meth:`get` an entry ((S, S) float32 pixels, the reason the file could not be decoded,
     or None), :meth:`put` one, and :meth:`close` to save the index and keep the size limit.
     A write that fails is warned about once and the cache is then only read."""
 
-    def __init__(self, cache_dir: str | os.PathLike, image_size: int):
+    def __init__(self, cache_dir: str | os.PathLike, image_size: int, equalize: str = "none"):
         self.root = Path(cache_dir) / STORE
         self.size = int(image_size)
-        self._folder = self.root / f"{self.size}px"
+        self._folder = self.root / (f"{self.size}px" + ("" if equalize == "none"
+                                                        else f"-{equalize}"))
         self._indexes: dict[str, dict] = {}       # image folder -> {name: [size, ns, digest]}
         self._changed: set[str] = set()
         self.written = 0
@@ -242,9 +248,15 @@ def info(cache_dir: str | os.PathLike | None = None) -> dict:
         entry["bytes"] += size
     old = _old_files(cache_dir)
     return {"folder": str(cache_dir), "limit": cache_limit(),
-            "sizes": dict(sorted(sizes.items(), key=lambda kv: int(kv[0][:-2]))),
+            "sizes": dict(sorted(sizes.items(), key=lambda kv: _size_order(kv[0]))),
             "bytes": sum(e["bytes"] for e in sizes.values()),
             "old_files": len(old), "old_bytes": sum(p.stat().st_size for p in old)}
+
+
+def _size_order(folder: str):
+    """Sort key of an entry folder's name: ``150px`` before ``150px-clahe`` before ``224px``."""
+    size, _, rest = folder.partition("px")
+    return (int(size), rest) if size.isdigit() else (math.inf, folder)
 
 
 def describe(facts: dict) -> str:

@@ -31,10 +31,12 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from ..settings import EQUALIZE
 from ..validation import DataError, positive_int
 from . import cache as _cache
 
 __all__ = ["ImageDataset", "load_image_folder", "decode_image", "preprocess_image",
+           "equalize_image", "EQUALIZE",
            "file_problem", "IMAGE_EXTENSIONS", "DEFAULT_CLASS_NAMES", "MAX_PIXELS",
            "REDUCE_ABOVE", "UnlabeledImages", "list_unlabeled", "load_unlabeled"]
 
@@ -152,12 +154,14 @@ def decode_image(path: str | os.PathLike) -> np.ndarray:
     return np.repeat(gray[:, :, None], 3, axis=2)
 
 
-def preprocess_image(rgb: np.ndarray, image_size: int = 150) -> np.ndarray:
+def preprocess_image(rgb: np.ndarray, image_size: int = 150, equalize: str = "none"
+                     ) -> np.ndarray:
     """Thesis preprocessing of an (H, W, 3) RGB array to (S, S, 1) float32 gray in [0, 1].
 
-    ``resize`` to (S, S) with anti-aliasing, then ``rgb2gray``. Integer arrays are scaled by
-    their type's range (uint8 by 255, uint16 by 65535); float arrays must already hold
-    values in [0, 1]. Non-finite values (NaN, inf) are refused with a DataError.
+    ``resize`` to (S, S) with anti-aliasing, then ``rgb2gray``, then :func:`equalize_image`
+    with ``equalize`` (not in the thesis; "none" leaves the pixels as they are). Integer
+    arrays are scaled by their type's range (uint8 by 255, uint16 by 65535); float arrays must
+    already hold values in [0, 1]. Non-finite values (NaN, inf) are refused with a DataError.
     """
     rgb = np.asarray(rgb)
     if rgb.dtype.kind == "f" and not np.isfinite(rgb).all():
@@ -166,8 +170,27 @@ def preprocess_image(rgb: np.ndarray, image_size: int = 150) -> np.ndarray:
     from skimage.color import rgb2gray      # here: scikit-image takes a second to import
     from skimage.transform import resize
     small = resize(rgb, (image_size, image_size), anti_aliasing=True)
-    gray = rgb2gray(small)
-    return np.clip(gray, 0.0, 1.0).astype(np.float32).reshape(image_size, image_size, 1)
+    gray = equalize_image(np.clip(rgb2gray(small), 0.0, 1.0), equalize)
+    return gray.astype(np.float32).reshape(image_size, image_size, 1)
+
+
+def equalize_image(gray: np.ndarray, method: str = "none") -> np.ndarray:
+    """A gray image (H, W) in [0, 1] with its histogram equalised, per image, against
+    differences in exposure and processing between machines; same shape, in [0, 1].
+
+    "none": unchanged; "hist": ``skimage.exposure.equalize_hist`` (256 bins), each pixel
+    replaced by the image's cumulative histogram at its value, so the values' CDF becomes
+    close to the identity; "clahe": ``skimage.exposure.equalize_adapthist`` (contrast-limited
+    adaptive equalisation in tiles of 1/8 of the side, clip limit 0.01, its defaults).
+    """
+    if method not in EQUALIZE:
+        raise ValueError(f"equalize must be one of {', '.join(EQUALIZE)}, got {method!r}")
+    if method == "none":
+        return gray
+    from skimage import exposure
+    if method == "hist":
+        return exposure.equalize_hist(gray, nbins=256)
+    return exposure.equalize_adapthist(gray)
 
 
 def _is_hidden(name: str) -> bool:
@@ -240,7 +263,7 @@ def load_image_folder(root: str | os.PathLike, image_size: int = 150,
                       class_names: Sequence[str] | None = None,
                       cache_dir: str | os.PathLike | None = None, progress: bool = True,
                       strict: bool = False, *, limit_per_class: int | None = None,
-                      use_cache: bool = True) -> ImageDataset:
+                      use_cache: bool = True, equalize: str = "none") -> ImageDataset:
     """Load ``root/<class>/**/<image>`` into an :class:`ImageDataset` (x: (N, S, S, 1) float32).
 
     root: folder of class folders (hidden files/folders ignored; only image extensions read).
@@ -253,6 +276,7 @@ def load_image_folder(root: str | os.PathLike, image_size: int = 150,
     progress: show a tqdm bar while decoding (only when stderr is a terminal).
     strict: raise ValueError on the first undecodable file instead of warning and skipping it.
     limit_per_class: keep only the first (sorted by path) files of each class, for quick runs.
+    equalize: per-image histogram equalisation (:func:`equalize_image`), cached apart.
 
     Rows are ordered by label, then path. Undecodable files are warned about and listed in
     ``.skipped``; an empty class folder, or a class with no decodable image, is a ValueError.
@@ -267,20 +291,23 @@ def load_image_folder(root: str | os.PathLike, image_size: int = 150,
     names, folders = _class_folders(root, class_names)
     files = _image_files(folders, len(names), limit_per_class)
     return load_files(root, files, names, image_size, cache_dir, progress, strict,
-                      use_cache=use_cache)
+                      use_cache=use_cache, equalize=equalize)
 
 
 def load_files(root, files, class_names, image_size=150, cache_dir=None, progress=True,
-               strict=False, use_cache=True) -> ImageDataset:
+               strict=False, use_cache=True, equalize="none") -> ImageDataset:
     """Decode the chosen ``files`` [(path, label), ...] of the folder ``root`` into an
     :class:`ImageDataset` (x: (N, S, S, 1) float32), each image taken from the decode cache
     (:mod:`minicnn.data.cache`) when it is there; arguments as :func:`load_image_folder`
     (which calls it with every file of a folder)."""
+    if equalize not in EQUALIZE:
+        raise ValueError(f"equalize must be one of {', '.join(EQUALIZE)}, got {equalize!r}")
+    preprocess = (image_size, equalize)
     if not use_cache:
-        return _decode_all(files, class_names, image_size, progress, strict)
-    store = _cache.DecodeCache(cache_dir or _cache.default_cache_dir(), image_size)
+        return _decode_all(files, class_names, preprocess, progress, strict)
+    store = _cache.DecodeCache(cache_dir or _cache.default_cache_dir(), image_size, equalize)
     try:
-        return _decode_all(files, class_names, image_size, progress, strict, store)
+        return _decode_all(files, class_names, preprocess, progress, strict, store)
     finally:
         store.close()
 
@@ -302,14 +329,16 @@ def _image_files(folders, n_classes, limit_per_class) -> list[tuple[str, int]]:
     return files
 
 
-def _decode_all(files, names, image_size, progress, strict, store=None) -> ImageDataset:
-    """Every file's (S, S, 1) pixels, from ``store`` (a DecodeCache) or decoded (and then
-    stored); undecodable files warned about and skipped (ValueError with ``strict``)."""
+def _decode_all(files, names, preprocess, progress, strict, store=None) -> ImageDataset:
+    """Every file's (S, S, 1) pixels, preprocessed as ``preprocess`` = (S, equalize) says,
+    from ``store`` (a DecodeCache) or decoded (and then stored); undecodable files warned
+    about and skipped (ValueError with ``strict``)."""
+    image_size = preprocess[0]
     x = np.empty((len(files), image_size, image_size, 1), dtype=np.float32)
     kept_labels, kept_paths, skipped = [], [], []
     for path, label in tqdm(files, desc="decoding images", unit="img",
                             disable=None if progress else True):    # None: a terminal only
-        pixels, reason = _pixels(path, image_size, store)
+        pixels, reason = _pixels(path, preprocess, store)
         if reason is not None:
             if strict:
                 raise ValueError(f"cannot decode image {path!r}: {reason}")
@@ -365,17 +394,18 @@ def list_unlabeled(folder: str | os.PathLike) -> list[str]:
 
 
 def load_unlabeled(folder: str | os.PathLike, image_size: int = 150, cache_dir=None,
-                   progress: bool = True, use_cache: bool = True) -> UnlabeledImages:
+                   progress: bool = True, use_cache: bool = True,
+                   equalize: str = "none") -> UnlabeledImages:
     """Decode :func:`list_unlabeled`'s files, preprocessed as :func:`load_image_folder`'s
     (and from the same cache), into :class:`UnlabeledImages`: no label is read."""
     image_size = positive_int(image_size, "image_size")
     files = [(path, 0) for path in list_unlabeled(folder)]
     ds = load_files(folder, files, ["image"], image_size, cache_dir, progress,
-                    use_cache=use_cache)
+                    use_cache=use_cache, equalize=equalize)
     return UnlabeledImages(ds.x, ds.paths, ds.skipped)
 
 
-def _pixels(path, image_size, store):
+def _pixels(path, preprocess, store):
     """``((S, S) pixels, None)`` of one file, or ``(None, why it cannot be decoded)``; from
     the cache ``store`` when it has the file's content, else decoded and stored there."""
     digest = store.digest(path) if store is not None else None
@@ -393,7 +423,7 @@ def _pixels(path, image_size, store):
         if store is not None:
             store.put(digest, reason)
         return None, reason
-    pixels = preprocess_image(rgb, image_size)[:, :, 0]
+    pixels = preprocess_image(rgb, *preprocess)[:, :, 0]
     if store is not None:
         store.put(digest, pixels)
     return pixels, None

@@ -31,11 +31,15 @@ from ..validation import SettingError
 from ._child import describe
 from .catalog import (EXERCISES, NAMES, NOTEBOOK, TRAIN_SCRIPT, TRAINING, notebook_source,
                       stub_files)
-from .checks import SHAPES_DO_NOT_FIT, run_check
+from .checks import CHECKS, SHAPES_DO_NOT_FIT, run_check
+from .checks_more import MORE_CHECKS
 from .isolated import TIME_LIMIT, Failure, isolated_solutions
 from .lang import LANGUAGES, WORDS, hint, join, language, text
 
 Result = namedtuple("Result", "name status error hint")
+#: Every exercise's check: checks.py's and checks_more.py's (numerical gradient, batch
+#: normalization, dropout, sigmoid cross-entropy).
+ALL_CHECKS = {**CHECKS, **MORE_CHECKS}
 WIDTH = max(map(len, NAMES))          # the names' column in `list` and `check`
 
 
@@ -67,7 +71,7 @@ def check_one(funcs, name, data=None, done=None):
         status, found = _missing(funcs, name)
         return Result(name, status, None, found)
     try:
-        error, found = run_check(name, fn)
+        error, found = run_check(name, fn, ALL_CHECKS)
     except Failure as failure:                        # a convention, or the child process
         return Result(name, failure.status, None, _advice(failure.hint))
     except NotImplementedError:

@@ -514,8 +514,3 @@ def check_adam_step(fn):
 
 CHECKS = {name[len("check_"):]: fn for name, fn in globals().items()
           if name.startswith("check_")}
-
-
-from .checks_more import MORE_CHECKS  # noqa: E402  (numerical_gradient, batchnorm, dropout, BCE)
-
-CHECKS.update(MORE_CHECKS)

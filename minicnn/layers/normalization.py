@@ -78,3 +78,33 @@ class BatchNormalization(Layer):
     def get_config(self):
         return {**super().get_config(), "axis": -1, "momentum": self.momentum,
                 "epsilon": self.epsilon, "center": self.center, "scale": self.scale}
+
+
+def recompute_batchnorm(model, x, batch_size=32):
+    """Set every BatchNormalization layer's moving mean and variance of ``model`` (a
+    Sequential) to their averages over the images x (N, *input_shape), in batches of
+    ``batch_size``; returns the number of layers changed (0: none, nothing done).
+
+    The layers run as in training (each normalises with its batch's statistics, as Wu and
+    Johnson's "precise BatchNorm"), and each batch's mean and biased variance count by its
+    size: the moving mean becomes the mean of x's values at that layer (exact for the first
+    layer) and the moving variance the size-weighted mean of the batch variances. Nothing
+    else changes: not the trainable weights, not the layers' momentum, not x.
+    """
+    found = [i for i, layer in enumerate(model.layers) if isinstance(layer, BatchNormalization)]
+    if not found:
+        return 0
+    layers = [model.layers[i] for i in found]
+    momenta = [layer.momentum for layer in layers]
+    seen = 0
+    try:
+        for start in range(0, len(x), batch_size):
+            n = len(x[start:start + batch_size])
+            for layer in layers:                 # the running mean, weighted by batch size
+                layer.momentum = seen / (seen + n)
+            model.forward(x[start:start + batch_size], training=True, stop=found[-1])
+            seen += n
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+    return len(found)
