@@ -53,11 +53,11 @@ def test_a_failing_worker_reports_its_error():
 def test_keras_runs_beside_minicnn_and_gets_a_ratio(tmp_path):
     report = bench.run(["minicnn", "keras"], [2], [40], 1, tmp_path, start_times=False,
                        tiers=False, stock=False, progress=lambda *a: None)
-    assert [r["system"] for r in report["runs"]] == ["minicnn", "keras"]
-    assert "tensorflow" in report["runs"][1]["versions"]
+    assert [r["system"] for r in report["runs"]] == ["minicnn", bench.PLAIN, "keras"]
+    assert "tensorflow" in report["runs"][2]["versions"]
     table = bench.markdown(report)
     assert table.count("x |") >= 2 and "| keras | 2 | 40 |" in table
-    keras_layers = report["runs"][1]["layers"]
+    keras_layers = report["runs"][2]["layers"]
     assert len(keras_layers) == 10 and all(t["forward_ms"] > 0 for t in keras_layers)
     fused_row = next(line for line in table.splitlines() if line.startswith("| conv2d+max"))
     assert "- | - | - | -" not in fused_row          # Keras's two layers, summed
