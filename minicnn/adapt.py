@@ -186,14 +186,17 @@ def adapt_batchnorm(model, x, batch_size=32):
 
 
 # -- test-time augmentation -----------------------------------------------------------------
+NO_AUGMENTATION = ("--tta needs a run trained with augmentation (augment = true or intensity "
+                   "> 0); this one drew none")
+
+
 def tta_probability(model, x, augment, draws, seed, batch_size=32):
     """P(pneumonia) (N,) float64 averaged over ``draws`` augmented copies of x (N, S, S, 1):
     ``augment(x, rng)`` as in training, one np.random.default_rng(seed) for all the draws
     (so the result depends only on x, the order of its rows and the seed, not on
     batch_size)."""
     if augment is None:
-        raise ValueError("--tta needs a run trained with augmentation (augment = true or "
-                         "intensity > 0); this one drew none")
+        raise ValueError(NO_AUGMENTATION)
     if draws < 1:
         raise ValueError(f"--tta needs at least 1 draw, got {draws}")
     rng = np.random.default_rng(seed)

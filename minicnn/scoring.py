@@ -174,6 +174,8 @@ def _refuse_impossible_adaptation(model, config, methods, tta):
         raise ValueError(adapt_module.NO_TRAINING_PRIOR)
     if tta and not config.get("settings"):
         raise ValueError(TTA_NEEDS_RUN)
+    if tta and training_augmenter(Settings.from_dict(config["settings"])) is None:
+        raise ValueError(adapt_module.NO_AUGMENTATION)
 
 
 TTA_NEEDS_RUN = "--tta needs a run folder (its training augmentations), not a bare model file"

@@ -239,6 +239,23 @@ def test_the_adapted_metrics_file_follows_the_schema(trained):
         _validator("metrics").validate({**adapted, "adaptation": {**section, "tta": -1}})
 
 
+def test_tta_on_a_run_without_augmentation_is_refused_before_test_is_read(trained, tmp_path,
+                                                                           capsys):
+    """Refused up front, in one line: test/ is not read (nothing logged about it, no file
+    written), so a validation-only run would keep its test/ unscored."""
+    run = tmp_path / "no-augmentation"
+    shutil.copytree(trained["run"], run)
+    config = json.loads((run / "config.json").read_text())
+    config["settings"].update(augment=False, intensity=0.0)
+    (run / "config.json").write_text(json.dumps(config))
+    before = sorted(p.name for p in run.iterdir())
+    capsys.readouterr()
+    code, _ = _evaluate("--model", str(run), "--data", str(trained["data"]), "--tta", "2")
+    err = capsys.readouterr().err
+    assert code == 2 and "augmentation" in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in run.iterdir()) == before
+
+
 def test_bad_adaptation_requests_end_in_one_line_and_exit_2(trained, tmp_path, capsys):
     plain = Sequential([Input((40, 40, 1)), Flatten(), Dense(2, activation="softmax")], seed=0)
     plain.save(tmp_path / "plain.npz")
