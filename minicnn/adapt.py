@@ -22,7 +22,7 @@ from .layers import BatchNormalization
 from .model import Ensemble, Sequential
 from .validation import SettingError
 
-__all__ = ["METHODS", "parse_adapt", "adapt_name", "training_prior", "move_prior",
+__all__ = ["METHODS", "parse_adapt", "adapt_name", "parse_adapt_name", "training_prior", "move_prior",
            "em_prior", "adapt_batchnorm", "tta_probability", "adapted_probability",
            "threshold_on_unadapted_scale", "run_training_prior"]
 
@@ -46,6 +46,15 @@ def parse_adapt(text):
 def adapt_name(methods, tta=0):
     """The adaptation in a file name: ``bn-prior``, ``none-tta8``, ``prior-tta4``."""
     return "-".join(methods or ("none",)) + (f"-tta{tta}" if tta else "")
+
+
+def parse_adapt_name(text):
+    """An adaptation as :func:`adapt_name` spells it (``bn-prior-tta8``; a comma may stand
+    for a dash: ``bn,prior``) -> its canonical name. SettingError otherwise."""
+    methods, _, draws = str(text).replace(",", "-").partition("-tta")
+    if draws and not (draws.isdigit() and int(draws) > 0):
+        raise SettingError(f"an adaptation's -ttaN needs N >= 1, got {text!r}")
+    return adapt_name(parse_adapt(methods.replace("-", ",")), int(draws or 0))
 
 
 # -- prior shift ----------------------------------------------------------------------------

@@ -184,8 +184,14 @@ def _report(args):
 
 
 def _compare(args):
-    from .sweep_results import compare, compare_markdown
-    print(compare_markdown(compare(args.sweeps, args.part), args.part), end="")
+    from .sweep_results import compare, compare_markdown, scoring_command
+    table = compare(args.sweeps, args.part, args.adapt)
+    print(compare_markdown(table, args.part), end="")
+    for row in table:
+        if row["missing"]:
+            log.warning(f"{row['setting']}: left out seed(s) "
+                        f"{', '.join(map(str, row['missing']))}, not scored on test/ that "
+                        f"way; score each with {scoring_command(row['adaptation'])}")
 
 
 def _sweep(args):
@@ -390,6 +396,11 @@ def _sweep_parser(sub, wanted):
         p.add_argument("--part", choices=("validation", "test"), default="validation",
                        help="which images' metrics (default validation: choose settings on "
                             "validation, score test once at the end)")
+        p.add_argument("--adapt", nargs="+", default=["none"], metavar="NAME",
+                       help="with --part test: the test scores of these adaptations, one row "
+                            "each, as `minicnn evaluate --adapt A [--tta N]` wrote them to "
+                            "RUN/metrics-adapt-NAME.json: none, prior, bn, bn-prior, and with "
+                            "-ttaN (none-tta8, bn-prior-tta8); default none")
         p.set_defaults(run=_compare)
 
 

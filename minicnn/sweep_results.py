@@ -96,8 +96,11 @@ def _flatten(prefix, report):
     return row
 
 
-def _row(out, entry):
-    """One sweep.csv row: the run, its setting's values, seed, status and metrics."""
+def _row(out, entry, adaptation="none"):
+    """One sweep.csv row: the run, its setting's values, seed, status and metrics; with an
+    ``adaptation`` (as :func:`minicnn.adapt.adapt_name` spells it) other than none, the test
+    metrics are the adapted ones of RUN/metrics-adapt-NAME.json (``minicnn evaluate
+    --adapt``), None where that file is missing."""
     run_dir = Path(out) / "runs" / entry["run"]
     row = {"run": entry["run"], "setting": entry["setting"], **entry["values"],
            "seed": entry["seed"]}
@@ -109,18 +112,35 @@ def _row(out, entry):
     metrics = runs.read_json(run_dir / runs.METRICS, required=False) or {}
     for key in ("threshold", "kept_epoch", "epochs_run"):
         row[key] = metrics.get(key)
+    if adaptation != "none":
+        adapted = runs.read_json(run_dir / adapted_metrics(adaptation), required=False) or {}
+        metrics = {**metrics, "test": adapted.get("test")}
     for part in PARTS:
         row.update(_flatten(part, metrics.get(part) or {}))
     return row
 
 
-def collect(out):
+def adapted_metrics(adaptation):
+    """The file ``minicnn evaluate --adapt`` writes an adaptation's scores to."""
+    return f"metrics-adapt-{adaptation}.json"
+
+
+def scoring_command(adaptation="none"):
+    """The command that scores a run's test/ under an adaptation (a name of
+    :func:`minicnn.adapt.adapt_name`)."""
+    methods, _, draws = adaptation.partition("-tta")
+    return ("minicnn evaluate --model RUN"
+            + (f" --adapt {methods.replace('-', ',')}" if methods != "none" else "")
+            + (f" --tta {draws}" if draws else ""))
+
+
+def collect(out, adaptation="none"):
     """The rows of a sweep folder's runs, in sweep.json's order, each run once (a sweep.json
     that lists a run twice, e.g. written with ``--seeds 0 0`` before they were refused,
-    never counts it twice)."""
+    never counts it twice); test metrics adapted as :func:`_row` says."""
     plan_json = runs.read_json(Path(out) / SWEEP)
     entries = {entry["run"]: entry for entry in plan_json["runs"]}
-    return [_row(out, entry) for entry in entries.values()]
+    return [_row(out, entry, adaptation) for entry in entries.values()]
 
 
 def summarize(rows):
@@ -192,33 +212,57 @@ def summary_markdown(summary):
     return "\n".join(lines)
 
 
-def compare(folders, part="validation"):
+def compare(folders, part="validation", adaptations=("none",)):
     """The settings of several sweep folders side by side on one part ("validation" or
-    "test"). Returns one dict per setting, in order: ``{"setting", "folder", "seeds",
-    "metrics": {metric: describe(...)}, "vs_first": {metric: describe(...)}}``; vs_first
-    describes the differences from the first setting paired by seed (the same seed draws the
-    same split, sample and initial weights), None for the first."""
+    "test"), each under every one of ``adaptations`` (test only; spelled as
+    :func:`minicnn.adapt.adapt_name` does: none, prior, bn, bn-prior, none-tta8...). Returns
+    one dict per (setting, adaptation), in order: ``{"setting", "folder", "adaptation",
+    "seeds", "metrics": {metric: describe(...)}, "vs_first": {metric: describe(...)}}``;
+    vs_first describes the differences from the first row paired by seed (the same seed
+    draws the same split, sample and initial weights), None for the first. A finished run
+    counts only where it has scores (``missing``: the seeds of the others, e.g. a
+    ``--validation-only`` run not yet scored, or not with that adaptation)."""
     choice(part, "part", PARTS)
-    groups = {}
-    for folder in folders:
-        for row in collect(folder):
+    adaptations = _adaptations(adaptations, part)
+    groups, missing = {}, {}
+    for folder, adaptation in itertools.product(folders, adaptations):
+        for row in collect(folder, adaptation):
             if row["status"] in runs.FINISHED:
-                key = (str(folder), row["setting"])
-                groups.setdefault(key, {})[row["seed"]] = row
+                key = (str(folder), row["setting"], adaptation)
+                seeds = groups.setdefault(key, {})
+                if row.get(f"{part}_auc") is None:            # test/ not scored (so)
+                    missing.setdefault(key, []).append(row["seed"])
+                else:
+                    seeds[row["seed"]] = row
     if not groups:
         raise SettingError(f"no finished run in {', '.join(map(str, folders))}")
-    names = [setting for _, setting in groups]
+    names = {(folder, setting) for folder, setting, _ in groups}
     table, first = [], None
-    for (folder, setting), by_seed in groups.items():
+    for key, by_seed in groups.items():
+        folder, setting, adaptation = key
         values = {m: {k: row.get(f"{part}_{m}") for k, row in by_seed.items()} for m in METRICS}
         first = first or values
+        label = (setting if sum(s == setting for _, s in names) == 1 else
+                 f"{folder}: {setting}")
         table.append({
-            "setting": setting if names.count(setting) == 1 else f"{folder}: {setting}",
-            "folder": folder, "seeds": sorted(by_seed),
+            "setting": label if adaptations == ["none"] else f"{label}, adapt {adaptation}",
+            "folder": folder, "adaptation": adaptation, "missing": missing.get(key, []),
+            "seeds": sorted(by_seed),
             "metrics": {m: describe(list(v.values())) for m, v in values.items()},
             "vs_first": None if not table else {m: describe(_paired(v, first[m]))
                                                 for m, v in values.items()}})
     return table
+
+
+def _adaptations(names, part):
+    """The adaptations' canonical names, once each; only test/ is ever adapted."""
+    names = list(dict.fromkeys(names or ("none",)))
+    if names == ["none"]:
+        return names
+    if part != "test":
+        raise SettingError("adaptations change only the test scores: use --part test")
+    from .adapt import parse_adapt_name            # NumPy and the layers, only when asked
+    return list(dict.fromkeys(parse_adapt_name(name) for name in names))
 
 
 def _paired(values, reference):

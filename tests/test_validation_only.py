@@ -125,6 +125,7 @@ def test_compare_pairs_settings_by_seed(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "difference from full, paired by seed" in printed
     assert f"| full_bn | 3 | 0.020 ± 0.010 [{0.02 - half:.3f}, {0.02 + half:.3f}] |" in printed
-    assert main(["compare", str(base), "--part", "test"]) == 0        # not scored: n/a
-    printed = capsys.readouterr().out
-    assert "| full | 3 | n/a |" in printed and "difference" not in printed
+    assert main(["compare", str(base), "--part", "test"]) == 0   # not scored: left out, said
+    printed, said = capsys.readouterr()
+    assert "| full | 0 | n/a |" in printed and "difference" not in printed
+    assert "left out seed(s) 0, 1, 2" in said and "minicnn evaluate --model RUN" in said
