@@ -22,8 +22,8 @@ from .layers import BatchNormalization
 from .model import Ensemble, Sequential
 from .validation import SettingError
 
-__all__ = ["METHODS", "parse_adapt", "adapt_name", "parse_adapt_name", "training_prior", "move_prior",
-           "em_prior", "adapt_batchnorm", "tta_probability", "adapted_probability",
+__all__ = ["METHODS", "parse_adapt", "adapt_name", "parse_adapt_name", "training_prior",
+           "move_prior", "em_prior", "adapt_batchnorm", "tta_probability", "adapted_probability",
            "threshold_on_unadapted_scale", "run_training_prior"]
 
 #: What ``--adapt`` accepts: none, or these, comma-separated, applied in this order.
