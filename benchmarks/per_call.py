@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-from minicnn.kernels import conv, fused, winograd
+from minicnn.kernels import conv, fused, winograd, workers
 from minicnn.models import thesis_cnn
 
 # (name, batch, input side, filters) of the fused 64-channel blocks that go through Winograd
@@ -135,7 +135,7 @@ def fixed_pieces(repeats):
             [job.result() for job in [fresh.submit(noop) for _ in range(2)]]
 
     def blas_limit():
-        with winograd._blas().limit(limits=1, user_api="blas"):
+        with workers._blas().limit(limits=1, user_api="blas"):
             pass
     calls = {"2 threads started and joined (wall; each call does)": fresh_pool,
              "2 jobs on a persistent pool (wall)": lambda: [j.result() for j in

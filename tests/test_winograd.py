@@ -215,13 +215,13 @@ def test_worker_threads_are_kept_between_calls_and_renewed_after_fork():
         pytest.skip("the workers run on threads only with two or more")
     script = textwrap.dedent("""
         import os, time, numpy as np
-        from minicnn.kernels import winograd
+        from minicnn.kernels import winograd, workers
         winograd._CHUNK_TILES[2] = 16           # 128 tiles: work for both threads
         xp, k, b = np.ones((8, 10, 10, 5)), np.ones((3, 3, 5, 2)), np.zeros(2)
         want = winograd.winograd_conv3x3(xp, k, b, m=2)
-        pool = winograd._POOL[os.getpid()]
+        pool = workers._POOL[os.getpid()]
         assert np.array_equal(winograd.winograd_conv3x3(xp, k, b, m=2), want)
-        assert winograd._POOL == {os.getpid(): pool} and pool[0] == 2, winograd._POOL
+        assert workers._POOL == {os.getpid(): pool} and pool[0] == 2, workers._POOL
         child = os.fork()
         if child == 0:
             os._exit(0 if np.array_equal(winograd.winograd_conv3x3(xp, k, b, m=2), want) else 3)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..backend import resolve
 from ._checks import as_float_arrays, check_same_shape
+from .workers import over_chunks
 
 
 # ---------------------------------------------------------------------------------- naive
@@ -98,17 +99,28 @@ def _softmax_backward_numpy(p, dy):
 # ---------------------------------------------------------------------------------- numba
 # Each kernel fills ``out``, allocated by NumPy: NumPy backs large arrays with huge pages,
 # which makes a fresh 100 MB output several times cheaper to touch than Numba's own empty().
-@numba.njit(parallel=True, cache=True)
-def _relu_flat_numba(x, out):
-    for i in numba.prange(x.size):
+@numba.njit(nogil=True, cache=True)
+def _relu_range(x, out, i0, i1):
+    for i in range(i0, i1):
         v = x[i]
         out[i] = 0 if v < 0 else v                   # max(0, v); NaN stays NaN, as in NumPy
 
 
-@numba.njit(parallel=True, cache=True)
-def _relu_backward_flat_numba(x, dy, out):
-    for i in numba.prange(x.size):
+@numba.njit(nogil=True, cache=True)
+def _relu_backward_range(x, dy, out, i0, i1):
+    for i in range(i0, i1):
         out[i] = dy[i] if x[i] > 0 else 0
+
+
+ELEMENTS_PER_CHUNK = 1 << 16     # of an elementwise kernel, per claim of a worker thread
+
+
+def _relu_flat_numba(x, out):
+    over_chunks(_relu_range, x.size, ELEMENTS_PER_CHUNK, x, out)
+
+
+def _relu_backward_flat_numba(x, dy, out):
+    over_chunks(_relu_backward_range, x.size, ELEMENTS_PER_CHUNK, x, dy, out)
 
 
 @numba.njit(cache=True)

@@ -27,6 +27,7 @@ from ..validation import int_pair, padding as check_padding
 from .geometry import crop_hw, pad_hw, shifted_view, window_plan
 from .winograd import (winograd_conv3x3, winograd_conv3x3_input_grad,
                        winograd_conv3x3_kernel_grad)
+from .workers import ROWS_PER_CHUNK, over_chunks
 
 
 # ---------------------------------------------------------------------------------- naive
@@ -105,12 +106,12 @@ _CHUNK_ROWS = {"forward": 3072, "backward": 16384}          # windows per matrix
 _DIRECT_MAX_CHANNELS = 4
 
 
-@numba.njit(parallel=True, cache=True)
-def _im2col(xp, t0, t1, kh, kw, sh, sw, ho, wo, cols):
-    """Windows of output rows t0 <= t < t1 (t = b * H_out + i), one per row of ``cols``:
-    cols[(t - t0)*W_out + j, (a*KW + e)*C + ch] = xp[b, i*sh + a, j*sw + e, ch]."""
+@numba.njit(nogil=True, cache=True)
+def _im2col_rows(xp, t0, kh, kw, sh, sw, ho, wo, cols, s0, s1):
+    """Windows of output rows t0 + s0 <= t < t0 + s1 (t = b * H_out + i), one per row of
+    ``cols``: cols[(t - t0)*W_out + j, (a*KW + e)*C + ch] = xp[b, i*sh + a, j*sw + e, ch]."""
     c = xp.shape[3]
-    for t in numba.prange(t0, t1):
+    for t in range(t0 + s0, t0 + s1):
         b, i = t // ho, t % ho
         for j in range(wo):
             row = cols[(t - t0) * wo + j]
@@ -122,16 +123,19 @@ def _im2col(xp, t0, t1, kh, kw, sh, sw, ho, wo, cols):
                         row[base + ch] = src[ch]
 
 
-@numba.njit(parallel=True, cache=True)
-def _col2im_add(dcols, t0, t1, kh, kw, sh, sw, ho, wo, dxp):
-    """The adjoint of :func:`_im2col`: add each window row back where it came from.
+def _im2col(xp, t0, t1, kh, kw, sh, sw, ho, wo, cols):
+    """The windows of output rows t0 <= t < t1 into ``cols``, on the worker threads."""
+    over_chunks(_im2col_rows, t1 - t0, ROWS_PER_CHUNK, xp, t0, kh, kw, sh, sw, ho, wo, cols)
 
-    Parallel over the rows of ``dxp``, each gathering from the windows that cover it, so no
-    two threads ever add into the same element.
-    """
+
+@numba.njit(nogil=True, cache=True)
+def _col2im_rows(dcols, t0, t1, kh, kw, sh, sw, ho, wo, dxp, u0, u1):
+    """The adjoint of :func:`_im2col` for the rows u0 <= u < u1 of dxp (counted from image
+    t0 // H_out's first): add each window row back where it came from, each row gathering
+    from the windows that cover it, so no two threads ever add into the same element."""
     hp, c = dxp.shape[1], dxp.shape[3]
     b0 = t0 // ho
-    for u in numba.prange(((t1 - 1) // ho - b0 + 1) * hp):
+    for u in range(u0, u1):
         b, r = b0 + u // hp, u % hp
         for a in range(kh):
             i = (r - a) // sh
@@ -146,12 +150,19 @@ def _col2im_add(dcols, t0, t1, kh, kw, sh, sw, ho, wo, dxp):
                         dst[ch] += row[base + ch]
 
 
-@numba.njit(parallel=True, cache=True)
-def _direct_forward(xp, kernel, bias, sh, sw, relu, y):
-    """Window sums written out, vectorised over the filters, into y (N, H_out, W_out, F)."""
-    n, ho, wo, f = y.shape
+def _col2im_add(dcols, t0, t1, kh, kw, sh, sw, ho, wo, dxp):
+    """Add the window rows of output rows t0 <= t < t1 back into dxp, on the worker threads."""
+    rows = ((t1 - 1) // ho - t0 // ho + 1) * dxp.shape[1]
+    over_chunks(_col2im_rows, rows, ROWS_PER_CHUNK, dcols, t0, t1, kh, kw, sh, sw, ho, wo, dxp)
+
+
+@numba.njit(nogil=True, cache=True)
+def _direct_rows(xp, kernel, bias, sh, sw, relu, y, t0, t1):
+    """Window sums of the output rows t0 <= t < t1 (t = b * H_out + i) written out,
+    vectorised over the filters, into y (N, H_out, W_out, F)."""
+    ho, wo, f = y.shape[1:]
     kh, kw, c, _ = kernel.shape
-    for t in numba.prange(n * ho):
+    for t in range(t0, t1):
         b, i = t // ho, t % ho
         for j in range(wo):
             acc = y[b, i, j]
@@ -203,7 +214,7 @@ def _forward_numba(xp, kernel, bias, sh, sw, ho, wo, relu):
         return winograd_conv3x3(xp, kernel, bias, relu, _WINOGRAD_TILE["forward"])
     if c <= _DIRECT_MAX_CHANNELS:
         y = np.empty((n, ho, wo, f), xp.dtype)
-        _direct_forward(xp, kernel, bias, sh, sw, relu, y)
+        over_chunks(_direct_rows, n * ho, ROWS_PER_CHUNK, xp, kernel, bias, sh, sw, relu, y)
         return y
     y = np.empty((n * ho * wo, f), xp.dtype)
     chunks = _chunks(n, ho, wo, _CHUNK_ROWS["forward"])

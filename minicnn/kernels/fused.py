@@ -39,6 +39,7 @@ from .geometry import pad_hw
 from .winograd import _check as check_winograd
 from .winograd import (_output_tile_2, _output_tile_4, _tile_origin, run_convolution,
                        tile_grid)
+from .workers import ROWS_PER_CHUNK, over_chunks
 
 NO_GRADIENT = 4                 # argmax value of a window whose maximum is 0 or less (or NaN)
 MAX_CHANNELS = _DIRECT_MAX_CHANNELS   # as the convolution's direct loops; wider inputs go
@@ -102,12 +103,13 @@ def _pool_window(z, o0, best, first):
         first[k] = arg if m > 0 else NO_GRADIENT
 
 
-@numba.njit(parallel=True, cache=True)
-def _forward_into(xp, kernel, bias, y, argmax):
-    n, hq, wq, f = y.shape
-    for t in numba.prange(n * hq):
+@numba.njit(nogil=True, cache=True)
+def _forward_rows(xp, kernel, bias, y, argmax, t0, t1):
+    """The block's output rows t0 <= t < t1, row t = (image t // Hq, pooled row t % Hq)."""
+    hq, wq, f = y.shape[1:]
+    z = np.empty((8, f), y.dtype)
+    for t in range(t0, t1):
         b, p = t // hq, t % hq
-        z = np.empty((8, f), y.dtype)
         for q in range(0, wq, 2):
             windows = min(2, wq - q)
             _window_convs(xp, kernel, bias, b, 2 * p, 2 * q, z, windows)
@@ -115,34 +117,43 @@ def _forward_into(xp, kernel, bias, y, argmax):
                 _pool_window(z, 4 * w, y[b, p, q + w], argmax[b, p, q + w])
 
 
-@numba.njit(parallel=True, cache=True)
-def _kernel_grad_parts(xp, argmax, dy, dkernel_parts, dbias_parts):
-    """Per part (a slice of output rows), its share of dkernel and dbias. Vectorised over the
-    filters: for each of the 4 window offsets, dy masked to the filters whose maximum sat
-    there, times the window at that offset."""
-    n, hq, wq, f = dy.shape
-    kh, kw, c, _ = dkernel_parts.shape[1:]
-    parts, rows = dkernel_parts.shape[0], n * hq
-    for part in numba.prange(parts):
-        dk, db = dkernel_parts[part], dbias_parts[part]
-        dk[:] = 0
-        db[:] = 0
-        g = np.empty(f, dy.dtype)
-        for t in range(part * rows // parts, (part + 1) * rows // parts):
-            b, p = t // hq, t % hq
-            for q in range(wq):
-                for o in range(4):
-                    for k in range(f):
-                        g[k] = dy[b, p, q, k] if argmax[b, p, q, k] == o else 0
-                        db[k] += g[k]
-                    i, j = 2 * p + o // 2, 2 * q + o % 2
-                    for a in range(kh):
-                        for e in range(kw):
-                            src = xp[b, i + a, j + e]
-                            for ch in range(c):
-                                v, dst = src[ch], dk[a, e, ch]
-                                for k in range(f):
-                                    dst[k] += v * g[k]
+@numba.njit(nogil=True, cache=True)
+def _kernel_grad_rows(xp, argmax, dy, t0, t1, dk, db):
+    """dk (KH, KW, C, F) and db (F,) = the share of dkernel and dbias of the output rows
+    t0 <= t < t1. Vectorised over the filters: for each of the 4 window offsets, dy masked
+    to the filters whose maximum sat there, times the window at that offset."""
+    hq, wq, f = dy.shape[1:]
+    kh, kw, c, _ = dk.shape
+    dk[:] = 0
+    db[:] = 0
+    g = np.empty(f, dy.dtype)
+    for t in range(t0, t1):
+        b, p = t // hq, t % hq
+        for q in range(wq):
+            for o in range(4):
+                for k in range(f):
+                    g[k] = dy[b, p, q, k] if argmax[b, p, q, k] == o else 0
+                    db[k] += g[k]
+                i, j = 2 * p + o // 2, 2 * q + o % 2
+                for a in range(kh):
+                    for e in range(kw):
+                        src = xp[b, i + a, j + e]
+                        for ch in range(c):
+                            v, dst = src[ch], dk[a, e, ch]
+                            for k in range(f):
+                                dst[k] += v * g[k]
+
+
+def _rows(kernel, rows, *args):
+    """``kernel(*args, t0, t1)`` over the output rows 0 <= t < ``rows``, on the workers."""
+    over_chunks(kernel, rows, ROWS_PER_CHUNK, *args)
+
+
+def _kernel_grad_chunk(xp, argmax, dy, dkernel_parts, dbias_parts, t0, t1):
+    """The chunk starting at row t0 writes its own part (so the sum over parts, in order,
+    does not depend on which thread took which chunk: the same gradient every run)."""
+    part = t0 // ROWS_PER_CHUNK
+    _kernel_grad_rows(xp, argmax, dy, t0, t1, dkernel_parts[part], dbias_parts[part])
 
 
 def _pooled_hw(x_shape, kernel_shape):
@@ -174,7 +185,7 @@ def conv_relu_maxpool_forward(x, kernel, bias):
     shape = (x.shape[0], hq, wq, kernel.shape[3])
     y = np.empty(shape, x.dtype)
     argmax = np.empty(shape, np.uint8)
-    _forward_into(x, kernel, bias, y, argmax)
+    _rows(_forward_rows, shape[0] * hq, x, kernel, bias, y, argmax)
     return y, argmax
 
 
@@ -188,17 +199,18 @@ def conv_relu_maxpool_kernel_grad(x, argmax, dy, kernel_size):
                          f"{kh}x{kw} kernel")
     if argmax is None or argmax.shape != dy.shape:
         raise ValueError(f"argmax must be the forward's, shaped like dy {dy.shape}")
-    parts = max(1, min(numba.get_num_threads(), dy.shape[0] * dy.shape[1]))
+    rows = dy.shape[0] * dy.shape[1]
+    parts = -(-rows // ROWS_PER_CHUNK)
     dkernel_parts = np.empty((parts, kh, kw, x.shape[3], dy.shape[3]), x.dtype)
     dbias_parts = np.empty((parts, dy.shape[3]), x.dtype)
-    _kernel_grad_parts(x, argmax, dy, dkernel_parts, dbias_parts)
+    _rows(_kernel_grad_chunk, rows, x, argmax, dy, dkernel_parts, dbias_parts)
     return dkernel_parts.sum(axis=0), dbias_parts.sum(axis=0)
 
 
-@numba.njit(parallel=True, cache=True)
-def _pool_into(z, y, argmax):
-    n, hq, wq, f = y.shape
-    for t in numba.prange(n * hq):
+@numba.njit(nogil=True, cache=True)
+def _pool_rows(z, y, argmax, t0, t1):
+    hq, wq, f = y.shape[1:]
+    for t in range(t0, t1):
         b, p = t // hq, t % hq
         for q in range(wq):
             for k in range(f):
@@ -216,14 +228,14 @@ def relu_maxpool(z):
     check_rank(z, 4, "z", "(N, H, W, F)")
     shape = (z.shape[0], z.shape[1] // 2, z.shape[2] // 2, z.shape[3])
     y, argmax = np.empty(shape, z.dtype), np.empty(shape, np.uint8)
-    _pool_into(np.ascontiguousarray(z), y, argmax)
+    _rows(_pool_rows, shape[0] * shape[1], np.ascontiguousarray(z), y, argmax)
     return y, argmax
 
 
-@numba.njit(parallel=True, cache=True)
-def _unpool_into(argmax, dy, dz):
-    n, hq, wq, f = dy.shape
-    for t in numba.prange(n * dz.shape[1]):
+@numba.njit(nogil=True, cache=True)
+def _unpool_rows(argmax, dy, dz, t0, t1):
+    hq, wq, f = dy.shape[1:]
+    for t in range(t0, t1):
         b, r = t // dz.shape[1], t % dz.shape[1]
         p, di = r // 2, r % 2
         for j in range(dz.shape[2]):
@@ -238,7 +250,7 @@ def unpool_gradient(argmax, dy, conv_hw):
     """dz = dL/dz (N, H_out, W_out, F), the gradient at the convolution's output, from dy and
     ``argmax``: each dy goes to its window's winning cell, every other cell gets 0."""
     dz = np.empty((dy.shape[0],) + tuple(conv_hw) + (dy.shape[3],), dy.dtype)
-    _unpool_into(argmax, np.ascontiguousarray(dy), dz)
+    _rows(_unpool_rows, dz.shape[0] * dz.shape[1], argmax, np.ascontiguousarray(dy), dz)
     return dz
 
 

@@ -21,6 +21,7 @@ from ..backend import resolve
 from ._checks import as_float_arrays, check_rank
 from ..validation import int_pair, padding as check_padding
 from .geometry import crop_hw, pad_hw, shifted_view, window_plan
+from .workers import ROWS_PER_CHUNK, over_chunks
 
 
 # ---------------------------------------------------------------------------------- naive
@@ -72,10 +73,10 @@ def _backward_numpy(xp, dy, ph, pw, sh, sw):
 # ---------------------------------------------------------------------------------- numba
 # Outputs are allocated by NumPy (huge pages: much cheaper to touch than Numba's empty()); the
 # innermost loops run over channels, contiguous in memory.
-@numba.njit(parallel=True, cache=True)
-def _forward_numba_into(xp, ph, pw, sh, sw, y):
-    n, ho, wo, c = y.shape
-    for t in numba.prange(n * ho):
+@numba.njit(nogil=True, cache=True)
+def _forward_rows(xp, ph, pw, sh, sw, y, t0, t1):
+    ho, wo, c = y.shape[1:]
+    for t in range(t0, t1):
         b, i = t // ho, t % ho
         for j in range(wo):
             best = y[b, i, j]
@@ -104,12 +105,12 @@ def _first_max(xp, b, i0, j0, ph, pw, best, first):
                     best[ch], first[ch] = src[ch], a * pw + e
 
 
-@numba.njit(parallel=True, cache=True)
-def _backward_numba_into(xp, dy, ph, pw, sh, sw, tiles, dxp):
+@numba.njit(nogil=True, cache=True)
+def _backward_images(xp, dy, ph, pw, sh, sw, tiles, dxp, b0, b1):
     # tiles: the windows tile the input (stride == pool), so every covered cell of dxp is
     # written exactly once, its window's dy or 0; otherwise dxp starts at 0 and is added to.
-    n, ho, wo, c = dy.shape
-    for b in numba.prange(n):                 # windows may overlap within an image only
+    ho, wo, c = dy.shape[1:]
+    for b in range(b0, b1):                   # windows may overlap within an image only
         best, first = np.empty(c, xp.dtype), np.empty(c, np.int32)
         for i in range(ho):
             for j in range(wo):
@@ -128,14 +129,14 @@ def _backward_numba_into(xp, dy, ph, pw, sh, sw, tiles, dxp):
 
 def _forward_numba(xp, ph, pw, sh, sw, ho, wo):
     y = np.empty((xp.shape[0], ho, wo, xp.shape[3]), xp.dtype)
-    _forward_numba_into(xp, ph, pw, sh, sw, y)
+    over_chunks(_forward_rows, y.shape[0] * ho, ROWS_PER_CHUNK, xp, ph, pw, sh, sw, y)
     return y
 
 
 def _backward_numba(xp, dy, ph, pw, sh, sw):
     tiles = (sh, sw) == (ph, pw)
     dxp = np.empty_like(xp) if tiles else np.zeros_like(xp)
-    _backward_numba_into(xp, dy, ph, pw, sh, sw, tiles, dxp)
+    over_chunks(_backward_images, dy.shape[0], 1, xp, dy, ph, pw, sh, sw, tiles, dxp)
     if tiles:                                   # rows and columns no window reaches
         dxp[:, dy.shape[1] * sh:] = 0
         dxp[:, :, dy.shape[2] * sw:] = 0
@@ -193,10 +194,10 @@ def _avg_backward_numpy(xp, counts, dy, ph, pw, sh, sw):
 
 
 # ------------------------------------------------------------------------ average: numba
-@numba.njit(parallel=True, cache=True)
-def _avg_forward_numba_into(xp, counts, ph, pw, sh, sw, y):
-    n, ho, wo, c = y.shape
-    for t in numba.prange(n * ho):
+@numba.njit(nogil=True, cache=True)
+def _avg_forward_rows(xp, counts, ph, pw, sh, sw, y, t0, t1):
+    ho, wo, c = y.shape[1:]
+    for t in range(t0, t1):
         b, i = t // ho, t % ho
         for j in range(wo):
             acc = y[b, i, j]
@@ -210,10 +211,10 @@ def _avg_forward_numba_into(xp, counts, ph, pw, sh, sw, y):
                 acc[ch] /= counts[i, j]
 
 
-@numba.njit(parallel=True, cache=True)
-def _avg_backward_numba_into(counts, dy, ph, pw, sh, sw, dxp):
-    n, ho, wo, c = dy.shape
-    for b in numba.prange(n):                 # windows may overlap within an image only
+@numba.njit(nogil=True, cache=True)
+def _avg_backward_images(counts, dy, ph, pw, sh, sw, dxp, b0, b1):
+    ho, wo, c = dy.shape[1:]
+    for b in range(b0, b1):                   # windows may overlap within an image only
         for i in range(ho):
             for j in range(wo):
                 g = dy[b, i, j]
@@ -226,13 +227,15 @@ def _avg_backward_numba_into(counts, dy, ph, pw, sh, sw, dxp):
 
 def _avg_forward_numba(xp, counts, ph, pw, sh, sw):
     y = np.empty((xp.shape[0],) + counts.shape + (xp.shape[3],), xp.dtype)
-    _avg_forward_numba_into(xp, counts.astype(xp.dtype), ph, pw, sh, sw, y)
+    over_chunks(_avg_forward_rows, y.shape[0] * y.shape[1], ROWS_PER_CHUNK, xp,
+                counts.astype(xp.dtype), ph, pw, sh, sw, y)
     return y
 
 
 def _avg_backward_numba(xp, counts, dy, ph, pw, sh, sw):
     dxp = np.zeros_like(xp)
-    _avg_backward_numba_into(counts.astype(dy.dtype), dy, ph, pw, sh, sw, dxp)
+    over_chunks(_avg_backward_images, dy.shape[0], 1, counts.astype(dy.dtype), dy, ph, pw,
+                sh, sw, dxp)
     return dxp
 
 

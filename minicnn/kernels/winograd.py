@@ -32,14 +32,10 @@ W = A dY Aᵀ per tile.
 The larger tile saves more multiplies but its transforms have larger constants (up to 8 in
 Aᵀ, 5 in Bᵀ, 1/24 in G), which costs some float32 accuracy; docs/kernels.md measures it.
 """
-import functools
-import itertools
-import os
-from concurrent import futures
-from concurrent.futures import ThreadPoolExecutor
-
 import numba
 import numpy as np
+
+from .workers import run_workers
 
 # ------------------------------------------------------------------ the transform matrices
 # F(2x2, 3x3): interpolation points 0, 1, -1 and infinity.
@@ -77,15 +73,6 @@ DEFAULT_TILE = 4
 # Tiles per chunk: the chunk's transformed input and products (α² * tiles * channels each)
 # stay in the processor's cache between the transforms and the matrix products.
 _CHUNK_TILES = {2: 1024, 4: 256}
-
-
-@functools.cache
-def _blas():
-    """threadpoolctl's controller, to run BLAS single-threaded inside the worker threads;
-    imported on first use (threadpoolctl sets KMP_DUPLICATE_LIB_OK in os.environ when
-    imported, and ``import minicnn`` changes nothing in the process)."""
-    from threadpoolctl import ThreadpoolController
-    return ThreadpoolController()
 
 
 def winograd_tile_reference(d, g):
@@ -383,34 +370,6 @@ def _kernel_grad_chunks(xp, dy, m, claims, chunk):
     return total
 
 
-_POOL = {}              # os.getpid() -> (threads, the worker pool), kept between calls
-
-
-def _pool(workers):
-    """A thread pool of at least ``workers`` threads, started on first use and kept (starting
-    and joining two threads cost each call about 0.2 ms, benchmarks/per_call.py). Threads do
-    not survive os.fork(): a child process starts its own pool."""
-    size, pool = _POOL.get(os.getpid(), (0, None))
-    if size < workers:
-        _POOL.clear()
-        pool = ThreadPoolExecutor(workers, "minicnn-winograd")
-        _POOL[os.getpid()] = workers, pool
-    return pool
-
-
-def _run_workers(work, tiles, chunk, *args):
-    """``work(*args, claims, chunk)`` on up to numba.get_num_threads() threads sharing the
-    chunk starts ``claims``, BLAS single-threaded meanwhile; returns their results."""
-    claims = itertools.count(0, chunk)
-    workers = min(numba.get_num_threads(), -(-tiles // chunk))
-    with _blas().limit(limits=1, user_api="blas"):
-        if workers == 1:
-            return [work(*args, claims, chunk)]
-        running = [_pool(workers).submit(work, *args, claims, chunk) for _ in range(workers)]
-        futures.wait(running)                    # all finished, even if one of them failed
-        return [job.result() for job in running]         # re-raises a worker's exception
-
-
 def _check(xp, kernel, bias, pad=0):
     """Dtype and shapes of a convolution of xp padded by ``pad`` on each side of H and W."""
     if xp.dtype not in (np.float32, np.float64):
@@ -462,7 +421,7 @@ def run_convolution(xp, pad, kernel, m, emit):
     tiles = xp.shape[0] * tiles_hw[0] * tiles_hw[1]
     chunk = min(tiles, _CHUNK_TILES[m])
     u = kernel_transform(kernel.astype(xp.dtype, copy=False), m)
-    _run_workers(_convolve_chunks, tiles, chunk, xp, pad, u, m, tiles_hw, emit)
+    run_workers(_convolve_chunks, tiles, chunk, xp, pad, u, m, tiles_hw, emit)
 
 
 def winograd_conv3x3_input_grad(dy, kernel, m=DEFAULT_TILE):
@@ -495,7 +454,7 @@ def winograd_conv3x3_kernel_grad(xp, dy, m=DEFAULT_TILE):
     tiles_h, tiles_w = tile_grid((ho, wo), m)
     tiles = n * tiles_h * tiles_w
     chunk = min(tiles, _CHUNK_TILES[m])
-    du = sum(_run_workers(_kernel_grad_chunks, tiles, chunk, xp, dy, m))
+    du = sum(run_workers(_kernel_grad_chunks, tiles, chunk, xp, dy, m))
     _, gm, _ = TRANSFORMS[m]
     du = du.reshape(m + 2, m + 2, xp.shape[3], f)
     return _sandwich(gm.T, du, gm.T).astype(xp.dtype)
