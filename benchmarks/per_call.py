@@ -29,8 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-from minicnn.kernels import conv, fused, winograd, workers
+from minicnn.kernels import conv, fused, winograd
 from minicnn.models import thesis_cnn
+from minicnn.runtime import blas_controller
 
 # (name, batch, input side, filters) of the fused 64-channel blocks that go through Winograd
 BLOCKS = {"150px/32": (("conv2d_1", 32, 74), ("conv2d_2", 32, 36)),
@@ -135,7 +136,7 @@ def fixed_pieces(repeats):
             [job.result() for job in [fresh.submit(noop) for _ in range(2)]]
 
     def blas_limit():
-        with workers._blas().limit(limits=1, user_api="blas"):
+        with blas_controller().limit(limits=1, user_api="blas"):
             pass
     calls = {"2 threads started and joined (wall; each call does)": fresh_pool,
              "2 jobs on a persistent pool (wall)": lambda: [j.result() for j in

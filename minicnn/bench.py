@@ -223,15 +223,10 @@ def run_in_process(system, batch, size, repeats, env=None, layer_times=False,
             env.pop(name, None)
     if system != "minicnn":                 # the others run without minicnn's process settings
         env["MINICNN_RUNTIME"] = "stock"
-    if env.get("MINICNN_RUNTIME") == "stock":  # nor inherit the ones this process made
-        for name in runtime.ENV_SET_HERE:
-            env.pop(name, None)
     cmd = [sys.executable, "-m", "minicnn.bench", "--worker", system, str(batch), str(size),
            str(repeats), repr(time.time())] + (["--layer-times"] if layer_times else [])
-    if plain:                               # nor inherit the settings configure() made here
+    if plain:
         cmd.append("--plain")
-        for name in runtime.ENV_SET_HERE:
-            env.pop(name, None)
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{system} benchmark failed:\n{done.stderr[-2000:]}")

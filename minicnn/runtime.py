@@ -1,13 +1,14 @@
-"""minicnn's process settings: BLAS on one thread during minicnn's own work, always; three
+"""minicnn's process settings: BLAS on one thread during minicnn's own work, always; two
 more process-wide ones applied only when asked.
 
 ``import minicnn`` changes nothing in the process. :func:`own_work` wraps
 ``Sequential.fit``, ``predict``, ``evaluate``, ``train_on_batch`` and ``test_on_batch``: while
 one of them runs, OpenBLAS is limited to one thread (threadpoolctl, as scikit-learn does),
 and its limits are put back when the call returns. minicnn's kernels bring their own threads
-(Numba's parallel loops, the Winograd convolution's workers, each calling BLAS on its own
+(the worker pool of :mod:`minicnn.kernels.workers`, each thread calling BLAS on its own
 chunk); after a multi-threaded call OpenBLAS's threads keep spinning for about 0.1 s and take
-the cores from them.
+the cores from them. minicnn starts no OpenMP threads (no Numba parallel loop), so
+``OMP_WAIT_POLICY`` does not concern it.
 
 :func:`configure` applies, for the rest of the process, what cannot be undone afterwards:
 
@@ -18,16 +19,11 @@ the cores from them.
    TensorFlow's own allocator does. The price is a higher peak: the heap keeps blocks that
    a fresh mapping would have given back. glibc has no way to read the thresholds back nor
    to switch its own moving of them on again, so this cannot be scoped to a call.
-2. Idle OpenMP threads sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE`` unless already
-   set). Numba's parallel loops and OpenBLAS's matrix multiplies take turns on the same cores;
-   threads spinning after one would slow the other down. OpenMP reads it once, when its
-   threads start.
-3. OpenBLAS single-threaded for good, also outside minicnn's calls: a NumPy product in the
+2. OpenBLAS single-threaded for good, also outside minicnn's calls: a NumPy product in the
    same process then uses one core.
 
 The ``minicnn`` command and ``minicnn bench`` call :func:`configure` because they own their
-process; a notebook or script may call it itself, once, right after the imports and before
-the first training step (the OpenMP threads read the setting when they start)::
+process; a notebook or script may call it itself, once, right after the imports::
 
     import minicnn
     minicnn.runtime.configure()
@@ -44,13 +40,12 @@ import os
 import threading
 
 __all__ = ["configure", "scoped", "own_work", "in_own_work", "stock", "retain_freed_memory",
-           "release_freed_memory", "APPLIED", "ENV_SET_HERE"]
+           "release_freed_memory", "blas_controller", "APPLIED"]
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _LIMIT = 1 << 30
 _DEFAULT = 128 * 1024          # glibc's M_MMAP_THRESHOLD and M_TRIM_THRESHOLD
 APPLIED = []                # what configure() changed in this process, in order
-ENV_SET_HERE = []           # environment variables configure() set (so they can be undone)
 
 
 def _thresholds(size):
@@ -78,7 +73,7 @@ _BLAS = {"controller": None, "limits": None, "depth": 0}   # own_work's state, u
 _LOCK = threading.Lock()
 
 
-def _blas_controller():
+def blas_controller():
     """threadpoolctl's controller of the BLAS libraries minicnn calls, made once (a limit
     through it costs microseconds, a fresh ``threadpool_limits`` milliseconds): NumPy's, and
     SciPy's, which Numba's compiled kernels call for their matrix products; both are loaded
@@ -98,7 +93,7 @@ def _blas_controller():
 def _blas_on_one_thread():
     """Limit BLAS to one thread now; returns threadpoolctl's limiter (its
     ``restore_original_limits()`` puts the old limits back)."""
-    return _blas_controller().limit(limits=1, user_api="blas")
+    return blas_controller().limit(limits=1, user_api="blas")
 
 
 def stock():
@@ -141,8 +136,7 @@ def in_own_work(method):
 def scoped():
     """Freed memory kept for reuse and BLAS on one thread for the time of a ``with`` block,
     then both put back (glibc's thresholds to their defaults): for a process that is not
-    minicnn's own, such as a Dask worker that runs other tasks too. OMP_WAIT_POLICY is
-    left alone: it counts only before OpenMP's threads start."""
+    minicnn's own, such as a Dask worker that runs other tasks too."""
     if stock():
         yield
         return
@@ -161,10 +155,6 @@ def configure():
     again does nothing more."""
     if stock() or APPLIED:
         return list(APPLIED)
-    if "OMP_WAIT_POLICY" not in os.environ:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-        ENV_SET_HERE.append("OMP_WAIT_POLICY")
-        APPLIED.append("OMP_WAIT_POLICY=PASSIVE")
     if retain_freed_memory():
         APPLIED.append("malloc: freed blocks under 1 GiB kept for reuse")
     _blas_on_one_thread()                  # for good: the limit is not undone

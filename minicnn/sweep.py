@@ -304,12 +304,9 @@ def _reach(address):
 
 
 def _worker_environment(threads):
-    """The environment of a worker process that trains with ``threads`` compute threads
-    (OMP_WAIT_POLICY: see :mod:`minicnn.runtime`)."""
-    env = {name: str(threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                           "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
-    env["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
-    return env
+    """The environment of a worker process that trains with ``threads`` compute threads."""
+    return {name: str(threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                            "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
 
 
 def _local_cluster(workers, threads):

@@ -9,7 +9,6 @@ function with Numba's scheduler around it). The number of threads is Numba's,
 ``numba.get_num_threads()``, so ``numba.set_num_threads`` (and a sweep's
 ``--threads-per-worker``) sets both kinds.
 """
-import functools
 import itertools
 import os
 from concurrent import futures
@@ -17,20 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 
+from ..runtime import blas_controller
+
 __all__ = ["run_workers", "over_chunks", "ROWS_PER_CHUNK"]
 
 ROWS_PER_CHUNK = 16       # image rows a worker claims at a time from a kernel over rows
 
 _POOL = {}              # os.getpid() -> (threads, the worker pool), kept between calls
-
-
-@functools.cache
-def _blas():
-    """threadpoolctl's controller, to run BLAS single-threaded inside the worker threads;
-    imported on first use (threadpoolctl sets KMP_DUPLICATE_LIB_OK in os.environ when
-    imported, and ``import minicnn`` changes nothing in the process)."""
-    from threadpoolctl import ThreadpoolController
-    return ThreadpoolController()
 
 
 def _pool(workers):
@@ -52,7 +44,7 @@ def run_workers(work, items, chunk, *args):
     ``items``. BLAS runs single-threaded meanwhile. Returns the list of their results."""
     claims = itertools.count(0, chunk)
     workers = min(numba.get_num_threads(), -(-items // chunk))
-    with _blas().limit(limits=1, user_api="blas"):
+    with blas_controller().limit(limits=1, user_api="blas"):
         if workers <= 1:
             return [work(*args, claims, chunk)]
         running = [_pool(workers).submit(work, *args, claims, chunk) for _ in range(workers)]
