@@ -147,3 +147,26 @@ def test_after_a_split_each_layer_keeps_its_own_index():
     model.forward(x)                                       # fused
     model.backward(dy, start=1)                            # splits the fused step
     np.testing.assert_array_equal(model.backward(dy, start=2), expected)
+
+
+def test_the_kernel_gradient_is_the_same_on_one_thread_and_on_two():
+    """Each chunk of rows sums into its own part and the parts are added in order, so which
+    worker thread took which chunk cannot change the gradient's rounding."""
+    import numba
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs two threads")
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(6, 41, 43, 1)).astype(np.float32)
+    kernel = rng.normal(size=(3, 3, 1, 16)).astype(np.float32)
+    y, argmax = fused.conv_relu_maxpool_forward(x, kernel, np.zeros(16, np.float32))
+    dy = rng.normal(size=y.shape).astype(np.float32)
+    before = numba.get_num_threads()
+    try:
+        grads = []
+        for threads in (1, 2, 2):
+            numba.set_num_threads(threads)
+            grads.append(fused.conv_relu_maxpool_kernel_grad(x, argmax, dy, (3, 3)))
+    finally:
+        numba.set_num_threads(before)
+    for dkernel, dbias in grads[1:]:
+        assert np.array_equal(dkernel, grads[0][0]) and np.array_equal(dbias, grads[0][1])
