@@ -31,9 +31,9 @@ from minicnn.data import (class_weights_balanced, find_data_dir, load_image_fold
 from minicnn.optimizers import Adam
 from minicnn.data.subsets import load_patient_sample
 
-# The settings that make training about 4x faster on two cores (idle OpenMP threads
-# sleep, freed memory is reused); `minicnn train` applies them itself, a script or a
-# notebook calls this once before training (see docs/benchmarks.md).
+# The process settings `minicnn train` applies itself (freed memory kept for reuse, BLAS
+# on one thread); a script or a notebook may call this once before training (what it is
+# worth: docs/benchmarks.md).
 minicnn.runtime.configure()
 
 NAME = "07_train_thesis_cnn"
