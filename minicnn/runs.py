@@ -55,7 +55,8 @@ from .validation import RunFolderError, fraction
 __all__ = ["RunFolder", "claim", "reclaim", "read_json", "read_config", "read_history",
            "run_status", "load_run", "pneumonia_probability", "label", "test_not_scored",
            "MODEL", "CONFIG", "HISTORY", "METRICS", "SPLITS", "LOCK", "REPORT", "FIGURES",
-           "FINISHED", "CHECKPOINT", "ENSEMBLE", "members", "equalize_of", "validation_files"]
+           "FINISHED", "CHECKPOINT", "ENSEMBLE", "members", "equalize_of", "validation_files",
+           "adapted_metrics"]
 
 MODEL, CONFIG, HISTORY, METRICS = "model.npz", "config.json", "history.csv", "metrics.json"
 #: config.json's ``kind`` of an ensemble's folder (a run folder has none).
@@ -66,6 +67,12 @@ FIGURES = ("learning_curves.png", "confusion_matrix.png", "roc.png")
 
 #: Statuses of a run that ended with a model and a threshold.
 FINISHED = ("done", "diverged")
+
+
+def adapted_metrics(name):
+    """The file of a run folder that ``minicnn evaluate --adapt`` writes an adaptation's
+    scores to (``name`` as :func:`minicnn.adapt.adapt_name` spells it)."""
+    return f"metrics-adapt-{name}.json"
 
 
 def now():

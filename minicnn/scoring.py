@@ -221,8 +221,8 @@ def _evaluate_adapted(model, info, config, root, ds, unadapted, how):
     if info["run_dir"] is not None:
         metrics = runs.read_json(Path(info["run_dir"]) / runs.METRICS)
         adapted = {**metrics, **adapted}
-        runs.RunFolder(info["run_dir"]).write_json(f"metrics-adapt-{name}.json", adapted)
-        _say(f"written: {Path(info['run_dir']) / f'metrics-adapt-{name}.json'}")
+        runs.RunFolder(info["run_dir"]).write_json(runs.adapted_metrics(name), adapted)
+        _say(f"written: {Path(info['run_dir']) / runs.adapted_metrics(name)}")
     return adapted
 
 

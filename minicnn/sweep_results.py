@@ -113,16 +113,11 @@ def _row(out, entry, adaptation="none"):
     for key in ("threshold", "kept_epoch", "epochs_run"):
         row[key] = metrics.get(key)
     if adaptation != "none":
-        adapted = runs.read_json(run_dir / adapted_metrics(adaptation), required=False) or {}
+        adapted = runs.read_json(run_dir / runs.adapted_metrics(adaptation), required=False) or {}
         metrics = {**metrics, "test": adapted.get("test")}
     for part in PARTS:
         row.update(_flatten(part, metrics.get(part) or {}))
     return row
-
-
-def adapted_metrics(adaptation):
-    """The file ``minicnn evaluate --adapt`` writes an adaptation's scores to."""
-    return f"metrics-adapt-{adaptation}.json"
 
 
 def scoring_command(adaptation="none"):
