@@ -5,11 +5,12 @@ Every (setting, seed) pair is one task that writes one run folder, exactly as
 ``distributed.LocalCluster`` of this machine, or on an existing cluster (a Client, a Cluster
 object, ``--scheduler``, ``--scheduler-file`` or DASK_SCHEDULER_ADDRESS). A task's key holds
 a token of its run folder and settings, and its result is checked against that folder, so no
-run is lost or counted twice between sweeps. A task whose worker dies is run again and
-resumes from its run's checkpoint; running the same command again skips the finished runs
-and resumes the others. The runs' epochs reach the sweep command as Dask events. At the end
-the sweep folder gets its results (:mod:`minicnn.sweep_results`: sweep.csv, summary.json,
-summary.md, sweep.png).
+run is lost or counted twice between sweeps; a task is handed to Dask only when a worker
+thread is free, so no run waits on a busy worker while another idles. A task whose worker
+dies is run again and resumes from its run's checkpoint; running the same command again
+skips the finished runs and resumes the others. The runs' epochs reach the sweep command as
+Dask events. At the end the sweep folder gets its results (:mod:`minicnn.sweep_results`:
+sweep.csv, summary.json, summary.md, sweep.png).
 
 Dask is imported only when a sweep runs on a cluster: ``import minicnn`` never imports it.
 """
@@ -51,6 +52,8 @@ KILL_ONCE = "MINICNN_SWEEP_KILL_ONCE"
 #: The Dask event topic of the runs' progress lines, and the lines sent there.
 EVENTS = "minicnn-sweep"
 PROGRESS = re.compile(r"(Epoch \d+/\d+: |resuming |done in )")
+#: Seconds between two looks for a free worker thread while runs wait to be handed to Dask.
+FREE_THREAD_POLL_S = 1.0
 log = logging.getLogger(__name__)
 
 
@@ -390,25 +393,50 @@ def _checked(task, returned):
     return what
 
 
+def _free_threads(client, ours):
+    """Worker threads that hold no task of any client, less those of this sweep's futures
+    ``ours`` that the scheduler has not yet placed on a worker."""
+    processing = client.processing()
+    placed = {key for keys in processing.values() for key in keys}
+    free = sum(max(0, n - len(processing.get(worker, ())))
+               for worker, n in client.nthreads().items())
+    return free - sum(1 for future in ours if future.key not in placed)
+
+
 def _submit_all(client, todo, threads, command):
-    """Run the tasks; returns {run folder name: what was done or the error}. Each result is
-    checked against its run folder, and its future released once read (a finished run is
-    not recomputed when the worker holding its result dies)."""
+    """Run the tasks; returns {run folder name: what was done or the error}.
+
+    A task is handed to Dask only when a worker thread is free (or when none of this
+    sweep's tasks is in flight): Dask places a task on a worker at once, and a run queued
+    behind another on a busy worker stays there, since Dask cannot tell an hour-long run
+    from a short task, while another worker idles. Each result is checked against its run
+    folder, and its future released once read (a finished run is not recomputed when the
+    worker holding its result dies)."""
     from distributed import as_completed              # lazy: see the module's docstring
-    futures = {client.submit(run_task, task, threads, command, retries=2, pure=False,
-                             key=task_key(task)): task for task in todo}
-    done = {}
-    for future in tqdm(as_completed(futures), total=len(futures), unit="run", desc="sweep",
-                       disable=logs.bar_disable(log)):
-        task = futures.pop(future)
-        name = Path(task.run_dir).name
-        try:
-            done[name] = _checked(task, future.result())
-        except Exception as exc:  # one failed run must not lose the others
-            done[name] = f"error: {type(exc).__name__}: {exc}"
-            log.warning("sweep: run %s did not finish (%s)", name, done[name])
-        finally:
-            future.release()
+    waiting, futures, done = list(todo), {}, {}
+    finished = as_completed()
+    with tqdm(total=len(todo), unit="run", desc="sweep", disable=logs.bar_disable(log)) as bar:
+        while waiting or futures:
+            while waiting and (not futures or _free_threads(client, futures) > 0):
+                task = waiting.pop(0)
+                future = client.submit(run_task, task, threads, command, retries=2,
+                                       pure=False, key=task_key(task))
+                futures[future] = task
+                finished.add(future)
+            if waiting and not finished.has_ready():
+                time.sleep(FREE_THREAD_POLL_S)
+                continue
+            for future in finished.next_batch(block=True):
+                task = futures.pop(future)
+                name = Path(task.run_dir).name
+                try:
+                    done[name] = _checked(task, future.result())
+                except Exception as exc:  # one failed run must not lose the others
+                    done[name] = f"error: {type(exc).__name__}: {exc}"
+                    log.warning("sweep: run %s did not finish (%s)", name, done[name])
+                finally:
+                    future.release()
+                bar.update()
     return done
 
 

@@ -97,6 +97,34 @@ def test_a_finished_runs_result_is_released_while_the_others_train(tmp_path, dat
     assert sweep.task_key(done) not in held, held
 
 
+@pytest.mark.slow
+def test_a_run_is_handed_to_dask_only_when_a_worker_thread_is_free(tmp_path, data_dir,
+                                                                   cluster):
+    # Another client's task holds one of the two worker threads. Dask would place one of the
+    # sweep's two runs behind it at once (three tasks, two threads), to wait there while the
+    # other worker idles; the sweep hands over a run only when a thread is free.
+    out = tmp_path / "s"
+    with distributed.Client(cluster.scheduler_address) as other:
+        release = distributed.Event("release-the-blocker", client=other)
+        blocker = other.submit(release.wait, 120, pure=False)
+        while not any(other.processing().values()):
+            time.sleep(0.02)
+        results = {}
+        thread = threading.Thread(target=lambda: results.update(sweep.run_sweep(
+            "quick", GRID, [0, 1], out, data=str(data_dir), client=cluster.scheduler_address)))
+        thread.start()
+        most = 0
+        while thread.is_alive():
+            most = max(most, *map(len, other.processing().values()))
+            time.sleep(0.02)
+        thread.join()
+        release.set()
+        assert blocker.result() is True
+    assert most == 1
+    assert set(results["done"].values()) == {"trained"} and len(results["done"]) == 2
+    assert set(_finished(out).values()) == {"done"}
+
+
 ARGS = ["sweep", "--seeds", "0", "--set", "image_size=40", "--set", "epochs=1",
         "--set", "batch_size=8"]
 
