@@ -24,17 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-import minicnn
 from minicnn import metrics, models, plots
 from minicnn.data import (class_weights_balanced, find_data_dir, load_image_folder,
                           patient_id, stratified_sample, train_val_split)
 from minicnn.optimizers import Adam
 from minicnn.data.subsets import load_patient_sample
 
-# The process settings `minicnn train` applies itself (freed memory kept for reuse, BLAS
-# on one thread); a script or a notebook may call this once before training (what it is
-# worth: docs/benchmarks.md).
-minicnn.runtime.configure()
 
 NAME = "07_train_thesis_cnn"
 QUICK = os.environ.get("MINICNN_QUICK") == "1"   # quick: a few dozen images, 48 px, 1 epoch

@@ -25,16 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-import minicnn
 from minicnn import explain, layers, models, plots
 from minicnn.data import class_weights_balanced, find_data_dir
 from minicnn.optimizers import Adam
 from minicnn.data.subsets import load_patient_sample
 
-# The process settings `minicnn train` applies itself (freed memory kept for reuse, BLAS
-# on one thread); a script or a notebook may call this once before training (what it is
-# worth: docs/benchmarks.md).
-minicnn.runtime.configure()
 
 NAME = "08_what_the_network_sees"
 QUICK = os.environ.get("MINICNN_QUICK") == "1"   # quick: 48 px, a few dozen images, 1 epoch

@@ -18,16 +18,11 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-import minicnn
 from minicnn import initializers, kernels, models, thesis
 from minicnn.data import find_data_dir
 from minicnn.optimizers import Adam
 from minicnn.data.subsets import load_patient_sample
 
-# The process settings `minicnn train` applies itself (freed memory kept for reuse, BLAS
-# on one thread); a script or a notebook may call this once before training (what it is
-# worth: docs/benchmarks.md).
-minicnn.runtime.configure()
 
 NAME = "11_learning_step_by_step"
 QUICK = os.environ.get("MINICNN_QUICK") == "1"   # quick: the last part trains on 48 X-rays

@@ -1,12 +1,15 @@
 """Sequential: a stack of layers trained like a Keras model (compile, fit, evaluate, predict).
 
 fit, evaluate, predict, train_on_batch and test_on_batch run inside
-:func:`minicnn.runtime.own_work` (BLAS on one thread while they run, put back on return).
+:func:`minicnn.runtime.own_work` (BLAS on one thread while they run, put back on return),
+and their kernels reuse the model's arrays from step to step
+(:mod:`minicnn.kernels.buffers`).
 
 Shapes: inputs x (N, *input_shape) float (integer arrays, such as 8-bit images, are refused
 rather than used unscaled); labels y (N,) integers for
 sparse_categorical_crossentropy, (N,) or (N, D) in [0, 1] for binary_crossentropy.
 """
+import functools
 import math
 import warnings
 
@@ -18,6 +21,7 @@ from . import layers as layers_module
 from . import losses as losses_module
 from . import optimizers as optimizers_module
 from .callbacks import Callback, History
+from .kernels.buffers import Buffers
 from .fusion import forward_steps, split_at
 from .io import read_arrays, write_arrays
 from .validation import ModelFileError, ShapeError, positive_int
@@ -25,6 +29,16 @@ from .validation import ModelFileError, ShapeError, positive_int
 
 class _NonFiniteLoss(Exception):
     pass
+
+
+def _model_call(method):
+    """Decorator: ``method`` runs inside :func:`minicnn.runtime.own_work`, its kernels
+    reusing the model's arrays (:meth:`minicnn.kernels.buffers.Buffers.reusing`)."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with runtime.own_work(), self.buffers.reusing():
+            return method(self, *args, **kwargs)
+    return wrapper
 
 
 class Sequential:
@@ -37,6 +51,7 @@ class Sequential:
         self.stop_training = False
         self.nonfinite_loss = None     # set by fit when it stops on a non-finite loss
         self._steps = []               # the last forward's steps, (layer index, step)
+        self.buffers = Buffers()       # arrays fit, predict, ... reuse from step to step
         for layer in layers or []:
             self.add(layer)
 
@@ -336,7 +351,7 @@ class Sequential:
         self.backward(grad, from_logits=self._fused, start=first, input_grad=False)
         return loss, probs
 
-    @runtime.in_own_work
+    @_model_call
     def train_on_batch(self, x, y, sample_weight=None, class_weight=None):
         """One optimizer step on one batch; returns [loss, accuracy] measured before the step."""
         self._require_compiled()
@@ -354,7 +369,7 @@ class Sequential:
                                        for layer, key in self._trainable_slots())
         return [loss, self._accuracy(y, probs)]
 
-    @runtime.in_own_work
+    @_model_call
     def test_on_batch(self, x, y, sample_weight=None):
         """[loss, accuracy] on one batch, no update."""
         self._require_compiled()
@@ -364,7 +379,7 @@ class Sequential:
         return [self._loss(y, probs, sample_weight), self._accuracy(y, probs)]
 
     # -- whole data sets ------------------------------------------------------------------
-    @runtime.in_own_work
+    @_model_call
     def predict(self, x, batch_size=32):
         """Outputs (probabilities) for x (N, *input_shape), computed in batches."""
         batch_size = positive_int(batch_size, "batch_size")
@@ -374,7 +389,7 @@ class Sequential:
             return np.empty((0,) + self.output_shape, self.layers[-1].dtype)
         return np.concatenate(out)
 
-    @runtime.in_own_work
+    @_model_call
     def evaluate(self, x, y, batch_size=32, sample_weight=None):
         """[loss, accuracy] over the whole set (each batch weighted by its size, as Keras)."""
         self._require_compiled()
@@ -388,7 +403,7 @@ class Sequential:
             total_loss, total_acc = total_loss + loss * n, total_acc + acc * n
         return [total_loss / len(x), total_acc / len(x)]
 
-    @runtime.in_own_work
+    @_model_call
     def fit(self, x, y, batch_size=32, epochs=1, validation_data=None, shuffle=True,
             class_weight=None, callbacks=None, verbose=1, seed=None, augment=None,
             initial_epoch=0):

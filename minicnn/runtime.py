@@ -12,21 +12,18 @@ the cores from them. minicnn starts no OpenMP threads (no Numba parallel loop), 
 
 :func:`configure` applies, for the rest of the process, what cannot be undone afterwards:
 
-1. Freed memory is kept for reuse. A training step allocates and frees the same few hundred
-   megabytes of activations and gradients every batch; glibc serves blocks that large with a
-   fresh ``mmap`` and unmaps them on ``free``, so the system zero-fills every page again each
-   batch. Raising glibc's mmap and trim thresholds lets freed blocks be reused, as
-   TensorFlow's own allocator does. The price is a higher peak: the heap keeps blocks that
-   a fresh mapping would have given back. glibc has no way to read the thresholds back nor
-   to switch its own moving of them on again, so this cannot be scoped to a call.
+1. Freed memory is kept for reuse: glibc's mmap and trim thresholds raised, so that blocks
+   freed anywhere in the process are reused rather than given back to the system and
+   zero-filled again. A model's own calls no longer need it: they reuse their arrays from
+   step to step themselves (:mod:`minicnn.kernels.buffers`; benchmarks/page_faults.py: 6
+   page faults per step of the thesis CNN at batch 32 without this setting, 37 with it,
+   3,119 with neither). glibc has no way to read the thresholds back nor to switch its own
+   moving of them on again, so this cannot be scoped to a call.
 2. OpenBLAS single-threaded for good, also outside minicnn's calls: a NumPy product in the
    same process then uses one core.
 
 The ``minicnn`` command and ``minicnn bench`` call :func:`configure` because they own their
-process; a notebook or script may call it itself, once, right after the imports::
-
-    import minicnn
-    minicnn.runtime.configure()
+process; a notebook or script needs neither setting for minicnn's speed.
 
 ``MINICNN_RUNTIME=stock`` makes :func:`configure` and :func:`own_work` do nothing. Settings the
 platform lacks (no glibc: macOS, Windows, musl) are skipped. The effect of each is measured
@@ -35,11 +32,10 @@ in docs/benchmarks.md.
 import contextlib
 import ctypes
 import ctypes.util
-import functools
 import os
 import threading
 
-__all__ = ["configure", "scoped", "own_work", "in_own_work", "stock", "retain_freed_memory",
+__all__ = ["configure", "scoped", "own_work", "stock", "retain_freed_memory",
            "release_freed_memory", "blas_controller", "APPLIED"]
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -121,15 +117,6 @@ def own_work():
             if _BLAS["depth"] == 0:
                 _BLAS["limits"].restore_original_limits()
                 _BLAS["limits"] = None
-
-
-def in_own_work(method):
-    """Decorator: ``method`` runs inside :func:`own_work`."""
-    @functools.wraps(method)
-    def wrapper(*args, **kwargs):
-        with own_work():
-            return method(*args, **kwargs)
-    return wrapper
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ import numba
 import numpy as np
 
 from ..backend import resolve
+from . import buffers
 from ._checks import as_float_arrays, check_same_shape
 from .workers import over_chunks
 
@@ -161,7 +162,7 @@ def _softmax_backward_rows_numba(p, dy, out):
 def _flat(fn):
     """Run a 1-D Numba kernel on arrays of any shape, into a new array like the last one."""
     def run(*arrays):
-        out = np.empty_like(arrays[-1])
+        out = buffers.empty_like(arrays[-1])
         fn(*(a.reshape(-1) for a in arrays), out.reshape(-1))
         return out
     return run
@@ -170,7 +171,7 @@ def _flat(fn):
 def _rows(fn):
     """Run a (rows, K) Numba kernel on arrays of any shape, rows = all but the last axis."""
     def run(*arrays):
-        out = np.empty_like(arrays[-1])
+        out = buffers.empty_like(arrays[-1])
         fn(*(a.reshape(-1, a.shape[-1]) for a in arrays), out.reshape(-1, out.shape[-1]))
         return out
     return run

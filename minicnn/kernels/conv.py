@@ -22,6 +22,7 @@ import numba
 import numpy as np
 
 from ..backend import resolve
+from . import buffers
 from ._checks import as_float_arrays, check_rank
 from ..validation import int_pair, padding as check_padding
 from .geometry import crop_hw, pad_hw, shifted_view, window_plan
@@ -213,12 +214,12 @@ def _forward_numba(xp, kernel, bias, sh, sw, ho, wo, relu):
     if _winograd_fits(kernel, sh, sw, n, ho, wo):
         return winograd_conv3x3(xp, kernel, bias, relu, _WINOGRAD_TILE["forward"])
     if c <= _DIRECT_MAX_CHANNELS:
-        y = np.empty((n, ho, wo, f), xp.dtype)
+        y = buffers.empty((n, ho, wo, f), xp.dtype)
         over_chunks(_direct_rows, n * ho, ROWS_PER_CHUNK, xp, kernel, bias, sh, sw, relu, y)
         return y
-    y = np.empty((n * ho * wo, f), xp.dtype)
+    y = buffers.empty((n * ho * wo, f), xp.dtype)
     chunks = _chunks(n, ho, wo, _CHUNK_ROWS["forward"])
-    cols = np.empty(((chunks[0][1] - chunks[0][0]) * wo, kh * kw * c), xp.dtype)
+    cols = buffers.empty(((chunks[0][1] - chunks[0][0]) * wo, kh * kw * c), xp.dtype)
     for t0, t1 in chunks:
         part, out = cols[:(t1 - t0) * wo], y[t0 * wo:t1 * wo]
         _im2col(xp, t0, t1, kh, kw, sh, sw, ho, wo, part)
@@ -242,10 +243,10 @@ def _backward_im2col(xp, kernel, dy, sh, sw, need_dx):
     kh, kw, c, _ = kernel.shape
     g = dy.reshape(-1, f)
     dkernel = np.zeros((kh * kw * c, f), kernel.dtype)
-    dxp = np.zeros_like(xp) if need_dx else None
+    dxp = buffers.zeros_like(xp) if need_dx else None
     chunks = _chunks(n, ho, wo, _CHUNK_ROWS["backward"])
-    cols = np.empty(((chunks[0][1] - chunks[0][0]) * wo, kh * kw * c), xp.dtype)
-    dcols = np.empty_like(cols) if need_dx else None
+    cols = buffers.empty(((chunks[0][1] - chunks[0][0]) * wo, kh * kw * c), xp.dtype)
+    dcols = buffers.empty_like(cols) if need_dx else None
     for t0, t1 in chunks:
         part, g_part = cols[:(t1 - t0) * wo], g[t0 * wo:t1 * wo]
         _im2col(xp, t0, t1, kh, kw, sh, sw, ho, wo, part)

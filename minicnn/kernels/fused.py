@@ -32,7 +32,7 @@ does not apply, :func:`relu_maxpool` pools the convolution's map.
 import numba
 import numpy as np
 
-from . import conv
+from . import buffers, conv
 from ._checks import as_float_arrays, check_rank
 from .conv import _DIRECT_MAX_CHANNELS
 from .geometry import pad_hw
@@ -183,8 +183,8 @@ def conv_relu_maxpool_forward(x, kernel, bias):
     x, kernel, bias = as_float_arrays(x, kernel, bias, names=("x", "kernel", "bias"))
     hq, wq = _pooled_hw(x.shape, kernel.shape)
     shape = (x.shape[0], hq, wq, kernel.shape[3])
-    y = np.empty(shape, x.dtype)
-    argmax = np.empty(shape, np.uint8)
+    y = buffers.empty(shape, x.dtype)
+    argmax = buffers.empty(shape, np.uint8)
     _rows(_forward_rows, shape[0] * hq, x, kernel, bias, y, argmax)
     return y, argmax
 
@@ -227,7 +227,7 @@ def relu_maxpool(z):
     block for convolutions the direct loops do not suit (64 input channels)."""
     check_rank(z, 4, "z", "(N, H, W, F)")
     shape = (z.shape[0], z.shape[1] // 2, z.shape[2] // 2, z.shape[3])
-    y, argmax = np.empty(shape, z.dtype), np.empty(shape, np.uint8)
+    y, argmax = buffers.empty(shape, z.dtype), buffers.empty(shape, np.uint8)
     _rows(_pool_rows, shape[0] * shape[1], np.ascontiguousarray(z), y, argmax)
     return y, argmax
 
@@ -249,7 +249,7 @@ def _unpool_rows(argmax, dy, dz, t0, t1):
 def unpool_gradient(argmax, dy, conv_hw):
     """dz = dL/dz (N, H_out, W_out, F), the gradient at the convolution's output, from dy and
     ``argmax``: each dy goes to its window's winning cell, every other cell gets 0."""
-    dz = np.empty((dy.shape[0],) + tuple(conv_hw) + (dy.shape[3],), dy.dtype)
+    dz = buffers.empty((dy.shape[0],) + tuple(conv_hw) + (dy.shape[3],), dy.dtype)
     _rows(_unpool_rows, dz.shape[0] * dz.shape[1], argmax, np.ascontiguousarray(dy), dz)
     return dz
 
@@ -286,8 +286,8 @@ def winograd_relu_maxpool(xp, kernel, bias, m=4):
     xp, kernel, bias = np.ascontiguousarray(xp), np.asarray(kernel), np.asarray(bias)
     check_winograd(xp, kernel, bias)
     n, ho, wo, f = xp.shape[0], xp.shape[1] - 2, xp.shape[2] - 2, kernel.shape[3]
-    y = np.empty((n, ho // 2, wo // 2, f), xp.dtype)
-    argmax = np.empty(y.shape, np.uint8)
+    y = buffers.empty((n, ho // 2, wo // 2, f), xp.dtype)
+    argmax = buffers.empty(y.shape, np.uint8)
     bias, grid = np.ascontiguousarray(bias, xp.dtype), tile_grid((ho, wo), m)
 
     def emit(mm, t0, t1):

@@ -23,6 +23,7 @@ import numba
 import numpy as np
 
 from ..backend import resolve
+from . import buffers
 from ._checks import as_float_arrays
 
 
@@ -113,7 +114,7 @@ def _moments_numba(x2):
 
 
 def _backward_numba(x2, gamma, dy2, mean, var, eps, batch_stats):
-    dx, dgamma, dbeta = np.empty_like(dy2), np.empty_like(gamma), np.empty_like(gamma)
+    dx, dgamma, dbeta = buffers.empty_like(dy2), np.empty_like(gamma), np.empty_like(gamma)
     _backward_numba_into(x2, gamma, dy2, mean, var, eps, batch_stats, dx, dgamma, dbeta)
     return dx, dgamma, dbeta
 

@@ -18,6 +18,7 @@ import numba
 import numpy as np
 
 from ..backend import resolve
+from . import buffers
 from ._checks import as_float_arrays, check_rank
 from ..validation import int_pair, padding as check_padding
 from .geometry import crop_hw, pad_hw, shifted_view, window_plan
@@ -128,14 +129,14 @@ def _backward_images(xp, dy, ph, pw, sh, sw, tiles, dxp, b0, b1):
 
 
 def _forward_numba(xp, ph, pw, sh, sw, ho, wo):
-    y = np.empty((xp.shape[0], ho, wo, xp.shape[3]), xp.dtype)
+    y = buffers.empty((xp.shape[0], ho, wo, xp.shape[3]), xp.dtype)
     over_chunks(_forward_rows, y.shape[0] * ho, ROWS_PER_CHUNK, xp, ph, pw, sh, sw, y)
     return y
 
 
 def _backward_numba(xp, dy, ph, pw, sh, sw):
     tiles = (sh, sw) == (ph, pw)
-    dxp = np.empty_like(xp) if tiles else np.zeros_like(xp)
+    dxp = buffers.empty_like(xp) if tiles else buffers.zeros_like(xp)
     over_chunks(_backward_images, dy.shape[0], 1, xp, dy, ph, pw, sh, sw, tiles, dxp)
     if tiles:                                   # rows and columns no window reaches
         dxp[:, dy.shape[1] * sh:] = 0
@@ -226,14 +227,14 @@ def _avg_backward_images(counts, dy, ph, pw, sh, sw, dxp, b0, b1):
 
 
 def _avg_forward_numba(xp, counts, ph, pw, sh, sw):
-    y = np.empty((xp.shape[0],) + counts.shape + (xp.shape[3],), xp.dtype)
+    y = buffers.empty((xp.shape[0],) + counts.shape + (xp.shape[3],), xp.dtype)
     over_chunks(_avg_forward_rows, y.shape[0] * y.shape[1], ROWS_PER_CHUNK, xp,
                 counts.astype(xp.dtype), ph, pw, sh, sw, y)
     return y
 
 
 def _avg_backward_numba(xp, counts, dy, ph, pw, sh, sw):
-    dxp = np.zeros_like(xp)
+    dxp = buffers.zeros_like(xp)
     over_chunks(_avg_backward_images, dy.shape[0], 1, counts.astype(dy.dtype), dy, ph, pw,
                 sh, sw, dxp)
     return dxp

@@ -35,6 +35,7 @@ Aᵀ, 5 in Bᵀ, 1/24 in G), which costs some float32 accuracy; docs/kernels.md 
 import numba
 import numpy as np
 
+from . import buffers
 from .workers import run_workers
 
 # ------------------------------------------------------------------ the transform matrices
@@ -340,8 +341,8 @@ def _convolve_chunks(xp, pad, u, m, tiles_hw, emit, claims, chunk):
     in this thread's own buffers."""
     tiles_h, tiles_w = tiles_hw
     tiles = xp.shape[0] * tiles_h * tiles_w
-    v = np.empty((u.shape[0], chunk, u.shape[1]), xp.dtype)
-    mm = np.empty((u.shape[0], chunk, u.shape[2]), xp.dtype)
+    v = buffers.empty((u.shape[0], chunk, u.shape[1]), xp.dtype)
+    mm = buffers.empty((u.shape[0], chunk, u.shape[2]), xp.dtype)
     for t0 in claims:                       # next() on a shared itertools.count is atomic
         if t0 >= tiles:
             return
@@ -356,10 +357,10 @@ def _kernel_grad_chunks(xp, dy, m, claims, chunk):
     of V[k]ᵀ @ W[k] (V = Bᵀ d B of xp's tiles, W = A dY Aᵀ of dy's), float64 (α², C, F)."""
     tiles_h, tiles_w = tile_grid(dy.shape[1:3], m)
     tiles = dy.shape[0] * tiles_h * tiles_w
-    v = np.empty(((m + 2) ** 2, chunk, xp.shape[3]), xp.dtype)
-    w = np.empty(((m + 2) ** 2, chunk, dy.shape[3]), xp.dtype)
-    part = np.empty(((m + 2) ** 2, xp.shape[3], dy.shape[3]), xp.dtype)
-    total = np.zeros(part.shape)
+    v = buffers.empty(((m + 2) ** 2, chunk, xp.shape[3]), xp.dtype)
+    w = buffers.empty(((m + 2) ** 2, chunk, dy.shape[3]), xp.dtype)
+    part = buffers.empty(((m + 2) ** 2, xp.shape[3], dy.shape[3]), xp.dtype)
+    total = buffers.zeros(part.shape, np.float64)
     for t0 in claims:
         if t0 >= tiles:
             return total
@@ -398,7 +399,7 @@ def winograd_conv3x3(xp, kernel, bias, relu=False, m=DEFAULT_TILE):
 def _convolve(xp, pad, kernel, bias, relu, m):
     """:func:`winograd_conv3x3` of xp padded by ``pad`` zeros on each side of H and W."""
     n, hp, wp = xp.shape[0], xp.shape[1] + 2 * pad, xp.shape[2] + 2 * pad
-    y = np.empty((n, hp - 2, wp - 2, kernel.shape[3]), xp.dtype)
+    y = buffers.empty((n, hp - 2, wp - 2, kernel.shape[3]), xp.dtype)
     bias, relu, grid = np.ascontiguousarray(bias, xp.dtype), bool(relu), tile_grid(y.shape[1:3], m)
 
     def emit(mm, t0, t1):

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 
 from ..runtime import blas_controller
+from . import buffers
 
 __all__ = ["run_workers", "over_chunks", "ROWS_PER_CHUNK"]
 
@@ -42,13 +43,19 @@ def run_workers(work, items, chunk, *args):
     """``work(*args, claims, chunk)`` on up to ``numba.get_num_threads()`` threads (fewer
     when ``items`` make fewer chunks), sharing ``claims``: the chunk starts 0, chunk,
     2 chunk, ... (``next`` on it is atomic); each ``work`` takes starts until one is >=
-    ``items``. BLAS runs single-threaded meanwhile. Returns the list of their results."""
+    ``items``. BLAS runs single-threaded meanwhile; the threads take their arrays from the
+    caller's :mod:`~minicnn.kernels.buffers`. Returns the list of their results."""
     claims = itertools.count(0, chunk)
     workers = min(numba.get_num_threads(), -(-items // chunk))
     with blas_controller().limit(limits=1, user_api="blas"):
         if workers <= 1:
             return [work(*args, claims, chunk)]
-        running = [_pool(workers).submit(work, *args, claims, chunk) for _ in range(workers)]
+        lending = buffers.active()
+
+        def worker():
+            with buffers.lent(lending):
+                return work(*args, claims, chunk)
+        running = [_pool(workers).submit(worker) for _ in range(workers)]
         futures.wait(running)                    # all finished, even if one of them failed
         return [job.result() for job in running]         # re-raises a worker's exception
 
