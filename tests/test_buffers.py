@@ -6,6 +6,7 @@ import pickle
 import weakref
 
 import numpy as np
+import pytest
 
 from minicnn import backend
 from minicnn.kernels import buffers, winograd
@@ -92,9 +93,9 @@ def test_worker_threads_take_their_scratch_from_the_callers_buffers():
     assert shapes == {y.shape, (36, 256, 16), (36, 256, 32)}   # y, the workers' v and mm
 
 
-def _train(monkeypatch, pooled_from):
+def _train(monkeypatch, pooled_from, **architecture):
     monkeypatch.setattr(buffers, "POOLED_FROM_BYTES", pooled_from)
-    model = thesis_cnn(input_shape=(40, 40, 1), seed=3)
+    model = thesis_cnn(input_shape=(40, 40, 1), seed=3, **architecture)
     model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
     rng = np.random.default_rng(1)
     x = rng.random((40, 40, 40, 1), dtype=np.float32)
@@ -105,10 +106,12 @@ def _train(monkeypatch, pooled_from):
     return model, history.history, model.predict(x, batch_size=16)
 
 
-def test_training_with_reuse_gives_the_same_weights_bit_for_bit(monkeypatch):
-    with backend.using("numba"):
-        plain, plain_history, plain_probs = _train(monkeypatch, pooled_from=1 << 60)
-        pooled, pooled_history, pooled_probs = _train(monkeypatch, pooled_from=0)
+@pytest.mark.parametrize("architecture", [{}, {"batch_norm": True, "global_pool": True}],
+                         ids=["thesis", "batch-norm-global-pool"])
+def test_training_with_reuse_gives_the_same_weights_bit_for_bit(monkeypatch, architecture):
+    with backend.using("numba"):          # every array pooled, however small, or none
+        plain, plain_history, plain_probs = _train(monkeypatch, 1 << 60, **architecture)
+        pooled, pooled_history, pooled_probs = _train(monkeypatch, 0, **architecture)
     assert plain.buffers.nbytes == 0 and pooled.buffers.nbytes > 0
     assert pooled_history == plain_history
     np.testing.assert_array_equal(pooled_probs, plain_probs)
