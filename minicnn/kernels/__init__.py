@@ -1,7 +1,9 @@
 """Pure kernel functions, one module per op family, three tiers each (see ``minicnn.backend``).
 
 Every front function checks its arguments, pads if asked, and dispatches to the tier given by
-``backend=`` (default: the current one). Kernels never change their inputs.
+``backend=`` (default: the current one). Kernels never change their inputs. Inside a model's
+``fit``, ``predict``, ... the Numba tier's outputs come from the model's reused arrays
+(:mod:`.buffers`), handed out only when nothing else refers to them.
 """
 from .activations import (relu, relu_backward, sigmoid, sigmoid_backward, softmax,
                           softmax_backward)
