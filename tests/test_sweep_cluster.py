@@ -107,7 +107,9 @@ def test_a_run_is_handed_to_dask_only_when_a_worker_thread_is_free(tmp_path, dat
     with distributed.Client(cluster.scheduler_address) as other:
         release = distributed.Event("release-the-blocker", client=other)
         blocker = other.submit(release.wait, 120, pure=False)
+        end = time.monotonic() + 60
         while not any(other.processing().values()):
+            assert time.monotonic() < end, "the blocking task never started"
             time.sleep(0.02)
         results = {}
         thread = threading.Thread(target=lambda: results.update(sweep.run_sweep(

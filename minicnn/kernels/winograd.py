@@ -338,7 +338,7 @@ def _grad_transform(dy, m, t0, t1, tiles_h, tiles_w, w):
 def _convolve_chunks(xp, pad, u, m, tiles_hw, emit, claims, chunk):
     """One worker: claim chunks of tiles (t0 from ``claims``) until none are left; for each,
     input transform, α² matrix products, then ``emit(mm, t0, t1)`` writes its outputs; all
-    in this thread's own buffers."""
+    in work arrays of this thread's own (from the model's buffers inside its calls)."""
     tiles_h, tiles_w = tiles_hw
     tiles = xp.shape[0] * tiles_h * tiles_w
     v = buffers.empty((u.shape[0], chunk, u.shape[1]), xp.dtype)
