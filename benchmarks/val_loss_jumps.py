@@ -45,6 +45,7 @@ def plot(folders, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     curves = {}                                   # seed -> [(setting, losses, kept epoch)]
     for run_dir in folders:
@@ -57,21 +58,27 @@ def plot(folders, path):
     seeds = sorted(curves)
     settings = list(dict.fromkeys(s for seed in seeds for s, _, _ in curves[seed]))
     color = dict(zip(settings, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 3))
-    fig, axes = plt.subplots(1, len(seeds), figsize=(4.2 * len(seeds), 3.9), sharey=True,
-                             squeeze=False)
-    for ax, seed in zip(axes[0], seeds):
+    columns = min(len(seeds), 3)
+    rows = -(-len(seeds) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows + 0.5),
+                             sharey=True, squeeze=False)
+    for ax in axes.flat[len(seeds):]:
+        ax.set_visible(False)
+    for ax, seed in zip(axes.flat, seeds):
         for setting, losses, kept in curves[seed]:
             ax.plot(range(1, len(losses) + 1), losses, marker=".", color=color[setting],
                     label=setting)
             if kept:
                 ax.plot([kept], [losses[kept - 1]], "o", mfc="none", ms=10, color=color[setting])
         ax.set(title=f"seed {seed}", xlabel="epoch", yscale="log")
-    axes[0][0].set_ylabel("validation loss (circle: kept epoch)")
-    handles = {h.get_label(): h for ax in axes[0] for h in ax.get_lines()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in axes[:, 0]:
+        ax.set_ylabel("validation loss\n(circle: kept epoch)")
+    handles = {h.get_label(): h for ax in axes.flat for h in ax.get_lines()
                if not h.get_label().startswith("_")}
     fig.legend([handles[s] for s in settings], settings, loc="lower center",
                ncol=min(len(settings), 6), fontsize="small", frameon=False)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.tight_layout(rect=(0, 0.45 / (3.4 * rows + 0.5), 1, 1))
     fig.savefig(path, dpi=110)
     return path
 

@@ -216,7 +216,9 @@ def compare(folders, part="validation", adaptations=("none",)):
     vs_first describes the differences from the first row paired by seed (the same seed
     draws the same split, sample and initial weights), None for the first. A finished run
     counts only where it has scores (``missing``: the seeds of the others, e.g. a
-    ``--validation-only`` run not yet scored, or not with that adaptation)."""
+    ``--validation-only`` run not yet scored, or not with that adaptation). One setting's
+    runs in several folders (seeds 0-2 in one, 3-4 in another) make one row when no seed
+    is in two of them, its ``folder`` naming them all; otherwise a row per folder."""
     choice(part, "part", PARTS)
     adaptations = _adaptations(adaptations, part)
     groups, missing = {}, {}
@@ -231,6 +233,7 @@ def compare(folders, part="validation", adaptations=("none",)):
                     seeds[row["seed"]] = row
     if not groups:
         raise SettingError(f"no finished run in {', '.join(map(str, folders))}")
+    groups, missing = _merge_folders(groups, missing)
     names = {(folder, setting) for folder, setting, _ in groups}
     table, first = [], None
     for key, by_seed in groups.items():
@@ -247,6 +250,25 @@ def compare(folders, part="validation", adaptations=("none",)):
             "vs_first": None if not table else {m: describe(_paired(v, first[m]))
                                                 for m, v in values.items()}})
     return table
+
+
+def _merge_folders(groups, missing):
+    """compare()'s groups, one setting's folders made one group (its folder: their names
+    joined with ", ") where no seed, scored or ``missing``, is in two of them."""
+    folders_of = {}                                # (setting, adaptation) -> [folder, ...]
+    for folder, setting, adaptation in groups:
+        folders_of.setdefault((setting, adaptation), []).append(folder)
+    merged_groups, merged_missing = {}, {}
+    for key, by_seed in groups.items():
+        folder, setting, adaptation = key
+        keys = [(f, setting, adaptation) for f in folders_of[setting, adaptation]]
+        seeds = [seed for k in keys for seed in [*groups[k], *missing.get(k, [])]]
+        if len(seeds) == len(set(seeds)):
+            folder = ", ".join(folders_of[setting, adaptation])
+        merged_groups.setdefault((folder, setting, adaptation), {}).update(by_seed)
+        if key in missing:
+            merged_missing.setdefault((folder, setting, adaptation), []).extend(missing[key])
+    return merged_groups, merged_missing
 
 
 def _adaptations(names, part):

@@ -129,3 +129,21 @@ def test_compare_pairs_settings_by_seed(tmp_path, capsys):
     printed, said = capsys.readouterr()
     assert "| full | 0 | n/a |" in printed and "difference" not in printed
     assert "left out seed(s) 0, 1, 2" in said and "minicnn evaluate --model RUN" in said
+
+
+def test_compare_makes_one_row_of_a_setting_split_over_folders(tmp_path):
+    base = fake_sweep(tmp_path / "base", "full", {s: (0.90, 0.30) for s in range(5)})
+    first = fake_sweep(tmp_path / "seeds012", "full_bn", {0: (0.91, 0.2), 1: (0.92, 0.2),
+                                                           2: (0.93, 0.2)})
+    later = fake_sweep(tmp_path / "seeds34", "full_bn", {3: (0.94, 0.2), 4: (0.95, 0.2)})
+    reference, merged = sweep_results.compare([base, first, later])
+    assert merged["seeds"] == [0, 1, 2, 3, 4] and merged["setting"] == "full_bn"
+    assert merged["folder"] == f"{first}, {later}"
+    assert merged["metrics"]["auc"]["mean"] == pytest.approx(0.93)
+    assert merged["vs_first"]["auc"]["n"] == 5
+    # the same seed in two folders (a rerun): a row per folder, each named by its folder
+    rerun = fake_sweep(tmp_path / "rerun", "full_bn", {2: (0.50, 0.9)})
+    rows = sweep_results.compare([base, first, later, rerun])[1:]
+    assert [(r["setting"], r["seeds"]) for r in rows] == [
+        (f"{first}: full_bn", [0, 1, 2]), (f"{later}: full_bn", [3, 4]),
+        (f"{rerun}: full_bn", [2])]
