@@ -35,12 +35,11 @@ import ctypes.util
 import os
 import threading
 
-__all__ = ["configure", "scoped", "own_work", "stock", "retain_freed_memory",
-           "release_freed_memory", "blas_controller", "APPLIED"]
+__all__ = ["configure", "own_work", "stock", "retain_freed_memory", "blas_controller",
+           "APPLIED"]
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _LIMIT = 1 << 30
-_DEFAULT = 128 * 1024          # glibc's M_MMAP_THRESHOLD and M_TRIM_THRESHOLD
 APPLIED = []                # what configure() changed in this process, in order
 
 
@@ -57,12 +56,6 @@ def _thresholds(size):
 def retain_freed_memory():
     """Ask glibc to keep freed blocks under 1 GiB for reuse; returns True when it agreed."""
     return _thresholds(_LIMIT)
-
-
-def release_freed_memory():
-    """Put glibc's mmap and trim thresholds back to their defaults (128 KiB), undoing
-    :func:`retain_freed_memory` (glibc's own moving of them stays off); True when it agreed."""
-    return _thresholds(_DEFAULT)
 
 
 _BLAS = {"controller": None, "limits": None, "depth": 0}   # own_work's state, under _LOCK
@@ -117,23 +110,6 @@ def own_work():
             if _BLAS["depth"] == 0:
                 _BLAS["limits"].restore_original_limits()
                 _BLAS["limits"] = None
-
-
-@contextlib.contextmanager
-def scoped():
-    """Freed memory kept for reuse and BLAS on one thread for the time of a ``with`` block,
-    then both put back (glibc's thresholds to their defaults): for a process that is not
-    minicnn's own, such as a Dask worker that runs other tasks too."""
-    if stock():
-        yield
-        return
-    kept = retain_freed_memory()
-    try:
-        with own_work():
-            yield
-    finally:
-        if kept:
-            release_freed_memory()
 
 
 def configure():

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import logs, pipeline, runs, runtime
+from . import logs, pipeline, runs
 from .report import write_report
 from .scoring import evaluate_run
 from .settings import Settings, settings_for
@@ -170,15 +170,15 @@ def _kill_once_after_epoch_1(run_dir, flag):
 
 
 @contextlib.contextmanager
-def _process_settings(threads):
-    """minicnn's process settings (:func:`minicnn.runtime.scoped`) and at most ``threads``
-    Numba threads for the time of one task; the worker's own are put back afterwards."""
+def _numba_threads(threads):
+    """At most ``threads`` Numba threads for the time of one task, the worker's own put back
+    afterwards. Nothing else of the worker's process changes: the model's calls put BLAS on
+    one thread while they run and reuse their own arrays (:mod:`minicnn.runtime`)."""
     import numba
     before = numba.get_num_threads()
     numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
     try:
-        with runtime.scoped():
-            yield
+        yield
     finally:
         numba.set_num_threads(before)
 
@@ -228,7 +228,7 @@ def run_task(task, threads=1, command=None):
     run = Path(task.run_dir).name
     log = Path(task.run_dir).parent.parent / "logs" / f"{run}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a", encoding="utf-8") as f, _process_settings(threads):
+    with open(log, "a", encoding="utf-8") as f, _numba_threads(threads):
         lines = _RunLog(f, _event_sender(run))
         with contextlib.redirect_stdout(lines), contextlib.redirect_stderr(lines), \
                 logs.to_stderr():

@@ -180,18 +180,24 @@ def test_a_run_log_is_plain_lines_and_epoch_lines_become_events():
     assert sent == ["Epoch 1/2: loss 0.6931, accuracy 0.5000"]
 
 
-def test_a_task_applies_the_process_settings_only_for_its_own_time():
+def test_a_task_limits_numba_threads_for_its_own_time_and_no_process_setting(monkeypatch):
     import numba
     from threadpoolctl import threadpool_info, threadpool_limits
+
+    from minicnn import runtime
 
     def blas():
         return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
 
+    monkeypatch.setattr(runtime, "_thresholds", lambda size: pytest.fail("glibc's changed"))
     with threadpool_limits(limits=2, user_api="blas"):
         numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
         before = (blas(), numba.get_num_threads())
-        with sweep._process_settings(1):
-            assert blas() == {1} and numba.get_num_threads() == 1
+        with sweep._numba_threads(1):
+            assert numba.get_num_threads() == 1
+            assert blas() == before[0]                     # BLAS: only inside a model's call
+            with runtime.own_work():
+                assert blas() == {1}
         assert (blas(), numba.get_num_threads()) == before
 
 
