@@ -217,6 +217,8 @@ def tta_probability(model, x, augment, draws, seed, batch_size=32):
 
 NO_TRAINING_PRIOR = ("--adapt prior needs the prior the model was trained under: give a run "
                      "folder, not a bare model file")
+MEMBERS_DIFFER = ("--adapt prior needs the class prior the ensemble's members were trained "
+                  "under, and they differ ({}): their mean probability is calibrated to none")
 
 
 def adapted_probability(model, x, methods=(), tta=0, train_prior=None, augment=None, seed=0,
@@ -256,7 +258,12 @@ def threshold_on_unadapted_scale(threshold, prior):
 
 def run_training_prior(config):
     """:func:`training_prior` of a run from its config.json (a dict): the training counts
-    and the class weights it recorded; None when they are missing (an older run)."""
+    and the class weights it recorded; None when they are missing (an older run). An
+    ensemble's is its members' common prior, recorded when it was made (None when they
+    differ: their mean probability is then calibrated to no one prior)."""
+    if "member_training_priors" in config:
+        priors = config["member_training_priors"]
+        return priors[0] if None not in priors and len(set(priors)) == 1 else None
     names, counts = config.get("class_names"), (config.get("counts") or {}).get("train")
     if not names or not counts:
         return None

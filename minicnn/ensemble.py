@@ -24,6 +24,7 @@ from . import metrics as metrics_module
 from . import runs
 from .data import run_data_dir
 from .data.loader import load_files
+from .adapt import run_training_prior
 from .model import Ensemble
 from .pipeline import environment
 from .scoring import call_report, finite_probability, score
@@ -135,6 +136,7 @@ def build_ensemble(refs, out=None, data=None, command=None, report=None):
     settings["out"] = str(run.path)
     config = {"kind": runs.ENSEMBLE, "members": [str(f) for f in folders],
               "member_seeds": [c.get("seed") for c in configs],
+              "member_training_priors": [run_training_prior(c) for c in configs],
               "command": command if command is not None else " ".join(sys.argv),
               "status": "running", "started": runs.now(), "settings": settings, "seed": seed,
               "protocol": configs[0].get("protocol"), "data_dir": configs[0].get("data_dir"),

@@ -171,7 +171,9 @@ def _refuse_impossible_adaptation(model, config, methods, tta):
     if "bn" in methods:
         adapt_module.batchnorm_layers(model)
     if "prior" in methods and adapt_module.run_training_prior(config) is None:
-        raise ValueError(adapt_module.NO_TRAINING_PRIOR)
+        priors = config.get("member_training_priors")
+        raise ValueError(adapt_module.NO_TRAINING_PRIOR if priors is None else
+                         adapt_module.MEMBERS_DIFFER.format(", ".join(map(str, priors))))
     if tta and not config.get("settings"):
         raise ValueError(TTA_NEEDS_RUN)
     if tta and training_augmenter(Settings.from_dict(config["settings"])) is None:

@@ -77,6 +77,10 @@ def test_a_runs_training_prior_from_its_config():
     config["class_weight_values"] = {"0": 2.0, "1": 2 / 3}      # balanced, as JSON keeps it
     assert adapt.run_training_prior(config) == pytest.approx(0.5)
     assert adapt.run_training_prior({"class_names": ["NORMAL", "PNEUMONIA"]}) is None
+    # an ensemble's: its members' common prior, or none when they differ
+    assert adapt.run_training_prior({"member_training_priors": [0.5, 0.5, 0.5]}) == 0.5
+    assert adapt.run_training_prior({"member_training_priors": [0.5, 0.75]}) is None
+    assert adapt.run_training_prior({"member_training_priors": [0.5, None]}) is None
 
 
 def test_em_refuses_what_is_not_a_probability():

@@ -89,6 +89,29 @@ def test_evaluate_predict_and_explore_take_the_ensemble(members, ensemble, data_
     assert model is not None and "first member" in info["source"]
 
 
+def test_prior_shift_moves_the_members_mean_from_their_common_prior(members, ensemble,
+                                                                    data_dir, tmp_path):
+    from minicnn import adapt
+    from minicnn.data import load_unlabeled
+    priors = [adapt.run_training_prior(runs.read_config(members[m])) for m in "ab"]
+    assert runs.read_config(ensemble)["member_training_priors"] == priors
+    result = scoring.evaluate_run(ensemble, data=data_dir, adapt=("prior",),
+                                  predictions=str(tmp_path / "p.csv"))
+    section = result["adapted"]["adaptation"]["prior"]
+    assert section["train_prior"] == priors[0]
+    images = load_unlabeled(Path(data_dir) / "test", 40)
+    mean = Ensemble([runs.load_run(members[m])[0] for m in "ab"]).predict(images.x)[:, 1]
+    assert section["prior"] == pytest.approx(adapt.em_prior(mean, priors[0])["prior"])
+    # members trained under different priors: refused, naming them, before test/ is read
+    differ = tmp_path / "differ"
+    shutil.copytree(ensemble, differ)
+    config = json.loads((differ / "config.json").read_text())
+    config["member_training_priors"] = [0.5, 0.75]
+    (differ / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"members.*differ \(0.5, 0.75\)"):
+        scoring.evaluate_run(differ, data=data_dir, adapt=("prior",))
+
+
 def test_members_with_another_size_or_split_are_refused(members, tmp_path):
     with pytest.raises(RunFolderError, match="image size: 40 .* and 44"):
         build_ensemble([members["a"], members["other_size"]], tmp_path / "x")
