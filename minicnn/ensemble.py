@@ -22,9 +22,9 @@ from pathlib import Path
 
 from . import metrics as metrics_module
 from . import runs
+from .adapt import run_training_prior
 from .data import run_data_dir
 from .data.loader import load_files
-from .adapt import run_training_prior
 from .model import Ensemble
 from .pipeline import environment
 from .scoring import call_report, finite_probability, score
