@@ -42,7 +42,9 @@ def cluster(env):
         yield local
 
 
-def _wait_for(path, seconds=120):
+def _wait_for(path, seconds=600):
+    """Wait until ``path`` exists: a fresh worker imports minicnn and Numba's cache first, which
+    took over 120 s on a machine loaded by two training runs; a pass takes seconds."""
     end = time.monotonic() + seconds
     while not path.exists():
         assert time.monotonic() < end, f"{path} never appeared"
