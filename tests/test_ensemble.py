@@ -26,15 +26,17 @@ from runfolder import images_of, saved_model_probability, youden_by_hand
 
 @pytest.fixture(scope="module")
 def members(tmp_path_factory, env, data_dir):
-    """Runs of the synthetic data: two seeds on one split (split_seed 0), one seed on its own
-    split, and one at another image size."""
+    """Runs of the synthetic data: two seeds on one split (split_seed 0, with augmentation and
+    BatchNormalization, so that every adaptation applies), one seed on its own split, and one
+    at another image size."""
     out = tmp_path_factory.mktemp("members")
 
     def train(name, **values):
         settings = settings_for("quick", epochs=1, data=str(data_dir), out=str(out / name),
                                 score_test=False, **{"image_size": 40, **values})
         return train_run(settings, command="test")
-    return {"a": train("a", seed=0, split_seed=0), "b": train("b", seed=1, split_seed=0),
+    alike = {"split_seed": 0, "augment": True, "batch_norm": True}
+    return {"a": train("a", seed=0, **alike), "b": train("b", seed=1, **alike),
             "other_split": train("other_split", seed=2),
             "other_size": train("other_size", image_size=44, seed=1, split_seed=0)}
 
@@ -110,6 +112,14 @@ def test_prior_shift_moves_the_members_mean_from_their_common_prior(members, ens
     (differ / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match=r"members.*differ \(0.5, 0.75\)"):
         scoring.evaluate_run(differ, data=data_dir, adapt=("prior",))
+
+
+def test_every_adaptation_applies_to_an_ensemble(ensemble, data_dir):
+    result = scoring.evaluate_run(ensemble, data=data_dir, adapt=("bn", "prior"), tta=2)
+    adapted = json.loads((ensemble / "metrics-adapt-bn-prior-tta2.json").read_text())
+    assert adapted["adaptation"]["methods"] == ["bn", "prior"]
+    assert adapted["adaptation"]["tta"] == 2
+    assert adapted["test"]["auc"] == result["adapted"]["test"]["auc"]
 
 
 def test_members_with_another_size_or_split_are_refused(members, tmp_path):
