@@ -218,7 +218,9 @@ def tta_probability(model, x, augment, draws, seed, batch_size=32):
 NO_TRAINING_PRIOR = ("--adapt prior needs the prior the model was trained under: give a run "
                      "folder, not a bare model file")
 MEMBERS_DIFFER = ("--adapt prior needs the class prior the ensemble's members were trained "
-                  "under, and they differ ({}): their mean probability is calibrated to none")
+                  "under, and theirs differ ({}): their mean probability has no single prior "
+                  "to move from. Use --adapt none or bn, or members trained with the same "
+                  "class weights")
 
 
 def adapted_probability(model, x, methods=(), tta=0, train_prior=None, augment=None, seed=0,

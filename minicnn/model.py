@@ -21,9 +21,9 @@ from . import layers as layers_module
 from . import losses as losses_module
 from . import optimizers as optimizers_module
 from .callbacks import Callback, History
-from .kernels.buffers import Buffers
 from .fusion import forward_steps, split_at
 from .io import read_arrays, write_arrays
+from .kernels.buffers import Buffers
 from .validation import ModelFileError, ShapeError, positive_int
 
 
